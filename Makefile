@@ -1,0 +1,48 @@
+# One entry point for newcomers and CI. `make demo` and `make test` install everything they need themselves:
+# a virtualenv with requirements-dev.txt, and (from the npm registry) a supported Node.js plus the pinned aws-cdk CLI.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# jsii (inside aws-cdk-lib) and the CDK CLI run on this Node, not on whatever the machine has.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+
+.PHONY: setup demo test test-fast lint synth bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## The main job, offline: synthesize the stack into cdk.out and summarize it.
+demo: setup
+	$(BIN)/python scripts/demo.py
+
+## Everything CI runs: lint, then the whole test suite (slow tests included).
+test: setup lint
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+synth: setup
+	cdk synth --quiet
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out demo-output
