@@ -1,0 +1,6 @@
+"""The drain Lambda: lets an instance leaving a slot go as soon as its connections have drained.
+
+Modules: `event` parses the EventBridge event, `decision` decides when the instance may go (pure, clock injected),
+`aws` is the adapter to Auto Scaling, ELBv2 and SSM, `telemetry` writes the one structured (EMF) log line per
+decision, and `handler` wires them for Lambda.
+"""

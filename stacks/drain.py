@@ -1,0 +1,310 @@
+"""Drain-aware termination: a termination hook on both slots, the EventBridge rule for it, and the drain Lambda."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import Construct
+
+from stacks.lambda_code import handler_name, lambda_code
+
+# Lambda's maximum invocation time (Lambda quotas). The whole drain runs in one invocation.
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+# Time one invocation needs besides the drain bound: heartbeat, deregistration, the last SSM read, and the
+# completion with its throttling retries (the function keeps 20 s for these before its own timeout).
+INVOCATION_OVERHEAD_SECONDS = 60
+MAX_DEREGISTRATION_DELAY_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS - INVOCATION_OVERHEAD_SECONDS
+# The function completes 10 s before the heartbeat runs out; 30 s leaves it room to finish the drain bound first.
+MIN_HEARTBEAT_MARGIN_SECONDS = 30
+# Auto Scaling's heartbeat range (PutLifecycleHook.HeartbeatTimeout).
+HEARTBEAT_RANGE_SECONDS = (30, 7200)
+# SSM Run Command round trips take a second or more; faster polling only spends API quota.
+POLL_RANGE_SECONDS = (1, 60)
+# Lambda and EventBridge accept a maximum event age of at least 60 s.
+MIN_EVENT_AGE_SECONDS = 60
+SHELL_DOCUMENT = "AWS-RunShellScript"
+# Auto Scaling tags every instance it launches with the name of its group.
+GROUP_TAG = "aws:autoscaling:groupName"
+METRIC_NAMESPACE = "BlueGreen/Drain"
+
+
+class DrainOnTermination(Construct):
+    """Lets every instance leaving a slot go as soon as its connections have drained (DESIGN.md, "Scale-in").
+
+    Creates a termination lifecycle hook on each slot (default result CONTINUE), an EventBridge rule matching
+    exactly those hooks' "EC2 Instance-terminate Lifecycle Action" events, and the drain Lambda with a dead-letter
+    queue, bounded retries, a log group with retention and least-privilege permissions.
+
+    The drain runs in one Lambda invocation, so the deregistration delay (the drain's upper bound) must fit in
+    Lambda's 900 s with room for the calls around it; longer delays are rejected rather than cut short.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        slots: Sequence[autoscaling.AutoScalingGroup],
+        target_group: elbv2.ApplicationTargetGroup,
+        app_port: int,
+        deregistration_delay: Duration,
+        heartbeat_timeout: Duration,
+        connection_count_command: str,
+        poll_interval: Duration,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        _validate(
+            slots=slots,
+            app_port=app_port,
+            deregistration_delay=deregistration_delay,
+            heartbeat_timeout=heartbeat_timeout,
+            connection_count_command=connection_count_command,
+            poll_interval=poll_interval,
+        )
+        delay_seconds = deregistration_delay.to_seconds()
+        heartbeat_seconds = heartbeat_timeout.to_seconds()
+        # Past the heartbeat the hook has already ended with CONTINUE: an older event is no use to anyone.
+        max_event_age = Duration.seconds(max(MIN_EVENT_AGE_SECONDS, heartbeat_seconds))
+
+        self.hooks = [
+            autoscaling.LifecycleHook(
+                self,
+                f"Hook{index}",
+                auto_scaling_group=slot,
+                lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+                default_result=autoscaling.DefaultResult.CONTINUE,
+                heartbeat_timeout=heartbeat_timeout,
+            )
+            for index, slot in enumerate(slots)
+        ]
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Drain Lambda: completes termination lifecycle actions of the slots",
+        )
+        self.log_group.grant_write(self.role)
+        self._grant(slots, target_group)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_code("drain"),
+            handler=handler_name("drain"),
+            description="Deregisters a terminating slot instance and completes its lifecycle hook once drained",
+            role=self.role,
+            log_group=self.log_group,
+            memory_size=256,
+            timeout=Duration.seconds(delay_seconds + INVOCATION_OVERHEAD_SECONDS),
+            environment={
+                "TARGET_GROUP_ARN": target_group.target_group_arn,
+                "APP_PORT": str(app_port),
+                "DEREGISTRATION_DELAY_SECONDS": str(int(delay_seconds)),
+                "HEARTBEAT_TIMEOUT_SECONDS": str(int(heartbeat_seconds)),
+                "POLL_INTERVAL_SECONDS": str(poll_interval.to_seconds()),
+                # str.replace, not str.format: shell commands are full of braces (awk '{print $1}').
+                "CONNECTION_COUNT_COMMAND": connection_count_command.replace("{port}", str(app_port)),
+                "METRIC_NAMESPACE": METRIC_NAMESPACE,
+            },
+            dead_letter_queue=self.dead_letter_queue,
+            # One retry: the function absorbs AWS errors itself, so a failure is one CompleteLifecycleAction
+            # refused; a second try after the first has run its course is enough.
+            retry_attempts=1,
+            max_event_age=max_event_age,
+        )
+
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Termination lifecycle actions of the slots' drain hooks",
+            event_pattern=events.EventPattern(
+                source=["aws.autoscaling"],
+                detail_type=["EC2 Instance-terminate Lifecycle Action"],
+                detail={
+                    "AutoScalingGroupName": [slot.auto_scaling_group_name for slot in slots],
+                    "LifecycleHookName": [hook.lifecycle_hook_name for hook in self.hooks],
+                },
+            ),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=2,
+                max_event_age=max_event_age,
+            )
+        )
+        self._suppress_nag(slots)
+
+    def _grant(self, slots: Sequence[autoscaling.AutoScalingGroup], target_group: elbv2.ApplicationTargetGroup) -> None:
+        """Least privilege: each action on these groups, this target group and these instances only."""
+        stack = Stack.of(self)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CompleteSlotLifecycleActions",
+                actions=["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+                resources=[_group_arn(stack, slot) for slot in slots],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DeregisterFromTargetGroup",
+                actions=["elasticloadbalancing:DeregisterTargets"],
+                resources=[target_group.target_group_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTargetHealth",
+                actions=["elasticloadbalancing:DescribeTargetHealth", "ssm:GetCommandInvocation"],
+                resources=["*"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunShellScriptDocument",
+                actions=["ssm:SendCommand"],
+                # AWS-owned documents have no account in their ARN.
+                resources=[
+                    stack.format_arn(service="ssm", account="", resource="document", resource_name=SHELL_DOCUMENT)
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunCommandOnSlotInstances",
+                actions=["ssm:SendCommand"],
+                resources=[stack.format_arn(service="ec2", resource="instance", resource_name="*")],
+                conditions={
+                    "StringEquals": {f"ssm:resourceTag/{GROUP_TAG}": [slot.auto_scaling_group_name for slot in slots]}
+                },
+            )
+        )
+
+    def _suppress_nag(self, slots: Sequence[autoscaling.AutoScalingGroup]) -> None:
+        """cdk-nag findings on this construct's own resources, each with its reason and the narrowest scope."""
+        stack = Stack.of(self)
+        # cdk-nag renders partition, region and account as tokens when the stack leaves them open, literally otherwise.
+        prefix = (
+            r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):{service}:"
+            r"(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{{12}}):"
+        )
+        slot_ids = "|".join(stack.get_logical_id(slot.node.default_child) for slot in slots)  # type: ignore[arg-type]
+        group_arns = RegexAppliesTo(
+            regex=f"/{prefix.format(service='autoscaling')}autoScalingGroup:\\*:autoScalingGroupName\\/<({slot_ids})>$/"
+        )
+        instance_arns = RegexAppliesTo(regex=f"/{prefix.format(service='ec2')}instance\\/\\*$/")
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "elasticloadbalancing:DescribeTargetHealth and ssm:GetCommandInvocation support no "
+                        "resource-level permissions (Service Authorization Reference), so they need '*'; both "
+                        "are read-only."
+                    ),
+                    applies_to=["Resource::*"],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Instance ids are not known at synth time: SendCommand is allowed on instances only when "
+                        f"their {GROUP_TAG} tag names one of the slots (ssm:resourceTag condition)."
+                    ),
+                    applies_to=[instance_arns],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the "
+                        "wildcard stands for that UUID only, the group name is fixed."
+                    ),
+                    applies_to=[group_arns],
+                ),
+            ],
+            apply_to_children=True,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.dead_letter_queue,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SQS3",
+                    reason="This queue is itself the dead-letter queue of the drain Lambda and of its rule target.",
+                )
+            ],
+        )
+
+
+def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
+    """The ARN of a slot; its middle part is a UUID CloudFormation does not return, hence the one wildcard."""
+    return stack.format_arn(
+        service="autoscaling",
+        resource="autoScalingGroup",
+        resource_name=f"*:autoScalingGroupName/{slot.auto_scaling_group_name}",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def _validate(
+    *,
+    slots: Sequence[autoscaling.AutoScalingGroup],
+    app_port: int,
+    deregistration_delay: Duration,
+    heartbeat_timeout: Duration,
+    connection_count_command: str,
+    poll_interval: Duration,
+) -> None:
+    """Reject settings the drain cannot honour, each with the limit it breaks."""
+    if not slots:
+        raise ValueError("DrainOnTermination needs at least one slot")
+    if not 1 <= app_port <= 65535:
+        raise ValueError(f"app_port must be a TCP port (1-65535), got {app_port}")
+    if not connection_count_command.strip():
+        raise ValueError("connection_count_command must be a shell command printing the connection count")
+    delay = deregistration_delay.to_seconds()
+    if not 0 <= delay <= MAX_DEREGISTRATION_DELAY_SECONDS:
+        raise ValueError(
+            f"deregistration_delay of {delay:g} s cannot be drained in one Lambda invocation: Lambda's limit is "
+            f"{LAMBDA_MAX_TIMEOUT_SECONDS} s and the drain needs {INVOCATION_OVERHEAD_SECONDS} s besides the delay, "
+            f"so the delay must be at most {MAX_DEREGISTRATION_DELAY_SECONDS} s"
+        )
+    heartbeat = heartbeat_timeout.to_seconds()
+    low, high = HEARTBEAT_RANGE_SECONDS
+    if not low <= heartbeat <= high:
+        raise ValueError(f"heartbeat_timeout must be {low}-{high} s (Auto Scaling's range), got {heartbeat:g} s")
+    if heartbeat < delay + MIN_HEARTBEAT_MARGIN_SECONDS:
+        raise ValueError(
+            f"heartbeat_timeout of {heartbeat:g} s is too short for the drain bound: it must be at least the "
+            f"deregistration delay ({delay:g} s) + {MIN_HEARTBEAT_MARGIN_SECONDS} s = "
+            f"{delay + MIN_HEARTBEAT_MARGIN_SECONDS:g} s, or the hook would time out before the drain ends"
+        )
+    poll = poll_interval.to_seconds()
+    low, high = POLL_RANGE_SECONDS
+    if not low <= poll <= high:
+        raise ValueError(f"poll_interval must be {low}-{high} s, got {poll:g} s")
+
+
+__all__ = ["DrainOnTermination"]
