@@ -7,6 +7,8 @@ from pathlib import Path
 from aws_cdk import aws_lambda as lambda_
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+# One runtime for every function of the stack: the newest Python that aws-cdk-lib knows (cdk-nag AwsSolutions-L1).
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
 def lambda_code(package: str) -> lambda_.Code:

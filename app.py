@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""CDK entry point: the only place that reads the outside world (context, environment) at synth time."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import aws_cdk as cdk
+
+from stacks.blue_green_stack import build_stack
+from stacks.config import SETTINGS, ConfigError, load_config
+
+
+def main() -> int:
+    """Synthesize the stack from `cdk.json` context (overridable with `cdk ... -c key=value`)."""
+    app = cdk.App()
+    context = {
+        setting.key: value for setting in SETTINGS if (value := app.node.try_get_context(setting.key)) is not None
+    }
+    try:
+        config = load_config(context)
+    except ConfigError as error:
+        print(f"cdk.json: {error}", file=sys.stderr)
+        return 2
+    # The region is needed at synth (ALB access logging grants a region-specific principal); the CLI derives
+    # CDK_DEFAULT_REGION from AWS_REGION / the profile, no credentials needed. The account may stay unresolved.
+    region = os.environ.get("CDK_DEFAULT_REGION")
+    if not region:
+        print(
+            "No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region) before `cdk synth`.",
+            file=sys.stderr,
+        )
+        return 2
+    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region)
+    build_stack(app, config, env)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Custom resource: the EC2 blue/green CodeDeploy deployment group, which CloudFormation cannot declare (DESIGN F1)."""

@@ -1,0 +1,360 @@
+"""The app's settings: read from `cdk.json` context, validated once, frozen.
+
+This module is plain Python (no aws_cdk import) so that the release tool and the rehearsal can read the same settings
+as the stack without starting the jsii runtime. `app.py` is its only caller at synth time.
+
+Every key, its default and its allowed values are listed in `SETTINGS` and documented in README.md ("Configuration").
+A bad value fails at once with a `ConfigError` that names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+# The predefined EC2/on-premises deployment configurations (CodeDeploy guide, "Working with deployment
+# configurations"); custom configurations are not created by this stack, so only these names can exist.
+SERVER_DEPLOYMENT_CONFIGS = (
+    "CodeDeployDefault.OneAtATime",
+    "CodeDeployDefault.HalfAtATime",
+    "CodeDeployDefault.AllAtOnce",
+)
+CERTIFICATE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+)
+HEALTH_CHECK_MATCHER = re.compile(r"^[2-4]\d\d(-[2-4]\d\d)?(,[2-4]\d\d(-[2-4]\d\d)?)*$")
+STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+# Margin added to the deregistration delay for the lifecycle hook's default heartbeat: the drain Lambda's own
+# polling ends at the delay, and the hook must outlive the invocation that completes it.
+HEARTBEAT_MARGIN_SECONDS = 120
+# The drain Lambda waits out the deregistration delay within one invocation (Lambda's limit is 900 s) and needs
+# 60 s for its other calls: stacks/drain.py enforces the same bound for the construct on its own.
+MAX_DEREGISTRATION_DELAY_SECONDS = 840
+# The drain Lambda completes the hook shortly before its heartbeat runs out; it needs this much beyond the delay.
+MIN_HEARTBEAT_OVER_DELAY_SECONDS = 30
+
+
+class ConfigError(ValueError):
+    """A context value is missing, malformed or out of AWS's range."""
+
+
+@dataclass(frozen=True)
+class ExistingVpc:
+    """An existing VPC to deploy into, described fully so synth needs no lookup (and no credentials)."""
+
+    vpc_id: str
+    availability_zones: tuple[str, ...]
+    public_subnet_ids: tuple[str, ...]
+    private_subnet_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """The target group's health check (ELBv2 CreateTargetGroup fields)."""
+
+    path: str
+    port: int
+    matcher: str
+    interval_seconds: int
+    timeout_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+
+
+@dataclass(frozen=True)
+class FleetSize:
+    """The live slot's capacity; the release tool scales the idle slot to at least this."""
+
+    minimum: int
+    desired: int
+    maximum: int
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the stack and the tools need to know, validated."""
+
+    stack_name: str
+    existing_vpc: ExistingVpc | None
+    max_azs: int
+    nat_gateways: int
+    app_port: int
+    health_check: HealthCheck
+    deregistration_delay_seconds: int
+    certificate_arn: str | None
+    instance_type: str
+    fleet: FleetSize
+    deployment_config_name: str
+    artifact_noncurrent_days: int
+    abort_incomplete_upload_days: int
+    log_retention_days: int
+    alarm_5xx_threshold: int
+    drain_command: str
+    drain_poll_interval_seconds: int
+    drain_heartbeat_seconds: int
+
+
+def _integer(key: str, value: Any, low: int, high: int) -> int:
+    # `cdk deploy -c key=value` passes strings, cdk.json passes numbers: accept both, but nothing else.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"context key '{key}': {value!r} is not a whole number; allowed: {low}..{high}")
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ConfigError(f"context key '{key}': {value!r} is not a whole number; allowed: {low}..{high}") from exc
+    if not low <= number <= high:
+        raise ConfigError(f"context key '{key}': {number} is out of range; allowed: {low}..{high}")
+    return number
+
+
+def _text(key: str, value: Any, pattern: re.Pattern[str] | None = None, allowed: str = "") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"context key '{key}': {value!r} must be a non-empty string{'; allowed: ' + allowed if allowed else ''}"
+        )
+    if pattern is not None and not pattern.match(value):
+        raise ConfigError(f"context key '{key}': {value!r} is not valid; allowed: {allowed}")
+    return value
+
+
+def _optional(value: Any) -> bool:
+    return value is None or value == ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented context key."""
+
+    key: str
+    default: Any
+    description: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("stackName", "BlueGreenApp", "CloudFormation stack name (letters, digits, hyphens)."),
+    Setting(
+        "existingVpc",
+        None,
+        "Use an existing VPC instead of creating one: an object with vpcId, "
+        "availabilityZones, publicSubnetIds, privateSubnetIds (private subnets need egress).",
+    ),
+    Setting("maxAzs", 2, "Availability zones of the new VPC (2..6)."),
+    Setting("natGateways", 1, "NAT gateways of the new VPC (1..maxAzs); one per AZ survives an AZ outage."),
+    Setting("appPort", 8080, "Port the application listens on (1..65535)."),
+    Setting("healthCheckPath", "/health", "Health-check path of the target group (starts with /)."),
+    Setting("healthCheckMatcher", "200", "HTTP codes that mean healthy, e.g. 200 or 200-299."),
+    Setting("healthCheckIntervalSeconds", 5, "Health-check interval (5..300 s; AWS default 30)."),
+    Setting("healthCheckTimeoutSeconds", 2, "Health-check timeout (2..120 s, below the interval; AWS default 5)."),
+    Setting("healthyThresholdCount", 2, "Consecutive successes to become healthy (2..10; AWS default 5)."),
+    Setting("unhealthyThresholdCount", 2, "Consecutive failures to become unhealthy (2..10; AWS default 2)."),
+    Setting(
+        "deregistrationDelaySeconds",
+        30,
+        "Target-group deregistration delay (0..840 s; AWS default 300); "
+        "also the drain Lambda's upper bound, which must fit in one invocation.",
+    ),
+    Setting("certificateArn", None, "ACM certificate ARN: adds an HTTPS listener and redirects HTTP to it."),
+    Setting("instanceType", "t3.micro", "EC2 instance type of both slots."),
+    Setting("fleetMinSize", 1, "Minimum instances of the live slot (>= 0)."),
+    Setting("fleetDesiredSize", 2, "Instances of the live slot after a release (>= fleetMinSize)."),
+    Setting("fleetMaxSize", 4, "Maximum instances of the live slot (>= fleetDesiredSize, >= 1)."),
+    Setting(
+        "deploymentConfigName",
+        "CodeDeployDefault.OneAtATime",
+        "CodeDeploy deployment configuration: " + ", ".join(SERVER_DEPLOYMENT_CONFIGS) + ".",
+    ),
+    Setting("artifactNoncurrentVersionDays", 30, "Days before a replaced revision object version expires (1..3650)."),
+    Setting("abortIncompleteUploadDays", 1, "Days before an unfinished multipart upload is aborted (1..365)."),
+    Setting("logRetentionDays", 30, "Retention of the stack's log groups (a CloudWatch Logs retention value)."),
+    Setting(
+        "alarm5xxThreshold", 5, "Target 5xx responses per minute that stop a deployment and roll it back (1..100000)."
+    ),
+    Setting(
+        "drainConnectionCountCommand",
+        "ss -Htn state established '( sport = :{port} )' | wc -l",
+        "Shell command, run on the instance through SSM, that prints its established connections on the app "
+        "port; {port} is replaced by appPort.",
+    ),
+    Setting("drainPollIntervalSeconds", 5, "How often the drain Lambda reads the connection count (1..60 s)."),
+    Setting(
+        "drainHeartbeatTimeoutSeconds",
+        None,
+        f"Termination hook heartbeat (30..7200 s); default: deregistrationDelaySeconds + {HEARTBEAT_MARGIN_SECONDS}.",
+    ),
+)
+DEFAULTS: Mapping[str, Any] = {setting.key: setting.default for setting in SETTINGS}
+
+
+def _existing_vpc(value: Any) -> ExistingVpc | None:
+    if _optional(value):
+        return None
+    if isinstance(value, str):
+        # `-c existingVpc='{...}'` arrives as a JSON string.
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context key 'existingVpc': {value!r} is not a JSON object") from exc
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"context key 'existingVpc': {value!r} must be an object with vpcId, availabilityZones, "
+            "publicSubnetIds, privateSubnetIds"
+        )
+    vpc_id = _text("existingVpc.vpcId", value.get("vpcId"), VPC_ID, "vpc- followed by 8 or 17 hex digits")
+
+    def id_list(field: str, pattern: re.Pattern[str] | None, allowed: str) -> tuple[str, ...]:
+        items = value.get(field)
+        if not isinstance(items, list) or not items:
+            raise ConfigError(f"context key 'existingVpc.{field}': {items!r} must be a non-empty list")
+        return tuple(_text(f"existingVpc.{field}", item, pattern, allowed) for item in items)
+
+    zones = id_list("availabilityZones", None, "availability zone names")
+    public = id_list("publicSubnetIds", SUBNET_ID, "subnet ids")
+    private = id_list("privateSubnetIds", SUBNET_ID, "subnet ids")
+    for field, subnets in (("publicSubnetIds", public), ("privateSubnetIds", private)):
+        if len(subnets) != len(zones):
+            raise ConfigError(
+                f"context key 'existingVpc.{field}': {len(subnets)} subnets for {len(zones)} "
+                "availability zones; give one subnet per zone, in the same order"
+            )
+    return ExistingVpc(vpc_id, zones, public, private)
+
+
+def load_config(context: Mapping[str, Any]) -> AppConfig:
+    """Validate context values (falling back to `DEFAULTS`) into an `AppConfig`.
+
+    Unknown keys are ignored here because CDK's own feature flags share the context; `unknown_keys` reports them.
+    """
+    get: Callable[[str], Any] = lambda key: context.get(key, DEFAULTS[key])  # noqa: E731
+
+    interval = _integer("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"), 5, 300)
+    timeout = _integer("healthCheckTimeoutSeconds", get("healthCheckTimeoutSeconds"), 2, 120)
+    if timeout >= interval:
+        # ELBv2 CreateTargetGroup rejects a timeout that is not below the interval.
+        raise ConfigError(
+            f"context key 'healthCheckTimeoutSeconds': {timeout} must be less than "
+            f"healthCheckIntervalSeconds ({interval})"
+        )
+    app_port = _integer("appPort", get("appPort"), 1, 65535)
+    path = _text("healthCheckPath", get("healthCheckPath"), re.compile(r"^/\S{0,1023}$"), "a path starting with /")
+    health_check = HealthCheck(
+        path=path,
+        port=app_port,
+        matcher=_text(
+            "healthCheckMatcher",
+            get("healthCheckMatcher"),
+            HEALTH_CHECK_MATCHER,
+            "HTTP codes 200..499, e.g. 200, 200,204 or 200-299",
+        ),
+        interval_seconds=interval,
+        timeout_seconds=timeout,
+        healthy_threshold=_integer("healthyThresholdCount", get("healthyThresholdCount"), 2, 10),
+        unhealthy_threshold=_integer("unhealthyThresholdCount", get("unhealthyThresholdCount"), 2, 10),
+    )
+
+    max_azs = _integer("maxAzs", get("maxAzs"), 2, 6)
+    nat_gateways = _integer("natGateways", get("natGateways"), 1, max_azs)
+
+    minimum = _integer("fleetMinSize", get("fleetMinSize"), 0, 1000)
+    maximum = _integer("fleetMaxSize", get("fleetMaxSize"), max(1, minimum), 1000)
+    desired = _integer("fleetDesiredSize", get("fleetDesiredSize"), max(1, minimum), maximum)
+
+    certificate = get("certificateArn")
+    certificate_arn = (
+        None
+        if _optional(certificate)
+        else _text("certificateArn", certificate, CERTIFICATE_ARN, "arn:aws:acm:<region>:<account>:certificate/<uuid>")
+    )
+
+    deployment_config = get("deploymentConfigName")
+    if deployment_config not in SERVER_DEPLOYMENT_CONFIGS:
+        raise ConfigError(
+            f"context key 'deploymentConfigName': {deployment_config!r} is not a known deployment "
+            f"configuration; allowed: {', '.join(SERVER_DEPLOYMENT_CONFIGS)}"
+        )
+
+    retention = _integer("logRetentionDays", get("logRetentionDays"), 1, 3653)
+    if retention not in LOG_RETENTION_DAYS:
+        raise ConfigError(
+            f"context key 'logRetentionDays': {retention} is not a CloudWatch Logs retention; allowed: "
+            + ", ".join(map(str, LOG_RETENTION_DAYS))
+        )
+
+    # ELBv2 allows up to 3600 s, but the drain Lambda must wait the delay out within one invocation.
+    deregistration_delay = _integer(
+        "deregistrationDelaySeconds", get("deregistrationDelaySeconds"), 0, MAX_DEREGISTRATION_DELAY_SECONDS
+    )
+    heartbeat = get("drainHeartbeatTimeoutSeconds")
+    heartbeat_seconds = (
+        deregistration_delay + HEARTBEAT_MARGIN_SECONDS
+        if _optional(heartbeat)
+        else _integer(
+            "drainHeartbeatTimeoutSeconds",
+            heartbeat,
+            max(30, deregistration_delay + MIN_HEARTBEAT_OVER_DELAY_SECONDS),
+            7200,
+        )
+    )
+
+    drain_command = _text("drainConnectionCountCommand", get("drainConnectionCountCommand"))
+    return AppConfig(
+        stack_name=_text("stackName", get("stackName"), STACK_NAME, "a letter, then letters, digits or hyphens"),
+        existing_vpc=_existing_vpc(get("existingVpc")),
+        max_azs=max_azs,
+        nat_gateways=nat_gateways,
+        app_port=app_port,
+        health_check=health_check,
+        deregistration_delay_seconds=deregistration_delay,
+        certificate_arn=certificate_arn,
+        instance_type=_text("instanceType", get("instanceType"), INSTANCE_TYPE, "an EC2 instance type like t3.micro"),
+        fleet=FleetSize(minimum=minimum, desired=desired, maximum=maximum),
+        deployment_config_name=deployment_config,
+        artifact_noncurrent_days=_integer(
+            "artifactNoncurrentVersionDays", get("artifactNoncurrentVersionDays"), 1, 3650
+        ),
+        abort_incomplete_upload_days=_integer("abortIncompleteUploadDays", get("abortIncompleteUploadDays"), 1, 365),
+        log_retention_days=retention,
+        alarm_5xx_threshold=_integer("alarm5xxThreshold", get("alarm5xxThreshold"), 1, 100000),
+        drain_command=drain_command,
+        drain_poll_interval_seconds=_integer("drainPollIntervalSeconds", get("drainPollIntervalSeconds"), 1, 60),
+        drain_heartbeat_seconds=heartbeat_seconds,
+    )
+
+
+def load_cdk_json_config(path: Path = CDK_JSON) -> AppConfig:
+    """The configuration as `cdk.json` declares it (for tools that run outside `cdk`, like the rehearsal)."""
+    context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    return load_config(context)

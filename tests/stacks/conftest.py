@@ -1,0 +1,65 @@
+"""One synthesis per stack variant per test session: synth starts the jsii runtime and takes seconds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.blue_green_stack import BlueGreenStack, build_stack
+from stacks.config import CDK_JSON, load_config
+from tests.conftest import FAKE_REGION
+
+CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+EXISTING_VPC = {
+    "vpcId": "vpc-0123456789abcdef0",
+    "availabilityZones": ["eu-west-1a", "eu-west-1b"],
+    "publicSubnetIds": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
+    "privateSubnetIds": ["subnet-0000000000000000c", "subnet-0000000000000000d"],
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """A synthesized stack variant: the construct tree, its template and the template file (for cfn-lint)."""
+
+    stack: BlueGreenStack
+    template: Template
+    template_path: Path
+
+
+def synthesize(overrides: Mapping[str, Any], out_dir: Path) -> Synthesized:
+    """Synthesize with cdk.json's context (settings and feature flags, as `cdk synth` would) plus `overrides`."""
+    context = {**json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"], **overrides}
+    app = cdk.App(outdir=str(out_dir), context=context)
+    stack = build_stack(app, load_config(context), cdk.Environment(region=FAKE_REGION))
+    template = Template.from_stack(stack)
+    path = out_dir / f"{stack.stack_name}.lint.template.json"
+    path.write_text(json.dumps(template.to_json(), indent=1), encoding="utf-8")
+    return Synthesized(stack, template, path)
+
+
+@pytest.fixture(scope="session")
+def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack with cdk.json's defaults."""
+    return synthesize({}, tmp_path_factory.mktemp("default"))
+
+
+@pytest.fixture(scope="session")
+def https_existing_vpc_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The options that change the shape: a certificate (HTTPS + redirect) and an existing VPC."""
+    return synthesize(
+        {"certificateArn": CERTIFICATE_ARN, "existingVpc": EXISTING_VPC, "stackName": "BlueGreenHttps"},
+        tmp_path_factory.mktemp("https"),
+    )
+
+
+@pytest.fixture(scope="session")
+def template(default_stack: Synthesized) -> Template:
+    return default_stack.template

@@ -1,0 +1,110 @@
+"""cdk.json context is validated at once, and every bad value names the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stacks.config import CDK_JSON, DEFAULTS, SETTINGS, ConfigError, load_cdk_json_config, load_config
+
+
+def test_defaults_give_the_tuned_health_check_and_derived_heartbeat() -> None:
+    config = load_config({})
+    check = config.health_check
+    assert (check.timeout_seconds, check.interval_seconds, check.unhealthy_threshold, check.healthy_threshold) == (
+        2,
+        5,
+        2,
+        2,
+    )
+    assert config.deregistration_delay_seconds == 30
+    assert config.drain_heartbeat_seconds == 30 + 120
+
+
+def test_cdk_json_declares_every_setting_with_its_documented_default() -> None:
+    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    assert {key: context[key] for key in DEFAULTS} == dict(DEFAULTS)
+    assert load_cdk_json_config() == load_config({})
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (CDK_JSON.parent / "README.md").read_text(encoding="utf-8")
+    missing = [setting.key for setting in SETTINGS if f"`{setting.key}`" not in readme]
+    assert missing == []
+
+
+def test_numbers_given_as_strings_on_the_command_line_are_accepted() -> None:
+    assert load_config({"healthCheckIntervalSeconds": "10"}).health_check.interval_seconds == 10
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"healthCheckIntervalSeconds": 4}, "'healthCheckIntervalSeconds': 4 is out of range; allowed: 5..300"),
+        ({"healthCheckIntervalSeconds": 301}, "'healthCheckIntervalSeconds': 301 is out of range"),
+        ({"healthCheckTimeoutSeconds": 1}, "'healthCheckTimeoutSeconds': 1 is out of range; allowed: 2..120"),
+        ({"healthCheckTimeoutSeconds": 5}, "'healthCheckTimeoutSeconds': 5 must be less than healthCheckInterval"),
+        ({"healthyThresholdCount": 1}, "'healthyThresholdCount': 1 is out of range; allowed: 2..10"),
+        ({"unhealthyThresholdCount": 11}, "'unhealthyThresholdCount': 11 is out of range; allowed: 2..10"),
+        ({"deregistrationDelaySeconds": -1}, "'deregistrationDelaySeconds': -1 is out of range; allowed: 0..840"),
+        ({"deregistrationDelaySeconds": 841}, "'deregistrationDelaySeconds': 841 is out of range; allowed: 0..840"),
+        ({"deregistrationDelaySeconds": "soon"}, "'deregistrationDelaySeconds': 'soon' is not a whole number"),
+        ({"deregistrationDelaySeconds": True}, "'deregistrationDelaySeconds': True is not a whole number"),
+        ({"fleetMinSize": -1}, "'fleetMinSize': -1 is out of range; allowed: 0..1000"),
+        ({"fleetMaxSize": 0}, "'fleetMaxSize': 0 is out of range; allowed: 1..1000"),
+        ({"fleetDesiredSize": 5}, "'fleetDesiredSize': 5 is out of range; allowed: 1..4"),
+        ({"fleetMinSize": 3, "fleetDesiredSize": 2}, "'fleetDesiredSize': 2 is out of range; allowed: 3..4"),
+        ({"deploymentConfigName": "CodeDeployDefault.LambdaAllAtOnce"}, "is not a known deployment configuration"),
+        ({"certificateArn": "arn:aws:iam::123456789012:server-certificate/x"}, "'certificateArn': "),
+        ({"appPort": 0}, "'appPort': 0 is out of range; allowed: 1..65535"),
+        ({"healthCheckPath": "health"}, "'healthCheckPath': 'health' is not valid; allowed: a path starting with /"),
+        ({"healthCheckMatcher": "ok"}, "'healthCheckMatcher': 'ok' is not valid"),
+        ({"natGateways": 3}, "'natGateways': 3 is out of range; allowed: 1..2"),
+        ({"logRetentionDays": 31}, "'logRetentionDays': 31 is not a CloudWatch Logs retention"),
+        ({"stackName": "1stack"}, "'stackName': '1stack' is not valid"),
+        ({"instanceType": "large"}, "'instanceType': 'large' is not valid"),
+        ({"drainPollIntervalSeconds": 0}, "'drainPollIntervalSeconds': 0 is out of range; allowed: 1..60"),
+        ({"drainHeartbeatTimeoutSeconds": 10}, "'drainHeartbeatTimeoutSeconds': 10 is out of range"),
+        (
+            {"deregistrationDelaySeconds": 300, "drainHeartbeatTimeoutSeconds": 320},
+            "'drainHeartbeatTimeoutSeconds': 320 is out of range; allowed: 330..7200",
+        ),
+        ({"drainConnectionCountCommand": ""}, "'drainConnectionCountCommand': '' must be a non-empty string"),
+        ({"existingVpc": {"vpcId": "vpc-1"}}, "'existingVpc.vpcId': 'vpc-1' is not valid"),
+        (
+            {
+                "existingVpc": {
+                    "vpcId": "vpc-0123456789abcdef0",
+                    "availabilityZones": ["a", "b"],
+                    "publicSubnetIds": ["subnet-0123456789abcdef0"],
+                    "privateSubnetIds": ["subnet-0123456789abcdef1", "subnet-0123456789abcdef2"],
+                }
+            },
+            "'existingVpc.publicSubnetIds': 1 subnets for 2 availability zones",
+        ),
+    ],
+)
+def test_invalid_value_fails_naming_key_value_and_allowed_range(context: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(context)
+    assert expected in str(error.value)
+
+
+def test_existing_vpc_given_as_json_on_the_command_line_is_parsed() -> None:
+    vpc = {
+        "vpcId": "vpc-0123456789abcdef0",
+        "availabilityZones": ["eu-west-1a"],
+        "publicSubnetIds": ["subnet-0123456789abcdef0"],
+        "privateSubnetIds": ["subnet-0123456789abcdef1"],
+    }
+    config = load_config({"existingVpc": json.dumps(vpc)})
+    assert config.existing_vpc is not None
+    assert config.existing_vpc.private_subnet_ids == ("subnet-0123456789abcdef1",)
+
+
+def test_config_bounds_match_what_the_drain_construct_accepts() -> None:
+    from stacks import config, drain
+
+    assert config.MAX_DEREGISTRATION_DELAY_SECONDS == drain.MAX_DEREGISTRATION_DELAY_SECONDS
+    assert config.MIN_HEARTBEAT_OVER_DELAY_SECONDS == drain.MIN_HEARTBEAT_MARGIN_SECONDS

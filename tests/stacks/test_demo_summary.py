@@ -1,0 +1,20 @@
+"""The offline demo's summary reads the synthesized template and names the tuned traffic-step times."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.demo import summarize
+from stacks.config import load_config
+from tests.stacks.conftest import Synthesized
+
+pytestmark = pytest.mark.slow
+
+
+def test_summary_shows_health_check_and_traffic_steps_against_alb_defaults(default_stack: Synthesized) -> None:
+    text = summarize(default_stack.template.to_json(), load_config({}))
+    assert "interval 5 s, timeout 2 s, healthy threshold 2, unhealthy threshold 2" in text
+    assert "AllowTraffic                                         15 s        180 s" in text
+    assert "BlockTraffic                                         45 s        480 s" in text
+    assert "2 x AWS::AutoScaling::AutoScalingGroup" in text
+    assert "CodeDeployDefault.OneAtATime, 2 rollback alarms" in text
