@@ -1,0 +1,1 @@
+"""The release tool behind `scripts/deploy.py`: bundle, validate, upload and release a CodeDeploy revision."""

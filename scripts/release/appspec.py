@@ -1,0 +1,569 @@
+"""Parse and validate a revision's appspec.yml for an EC2 blue/green deployment, before anything leaves the machine.
+
+The rules are those of the AppSpec reference for EC2/On-Premises deployments and of the CodeDeploy agent that reads
+the file on the instance (aws/aws-codedeploy-agent, `application_specification/*.rb`). Validation runs against the set
+of files that will actually be bundled (see `revision_files`), so a script excluded by `.deployignore` is reported
+here rather than on the instance. Every problem is collected and raised at once as an `AppSpecError`.
+
+`load_appspec` is the one validator: `release`, `bundle` and `rehearse` all go through it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import stat
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import pathspec
+import yaml
+
+from release.errors import AppSpecError, Problem
+
+__all__ = [
+    "APPSPEC_FILE",
+    "BLUE_EVENT_ORDER",
+    "DEPLOYIGNORE_FILE",
+    "GREEN_EVENT_ORDER",
+    "MAX_HOOK_TIMEOUT_SECONDS",
+    "RESERVED_EVENTS",
+    "SCRIPTABLE_EVENTS",
+    "AppSpec",
+    "AppSpecError",
+    "FileMapping",
+    "HookScript",
+    "PermissionRule",
+    "Problem",
+    "load_appspec",
+    "revision_files",
+]
+
+APPSPEC_FILE = "appspec.yml"
+DEPLOYIGNORE_FILE = ".deployignore"
+
+# Lifecycle events on a replacement (green) instance, in the order CodeDeploy runs them (AppSpec reference, "Lifecycle
+# event hook availability" and "Run order of hooks in a deployment", blue/green). ApplicationStop runs the scripts of
+# the revision deployed last on that instance, so it does not run on an instance's first deployment.
+GREEN_EVENT_ORDER: tuple[str, ...] = (
+    "ApplicationStop",
+    "DownloadBundle",
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "ApplicationStart",
+    "ValidateService",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+)
+# Lifecycle events on an original (blue) instance, in order.
+BLUE_EVENT_ORDER: tuple[str, ...] = ("BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic")
+# Reserved for the CodeDeploy agent: "cannot be used to run scripts".
+RESERVED_EVENTS: frozenset[str] = frozenset({"DownloadBundle", "Install", "AllowTraffic", "BlockTraffic"})
+SCRIPTABLE_EVENTS: frozenset[str] = frozenset(GREEN_EVENT_ORDER + BLUE_EVENT_ORDER) - RESERVED_EVENTS
+_EVENT_RANK = {event: rank for rank, event in enumerate(GREEN_EVENT_ORDER + BLUE_EVENT_ORDER)}
+
+# "3600 seconds (1 hour) is the maximum amount of time allowed for script execution for each deployment lifecycle
+# event"; a script without `timeout` gets that default (agent: `@timeout = opts[:timeout] || 3600`).
+MAX_HOOK_TIMEOUT_SECONDS = 3600
+
+_TOP_LEVEL_KEYS = frozenset({"version", "os", "files", "permissions", "hooks", "file_exists_behavior"})
+_FILE_KEYS = frozenset({"source", "destination"})
+_PERMISSION_KEYS = frozenset({"object", "pattern", "except", "owner", "group", "mode", "acls", "context", "type"})
+_CONTEXT_KEYS = frozenset({"user", "type", "range"})
+_SCRIPT_KEYS = frozenset({"location", "timeout", "runas"})
+_PERMISSION_TYPES = ("file", "directory")
+_FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
+_MODE = re.compile(r"[0-7]{3,4}")
+_EVENTS = frozenset(GREEN_EVENT_ORDER + BLUE_EVENT_ORDER)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FileMapping:
+    """One `files` entry: `source` relative to the revision root ("" is the whole revision), absolute `destination`."""
+
+    source: str
+    destination: str
+
+
+@dataclass(frozen=True)
+class PermissionRule:
+    """One `permissions` entry; `pattern` defaults to "**" and `type` to both kinds, as the CodeDeploy agent does."""
+
+    object: str
+    pattern: str
+    except_: tuple[str, ...]
+    owner: str | None
+    group: str | None
+    mode: str | None
+    type: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HookScript:
+    """One script of a lifecycle event: `location` relative to the revision root, effective timeout, optional user."""
+
+    location: str
+    timeout_seconds: int
+    runas: str | None
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A validated appspec.yml. `hooks` maps event name to its scripts (file order), events in lifecycle order."""
+
+    files: tuple[FileMapping, ...]
+    permissions: tuple[PermissionRule, ...]
+    hooks: Mapping[str, tuple[HookScript, ...]]
+    file_exists_behavior: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Which files a revision consists of
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def revision_files(revision_root: Path) -> tuple[str, ...]:
+    """The files that make up the revision, as sorted POSIX paths relative to `revision_root`.
+
+    Honours `.deployignore` at the root (gitignore syntax). Always left out: every `.git` directory or file (it is
+    never deployable and can be huge) and `.deployignore` itself (a build instruction, not content: editing its
+    comments must not change the bundle). Empty directories are not part of a zip revision.
+
+    Symlinks are handled deliberately: a symlink to a regular file inside the revision is included as that file's
+    content (the agent's unzip would otherwise create a link that may point nowhere on the instance); a symlink to a
+    directory, outside the revision, or dangling, and special files (sockets, FIFOs, devices), are reported. Ignored
+    entries are never looked at.
+
+    Raises `AppSpecError` listing every unsupported entry.
+    """
+    root = revision_root.resolve()
+    if not root.is_dir():
+        raise AppSpecError([Problem(str(revision_root), "", "is not a directory")])
+    spec = _deployignore_spec(root)
+    selected: list[str] = []
+    problems: list[Problem] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        directory = Path(dirpath)
+        relative_dir = directory.relative_to(root).as_posix()
+        prefix = "" if relative_dir == "." else f"{relative_dir}/"
+        # Pruning in place keeps os.walk out of ignored trees (git does the same: a negation cannot re-include a file
+        # inside an ignored directory).
+        kept_dirs = []
+        for name in sorted(dirnames):
+            relative = prefix + name
+            if name == ".git" or spec.match_file(f"{relative}/"):
+                continue
+            if (directory / name).is_symlink():
+                problems.append(Problem(relative, "", "is a symlink to a directory; copy the directory in instead"))
+                continue
+            kept_dirs.append(name)
+        dirnames[:] = kept_dirs
+        for name in filenames:
+            relative = prefix + name
+            if name == ".git" or relative == DEPLOYIGNORE_FILE or spec.match_file(relative):
+                continue
+            problem = _unsupported_entry(root, directory / name, relative)
+            if problem is None:
+                selected.append(relative)
+            else:
+                problems.append(problem)
+    if problems:
+        raise AppSpecError(problems, hint="Replace or remove the entries listed above, or list them in .deployignore.")
+    return tuple(sorted(selected))
+
+
+def _deployignore_spec(root: Path) -> pathspec.PathSpec:
+    """The `.deployignore` rules of the revision at `root` (empty when there is none)."""
+    path = root / DEPLOYIGNORE_FILE
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _unsupported_entry(root: Path, path: Path, relative: str) -> Problem | None:
+    """A problem when the entry at `path` cannot go into a zip revision, else None."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.exists():
+            return Problem(relative, "", f"is a dangling symlink (to {os.readlink(path)})")
+        if not target.is_relative_to(root):
+            return Problem(relative, "", "is a symlink to a file outside the revision; copy the file in instead")
+        if target.is_dir():
+            return Problem(relative, "", "is a symlink to a directory; copy the directory in instead")
+    if not stat.S_ISREG(path.stat().st_mode):
+        return Problem(relative, "", "is not a regular file (socket, FIFO or device)")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class _LeadingZeroInt(int):
+    """An integer YAML read from a literal with a leading zero (`0644`), which YAML 1.1 reads as octal (420)."""
+
+    literal: str
+
+
+class _AppSpecLoader(yaml.SafeLoader):
+    """A SafeLoader that records what YAML silently accepts but CodeDeploy would misread."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicate_keys: list[tuple[str, int]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, remembering keys given twice: YAML keeps the last one and loses the other silently."""
+        seen: set[str] = set()
+        for key_node, _value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    self.duplicate_keys.append((key_node.value, key_node.start_mark.line + 1))
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """Read an int, marking octal-looking literals so `mode: 0644` can be reported instead of applied as 0420."""
+    value = loader.construct_yaml_int(node)
+    if re.fullmatch(r"0[0-7_]+", str(node.value)):
+        marked = _LeadingZeroInt(value)
+        marked.literal = str(node.value)
+        return marked
+    return value
+
+
+_AppSpecLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _parse_yaml(text: str) -> tuple[Any, list[Problem]]:
+    """The YAML document in `text`, and the problems found while reading it."""
+    loader = _AppSpecLoader(text)
+    try:
+        document = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        return None, [Problem(APPSPEC_FILE, where, f"is not valid YAML: {reason}")]
+    finally:
+        loader.dispose()
+    problems = [
+        Problem(APPSPEC_FILE, f"line {line}", f"key '{key}' is given twice; YAML keeps only the last one")
+        for key, line in loader.duplicate_keys
+    ]
+    return document, problems
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Collects the problems of one appspec while its sections are read."""
+
+    def __init__(self, revision_root: Path, included: frozenset[str]) -> None:
+        self.root = revision_root
+        self.included = included
+        # Every directory that holds an included file: a `files` source may name one.
+        self.directories = frozenset(str(parent) for name in included for parent in PurePosixPath(name).parents)
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, message: str, file: str = APPSPEC_FILE) -> None:
+        self.problems.append(Problem(file, key, message))
+
+    def unknown_keys(self, key: str, entry: Mapping[Any, Any], allowed: frozenset[str]) -> None:
+        for name in entry:
+            if name not in allowed:
+                self.add(f"{key}.{name}" if key else str(name), f"is not an AppSpec key{_suggest(str(name), allowed)}")
+
+    def optional_str(self, key: str, value: object) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        self.add(key, f"must be a string, got {_describe(value)} (quote it)")
+        return None
+
+    def str_list(self, key: str, value: object) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.add(key, f"must be a list of strings, got {_describe(value)}")
+            return ()
+        return tuple(value)
+
+    def relative_path(self, key: str, value: object) -> str | None:
+        """A revision-relative path, normalised; None (and a problem) when it is not one."""
+        if not isinstance(value, str) or not value.strip():
+            self.add(key, f"must be a non-empty path relative to the revision root, got {_describe(value)}")
+            return None
+        # The agent joins it under the archive directory (Ruby File.join), so a leading "/" still means the root.
+        parts = PurePosixPath(value.strip()).parts
+        parts = parts[1:] if parts and parts[0] == "/" else parts
+        if ".." in parts:
+            self.add(key, f"'{value}' must stay inside the revision (no '..')")
+            return None
+        return "/".join(part for part in parts if part != ".")
+
+    def not_bundled(self, relative: str) -> str:
+        """Why `relative` is absent from the bundle, for a message."""
+        if (self.root / relative).exists():
+            return f"'{relative}' exists but is not in the bundle (excluded by {DEPLOYIGNORE_FILE} or unsupported)"
+        return f"'{relative}' does not exist in the revision"
+
+
+def load_appspec(revision_root: Path, *, included: Collection[str] | None = None) -> AppSpec:
+    """Read and validate `revision_root/appspec.yml` for an EC2 blue/green deployment on Linux.
+
+    `included` is the set of revision-relative POSIX paths that will be bundled; by default it is
+    `revision_files(revision_root)`, so `.deployignore` is honoured. Sources and hook scripts must be in that set,
+    hook scripts must be executable on disk (the bundle keeps the executable bit).
+
+    Raises `AppSpecError` listing every problem found (file, key, message), not only the first.
+    """
+    files = frozenset(revision_files(revision_root) if included is None else included)
+    checker = _Checker(revision_root, files)
+    if APPSPEC_FILE not in files:
+        message = "is missing at the revision root"
+        if (revision_root / APPSPEC_FILE).exists():
+            message = f"exists but is excluded from the bundle (check {DEPLOYIGNORE_FILE})"
+        elif (revision_root / "appspec.yaml").exists():
+            message = "is missing; rename appspec.yaml to appspec.yml (the name CodeDeploy looks for)"
+        raise AppSpecError([Problem(APPSPEC_FILE, "", message)])
+    try:
+        text = (revision_root / APPSPEC_FILE).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise AppSpecError([Problem(APPSPEC_FILE, "", f"is not UTF-8 text ({exc.reason})")]) from exc
+    document, checker.problems = _parse_yaml(text)
+    if checker.problems and document is None:
+        raise AppSpecError(checker.problems)
+    if not isinstance(document, dict):
+        raise AppSpecError([*checker.problems, Problem(APPSPEC_FILE, "", "must be a YAML mapping of AppSpec keys")])
+
+    checker.unknown_keys("", document, _TOP_LEVEL_KEYS)
+    _check_version(checker, document.get("version"))
+    _check_os(checker, document.get("os"))
+    behavior = _check_file_exists_behavior(checker, document.get("file_exists_behavior"))
+    mappings = _each_entry(checker, "files", document.get("files"), _file_mapping)
+    rules = _each_entry(checker, "permissions", document.get("permissions"), _permission_rule)
+    hooks = _hooks(checker, document.get("hooks"))
+    if checker.problems:
+        raise AppSpecError(checker.problems)
+    return AppSpec(files=mappings, permissions=rules, hooks=hooks, file_exists_behavior=behavior)
+
+
+def _check_version(checker: _Checker, version: object) -> None:
+    # The agent compares with the number 0.0 (`[0.0].include?(version)`), so the quoted string "0.0" fails there.
+    if isinstance(version, bool) or not isinstance(version, int | float) or version != 0:
+        hint = " (unquoted: the agent compares numbers)" if isinstance(version, str) else ""
+        checker.add("version", f"must be 0.0{hint}, got {_describe(version)}")
+
+
+def _check_os(checker: _Checker, os_name: object) -> None:
+    if os_name != "linux":
+        checker.add("os", f"must be 'linux' (the fleet runs Amazon Linux 2023), got {_describe(os_name)}")
+
+
+def _check_file_exists_behavior(checker: _Checker, value: object) -> str | None:
+    if value is None or value in _FILE_EXISTS_BEHAVIORS:
+        return value  # type: ignore[return-value]  # narrowed by the membership test
+    checker.add("file_exists_behavior", f"must be one of {', '.join(_FILE_EXISTS_BEHAVIORS)}, got {_describe(value)}")
+    return None
+
+
+def _each_entry(
+    checker: _Checker, section: str, value: object, parse: Callable[[_Checker, str, dict[Any, Any]], T | None]
+) -> tuple[T, ...]:
+    """Parse every mapping of a list section (`files`, `permissions`); a missing or empty section is empty."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        checker.add(section, f"must be a list of mappings, got {_describe(value)}")
+        return ()
+    parsed: list[T] = []
+    for index, entry in enumerate(value):
+        key = f"{section}[{index}]"
+        if not isinstance(entry, dict):
+            checker.add(key, f"must be a mapping, got {_describe(entry)}")
+            continue
+        result = parse(checker, key, entry)
+        if result is not None:
+            parsed.append(result)
+    return tuple(parsed)
+
+
+def _file_mapping(checker: _Checker, key: str, entry: dict[Any, Any]) -> FileMapping | None:
+    checker.unknown_keys(key, entry, _FILE_KEYS)
+    source = checker.relative_path(f"{key}.source", entry.get("source"))
+    destination = entry.get("destination")
+    destination_ok = isinstance(destination, str) and destination.startswith("/")
+    if not destination_ok:
+        checker.add(f"{key}.destination", f"must be an absolute path on the instance, got {_describe(destination)}")
+    if source is None:
+        return None
+    if source and source not in checker.included and source not in checker.directories:
+        checker.add(f"{key}.source", checker.not_bundled(source))
+        return None
+    return FileMapping(source=source, destination=destination) if destination_ok else None  # type: ignore[arg-type]
+
+
+def _permission_rule(checker: _Checker, key: str, entry: dict[Any, Any]) -> PermissionRule | None:
+    checker.unknown_keys(key, entry, _PERMISSION_KEYS)
+    start = len(checker.problems)
+    target = entry.get("object")
+    if not isinstance(target, str) or not target.startswith("/"):
+        checker.add(f"{key}.object", f"is required: an absolute path on the instance, got {_describe(target)}")
+    pattern = checker.optional_str(f"{key}.pattern", entry.get("pattern"))
+    except_ = checker.str_list(f"{key}.except", entry.get("except"))
+    owner = checker.optional_str(f"{key}.owner", entry.get("owner"))
+    group = checker.optional_str(f"{key}.group", entry.get("group"))
+    mode = _mode(checker, f"{key}.mode", entry.get("mode"))
+    checker.str_list(f"{key}.acls", entry.get("acls"))
+    _check_context(checker, f"{key}.context", entry.get("context"))
+    types = _permission_types(checker, f"{key}.type", entry.get("type"))
+    if len(checker.problems) > start:
+        return None
+    return PermissionRule(
+        object=target,  # type: ignore[arg-type]  # checked above
+        pattern=pattern or "**",
+        except_=except_,
+        owner=owner,
+        group=group,
+        mode=mode,
+        type=types,
+    )
+
+
+def _mode(checker: _Checker, key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, _LeadingZeroInt):
+        # YAML 1.1 (PyYAML and the agent's Ruby YAML alike) reads 0644 as octal 420, so the agent would apply 0420.
+        checker.add(key, f'{value.literal} is read by YAML as the number {int(value)}; write "{value.literal}"')
+        return None
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not _MODE.fullmatch(text):
+        checker.add(key, f'must be 3 or 4 octal digits like 644 or "0755" (no symbols), got {_describe(value)}')
+        return None
+    return text
+
+
+def _check_context(checker: _Checker, key: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        checker.add(key, f"must be a mapping of user/type/range, got {_describe(value)}")
+        return
+    checker.unknown_keys(key, value, _CONTEXT_KEYS)
+
+
+def _permission_types(checker: _Checker, key: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return _PERMISSION_TYPES
+    if not isinstance(value, list) or not value or any(item not in _PERMISSION_TYPES for item in value):
+        checker.add(key, f"must be a list of 'file' and/or 'directory', got {_describe(value)}")
+        return ()
+    return tuple(value)
+
+
+def _hooks(checker: _Checker, value: object) -> Mapping[str, tuple[HookScript, ...]]:
+    """The scripts per event, events in lifecycle order, scripts in file order."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, dict):
+        checker.add("hooks", f"must be a mapping of lifecycle event to scripts, got {_describe(value)}")
+        return MappingProxyType({})
+    hooks: dict[str, tuple[HookScript, ...]] = {}
+    for event, scripts in value.items():
+        key = f"hooks.{event}"
+        if event in RESERVED_EVENTS:
+            checker.add(key, "is reserved for the CodeDeploy agent and cannot run scripts; remove it")
+        elif event not in SCRIPTABLE_EVENTS:
+            checker.add(key, f"is not a lifecycle event of an EC2 blue/green deployment{_suggest(event, _EVENTS)}")
+        elif not isinstance(scripts, list) or not scripts:
+            checker.add(key, f"must be a non-empty list of scripts (location/timeout/runas), got {_describe(scripts)}")
+        else:
+            hooks[event] = _event_scripts(checker, key, scripts)
+    ordered = dict(sorted(hooks.items(), key=lambda item: _EVENT_RANK[item[0]]))
+    return MappingProxyType(ordered)
+
+
+def _event_scripts(checker: _Checker, key: str, scripts: list[Any]) -> tuple[HookScript, ...]:
+    parsed: list[HookScript] = []
+    explicit_total = 0
+    for index, script in enumerate(scripts):
+        script_key = f"{key}[{index}]"
+        if not isinstance(script, dict):
+            checker.add(script_key, f"must be a mapping with location/timeout/runas, got {_describe(script)}")
+            continue
+        checker.unknown_keys(script_key, script, _SCRIPT_KEYS)
+        location = _script_location(checker, f"{script_key}.location", script.get("location"))
+        timeout = _timeout(checker, f"{script_key}.timeout", script.get("timeout"))
+        runas = checker.optional_str(f"{script_key}.runas", script.get("runas"))
+        if script.get("timeout") is not None and timeout is not None:
+            explicit_total += timeout
+        if location is not None and timeout is not None:
+            parsed.append(HookScript(location=location, timeout_seconds=timeout, runas=runas))
+    # The hour is a budget for the whole event, not per script ("Make sure the total number of seconds specified in
+    # timeout for all scripts in each deployment lifecycle event does not exceed this limit").
+    if explicit_total > MAX_HOOK_TIMEOUT_SECONDS:
+        checker.add(
+            key, f"timeouts add up to {explicit_total} s; an event may take at most {MAX_HOOK_TIMEOUT_SECONDS} s"
+        )
+    return tuple(parsed)
+
+
+def _script_location(checker: _Checker, key: str, value: object) -> str | None:
+    location = checker.relative_path(key, value)
+    if location is None:
+        return None
+    if location not in checker.included:
+        if location in checker.directories:
+            checker.add(key, f"'{location}' is a directory, not a script")
+        else:
+            checker.add(key, checker.not_bundled(location))
+        return None
+    path = checker.root / location
+    if not path.is_file():
+        checker.add(key, f"'{location}' is listed for the bundle but is not a file in {checker.root}")
+        return None
+    if not path.stat().st_mode & stat.S_IXUSR:
+        checker.add(key, "is not executable; run `chmod +x` on it and commit the mode", file=location)
+        return None
+    return location
+
+
+def _timeout(checker: _Checker, key: str, value: object) -> int | None:
+    if value is None:
+        return MAX_HOOK_TIMEOUT_SECONDS
+    if isinstance(value, _LeadingZeroInt):
+        checker.add(key, f"{value.literal} is read by YAML as the octal number {int(value)}; drop the leading zero")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HOOK_TIMEOUT_SECONDS:
+        checker.add(
+            key, f"must be a whole number of seconds from 1 to {MAX_HOOK_TIMEOUT_SECONDS}, got {_describe(value)}"
+        )
+        return None
+    return int(value)
+
+
+def _suggest(name: str, choices: Collection[str]) -> str:
+    """'; did you mean X?' when `name` looks like a typo of one of `choices`."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _describe(value: object) -> str:
+    """A short rendering of a YAML value for a message."""
+    if value is None:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."

@@ -1,0 +1,90 @@
+"""The release tool's errors, and the exit code each one maps to.
+
+Every failure the tool expects is a `ReleaseError`. The CLI (`main`) catches it once, prints `describe()` and exits
+with `exit_code`; anything else is a bug and keeps its traceback. A subclass fixes the exit code as a class attribute
+and usually a default hint; the raiser may give a more specific hint.
+
+To add a failure kind (deployment failed, timed out, cancelled, another release in flight), subclass `ReleaseError`
+with the matching `ExitCode` member; `InputError` and its subclasses are the exit-2 family ("nothing uploaded, nothing
+scaled").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes of `scripts/deploy.py` (issue 4)."""
+
+    RELEASED = 0
+    DEPLOYMENT_FAILED = 1
+    BAD_INPUT = 2
+    TIMED_OUT = 3
+    CANCELLED = 4
+    RELEASE_IN_FLIGHT = 5
+
+
+class ReleaseError(Exception):
+    """Base of every failure the release tool expects; carries its exit code and what to do next."""
+
+    exit_code: ClassVar[int] = ExitCode.DEPLOYMENT_FAILED
+    default_hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        """Create the error with a one-line `message` and an optional `hint` overriding the class default."""
+        super().__init__(message)
+        self.message = message
+        self.hint: str = hint if hint is not None else self.default_hint
+
+    def describe(self) -> str:
+        """The text shown to the user: the message, then the hint on its own line when there is one."""
+        return f"{self.message}\nWhat to do: {self.hint}" if self.hint else self.message
+
+
+class InputError(ReleaseError):
+    """Bad input or a failed pre-flight check: nothing was uploaded and nothing was scaled."""
+
+    exit_code: ClassVar[int] = ExitCode.BAD_INPUT
+    default_hint = "Fix the input named above and run the release again."
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a revision: the file at fault, the key inside it (dotted path) and what is wrong."""
+
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        location = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{location}: {self.message}"
+
+
+class AppSpecError(InputError):
+    """The revision's appspec.yml, or the files it refers to, would make CodeDeploy fail; lists every problem."""
+
+    default_hint = (
+        "Fix every problem listed above in the revision (see the AppSpec reference for EC2/On-Premises "
+        "deployments), then run the release again; nothing was uploaded."
+    )
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...], *, hint: str | None = None) -> None:
+        """Create the error from a non-empty list of problems, kept in the order they were found."""
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        count = len(self.problems)
+        header = f"The revision is not deployable: {count} problem{'s' if count != 1 else ''} found"
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"{header}:\n{lines}" if lines else header, hint=hint)
+
+
+class UploadError(InputError):
+    """The revision could not be put in the artifact bucket (missing bucket, access denied, ...)."""
+
+    default_hint = (
+        "Check the bucket name (the stack output), the region and that the pipeline's role may "
+        "s3:ListBucket, s3:GetObject and s3:PutObject on it."
+    )

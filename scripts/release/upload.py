@@ -1,0 +1,179 @@
+"""Content-addressed upload of a revision bundle to the artifact bucket.
+
+The key derives from the bundle's sha256 (`<prefix>/<sha256>.zip`), so an unchanged revision maps to an object that
+already exists: it is found with HeadObject and not uploaded again. The revision is pinned by ETag and version id,
+which CodeDeploy checks when the instance downloads the bundle, so a later overwrite of the key cannot change what a
+deployment installs.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from release.bundle import Bundle
+from release.errors import UploadError
+
+__all__ = ["DEFAULT_TRANSFER_CONFIG", "S3Revision", "default_prefix", "revision_key", "upload_bundle"]
+
+_MIB = 1024 * 1024
+# Multipart from 16 MiB in 16 MiB parts, 8 at a time: S3 allows at most 10 000 parts of at least 5 MiB, so this
+# reaches 156 GiB, and one slow part costs little to retry.
+DEFAULT_TRANSFER_CONFIG = TransferConfig(
+    multipart_threshold=16 * _MIB,
+    multipart_chunksize=16 * _MIB,
+    max_concurrency=8,
+    use_threads=True,
+)
+# User metadata travels as HTTP headers: ASCII only, at most 2 KB for all of it together (S3 user guide, "Object
+# metadata"). Each value is percent-encoded where needed and cut to this length.
+_MAX_METADATA_VALUE = 256
+_METADATA_SAFE = " /-_.:@+=,#"
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Revision:
+    """A revision bundle stored in S3, pinned by ETag and (in a versioned bucket) version id."""
+
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None
+    bundle_type: str = "zip"
+    uploaded: bool
+
+    def to_codedeploy(self) -> dict[str, Any]:
+        """The `revision` argument of CodeDeploy CreateDeployment / RegisterApplicationRevision for this object."""
+        location: dict[str, str] = {
+            "bucket": self.bucket,
+            "key": self.key,
+            "bundleType": self.bundle_type,
+            "eTag": self.etag,
+        }
+        if self.version_id:
+            location["version"] = self.version_id
+        return {"revisionType": "S3", "s3Location": location}
+
+
+def default_prefix(application: str) -> str:
+    """The default key prefix for an application's revisions: `revisions/<application>`."""
+    return f"revisions/{application}"
+
+
+def revision_key(sha256: str, prefix: str) -> str:
+    """The object key of the bundle with this sha256 under `prefix`."""
+    return f"{prefix.strip('/')}/{sha256}.zip" if prefix.strip("/") else f"{sha256}.zip"
+
+
+def upload_bundle(
+    s3: Any,
+    bundle: Bundle,
+    *,
+    bucket: str,
+    application: str,
+    prefix: str | None = None,
+    commit: str | None = None,
+    branch: str | None = None,
+    build: str | None = None,
+    transfer_config: TransferConfig | None = None,
+) -> S3Revision:
+    """Put `bundle` at `<prefix>/<sha256>.zip` in `bucket` unless that object exists already; return where it is.
+
+    `s3` is a boto3 S3 client. `prefix` defaults to `default_prefix(application)`. Commit, branch and build go into
+    the object's metadata. Large bundles go up in parallel multipart chunks (`transfer_config`, default
+    `DEFAULT_TRANSFER_CONFIG`). Raises `UploadError` (exit 2, with a hint) when the bucket is missing, in another
+    region, or not accessible.
+    """
+    key = revision_key(bundle.sha256, default_prefix(application) if prefix is None else prefix)
+    _check_bucket(s3, bucket)
+    existing = _head(s3, bucket, key)
+    if existing is not None:
+        return _revision(bucket, key, existing, uploaded=False)
+    metadata = _metadata(sha256=bundle.sha256, application=application, commit=commit, branch=branch, build=build)
+    try:
+        s3.upload_file(
+            str(bundle.path),
+            bucket,
+            key,
+            ExtraArgs={"Metadata": metadata, "ContentType": "application/zip"},
+            Config=transfer_config or DEFAULT_TRANSFER_CONFIG,
+        )
+    except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
+        raise UploadError(f"Could not upload the revision to s3://{bucket}/{key}: {exc}") from exc
+    stored = _head(s3, bucket, key)
+    if stored is None:
+        raise UploadError(f"s3://{bucket}/{key} is missing right after its upload")
+    return _revision(bucket, key, stored, uploaded=True)
+
+
+def _check_bucket(s3: Any, bucket: str) -> None:
+    """Fail early and clearly when the bucket cannot take the revision.
+
+    HeadObject alone cannot tell a missing bucket from a missing key (both answer 404 without a body).
+    """
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = exc.response.get("Error", {}).get("Code", "")
+        if status == 404 or code in {"404", "NoSuchBucket"}:
+            raise UploadError(
+                f"The artifact bucket {bucket!r} does not exist.",
+                hint="Deploy the stack first (`cdk deploy`), or pass its bucket output (--bucket or S3_BUCKET).",
+            ) from exc
+        if status == 403 or code in {"403", "AccessDenied"}:
+            raise UploadError(f"Access to the artifact bucket {bucket!r} is denied.") from exc
+        if status == 301 or code == "PermanentRedirect":
+            region = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
+            raise UploadError(
+                f"The artifact bucket {bucket!r} is in another region ({region or 'unknown'}).",
+                hint="Set AWS_REGION to the stack's region; CodeDeploy needs the bucket in the fleet's region.",
+            ) from exc
+        raise UploadError(f"Could not reach the artifact bucket {bucket!r}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise UploadError(f"Could not reach the artifact bucket {bucket!r}: {exc}") from exc
+
+
+def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """HeadObject's answer for the key, or None when there is no such object."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)  # type: ignore[no-any-return]
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = exc.response.get("Error", {}).get("Code", "")
+        if status == 404 or code in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        # Without s3:ListBucket S3 answers 403 for a missing key too; the upload that follows either works or
+        # raises a clear error, so treat it as absent.
+        if status == 403 or code in {"403", "AccessDenied"}:
+            return None
+        raise UploadError(f"Could not look up s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise UploadError(f"Could not look up s3://{bucket}/{key}: {exc}") from exc
+
+
+def _revision(bucket: str, key: str, head: dict[str, Any], *, uploaded: bool) -> S3Revision:
+    version = head.get("VersionId")
+    return S3Revision(
+        bucket=bucket,
+        key=key,
+        # S3 quotes the ETag; CodeDeploy's s3Location.eTag wants it bare (as `aws deploy push` sends it).
+        etag=str(head["ETag"]).strip('"'),
+        # "null" is the version id of an object written while versioning was off or suspended: not a pin.
+        version_id=version if version and version != "null" else None,
+        uploaded=uploaded,
+    )
+
+
+def _metadata(**values: str | None) -> dict[str, str]:
+    """S3 user metadata from the given values, ASCII-safe and bounded; empty values are left out."""
+    return {
+        name: urllib.parse.quote(value, safe=_METADATA_SAFE)[:_MAX_METADATA_VALUE]
+        for name, value in values.items()
+        if value
+    }
