@@ -1,0 +1,418 @@
+"""`rehearse`: the sample revision passes; broken revisions fail with the right message and leave nothing behind."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from release.rehearse import (
+    HealthCheckSettings,
+    RehearsalOptions,
+    RehearsalResult,
+    configure_parser,
+    format_report,
+    rehearse,
+    run_from_args,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_APP = REPO / "sample-app"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def options_for(app_dir: Path, **overrides: object) -> RehearsalOptions:
+    """Fast settings: probes every 0.2 s, a short AllowTraffic bound, a one-second request in flight at SIGTERM."""
+    settings = HealthCheckSettings(
+        path="/health",
+        port=free_port(),
+        matcher="200",
+        interval_seconds=0.2,
+        timeout_seconds=0.15,
+        healthy_threshold=2,
+    )
+    values: dict[str, object] = {
+        "app_dir": app_dir,
+        "health_check": settings,
+        "healthy_within_seconds": 3.0,
+        "drain_path": "/slow?ms=1000",
+        "drain_requests": 6,
+        "stop_timeout_seconds": 10.0,
+    }
+    values.update(overrides)
+    return RehearsalOptions(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def revision(tmp_path: Path) -> Path:
+    """A private copy of the sample revision, to break one thing in."""
+    copy = tmp_path / "revision"
+    shutil.copytree(SAMPLE_APP, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def write_script(path: Path, body: str) -> None:
+    path.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + body)
+    path.chmod(0o755)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def processes_marked(rehearsal_id: str) -> list[int]:
+    """Live (non-zombie) processes carrying the rehearsal's REHEARSAL_ID: an independent look at /proc."""
+    marker = f"REHEARSAL_ID={rehearsal_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def assert_nothing_left(result: RehearsalResult) -> None:
+    assert result.rehearsal_id
+    assert processes_marked(result.rehearsal_id) == []
+
+
+def status_of(result: RehearsalResult) -> dict[str, str]:
+    return {event.event: event.status for event in result.events}
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {
+        str(path.relative_to(directory)): (path.stat().st_mode, path.stat().st_mtime_ns, path.read_bytes())
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The sample revision
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_sample_revision_passes_the_whole_lifecycle(tmp_path: Path) -> None:
+    before = snapshot(SAMPLE_APP)
+    options = options_for(SAMPLE_APP, report_dir=tmp_path / "report", keep_sandbox=True)
+
+    result = rehearse(options)
+
+    try:
+        assert result.exit_code == 0, format_report(result)
+        assert status_of(result) == {
+            "ApplicationStop": "Skipped",
+            "DownloadBundle": "Succeeded",
+            "BeforeInstall": "Succeeded",
+            "Install": "Succeeded",
+            "AfterInstall": "Succeeded",
+            "ApplicationStart": "Succeeded",
+            "ValidateService": "Succeeded",
+            "BeforeAllowTraffic": "Skipped",
+            "AllowTraffic": "Succeeded",
+            "AfterAllowTraffic": "Skipped",
+            "BeforeBlockTraffic": "Skipped",
+            "BlockTraffic": "Skipped",
+            "AfterBlockTraffic": "Skipped",
+            "Shutdown (SIGTERM)": "Succeeded",
+        }
+        assert result.health is not None and result.health.healthy
+        assert len(result.health.probes) >= 2 and all(probe.ok for probe in result.health.probes[-2:])
+        assert result.drain is not None
+        assert (result.drain.sent, result.drain.in_flight_at_sigterm, result.drain.lost) == (6, 6, 0)
+
+        assert result.sandbox is not None
+        installed = result.sandbox / "root" / "opt" / "sample-app"
+        assert stat.S_IMODE((installed / "app" / "server.py").stat().st_mode) == 0o644
+        assert stat.S_IMODE((installed / "app").stat().st_mode) == 0o755
+        assert '"deployment_id": "d-REHEARSAL"' in (installed / "REVISION").read_text()
+
+        started = re.search(r"the app started \(pid (\d+)\)", (tmp_path / "report" / "scripts.log").read_text())
+        assert started is not None and not alive(int(started.group(1)))
+        assert_nothing_left(result)
+        assert snapshot(SAMPLE_APP) == before, "the rehearsal must not write into the revision"
+    finally:
+        if result.sandbox is not None:
+            shutil.rmtree(result.sandbox)
+
+
+@pytest.mark.slow
+def test_the_report_dir_gets_a_json_summary_and_the_timeline(tmp_path: Path) -> None:
+    progress = io.StringIO()
+
+    result = rehearse(options_for(SAMPLE_APP, report_dir=tmp_path / "report"), out=progress)
+
+    summary = (tmp_path / "report" / "rehearsal.json").read_text()
+    svg = ET.fromstring((tmp_path / "report" / "rehearsal-timeline.svg").read_text())
+    spans = [rect for rect in svg.iter("{http://www.w3.org/2000/svg}rect") if rect.get("class") == "span"]
+    assert result.ok
+    assert '"lost": 0' in summary
+    assert len(spans) == len(result.events)
+    sandbox = re.search(r"in sandbox (\S+)", progress.getvalue())
+    assert sandbox is not None and not Path(sandbox.group(1)).exists(), "the sandbox is removed unless kept"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Broken revisions
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_hook_that_exits_1_fails_its_event_with_the_log_tail(revision: Path) -> None:
+    write_script(
+        revision / "scripts" / "after_install.sh", "echo 'about to fail'\necho 'boom: disk full' >&2\nexit 1\n"
+    )
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 1
+    assert result.failure is not None
+    assert "AfterInstall failed" in result.failure
+    assert "Script at specified location: scripts/after_install.sh failed with exit code 1" in result.failure
+    assert "[stdout]about to fail" in result.log_tail
+    assert "[stderr]boom: disk full" in result.log_tail
+    assert status_of(result)["AfterInstall"] == "Failed"
+    assert status_of(result)["ApplicationStart"] == "Pending"
+    assert "boom: disk full" in format_report(result)
+    assert_nothing_left(result)
+
+
+@pytest.mark.slow
+def test_a_hook_that_outlives_its_timeout_is_killed_with_everything_it_started(revision: Path) -> None:
+    write_script(revision / "scripts" / "before_install.sh", "sleep 300 &\nsleep 300\n")
+    edit(
+        revision / "appspec.yml",
+        "location: scripts/before_install.sh\n      timeout: 30",
+        "location: scripts/before_install.sh\n      timeout: 1",
+    )
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 1
+    assert result.failure is not None
+    assert "scripts/before_install.sh failed to complete in 1 seconds" in result.failure
+    assert next(event for event in result.events if event.event == "BeforeInstall").error_code == "ScriptTimedOut"
+    assert_nothing_left(result)
+
+
+@pytest.mark.slow
+def test_a_background_process_holding_the_hook_output_hangs_the_event_as_on_the_agent(revision: Path) -> None:
+    write_script(revision / "scripts" / "before_install.sh", "sleep 300 &\necho started\n")
+    edit(
+        revision / "appspec.yml",
+        "location: scripts/before_install.sh\n      timeout: 30",
+        "location: scripts/before_install.sh\n      timeout: 1",
+    )
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 1
+    assert result.failure is not None
+    assert "holds its stdout/stderr" in result.failure
+    assert_nothing_left(result)
+
+
+def test_a_missing_script_is_refused_by_the_appspec_validator_before_anything_runs(revision: Path) -> None:
+    edit(revision / "appspec.yml", "scripts/after_install.sh", "scripts/after_instal.sh")
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 2
+    assert result.failure is not None
+    assert "hooks.AfterInstall[0].location" in result.failure
+    assert "'scripts/after_instal.sh' does not exist in the revision" in result.failure
+    assert result.events == ()
+    assert_nothing_left(result)
+
+
+@pytest.mark.slow
+def test_an_app_that_never_becomes_healthy_fails_allow_traffic(revision: Path) -> None:
+    # No ValidateService, so the target group's probing is what notices; the app stays in its warm-up forever.
+    edit(
+        revision / "appspec.yml",
+        "  ValidateService:\n    - location: scripts/validate_service.sh\n      timeout: 60\n",
+        "",
+    )
+    edit(revision / "app" / "server.py", '"SAMPLE_APP_WARMUP_SECONDS", "0"', '"SAMPLE_APP_WARMUP_SECONDS", "3600"')
+
+    result = rehearse(options_for(revision, healthy_within_seconds=1.0))
+
+    assert result.exit_code == 1
+    assert result.failure is not None
+    assert "AllowTraffic failed: the target never became healthy" in result.failure
+    assert "last probe: HTTP 503 (matcher 200)" in result.failure
+    assert result.health is not None and not result.health.healthy
+    assert status_of(result)["Shutdown (SIGTERM)"] == "Pending"
+    assert_nothing_left(result)
+
+
+@pytest.mark.slow
+def test_an_app_that_drops_requests_on_sigterm_fails_the_drain(revision: Path) -> None:
+    # The default SIGTERM action: the process dies on the spot with requests in flight.
+    edit(
+        revision / "app" / "server.py",
+        "signal.signal(signal.SIGTERM, on_signal)",
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)",
+    )
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 1
+    assert result.failure is not None
+    assert "6 of 6 requests in flight were lost after SIGTERM" in result.failure
+    assert result.drain is not None and (result.drain.sent, result.drain.lost) == (6, 6)
+    assert_nothing_left(result)
+
+
+@pytest.mark.slow
+def test_an_install_destination_redirected_out_of_the_sandbox_is_refused(revision: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_script(revision / "scripts" / "before_install.sh", f'ln -s "{outside}" "$REHEARSAL_ROOT/opt"\n')
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 1
+    assert result.failure is not None
+    assert "Install failed" in result.failure
+    assert "outside the sandbox" in result.failure
+    assert list(outside.iterdir()) == []
+
+
+def test_a_port_already_in_use_is_bad_input(revision: Path) -> None:
+    options = options_for(revision)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", options.health_check.port))
+        busy.listen()
+
+        result = rehearse(options)
+
+    assert result.exit_code == 2
+    assert result.failure is not None
+    assert f"port {options.health_check.port} on 127.0.0.1 is already in use" in result.failure
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Health-check matcher and command line
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("matcher", "status", "expected"),
+    [("200", 200, True), ("200", 204, False), ("200,204", 204, True), ("200-299", 299, True), ("200-299", 301, False)],
+)
+def test_the_matcher_accepts_codes_as_the_target_group_does(matcher: str, status: int, expected: bool) -> None:
+    settings = HealthCheckSettings("/health", 8080, matcher, 5, 2, 2)
+
+    assert settings.matches(status) is expected
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="deploy.py rehearse")
+    configure_parser(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_help_says_the_rehearsal_never_writes_outside_its_sandbox() -> None:
+    parser = argparse.ArgumentParser(prog="deploy.py rehearse")
+    configure_parser(parser)
+
+    text = " ".join(parser.format_help().split())
+
+    assert "writes only inside a new temporary sandbox directory" in text
+    assert "The revision directory is only read" in text
+
+
+def test_a_health_check_timeout_not_below_the_interval_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = parse("--app-dir", str(SAMPLE_APP), "--health-check-interval", "1", "--health-check-timeout", "1")
+
+    assert run_from_args(namespace) == 2
+    assert "--health-check-timeout must be less than --health-check-interval" in capsys.readouterr().err
+
+
+def test_a_missing_app_dir_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = parse("--app-dir", str(tmp_path / "nope"), "--health-check-port", str(free_port()))
+
+    assert run_from_args(namespace) == 2
+    assert "is not a directory" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sigint_during_a_hook_exits_4_and_leaves_no_process(revision: Path, tmp_path: Path) -> None:
+    write_script(revision / "scripts" / "before_install.sh", "sleep 300 &\nsleep 300\n")
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import argparse, sys\n"
+        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'scripts')!r}]\n"
+        "from release.rehearse import configure_parser, run_from_args\n"
+        "parser = argparse.ArgumentParser()\n"
+        "configure_parser(parser)\n"
+        "sys.exit(run_from_args(parser.parse_args()))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(driver), "--app-dir", str(revision), "--health-check-port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "BeforeInstall: running" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    output = process.stdout.read()
+    exit_code = process.wait(30)
+
+    assert exit_code == 4, output
+    assert "interrupted" in output
+    rehearsal_ids = {
+        value
+        for pid in os.listdir("/proc")
+        if pid.isdigit()
+        for value in [_environ_value(int(pid), "REHEARSAL_ID")]
+        if value is not None
+    }
+    assert all(processes_marked(value) == [] for value in rehearsal_ids)
+    assert "sleep 300" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+
+
+def _environ_value(pid: int, name: str) -> str | None:
+    try:
+        entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{name}=".encode()
+    return next((entry[len(prefix) :].decode() for entry in entries if entry.startswith(prefix)), None)
