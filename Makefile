@@ -41,8 +41,12 @@ lint: setup
 synth: setup
 	cdk synth --quiet
 
+## Benchmarks print figures (never timed assertions). The bundle benchmark compares with AWS CLI v1's `aws deploy push`.
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/pip install --quiet --disable-pip-version-check awscli
+	$(BIN)/python benchmarks/synth_time.py --runs 5
+	$(BIN)/python benchmarks/drain_latency.py
+	$(BIN)/python benchmarks/bundle_upload.py --aws $(BIN)/aws
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out demo-output

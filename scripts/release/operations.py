@@ -1,0 +1,112 @@
+"""The small subcommands: `status` (what is live, runs, ran), `stop`, and the revision `rollback` goes back to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from release import deployments, slots
+from release.deploy_errors import TargetsError
+from release.targets import Targets
+
+# How far back `rollback` looks for the previous successful release.
+ROLLBACK_LOOKBACK = timedelta(days=90)
+
+
+def _revision_name(info: dict[str, Any]) -> str:
+    location = (info.get("revision") or {}).get("s3Location") or {}
+    return f"s3://{location.get('bucket')}/{location.get('key')}" if location else "-"
+
+
+def print_status(codedeploy: Any, autoscaling: Any, targets: Targets, stream: TextIO, *, last: int) -> int:
+    """Print the live slot, both slots' instances, the deployment in flight and the last `last` deployments."""
+    group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
+    states = slots.describe_slots(autoscaling, targets.slots)
+    listed = [name for name in group.listed_slots if name in targets.slots]
+    stream.write(f"deployment group  {targets.application} / {targets.deployment_group} ({group.deployment_config})\n")
+    stream.write(f"live slot         {listed[0] if listed else '(none listed: next release treats slot A as live)'}\n")
+    for name in targets.slots:
+        state = states[name]
+        mark = "live" if name in listed else "idle"
+        suspended = f", suspended: {', '.join(sorted(state.suspended))}" if state.suspended else ""
+        stream.write(
+            f"  {mark:4}  {name}: desired {state.desired} (min {state.min_size}, max {state.max_size}), "
+            f"{state.serving} InService, {len(state.instances) - len(state.staying)} leaving{suspended}\n"
+        )
+    in_flight = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
+    stream.write(f"in flight         {', '.join(in_flight) if in_flight else 'none'}\n")
+    recent = deployments.recent_deployments(
+        codedeploy, targets.application, targets.deployment_group, last, now=datetime.now(UTC)
+    )
+    stream.write(f"last {len(recent)} deployments:\n")
+    for info in recent:
+        created = info.get("createTime")
+        when = created.strftime("%Y-%m-%d %H:%M:%SZ") if hasattr(created, "strftime") else "?"
+        target = ",".join((info.get("targetInstances") or {}).get("autoScalingGroups") or []) or "-"
+        stream.write(
+            f"  {info.get('deploymentId')}  {when}  {info.get('status', '?'):10} "
+            f"{info.get('creator', '?'):18} -> {target}  {_revision_name(info)}  "
+            f"{info.get('description', '')}\n"
+        )
+    return 0
+
+
+def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO) -> int:
+    """Stop every deployment in flight for the group, with automatic rollback; 0 also when none runs."""
+    ids = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
+    if not ids:
+        stream.write("no deployment in flight; nothing to stop\n")
+        return 0
+    for deployment_id in ids:
+        stream.write(
+            f"stopping {deployment_id} with rollback: {deployments.stop_deployment(codedeploy, deployment_id)}\n"
+        )
+    stream.write(
+        "the release that started it (if still running) cleans up its idle slot; otherwise the next release does\n"
+    )
+    return 0
+
+
+def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any], str]:
+    """The revision of the last successful user deployment before the current one, and that deployment's id.
+
+    "Current" is the group's last successful deployment. Deployments by CodeDeploy's rollback, and ones of the same
+    revision as the current one, are skipped: rolling back to what is live would change nothing.
+    """
+    group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
+    if not group.last_successful_id:
+        raise TargetsError(
+            "the deployment group has no successful deployment yet; there is nothing to roll back",
+            hint="Release a revision first (`python scripts/deploy.py release`).",
+        )
+    current = deployments.get_deployment(codedeploy, group.last_successful_id)
+    end = current["createTime"]
+    ids: list[str] = []
+    for page in codedeploy.get_paginator("list_deployments").paginate(
+        applicationName=targets.application,
+        deploymentGroupName=targets.deployment_group,
+        includeOnlyStatuses=["Succeeded"],
+        createTimeRange={"start": end - ROLLBACK_LOOKBACK, "end": end},
+    ):
+        ids.extend(page["deployments"])
+    candidates: list[dict[str, Any]] = []
+    for start in range(0, len(ids), deployments.BATCH_GET_DEPLOYMENTS_LIMIT):
+        chunk = ids[start : start + deployments.BATCH_GET_DEPLOYMENTS_LIMIT]
+        candidates.extend(codedeploy.batch_get_deployments(deploymentIds=chunk)["deploymentsInfo"])
+    candidates = [
+        info
+        for info in candidates
+        if info["deploymentId"] != current["deploymentId"]
+        and info.get("creator") == "user"
+        and info.get("revision") != current.get("revision")
+        and info.get("createTime") is not None
+        and info["createTime"] < end
+    ]
+    if not candidates:
+        raise TargetsError(
+            f"no earlier successful release with a different revision than {_revision_name(current)} "
+            f"(looked back {ROLLBACK_LOOKBACK.days} days)",
+            hint="Release the wanted revision explicitly with `release --app-dir` from its commit.",
+        )
+    chosen = max(candidates, key=lambda info: info["createTime"])
+    return dict(chosen["revision"]), str(chosen["deploymentId"])

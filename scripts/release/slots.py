@@ -1,0 +1,210 @@
+"""The two Auto Scaling groups ("slots"): their state, their capacity, and the processes paused while deploying.
+
+The tool owns the slots' capacity (DESIGN F6): the template gives them min 0 and no desired capacity. Between releases
+the live slot runs the fleet and the idle slot is empty; during a release the idle slot is filled, deployed to, and
+either becomes live (the old one is emptied) or is emptied again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from release.deploy_errors import Cancelled, TargetsError, TimedOut
+from release.runtime import Runtime
+
+# DESIGN F9: every process that can add or remove an instance while CodeDeploy works on the slots. An instance
+# launched mid-deployment is never deployed to, one terminated mid-deployment fails it
+# (aws-samples/aws-codedeploy-samples#80). InstanceRefresh replaces instances too, so it is paused as well.
+# HealthCheck and AddToLoadBalancer stay active: health is still reported, and the slots are not attached to the
+# target group anyway (CodeDeploy registers green instances itself).
+SUSPENDED_PROCESSES: tuple[str, ...] = (
+    "Launch",
+    "Terminate",
+    "AZRebalance",
+    "ReplaceUnhealthy",
+    "AlarmNotification",
+    "ScheduledActions",
+    "InstanceRefresh",
+)
+# How often a slot is re-read while waiting for its instances; Auto Scaling moves in tens of seconds.
+SLOT_POLL_SECONDS = 10.0
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One instance of a slot as DescribeAutoScalingGroups reports it."""
+
+    instance_id: str
+    lifecycle_state: str
+    health_status: str
+
+    @property
+    def serving(self) -> bool:
+        """InService and healthy: ready to be deployed to."""
+        return self.lifecycle_state == "InService" and self.health_status == "Healthy"
+
+    @property
+    def leaving(self) -> bool:
+        """On its way out (Terminating, Terminating:Wait, Terminating:Proceed; the drain Lambda may still hold it)."""
+        return self.lifecycle_state.startswith("Terminating") or self.lifecycle_state == "Detaching"
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """A slot's capacity settings, instances and suspended processes."""
+
+    name: str
+    min_size: int
+    max_size: int
+    desired: int
+    instances: tuple[Instance, ...]
+    suspended: frozenset[str]
+
+    @property
+    def serving(self) -> int:
+        """Number of instances InService and healthy."""
+        return sum(1 for instance in self.instances if instance.serving)
+
+    @property
+    def staying(self) -> tuple[Instance, ...]:
+        """Instances that are not leaving."""
+        return tuple(instance for instance in self.instances if not instance.leaving)
+
+    @property
+    def occupied(self) -> bool:
+        """Whether the slot wants or holds instances that are not leaving (a crashed release leaves this behind)."""
+        return self.desired > 0 or bool(self.staying)
+
+
+def describe_slots(autoscaling: Any, names: Iterable[str]) -> dict[str, SlotState]:
+    """Read both slots (DescribeAutoScalingGroups); a missing one is a `TargetsError`."""
+    wanted = list(names)
+    groups: dict[str, SlotState] = {}
+    paginator = autoscaling.get_paginator("describe_auto_scaling_groups")
+    for page in paginator.paginate(AutoScalingGroupNames=wanted):
+        for group in page["AutoScalingGroups"]:
+            groups[group["AutoScalingGroupName"]] = SlotState(
+                name=group["AutoScalingGroupName"],
+                min_size=group["MinSize"],
+                max_size=group["MaxSize"],
+                desired=group["DesiredCapacity"],
+                instances=tuple(
+                    Instance(item["InstanceId"], item["LifecycleState"], item["HealthStatus"])
+                    for item in group.get("Instances", [])
+                ),
+                suspended=frozenset(item["ProcessName"] for item in group.get("SuspendedProcesses", [])),
+            )
+    missing = [name for name in wanted if name not in groups]
+    if missing:
+        raise TargetsError(
+            f"Auto Scaling group(s) {', '.join(missing)} not found",
+            hint="Check --slots/SLOTS (or the stack's SlotAName/SlotBName outputs) and the region.",
+        )
+    return groups
+
+
+def scale(autoscaling: Any, state: SlotState, desired: int, *, minimum: int | None = None) -> None:
+    """Set a slot's desired capacity (UpdateAutoScalingGroup), widening min/max so the value is accepted.
+
+    `minimum` defaults to 0 when emptying and to the current minimum otherwise; the maximum only ever grows, since
+    it belongs to the template.
+    """
+    new_min = minimum if minimum is not None else min(state.min_size, desired)
+    autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=state.name,
+        MinSize=min(new_min, desired),
+        MaxSize=max(state.max_size, desired),
+        DesiredCapacity=desired,
+    )
+
+
+def _last_failed_activity(autoscaling: Any, name: str) -> str:
+    try:
+        activities = autoscaling.describe_scaling_activities(AutoScalingGroupName=name, MaxRecords=10)["Activities"]
+    except ClientError:
+        return ""
+    for activity in activities:
+        if activity.get("StatusCode") in ("Failed", "Cancelled"):
+            return f" Last failed scaling activity: {activity.get('StatusMessage') or activity.get('Description')}"
+    return ""
+
+
+def wait_for(
+    autoscaling: Any,
+    name: str,
+    ready: Callable[[SlotState], bool],
+    *,
+    what: str,
+    runtime: Runtime,
+    timeout: float,
+    log: Log,
+) -> SlotState:
+    """Poll the slot until `ready` holds; `TimedOut` after `timeout` seconds, `Cancelled` on SIGINT/SIGTERM."""
+    started = runtime.now()
+    last_line = ""
+    while True:
+        state = describe_slots(autoscaling, [name])[name]
+        line = f"{name}: {state.serving}/{state.desired} InService, {len(state.instances) - len(state.staying)} leaving"
+        if line != last_line:
+            log(line)
+            last_line = line
+        if ready(state):
+            return state
+        if runtime.stop.requested:
+            raise Cancelled(f"cancelled ({runtime.stop.reason}) while waiting for {name} to {what}")
+        if (runtime.now() - started).total_seconds() >= timeout:
+            raise TimedOut(
+                f"{name} did not {what} within {timeout:.0f} s.{_last_failed_activity(autoscaling, name)}",
+                hint=(
+                    "Check the slot's scaling activities and instance console output (launch template, AMI, capacity, "
+                    "subnets); raise --scale-timeout if instances are merely slow to boot."
+                ),
+            )
+        runtime.sleep(SLOT_POLL_SECONDS)
+
+
+def wait_serving(autoscaling: Any, name: str, count: int, *, runtime: Runtime, timeout: float, log: Log) -> SlotState:
+    """Wait until exactly `count` instances are InService and healthy and none is still pending."""
+
+    def ready(state: SlotState) -> bool:
+        return state.serving >= count and len(state.staying) == state.serving
+
+    return wait_for(
+        autoscaling, name, ready, what=f"reach {count} InService instances", runtime=runtime, timeout=timeout, log=log
+    )
+
+
+def wait_empty(autoscaling: Any, name: str, *, runtime: Runtime, timeout: float, log: Log) -> SlotState:
+    """Wait until the slot holds no instance at all (the drain Lambda lets each terminating one go)."""
+    return wait_for(
+        autoscaling, name, lambda state: not state.instances, what="empty", runtime=runtime, timeout=timeout, log=log
+    )
+
+
+def resume(autoscaling: Any, names: Iterable[str]) -> None:
+    """Resume the processes this tool suspends (only those: an operator's own suspensions are left alone)."""
+    for name in names:
+        autoscaling.resume_processes(AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES))
+
+
+@contextlib.contextmanager
+def processes_suspended(autoscaling: Any, names: tuple[str, ...], log: Log) -> Iterator[None]:
+    """Suspend `SUSPENDED_PROCESSES` on the slots for the block and resume them on every way out (DESIGN F9)."""
+    suspended: list[str] = []
+    try:
+        for name in names:
+            autoscaling.suspend_processes(AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES))
+            suspended.append(name)
+        log(f"suspended {', '.join(SUSPENDED_PROCESSES)} on {', '.join(names)}")
+        yield
+    finally:
+        resume(autoscaling, suspended)
+        if suspended:
+            log(f"resumed scaling processes on {', '.join(suspended)}")

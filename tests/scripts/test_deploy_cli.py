@@ -1,0 +1,366 @@
+"""The command line: parsing (flags win over environment), help, exit codes, and whole runs through `main`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import deploy
+import pytest
+from release.errors import ExitCode
+from release.runtime import Runtime
+
+from tests.scripts import scenarios
+from tests.scripts.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = {
+    "Resources": {"Marker": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "stack-marker"}}},
+    "Outputs": {
+        "ArtifactBucketName": {"Value": BUCKET},
+        "ApplicationName": {"Value": APP},
+        "DeploymentGroupName": {"Value": GROUP},
+        "SlotAName": {"Value": SLOT_A},
+        "SlotBName": {"Value": SLOT_B},
+        "FleetMinSize": {"Value": "1"},
+        "FleetDesiredSize": {"Value": "2"},
+        "FleetMaxSize": {"Value": "4"},
+        "SiteUrl": {"Value": "http://example.invalid"},
+    },
+}
+
+
+def _clients(world: World, codedeploy) -> deploy.AwsClients:
+    return deploy.AwsClients(
+        s3=world.s3,
+        autoscaling=world.autoscaling,
+        codedeploy=codedeploy,
+        cloudformation=world.cloudformation,
+        elbv2=None,
+    )
+
+
+def _stack(world: World) -> None:
+    world.cloudformation.create_stack(StackName="BlueGreenApp", TemplateBody=json.dumps(TEMPLATE))
+
+
+def _invocation(argv: list[str], env: dict[str, str] | None = None) -> deploy.Invocation:
+    args = deploy.build_parser().parse_args(argv)
+    return deploy.invocation_from(args, env or {})
+
+
+# --- parsing --------------------------------------------------------------------------------------------------------
+
+
+def test_help_documents_every_exit_code_and_the_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    # When asking for the release command's help
+    with pytest.raises(SystemExit):
+        deploy.main(["release", "--help"])
+    text = capsys.readouterr().out
+    # Then every exit code and the main variables are explained
+    for code in range(6):
+        assert f"\n  {code}  " in text
+    for variable in (
+        "S3_BUCKET",
+        "APPLICATION_NAME",
+        "DEPLOYMENT_GROUP_NAME",
+        "SLOTS",
+        "STACK_NAME",
+        "AWS_ENDPOINT_URL_<SERVICE>",
+        "AWS_PROFILE",
+        "AWS_REGION",
+    ):
+        assert variable in text
+
+
+def test_a_flag_wins_over_its_environment_variable() -> None:
+    # Given S3_BUCKET in the environment and --bucket on the command line
+    invocation = _invocation(["release", "--bucket", "from-flag"], {"S3_BUCKET": "from-env", "APPLICATION_NAME": "a"})
+    # Then the flag's value is used, the variable fills what the flags leave out
+    assert invocation.targets.bucket == "from-flag"
+    assert invocation.targets.application == "a"
+
+
+def test_the_default_stack_is_read_when_targets_are_incomplete() -> None:
+    # Given only a bucket
+    invocation = _invocation(["status", "--bucket", "b"])
+    # Then the default stack fills the rest
+    assert invocation.targets.stack_name == "BlueGreenApp"
+
+
+def test_complete_explicit_targets_need_no_stack() -> None:
+    # Given every target explicitly
+    invocation = _invocation(
+        ["status"], {"S3_BUCKET": "b", "APPLICATION_NAME": "a", "DEPLOYMENT_GROUP_NAME": "g", "SLOTS": "x,y"}
+    )
+    # Then no stack is read
+    assert invocation.targets.stack_name is None
+    assert invocation.targets.slots == ("x", "y")
+
+
+def test_slots_must_name_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
+    # When SLOTS names one group
+    code = deploy.main(["status"], env={"SLOTS": "only-one"})
+    # Then it exits 2 and says how to write it
+    assert code == ExitCode.BAD_INPUT
+    assert "SLOT_A,SLOT_B" in capsys.readouterr().err
+
+
+def test_a_partial_fleet_size_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # When only --fleet-min is given
+    code = deploy.main(["status", "--fleet-min", "1"], env={})
+    # Then it exits 2 naming the missing flags
+    assert code == ExitCode.BAD_INPUT
+    assert "--fleet-desired" in capsys.readouterr().err
+
+
+def test_release_without_an_app_dir_exits_2(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    # When releasing with no --app-dir
+    code = deploy.main(["release"], env={}, clients=_clients(world, world.codedeploy()))
+    # Then it exits 2 with what to do
+    assert code == ExitCode.BAD_INPUT
+    assert "--app-dir" in capsys.readouterr().err
+
+
+def test_retry_settings_default_to_adaptive_with_ten_attempts() -> None:
+    # When nothing is said about retries
+    invocation = _invocation(["status"])
+    # Then adaptive retries with 10 attempts are used
+    assert (invocation.aws.retry_mode, invocation.aws.max_attempts) == ("adaptive", 10)
+
+
+def test_clients_honour_aws_endpoint_url_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a per-service endpoint override in the environment
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", "http://127.0.0.1:4999")
+    # When the clients are built
+    clients = deploy.build_clients(deploy.AwsSettings(None, "eu-west-1", "standard", 3))
+    # Then CodeDeploy goes to the override and S3 does not
+    assert clients.codedeploy.meta.endpoint_url == "http://127.0.0.1:4999"
+    assert "127.0.0.1" not in clients.s3.meta.endpoint_url
+
+
+# --- bundle ---------------------------------------------------------------------------------------------------------
+
+
+def test_bundle_prints_the_path_and_hash(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # When bundling a valid revision
+    code = deploy.main(["bundle", "--app-dir", str(world.app_dir), "--bundle-dir", str(tmp_path / "b")], env={})
+    # Then it exits 0 and prints the bundle and its sha256
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "sha256  " in out and ".zip" in out
+
+
+def test_bundle_of_an_invalid_appspec_exits_2(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given an appspec for Windows
+    (world.app_dir / "appspec.yml").write_text("version: 0.0\nos: windows\n")
+    # When bundling
+    code = deploy.main(["bundle", "--app-dir", str(world.app_dir)], env={})
+    # Then it exits 2 naming the key
+    assert code == ExitCode.BAD_INPUT
+    assert "os" in capsys.readouterr().err
+
+
+# --- whole runs -----------------------------------------------------------------------------------------------------
+
+
+def _release_argv(world: World, tmp_path: Path) -> list[str]:
+    return [
+        "release",
+        "--stack",
+        "BlueGreenApp",
+        "--app-dir",
+        str(world.app_dir),
+        "--bundle-dir",
+        str(tmp_path / "bundles"),
+        "--report-dir",
+        str(tmp_path / "report"),
+        "--plain",
+    ]
+
+
+def test_a_release_through_main_reads_the_stack_and_writes_the_report(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the stack's outputs in CloudFormation and slot A live
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    codedeploy = world.codedeploy(SLOT_A, scenarios.success())
+    # When releasing through main
+    code = deploy.main(
+        _release_argv(world, tmp_path),
+        env={"GITHUB_SHA": "abc"},
+        clients=_clients(world, codedeploy),
+        runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
+    )
+    # Then it exits 0, prints the summary and writes the JSON summary and the timeline
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"{SLOT_A} -> {SLOT_B}" in out
+    summary = json.loads((tmp_path / "report" / "release-summary.json").read_text())
+    assert summary["outcome"] == "released" and summary["slots"]["liveAfter"] == SLOT_B
+    assert (tmp_path / "report" / "timeline.svg").read_text().startswith("<")
+
+
+def test_a_failed_release_through_main_exits_1_and_annotates_github(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a failing deployment, running in GitHub Actions
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    summary_file = tmp_path / "step-summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary_file)}
+    codedeploy = world.codedeploy(SLOT_A, scenarios.failure_at_after_install())
+    # When releasing
+    code = deploy.main(
+        _release_argv(world, tmp_path),
+        env=env,
+        clients=_clients(world, codedeploy),
+        runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
+    )
+    # Then it exits 1 with an error annotation and a step summary naming the failure
+    out = capsys.readouterr().out
+    assert code == ExitCode.DEPLOYMENT_FAILED
+    assert "::error title=release deployment failed::" in out
+    assert "AfterInstall failed" in summary_file.read_text()
+
+
+def test_a_missing_stack_exits_2_with_what_to_do(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    # When naming a stack that does not exist
+    code = deploy.main(["status", "--stack", "NoSuchStack"], env={}, clients=_clients(world, world.codedeploy()))
+    # Then it exits 2 and suggests deploying or giving explicit targets
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert "NoSuchStack" in err and "What to do:" in err
+
+
+def test_status_shows_the_live_slot_and_the_deployment_in_flight(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given slot A live and a deployment in progress
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    codedeploy = world.codedeploy(SLOT_A)
+    running = codedeploy.add_deployment(status="InProgress", target_slot=SLOT_B, minutes_ago=2)
+    # When asking for the status
+    code = deploy.main(["status"], env={}, clients=_clients(world, codedeploy))
+    # Then the live slot and the running deployment are shown
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"live slot         {SLOT_A}" in out
+    assert f"in flight         {running}" in out
+
+
+def test_stop_stops_the_deployment_in_flight_with_rollback(world: World) -> None:
+    # Given a deployment in progress
+    _stack(world)
+    codedeploy = world.codedeploy(SLOT_A)
+    running = codedeploy.add_deployment(status="InProgress", target_slot=SLOT_B, minutes_ago=2)
+    # When stopping
+    code = deploy.main(["stop"], env={}, clients=_clients(world, codedeploy))
+    # Then StopDeployment was called with automatic rollback
+    assert code == 0
+    assert codedeploy.called("stop_deployment") == [{"deploymentId": running, "autoRollbackEnabled": True}]
+
+
+def test_rollback_redeploys_the_previous_successful_revision(world: World, tmp_path: Path) -> None:
+    # Given two successful releases (old.zip, then current.zip now live on slot A)
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    codedeploy = world.codedeploy(SLOT_A, scenarios.success())
+    codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_B, revision_key="old.zip", minutes_ago=120)
+    codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A, revision_key="current.zip", minutes_ago=60)
+    # When rolling back
+    code = deploy.main(
+        ["rollback", "--report-dir", str(tmp_path / "r"), "--plain"],
+        env={},
+        clients=_clients(world, codedeploy),
+        runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
+    )
+    # Then the old revision was deployed onto the idle slot
+    assert code == 0
+    (call,) = codedeploy.called("create_deployment")
+    assert call["revision"]["s3Location"]["key"] == "old.zip"
+    assert call["targetInstances"] == {"autoScalingGroups": [SLOT_B]}
+
+
+def test_rollback_without_an_earlier_release_exits_2(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a single successful release
+    _stack(world)
+    codedeploy = world.codedeploy(SLOT_A)
+    codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A, revision_key="only.zip")
+    # When rolling back
+    code = deploy.main(["rollback"], env={}, clients=_clients(world, codedeploy))
+    # Then it exits 2 and says how to release a wanted revision instead
+    assert code == ExitCode.BAD_INPUT
+    assert "--app-dir" in capsys.readouterr().err
+
+
+# --- a real process against a local endpoint ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("moto_server") is None and not (REPO / ".venv/bin/moto_server").exists(),
+    reason="moto_server not installed",
+)
+def test_the_script_honours_aws_endpoint_url_and_exits_2_for_a_missing_bucket(world: World, tmp_path: Path) -> None:
+    # Given a local S3 stand-in (moto_server) and explicit targets naming a bucket it does not have
+    port = _free_port()
+    server_bin = str(REPO / ".venv/bin/moto_server") if (REPO / ".venv/bin/moto_server").exists() else "moto_server"
+    server = subprocess.Popen([server_bin, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "S3_BUCKET": "absent-bucket",
+            "APPLICATION_NAME": APP,
+            "DEPLOYMENT_GROUP_NAME": GROUP,
+            "SLOTS": f"{SLOT_A},{SLOT_B}",
+            "FLEET_MIN_SIZE": "1",
+            "FLEET_DESIRED_SIZE": "2",
+            "FLEET_MAX_SIZE": "4",
+        }
+        # When running the script as CI would
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "scripts/deploy.py"),
+                "release",
+                "--app-dir",
+                str(world.app_dir),
+                "--bundle-dir",
+                str(tmp_path / "b"),
+                "--report-dir",
+                str(tmp_path / "r"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    # Then it exits 2, says the bucket is missing, and prints no control characters
+    assert done.returncode == ExitCode.BAD_INPUT, done.stderr + done.stdout
+    assert "absent-bucket" in done.stdout
+    assert "\x1b" not in done.stdout

@@ -1,0 +1,101 @@
+"""The report: one-screen summary, JSON file, timeline spans, GitHub step summary and annotations."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from release.deploy_errors import DeploymentFailed
+from release.follow import Snapshot, read_targets
+from release.record import Phase, ReleaseRecord
+from release.report import spans, summary_json, summary_text, write_reports
+
+from tests.scripts import scenarios
+from tests.scripts.fakes import T0, FakeCodeDeploy, Frame, Script
+
+
+def _record(*, failed: bool = False) -> ReleaseRecord:
+    frames = [Frame("Failed", scenarios.failed_targets())] if failed else scenarios.success().frames[-1:]
+    codedeploy = FakeCodeDeploy("app", "group", "slot-a", script=Script(frames))
+    deployment_id = codedeploy.create_deployment(
+        applicationName="app",
+        deploymentGroupName="group",
+        revision={
+            "revisionType": "S3",
+            "s3Location": {"bucket": "b", "key": "k.zip", "bundleType": "zip", "eTag": "e", "version": "v1"},
+        },
+        targetInstances={"autoScalingGroups": ["slot-b"]},
+    )["deploymentId"]
+    info = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    record = ReleaseRecord(
+        command="release", started=T0, application="app", deployment_group="group", finished=T0 + timedelta(seconds=95)
+    )
+    record.phases = [
+        Phase("bundle", T0, T0 + timedelta(seconds=2)),
+        Phase("deployment", T0, T0 + timedelta(seconds=90)),
+    ]
+    record.revision = info["revision"]
+    record.uploaded = False
+    record.live_before, record.idle = "slot-a", "slot-b"
+    record.deployment_id, record.deployment_status = deployment_id, info["status"]
+    record.snapshot = Snapshot(info, read_targets(codedeploy, deployment_id))
+    if failed:
+        record.failure = ["Green instance i-1: AfterInstall failed"]
+        record.error = DeploymentFailed("deployment failed; traffic stays on slot-a.")
+    else:
+        record.live_after = "slot-b"
+    return record
+
+
+def test_the_summary_shows_revision_slot_switch_and_phase_durations() -> None:
+    text = summary_text(_record())
+    assert "release released (exit 0)" in text
+    assert "s3://b/k.zip version v1 (unchanged, upload skipped)" in text
+    assert "slot-a -> slot-b" in text
+    assert "bundle 2 s, deployment 1 min 30 s" in text
+    assert "total            1 min 35 s" in text
+
+
+def test_a_failed_summary_says_what_to_do_next() -> None:
+    text = summary_text(_record(failed=True))
+    assert "exit 1" in text and "What to do:" in text and "slot-a stays live" in text
+
+
+def test_the_json_summary_carries_every_instance_event_with_diagnostics() -> None:
+    data = json.loads(json.dumps(summary_json(_record(failed=True)), default=str))
+    assert data["exitCode"] == 1 and data["outcome"] == "deployment failed"
+    failed = [e for i in data["instances"] for e in i["events"] if e["status"] == "Failed"]
+    assert failed[0]["scriptName"] == "scripts/after_install.sh"
+    assert "missing key" in failed[0]["logTail"]
+
+
+def test_timeline_spans_cover_started_events_per_instance() -> None:
+    result = spans(_record())
+    assert {span.lane for span in result} == {
+        f"{scenarios.GREEN_1} (Green)",
+        f"{scenarios.GREEN_2} (Green)",
+        f"{scenarios.BLUE_1} (Blue)",
+    }
+    assert all(span.start is not None for span in result)
+
+
+def test_reports_are_written_and_github_gets_a_step_summary_and_an_annotation(tmp_path: Path) -> None:
+    # Given a failed release run inside GitHub Actions
+    stream = io.StringIO()
+    step_summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step_summary)}
+    # When writing the reports
+    written = write_reports(_record(failed=True), tmp_path / "report", env, stream)
+    # Then the JSON and the SVG exist, the step summary has a phases table, and an error annotation was printed
+    assert written["summary"].exists() and written["timeline"].read_text().lstrip().startswith("<")
+    assert "| phase | duration |" in step_summary.read_text()
+    annotation = next(line for line in stream.getvalue().splitlines() if line.startswith("::error"))
+    assert "%0AWhat to do:" in annotation
+
+
+def test_outside_github_no_workflow_commands_are_printed(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    write_reports(_record(), tmp_path, {}, stream)
+    assert "::" not in stream.getvalue()

@@ -1,0 +1,97 @@
+"""Targets from stack outputs and explicit values, and the deployment settings derived from the group."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from release.deploy_errors import TargetsError
+from release.deployments import GroupInfo, TrafficTiming, build_description, default_timeout_seconds
+from release.targets import FleetSize, TargetOverrides, resolve_targets
+
+from tests.scripts.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
+
+OUTPUTS = {
+    "ArtifactBucketName": BUCKET,
+    "ApplicationName": APP,
+    "DeploymentGroupName": GROUP,
+    "SlotAName": SLOT_A,
+    "SlotBName": SLOT_B,
+    "FleetMinSize": "1",
+    "FleetDesiredSize": "3",
+    "FleetMaxSize": "6",
+}
+
+
+def _stack(world: World, outputs: dict[str, str]) -> None:
+    template = {
+        "Resources": {"M": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "marker"}}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    world.cloudformation.create_stack(StackName="S", TemplateBody=json.dumps(template))
+
+
+def test_targets_come_from_the_stack_outputs(world: World) -> None:
+    _stack(world, OUTPUTS)
+    targets = resolve_targets(TargetOverrides(stack_name="S"), cloudformation=world.cloudformation)
+    assert (targets.bucket, targets.slots, targets.fleet) == (BUCKET, (SLOT_A, SLOT_B), FleetSize(1, 3, 6))
+
+
+def test_an_explicit_value_overrides_one_output(world: World) -> None:
+    _stack(world, OUTPUTS)
+    targets = resolve_targets(TargetOverrides(stack_name="S", bucket="other"), cloudformation=world.cloudformation)
+    assert targets.bucket == "other" and targets.application == APP
+
+
+def test_a_missing_output_names_the_flag_to_give(world: World) -> None:
+    _stack(world, {k: v for k, v in OUTPUTS.items() if k != "DeploymentGroupName"})
+    with pytest.raises(TargetsError, match="--deployment-group"):
+        resolve_targets(TargetOverrides(stack_name="S"), cloudformation=world.cloudformation)
+
+
+def test_the_fleet_falls_back_to_the_configured_default(world: World) -> None:
+    overrides = TargetOverrides(bucket="b", application="a", deployment_group="g", slots=("x", "y"))
+    targets = resolve_targets(overrides, cloudformation=None, default_fleet=FleetSize(1, 2, 4))
+    assert targets.fleet == FleetSize(1, 2, 4)
+
+
+def test_an_impossible_fleet_size_is_refused() -> None:
+    with pytest.raises(TargetsError, match="fleet size"):
+        FleetSize(3, 2, 4)
+
+
+def test_the_description_names_the_bitbucket_commit_branch_and_build() -> None:
+    text = build_description({"BITBUCKET_COMMIT": "f" * 40, "BITBUCKET_BRANCH": "main", "BITBUCKET_BUILD_NUMBER": "7"})
+    assert "commit ffffffffffff branch main build 7" in text
+
+
+def test_the_description_never_exceeds_256_characters() -> None:
+    assert len(build_description({"GITHUB_REF_NAME": "b" * 400})) <= 256
+    assert len(build_description({}, "x" * 300)) == 256
+
+
+def _group(config: str = "CodeDeployDefault.OneAtATime") -> GroupInfo:
+    return GroupInfo(APP, GROUP, (SLOT_A,), config, "CONTINUE_DEPLOYMENT", 0, "KEEP_ALIVE", 0, None, None)
+
+
+def test_the_default_timeout_adds_up_hooks_traffic_steps_and_margin_per_batch() -> None:
+    # Given 2 instances one at a time, 60 s of green hooks, 0 s of blue hooks, health 5 s x 2 and a 30 s delay
+    traffic = TrafficTiming(interval_seconds=5, healthy_threshold=2, deregistration_delay_seconds=30)
+    seconds = default_timeout_seconds(
+        _group(), green_instances=2, blue_instances=2, green_hook_seconds=60, blue_hook_seconds=0, traffic=traffic
+    )
+    # Then: 2 x (60 + 120 + 15) + 2 x (15 + 30) + 300
+    assert seconds == 2 * (60 + 120 + 15) + 2 * 45 + 300
+
+
+def test_all_at_once_counts_a_single_batch() -> None:
+    traffic = TrafficTiming(5, 2, 30)
+    one = default_timeout_seconds(
+        _group("CodeDeployDefault.AllAtOnce"),
+        green_instances=4,
+        blue_instances=4,
+        green_hook_seconds=60,
+        blue_hook_seconds=0,
+        traffic=traffic,
+    )
+    assert one == (60 + 120 + 15) + 45 + 300
