@@ -528,6 +528,9 @@ def _preflight(run: _Run) -> None:
         raise InputError(f"--drain-requests must be 1..{_MAX_DRAIN_REQUESTS}, got {options.drain_requests}")
     port = options.health_check.port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the app's server does (allow_reuse_address): connections of a previous run left in TIME_WAIT must not
+        # count as "in use"; a listener still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The offline main job (`make demo`): synthesize the stack into cdk.out, summarize it, rehearse the sample revision.
+
+Needs no AWS account: synth runs with no credentials, and the rehearsal runs the sample revision's lifecycle on this
+machine. Exit code: 0 when every step passed, otherwise the failing step's code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from stacks.config import AppConfig, load_cdk_json_config  # noqa: E402
+from stacks.timing import default_steps, tuned_steps  # noqa: E402
+
+# Synth needs a region (see app.py); any region gives the same shape, so an offline demo picks one if none is set.
+DEMO_REGION = "us-east-1"
+OUTPUT_DIR = REPO / "demo-output"
+
+
+def synthesize(env: dict[str, str]) -> float:
+    """Run `cdk synth` (the pinned CLI) into cdk.out; return the seconds it took."""
+    started = time.monotonic()
+    subprocess.run(["cdk", "synth", "--quiet"], cwd=REPO, env=env, check=True)
+    return time.monotonic() - started
+
+
+def summarize(template: dict[str, Any], config: AppConfig) -> str:
+    """A short, human summary of what `cdk deploy` would create."""
+    resources = template.get("Resources", {})
+    kinds = Counter(resource["Type"] for resource in resources.values())
+    check = config.health_check
+    tuned = tuned_steps(check, config.deregistration_delay_seconds)
+    default = default_steps()
+    (group,) = [r["Properties"] for r in resources.values() if r["Type"] == "Custom::BlueGreenDeploymentGroup"]
+    lines = [
+        f"Stack {config.stack_name}: {len(resources)} resources",
+        *(f"  {count:3d} x {kind}" for kind, count in sorted(kinds.items())),
+        "",
+        f"Target group health check: GET {check.path} on port {check.port}, matcher {check.matcher}",
+        f"  interval {check.interval_seconds} s, timeout {check.timeout_seconds} s, healthy threshold "
+        f"{check.healthy_threshold}, unhealthy threshold {check.unhealthy_threshold}, deregistration delay "
+        f"{config.deregistration_delay_seconds} s",
+        "Estimated CodeDeploy traffic steps (DESIGN F7)      this stack   ALB defaults",
+        f"  AllowTraffic                                      {tuned.allow_traffic_seconds:5d} s      "
+        f"{default.allow_traffic_seconds:5d} s",
+        f"  BlockTraffic                                      {tuned.block_traffic_seconds:5d} s      "
+        f"{default.block_traffic_seconds:5d} s",
+        "",
+        f"Slots: 2 Auto Scaling groups, min 0, no desired capacity; live fleet {config.fleet.minimum}/"
+        f"{config.fleet.desired}/{config.fleet.maximum} (min/desired/max) of {config.instance_type}",
+        f"Deployment group (custom resource): blue/green, {group['DeploymentConfigName']}, "
+        f"{len(group['AlarmNames'])} rollback alarms, drain hook heartbeat {config.drain_heartbeat_seconds} s",
+        f"Outputs: {', '.join(sorted(template.get('Outputs', {})))}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Synthesize and summarize, then rehearse the sample revision."""
+    env = dict(os.environ)
+    if not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
+        env["AWS_REGION"] = DEMO_REGION
+        print(f"(no AWS region set: synthesizing for {DEMO_REGION}; set AWS_REGION to choose)")
+    config = load_cdk_json_config()
+    print("== 1/2 Synthesize the stack (cdk synth, offline) ==", flush=True)
+    seconds = synthesize(env)
+    template_path = REPO / "cdk.out" / f"{config.stack_name}.template.json"
+    template = json.loads(template_path.read_text(encoding="utf-8"))
+    print(f"synthesized {template_path.relative_to(REPO)} in {seconds:.1f} s\n")
+    print(summarize(template, config))
+    print("\n== 2/2 Rehearse the sample revision on this machine ==", flush=True)
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    rehearsal = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "deploy.py"),
+            "rehearse",
+            "--app-dir",
+            str(REPO / "sample-app"),
+            "--report-dir",
+            str(OUTPUT_DIR / "rehearsal"),
+            # The sample app's slow endpoint keeps requests in flight across SIGTERM: the drain is really exercised.
+            "--drain-path",
+            "/slow?ms=2000",
+        ],
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+    if rehearsal.returncode != 0:
+        print(f"rehearsal failed (exit {rehearsal.returncode}); see the log tail above", file=sys.stderr)
+        return rehearsal.returncode
+    print(f"\nDone. Template: cdk.out/, rehearsal report and timeline: {OUTPUT_DIR.relative_to(REPO)}/rehearsal/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
