@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from stacks.lambda_code import handler_name, lambda_code
+from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 
 # Lambda's maximum invocation time (Lambda quotas). The whole drain runs in one invocation.
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
@@ -109,7 +109,7 @@ class DrainOnTermination(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=LAMBDA_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             code=lambda_code("drain"),
             handler=handler_name("drain"),
