@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-fast lint synth bench clean
+.PHONY: setup demo test test-fast lint synth diff deploy bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -38,8 +38,15 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## The CDK CLI with this project's Node and virtualenv first on PATH (cdk.json runs `python3 app.py`).
 synth: setup
 	cdk synth --quiet
+
+diff: setup
+	cdk diff --no-color
+
+deploy: setup
+	cdk deploy --require-approval never --progress events
 
 ## Benchmarks print figures (never timed assertions). The bundle benchmark compares with AWS CLI v1's `aws deploy push`.
 bench: setup
