@@ -21,7 +21,7 @@ def main() -> int:
     try:
         config = load_config(context)
     except ConfigError as error:
-        print(f"cdk.json: {error}", file=sys.stderr)
+        print(f"Invalid configuration (cdk.json context or -c): {error}", file=sys.stderr)
         return 2
     # The region is needed at synth (ALB access logging grants a region-specific principal); the CLI derives
     # CDK_DEFAULT_REGION from AWS_REGION / the profile, no credentials needed. The account may stay unresolved.

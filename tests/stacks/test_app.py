@@ -1,0 +1,51 @@
+"""`app.py` (what `cdk synth` runs) refuses bad input before building anything, with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.stacks.conftest import Synthesized
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_app(tmp_path: Path, context: dict, region: str | None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CDK_", "AWS_"))}
+    # The CDK CLI hands context and the output directory to the app through these variables.
+    env["CDK_CONTEXT_JSON"] = json.dumps(context)
+    env["CDK_OUTDIR"] = str(tmp_path)
+    if region is not None:
+        env["CDK_DEFAULT_REGION"] = region
+    return subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_an_invalid_setting_stops_synth_with_exit_2_naming_the_key(tmp_path: Path) -> None:
+    result = run_app(tmp_path, {"healthCheckTimeoutSeconds": 9}, region="eu-west-1")
+    assert result.returncode == 2
+    assert "'healthCheckTimeoutSeconds': 9 must be less than healthCheckIntervalSeconds (5)" in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_synth_without_a_region_stops_with_exit_2_saying_how_to_set_one(tmp_path: Path) -> None:
+    result = run_app(tmp_path, {}, region=None)
+    assert result.returncode == 2
+    assert "set AWS_REGION" in result.stderr
+
+
+def test_the_full_stack_puts_a_termination_hook_on_both_slots(default_stack: Synthesized) -> None:
+    hooks = default_stack.template.find_resources(
+        "AWS::AutoScaling::LifecycleHook",
+        {"Properties": {"LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING", "DefaultResult": "CONTINUE"}},
+    )
+    slots = default_stack.template.find_resources("AWS::AutoScaling::AutoScalingGroup")
+    assert sorted(hook["Properties"]["AutoScalingGroupName"]["Ref"] for hook in hooks.values()) == sorted(slots)
