@@ -1,0 +1,66 @@
+"""`deploy.py rehearse`: run a revision's lifecycle on this machine the way the CodeDeploy agent would on a fresh
+replacement (green) instance, with no agent and no AWS account, then probe it like the target group and shut it down
+like an instance termination.
+
+What happens, in order (each step is a lifecycle event in the report and the timeline):
+
+1. The appspec is validated by `release.appspec.load_appspec`, the validator `bundle` and `release` use.
+2. DownloadBundle: the files that would be bundled (`.deployignore` honoured) are copied into
+   `<sandbox>/deployment-root/<deployment group id>/d-REHEARSAL/deployment-archive`, the agent's own layout; hooks run
+   from there, never from the revision directory, which the rehearsal only reads.
+3. The hooks run in CodeDeploy's order for a replacement instance (`GREEN_EVENT_ORDER`). ApplicationStop is skipped
+   unless asked for: the agent runs the *previous* revision's ApplicationStop scripts, and a fresh replacement
+   instance has none. Install copies `files` into the sandbox root (every destination is re-rooted under it) and
+   applies `permissions`. Each script gets the agent's environment variables (LIFECYCLE_EVENT, DEPLOYMENT_ID,
+   APPLICATION_NAME, DEPLOYMENT_GROUP_NAME, DEPLOYMENT_GROUP_ID), runs in its own process group, is killed with its
+   whole group at its timeout, and its output is captured like the agent's `logs/scripts.log`
+   (`2024-01-01 12:00:00 [stdout]line`). As with the agent, an event lasts until the script has exited *and* its
+   stdout/stderr are closed: a background process that keeps them open hangs the event until the timeout.
+4. AllowTraffic: the app is probed exactly as the target group would (path, port, matcher, per-probe timeout, interval,
+   healthy threshold from cdk.json via `stacks.config`, overridable): it is healthy after `healthy_threshold`
+   consecutive successes, and the report says how long that took, which is what AllowTraffic costs.
+5. BeforeBlockTraffic/AfterBlockTraffic scripts, if any, run as they would when this instance later turns blue.
+6. Shutdown: a bounded wave of concurrent requests (loopback only) is put in flight, then every process the revision
+   started gets SIGTERM, as systemd does at instance shutdown; every request in flight must complete, and the
+   processes must exit within the stop timeout (then SIGKILL, as systemd does).
+
+Conventions for hook scripts (the sample app in `sample-app/` follows them): besides the agent's variables the
+rehearsal exports REHEARSAL_ROOT (the sandbox root that stands for `/`: re-root every path under it), REHEARSAL_PORT
+(the port it will probe), REHEARSAL_ID (a token marking every process of this rehearsal), and TMPDIR and HOME inside
+the sandbox. Scripts run with the sandbox root as working directory and a minimal environment (PATH, LANG).
+
+Safety: nothing is written outside the sandbox (a new temporary directory, removed at the end unless kept) except the
+report files asked for with `--report-dir`; no install destination or permission object may leave the sandbox
+(`..` or a symlink pointing out is refused); every process started is found again by process group and by the
+REHEARSAL_ID token and is terminated at the end, also on errors, SIGINT and SIGTERM.
+"""
+
+from release.rehearse.cli import configure_parser, options_from_args, run_from_args
+from release.rehearse.lifecycle import rehearse
+from release.rehearse.model import (
+    DEPLOYMENT_ID,
+    DrainResult,
+    EventResult,
+    HealthCheckSettings,
+    HealthResult,
+    Probe,
+    RehearsalOptions,
+    RehearsalResult,
+)
+from release.rehearse.report import format_report
+
+__all__ = [
+    "DEPLOYMENT_ID",
+    "DrainResult",
+    "EventResult",
+    "HealthCheckSettings",
+    "HealthResult",
+    "Probe",
+    "RehearsalOptions",
+    "RehearsalResult",
+    "configure_parser",
+    "format_report",
+    "options_from_args",
+    "rehearse",
+    "run_from_args",
+]

@@ -1,0 +1,177 @@
+"""The `deploy.py rehearse` command line: its options, turning them into `RehearsalOptions`, and running it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from release.errors import InputError
+from release.rehearse.lifecycle import rehearse
+from release.rehearse.model import DEFAULT_STOP_TIMEOUT_SECONDS, HealthCheckSettings, RehearsalOptions
+from release.rehearse.report import format_report
+
+HELP = """\
+Rehearse a revision on this machine the way the CodeDeploy agent runs it on a new (green) instance: validate the
+appspec, copy the bundle, run BeforeInstall .. ValidateService with the agent's environment variables and timeouts,
+probe the app like the target group's health check (settings from cdk.json), then send SIGTERM while requests are in
+flight and check that none is lost. No AWS account or agent is needed.
+
+Safety: the rehearsal writes only inside a new temporary sandbox directory (and the --report-dir you name). The
+revision directory is only read. Every install destination is re-rooted under the sandbox and anything leaving it
+('..' or a symlink pointing out) is refused. The hook scripts themselves run as your user with REHEARSAL_ROOT set and
+must honour it (see sample-app/README.md); every process they start is terminated at the end, also on Ctrl-C.
+"""
+
+EPILOG = """\
+Environment given to hook scripts: LIFECYCLE_EVENT, DEPLOYMENT_ID (d-REHEARSAL), APPLICATION_NAME,
+DEPLOYMENT_GROUP_NAME, DEPLOYMENT_GROUP_ID, and REHEARSAL_ROOT (sandbox root standing for /), REHEARSAL_PORT (the
+port probed), REHEARSAL_ID, TMPDIR, HOME (inside the sandbox), PATH, LANG.
+
+Exit codes: 0 the revision went through the whole lifecycle; 1 a hook failed or timed out, the app never became
+healthy, a request was lost or the app did not stop after SIGTERM; 2 bad input (appspec invalid, port in use, bad
+option); 4 interrupted (SIGINT/SIGTERM).
+"""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the rehearsal's options to `parser` (the `rehearse` subcommand of scripts/deploy.py)."""
+    if parser.description is None:
+        parser.description = HELP
+    if parser.epilog is None:
+        parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--app-dir", type=Path, required=True, help="the revision folder (holds appspec.yml)")
+    parser.add_argument(
+        "--report-dir", type=Path, help="write rehearsal.json, rehearsal-timeline.svg and scripts.log there"
+    )
+    parser.add_argument("--keep-sandbox", action="store_true", help="keep the sandbox directory for inspection")
+    group = parser.add_argument_group("health check (defaults: the target group's settings in cdk.json)")
+    group.add_argument("--health-check-path", help="path probed, e.g. /health")
+    group.add_argument("--health-check-port", type=int, help="port probed; exported to hooks as REHEARSAL_PORT")
+    group.add_argument("--health-check-matcher", help="HTTP codes meaning healthy, e.g. 200 or 200-299")
+    group.add_argument("--health-check-interval", type=float, help="seconds between probes")
+    group.add_argument("--health-check-timeout", type=float, help="seconds a probe may take")
+    group.add_argument("--healthy-threshold", type=int, help="consecutive successes needed to be healthy")
+    group.add_argument(
+        "--healthy-within", type=float, default=120.0, help="give up on AllowTraffic after this many seconds (120)"
+    )
+    drain = parser.add_argument_group("shutdown drain")
+    drain.add_argument(
+        "--drain-path",
+        help="path of the requests in flight at SIGTERM (default: the health-check path), "
+        "e.g. '/slow?ms=2000' for the sample app",
+    )
+    drain.add_argument("--drain-requests", type=int, default=8, help="concurrent requests in flight (1..64, 8)")
+    drain.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=DEFAULT_STOP_TIMEOUT_SECONDS,
+        help="seconds the app may take to exit after SIGTERM before SIGKILL (systemd's default: 90)",
+    )
+    lifecycle = parser.add_argument_group("lifecycle")
+    lifecycle.add_argument("--application-name", default="rehearsal", help="APPLICATION_NAME given to hooks")
+    lifecycle.add_argument("--deployment-group-name", default="rehearsal", help="DEPLOYMENT_GROUP_NAME given to hooks")
+    lifecycle.add_argument(
+        "--run-application-stop",
+        action="store_true",
+        help="also run ApplicationStop (as on an in-place redeploy; a fresh replacement instance has none to run)",
+    )
+    parser.set_defaults(run=run_from_args)
+
+
+def options_from_args(namespace: argparse.Namespace) -> RehearsalOptions:
+    """Turn parsed arguments into `RehearsalOptions`, filling health-check defaults from cdk.json.
+
+    Raises `InputError` for cdk.json problems and out-of-range values.
+    """
+    from stacks.config import ConfigError, load_cdk_json_config  # noqa: PLC0415 - only when rehearsing, not for --help
+
+    try:
+        config = load_cdk_json_config()
+    except (ConfigError, OSError, ValueError) as exc:
+        raise InputError(f"cdk.json: {exc}", hint="Fix cdk.json (see README, Configuration).") from exc
+    base = config.health_check
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    settings = HealthCheckSettings(
+        path=pick(namespace.health_check_path, base.path),
+        port=pick(namespace.health_check_port, base.port),
+        matcher=pick(namespace.health_check_matcher, base.matcher),
+        interval_seconds=float(pick(namespace.health_check_interval, base.interval_seconds)),
+        timeout_seconds=float(pick(namespace.health_check_timeout, base.timeout_seconds)),
+        healthy_threshold=pick(namespace.healthy_threshold, base.healthy_threshold),
+    )
+    _check_settings(settings)
+    return RehearsalOptions(
+        app_dir=namespace.app_dir,
+        health_check=settings,
+        report_dir=namespace.report_dir,
+        keep_sandbox=namespace.keep_sandbox,
+        application_name=namespace.application_name,
+        deployment_group_name=namespace.deployment_group_name,
+        healthy_within_seconds=namespace.healthy_within,
+        drain_path=namespace.drain_path,
+        drain_requests=namespace.drain_requests,
+        stop_timeout_seconds=namespace.stop_timeout,
+        run_application_stop=namespace.run_application_stop,
+    )
+
+
+def _check_settings(settings: HealthCheckSettings) -> None:
+    problems = []
+    if not settings.path.startswith("/"):
+        problems.append(f"--health-check-path must start with /, got {settings.path!r}")
+    if not 1 <= settings.port <= 65535:
+        problems.append(f"--health-check-port must be 1..65535, got {settings.port}")
+    try:
+        settings.matches(200)
+    except ValueError:
+        problems.append(f"--health-check-matcher must look like 200, 200,204 or 200-299, got {settings.matcher!r}")
+    if settings.interval_seconds <= 0 or settings.timeout_seconds <= 0:
+        problems.append("--health-check-interval and --health-check-timeout must be positive")
+    elif settings.timeout_seconds >= settings.interval_seconds:
+        # ELBv2 CreateTargetGroup rejects a timeout that is not below the interval; so does the rehearsal.
+        problems.append("--health-check-timeout must be less than --health-check-interval")
+    if not 1 <= settings.healthy_threshold <= 10:
+        problems.append(f"--healthy-threshold must be 1..10, got {settings.healthy_threshold}")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM (a CI runner cancelling the job) like Ctrl-C, so cleanup runs; main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_from_args(namespace: argparse.Namespace) -> int:
+    """Run the rehearsal the parsed arguments describe, print progress and the report; return the exit code."""
+    try:
+        options = options_from_args(namespace)
+    except InputError as exc:
+        print(exc.describe(), file=sys.stderr)
+        return int(exc.exit_code)
+    with _sigterm_interrupts():
+        result = rehearse(options, out=sys.stdout)
+    sys.stdout.write("\n" + format_report(result))
+    return result.exit_code
