@@ -37,6 +37,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## The CDK CLI with this project's Node and virtualenv first on PATH (cdk.json runs `python3 app.py`).
 synth: setup

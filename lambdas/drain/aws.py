@@ -48,7 +48,7 @@ _MESSAGE_LIMIT = 200
 def client(service: str) -> Any:
     """A boto3 client for `service`, created on first use (never at import) and reused across invocations."""
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    return boto3.client(service, config=config)
 
 
 def _error(exc: ClientError | BotoCoreError) -> PortError:
@@ -161,8 +161,9 @@ class AwsDrainPorts:
         while True:
             # The invocation does not exist for a moment after SendCommand; wait before the first read.
             self._sleep(max(0.0, min(self._result_poll_interval, deadline - self._clock())))
-            invocation = self._invocation(command_id, instance_id)
-            status = invocation.get("Status", "Pending") if invocation else "Pending"
+            # No invocation yet reads as Pending.
+            invocation = self._invocation(command_id, instance_id) or {}
+            status = invocation.get("Status", "Pending")
             if status == "Success":
                 return _parse_count(str(invocation.get("StandardOutputContent", "")))
             if status not in _PENDING_STATUSES:

@@ -180,7 +180,7 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
     return tuple(sorted(selected))
 
 
-def _deployignore_spec(root: Path) -> pathspec.PathSpec:
+def _deployignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
     """The `.deployignore` rules of the revision at `root` (empty when there is none)."""
     path = root / DEPLOYIGNORE_FILE
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
@@ -374,7 +374,7 @@ def _check_os(checker: _Checker, os_name: object) -> None:
 
 def _check_file_exists_behavior(checker: _Checker, value: object) -> str | None:
     if value is None or value in _FILE_EXISTS_BEHAVIORS:
-        return value  # type: ignore[return-value]  # narrowed by the membership test
+        return value  # narrowed by the membership test
     checker.add("file_exists_behavior", f"must be one of {', '.join(_FILE_EXISTS_BEHAVIORS)}, got {_describe(value)}")
     return None
 

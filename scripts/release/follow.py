@@ -170,7 +170,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Seconds to sleep before the next poll."""
-        delay = min(self.cap, self.base * (2**self._throttled))
+        delay = min(self.cap, self.base * (2.0**self._throttled))
         return delay * self.rng.uniform(0.8, 1.2)
 
 

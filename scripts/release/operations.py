@@ -41,7 +41,7 @@ def print_status(codedeploy: Any, autoscaling: Any, targets: Targets, stream: Te
     stream.write(f"last {len(recent)} deployments:\n")
     for info in recent:
         created = info.get("createTime")
-        when = created.strftime("%Y-%m-%d %H:%M:%SZ") if hasattr(created, "strftime") else "?"
+        when = created.strftime("%Y-%m-%d %H:%M:%SZ") if isinstance(created, datetime) else "?"
         target = ",".join((info.get("targetInstances") or {}).get("autoScalingGroups") or []) or "-"
         stream.write(
             f"  {info.get('deploymentId')}  {when}  {info.get('status', '?'):10} "

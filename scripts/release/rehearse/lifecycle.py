@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import tempfile
 import uuid
@@ -40,7 +41,7 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
     started = now()
     token = uuid.uuid4().hex
     sandbox = Path(tempfile.mkdtemp(prefix="rehearsal-"))
-    run = RunState(options, out or _NullWriter(), token, sandbox, ProcessTracker(token))
+    run = RunState(options, out or io.StringIO(), token, sandbox, ProcessTracker(token))
     exit_code, failure, log_tail = 0, None, ""
     try:
         _preflight(run)
@@ -168,13 +169,3 @@ def _mark_pending(run: RunState) -> None:
     for event in (*BLUE_EVENT_ORDER, "Shutdown (SIGTERM)"):
         if event not in seen:
             run.events.append(EventResult(event, LANE_BLUE, "Pending", None, None))
-
-
-class _NullWriter:
-    """Discards progress lines (when the caller does not want them)."""
-
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None

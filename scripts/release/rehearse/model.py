@@ -162,7 +162,7 @@ class RehearsalResult:
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary written as rehearsal.json."""
-        return _jsonable(
+        summary: dict[str, Any] = _jsonable(
             {
                 "app_dir": self.app_dir,
                 "ok": self.ok,
@@ -186,6 +186,7 @@ class RehearsalResult:
                 "rehearsal_id": self.rehearsal_id,
             }
         )
+        return summary
 
 
 def _jsonable(value: Any) -> Any:
