@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
@@ -351,3 +354,22 @@ def test_stateful_resources_keep_their_construct_paths(default_stack: Synthesize
     for part in path.split("/"):
         node = node.find_child(part).node
     assert node.path == f"{default_stack.stack.stack_name}/{path}"
+
+
+def test_user_data_is_valid_bash_once_rendered(template: Template, tmp_path: Path) -> None:
+    user_data = Capture()
+    template.has_resource_properties(
+        "AWS::EC2::LaunchTemplate",
+        {"LaunchTemplateData": Match.object_like({"UserData": {"Fn::Base64": user_data}})},
+    )
+    pseudo = {"AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com"}
+    parts = user_data.as_object()["Fn::Join"][1]
+    script = "".join(part if isinstance(part, str) else pseudo[part["Ref"]] for part in parts)
+    path = tmp_path / "user-data.sh"
+    path.write_text(script, encoding="utf-8")
+
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
+
+    assert script.startswith("#!/bin/bash")
+    assert "https://aws-codedeploy-eu-west-1.s3.eu-west-1.amazonaws.com/latest/install" in script
+    assert result.returncode == 0, result.stderr
