@@ -61,10 +61,15 @@ LOG_RETENTION_DAYS = (
 # Margin added to the deregistration delay for the lifecycle hook's default heartbeat: the drain Lambda's own
 # polling ends at the delay, and the hook must outlive the invocation that completes it.
 HEARTBEAT_MARGIN_SECONDS = 120
-# The drain Lambda waits out the deregistration delay within one invocation (Lambda's limit is 900 s) and needs
-# 60 s for its other calls: stacks/drain.py enforces the same bound for the construct on its own.
-MAX_DEREGISTRATION_DELAY_SECONDS = 840
-# The drain Lambda completes the hook shortly before its heartbeat runs out; it needs this much beyond the delay.
+# Lambda's maximum invocation time (Lambda quotas). The whole drain runs in one invocation.
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+# Time one drain invocation needs besides waiting out the delay: heartbeat, deregistration, the last SSM read, and
+# the completion with its throttling retries (the function keeps 20 s for these before its own timeout).
+DRAIN_INVOCATION_OVERHEAD_SECONDS = 60
+# So the deregistration delay (the drain's upper bound) can be at most this; ELBv2 itself allows 3600 s.
+MAX_DEREGISTRATION_DELAY_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS - DRAIN_INVOCATION_OVERHEAD_SECONDS
+# The drain Lambda completes the hook 10 s before its heartbeat runs out; 30 s beyond the delay leaves it room to
+# finish the drain bound first.
 MIN_HEARTBEAT_OVER_DELAY_SECONDS = 30
 
 

@@ -16,16 +16,14 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
+from stacks.config import (
+    DRAIN_INVOCATION_OVERHEAD_SECONDS,
+    LAMBDA_MAX_TIMEOUT_SECONDS,
+    MAX_DEREGISTRATION_DELAY_SECONDS,
+    MIN_HEARTBEAT_OVER_DELAY_SECONDS,
+)
 from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 
-# Lambda's maximum invocation time (Lambda quotas). The whole drain runs in one invocation.
-LAMBDA_MAX_TIMEOUT_SECONDS = 900
-# Time one invocation needs besides the drain bound: heartbeat, deregistration, the last SSM read, and the
-# completion with its throttling retries (the function keeps 20 s for these before its own timeout).
-INVOCATION_OVERHEAD_SECONDS = 60
-MAX_DEREGISTRATION_DELAY_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS - INVOCATION_OVERHEAD_SECONDS
-# The function completes 10 s before the heartbeat runs out; 30 s leaves it room to finish the drain bound first.
-MIN_HEARTBEAT_MARGIN_SECONDS = 30
 # Auto Scaling's heartbeat range (PutLifecycleHook.HeartbeatTimeout).
 HEARTBEAT_RANGE_SECONDS = (30, 7200)
 # SSM Run Command round trips take a second or more; faster polling only spends API quota.
@@ -117,7 +115,7 @@ class DrainOnTermination(Construct):
             role=self.role,
             log_group=self.log_group,
             memory_size=256,
-            timeout=Duration.seconds(delay_seconds + INVOCATION_OVERHEAD_SECONDS),
+            timeout=Duration.seconds(delay_seconds + DRAIN_INVOCATION_OVERHEAD_SECONDS),
             environment={
                 "TARGET_GROUP_ARN": target_group.target_group_arn,
                 "APP_PORT": str(app_port),
@@ -288,18 +286,18 @@ def _validate(
     if not 0 <= delay <= MAX_DEREGISTRATION_DELAY_SECONDS:
         raise ValueError(
             f"deregistration_delay of {delay:g} s cannot be drained in one Lambda invocation: Lambda's limit is "
-            f"{LAMBDA_MAX_TIMEOUT_SECONDS} s and the drain needs {INVOCATION_OVERHEAD_SECONDS} s besides the delay, "
-            f"so the delay must be at most {MAX_DEREGISTRATION_DELAY_SECONDS} s"
+            f"{LAMBDA_MAX_TIMEOUT_SECONDS} s and the drain needs {DRAIN_INVOCATION_OVERHEAD_SECONDS} s besides the "
+            f"delay, so the delay must be at most {MAX_DEREGISTRATION_DELAY_SECONDS} s"
         )
     heartbeat = heartbeat_timeout.to_seconds()
     low, high = HEARTBEAT_RANGE_SECONDS
     if not low <= heartbeat <= high:
         raise ValueError(f"heartbeat_timeout must be {low}-{high} s (Auto Scaling's range), got {heartbeat:g} s")
-    if heartbeat < delay + MIN_HEARTBEAT_MARGIN_SECONDS:
+    if heartbeat < delay + MIN_HEARTBEAT_OVER_DELAY_SECONDS:
         raise ValueError(
             f"heartbeat_timeout of {heartbeat:g} s is too short for the drain bound: it must be at least the "
-            f"deregistration delay ({delay:g} s) + {MIN_HEARTBEAT_MARGIN_SECONDS} s = "
-            f"{delay + MIN_HEARTBEAT_MARGIN_SECONDS:g} s, or the hook would time out before the drain ends"
+            f"deregistration delay ({delay:g} s) + {MIN_HEARTBEAT_OVER_DELAY_SECONDS} s = "
+            f"{delay + MIN_HEARTBEAT_OVER_DELAY_SECONDS:g} s, or the hook would time out before the drain ends"
         )
     poll = poll_interval.to_seconds()
     low, high = POLL_RANGE_SECONDS

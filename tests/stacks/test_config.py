@@ -101,10 +101,3 @@ def test_existing_vpc_given_as_json_on_the_command_line_is_parsed() -> None:
     config = load_config({"existingVpc": json.dumps(vpc)})
     assert config.existing_vpc is not None
     assert config.existing_vpc.private_subnet_ids == ("subnet-0123456789abcdef1",)
-
-
-def test_config_bounds_match_what_the_drain_construct_accepts() -> None:
-    from stacks import config, drain
-
-    assert config.MAX_DEREGISTRATION_DELAY_SECONDS == drain.MAX_DEREGISTRATION_DELAY_SECONDS
-    assert config.MIN_HEARTBEAT_OVER_DELAY_SECONDS == drain.MIN_HEARTBEAT_MARGIN_SECONDS
