@@ -8,8 +8,8 @@ import sys
 
 import aws_cdk as cdk
 
+from bluegreen.config import SETTINGS, ConfigError, load_config
 from stacks.blue_green_stack import build_stack
-from stacks.config import SETTINGS, ConfigError, load_config
 
 
 def main() -> int:

@@ -16,11 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from bluegreen.config import AppConfig, load_cdk_json_config
+from bluegreen.timing import ALB_DEFAULTS, TrafficTiming
 
-from stacks.config import AppConfig, load_cdk_json_config  # noqa: E402
-from stacks.timing import default_steps, tuned_steps  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 # Synth needs a region (see app.py); any region gives the same shape, so an offline demo picks one if none is set.
 DEMO_REGION = "us-east-1"
@@ -39,8 +38,8 @@ def summarize(template: dict[str, Any], config: AppConfig) -> str:
     resources = template.get("Resources", {})
     kinds = Counter(resource["Type"] for resource in resources.values())
     check = config.health_check
-    tuned = tuned_steps(check, config.deregistration_delay_seconds)
-    default = default_steps()
+    tuned = TrafficTiming.of(check, config.deregistration_delay_seconds)
+    default = ALB_DEFAULTS
     (group,) = [r["Properties"] for r in resources.values() if r["Type"] == "Custom::BlueGreenDeploymentGroup"]
     lines = [
         f"Stack {config.stack_name}: {len(resources)} resources",
@@ -50,7 +49,7 @@ def summarize(template: dict[str, Any], config: AppConfig) -> str:
         f"  interval {check.interval_seconds} s, timeout {check.timeout_seconds} s, healthy threshold "
         f"{check.healthy_threshold}, unhealthy threshold {check.unhealthy_threshold}, deregistration delay "
         f"{config.deregistration_delay_seconds} s",
-        "Estimated CodeDeploy traffic steps (DESIGN F7)      this stack   ALB defaults",
+        "Estimated CodeDeploy traffic steps (decisions F7)   this stack   ALB defaults",
         f"  AllowTraffic                                      {tuned.allow_traffic_seconds:5d} s      "
         f"{default.allow_traffic_seconds:5d} s",
         f"  BlockTraffic                                      {tuned.block_traffic_seconds:5d} s      "

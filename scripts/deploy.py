@@ -361,7 +361,7 @@ def build_clients(settings: AwsSettings) -> AwsClients:
 def _default_fleet() -> FleetSize | None:
     """The fleet size cdk.json configures (used when neither the stack nor the flags give one)."""
     try:
-        from stacks.config import load_cdk_json_config  # noqa: PLC0415 - only needed without stack outputs
+        from bluegreen.config import load_cdk_json_config  # noqa: PLC0415 - only needed without stack outputs
 
         fleet = load_cdk_json_config().fleet
     except (ImportError, OSError, ValueError):

@@ -9,55 +9,15 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
+from bluegreen import outputs as output_names
+from bluegreen.config import LOG_RETENTION_DAYS, AppConfig
 from stacks.alarms import ReleaseAlarms
 from stacks.artifacts import ArtifactStore
-from stacks.config import AppConfig
 from stacks.deployment import BlueGreenDeployment
 from stacks.drain import DrainOnTermination
 from stacks.fleet import Fleet
 from stacks.load_balancer import LoadBalancer
 from stacks.network import Network
-
-# CloudWatch Logs retention periods in days, as aws-cdk-lib names them (config.LOG_RETENTION_DAYS lists the same set).
-RETENTION_BY_DAYS = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
-
-# Output keys are the release tool's contract (scripts/release reads them with DescribeStacks): never exported,
-# so several copies of the stack can live in one account and region.
-OUTPUT_KEYS = (
-    "SiteUrl",
-    "ArtifactBucketName",
-    "ApplicationName",
-    "DeploymentGroupName",
-    "SlotAName",
-    "SlotBName",
-    "TargetGroupArn",
-    "FleetMinSize",
-    "FleetDesiredSize",
-    "FleetMaxSize",
-)
 
 
 class BlueGreenStack(Stack):
@@ -65,7 +25,7 @@ class BlueGreenStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        retention = RETENTION_BY_DAYS[config.log_retention_days]
+        retention: logs.RetentionDays = getattr(logs.RetentionDays, LOG_RETENTION_DAYS[config.log_retention_days])
 
         artifacts = ArtifactStore(
             self,
@@ -127,20 +87,21 @@ class BlueGreenStack(Stack):
         )
 
         slot_a, slot_b = fleet.slots
-        outputs = {
-            "SiteUrl": f"{entry.url_scheme}://{entry.alb.load_balancer_dns_name}",
-            "ArtifactBucketName": artifacts.bucket.bucket_name,
-            "ApplicationName": deployment.application.application_name,
-            "DeploymentGroupName": deployment.deployment_group.get_att_string("DeploymentGroupName"),
-            "SlotAName": slot_a.auto_scaling_group_name,
-            "SlotBName": slot_b.auto_scaling_group_name,
-            "TargetGroupArn": entry.target_group.target_group_arn,
-            "FleetMinSize": str(config.fleet.minimum),
-            "FleetDesiredSize": str(config.fleet.desired),
-            "FleetMaxSize": str(config.fleet.maximum),
+        # The release tool reads these names (bluegreen.outputs); never exported, so stacks can share a region.
+        values = {
+            output_names.SITE_URL: f"{entry.url_scheme}://{entry.alb.load_balancer_dns_name}",
+            output_names.ARTIFACT_BUCKET: artifacts.bucket.bucket_name,
+            output_names.APPLICATION: deployment.application.application_name,
+            output_names.DEPLOYMENT_GROUP: deployment.deployment_group.get_att_string("DeploymentGroupName"),
+            output_names.SLOT_A: slot_a.auto_scaling_group_name,
+            output_names.SLOT_B: slot_b.auto_scaling_group_name,
+            output_names.TARGET_GROUP_ARN: entry.target_group.target_group_arn,
+            output_names.FLEET_MIN_SIZE: str(config.fleet.minimum),
+            output_names.FLEET_DESIRED_SIZE: str(config.fleet.desired),
+            output_names.FLEET_MAX_SIZE: str(config.fleet.maximum),
         }
-        for key in OUTPUT_KEYS:
-            CfnOutput(self, key, value=outputs[key])
+        for key in output_names.ALL:
+            CfnOutput(self, key, value=values[key])
 
 
 def build_stack(app: App, config: AppConfig, env: Environment) -> BlueGreenStack:

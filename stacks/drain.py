@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from stacks.config import (
+from bluegreen.config import (
     DRAIN_INVOCATION_OVERHEAD_SECONDS,
     LAMBDA_MAX_TIMEOUT_SECONDS,
     MAX_DEREGISTRATION_DELAY_SECONDS,

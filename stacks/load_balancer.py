@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from stacks.config import HealthCheck
+from bluegreen.config import HealthCheck
 
 
 class LoadBalancer(Construct):

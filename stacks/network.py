@@ -6,7 +6,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import ExistingVpc
+from bluegreen.config import ExistingVpc
 
 
 class Network(Construct):

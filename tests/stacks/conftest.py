@@ -12,8 +12,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+from bluegreen.config import CDK_JSON, load_config
 from stacks.blue_green_stack import BlueGreenStack, build_stack
-from stacks.config import CDK_JSON, load_config
 from tests.conftest import FAKE_REGION
 
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from stacks.blue_green_stack import OUTPUT_KEYS
+from bluegreen import outputs as output_names
 from tests.stacks.conftest import CERTIFICATE_ARN, Synthesized
 
 pytestmark = pytest.mark.slow
@@ -318,7 +318,7 @@ def test_codedeploy_service_role_mutates_only_this_stacks_groups_and_target_grou
 
 def test_outputs_are_everything_the_release_tool_reads_and_are_not_exported(template: Template) -> None:
     outputs = template.find_outputs("*")
-    assert set(outputs) == set(OUTPUT_KEYS)
+    assert set(outputs) == set(output_names.ALL)
     assert all("Export" not in output for output in outputs.values())
     assert outputs["FleetDesiredSize"]["Value"] == "2"
     assert outputs["FleetMinSize"]["Value"] == "1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bluegreen.config import load_config
 from scripts.demo import summarize
-from stacks.config import load_config
 from tests.stacks.conftest import Synthesized
 
 pytestmark = pytest.mark.slow

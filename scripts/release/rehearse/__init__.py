@@ -17,7 +17,7 @@ What happens, in order (each step is a lifecycle event in the report and the tim
    (`2024-01-01 12:00:00 [stdout]line`). As with the agent, an event lasts until the script has exited *and* its
    stdout/stderr are closed: a background process that keeps them open hangs the event until the timeout.
 4. AllowTraffic: the app is probed exactly as the target group would (path, port, matcher, per-probe timeout, interval,
-   healthy threshold from cdk.json via `stacks.config`, overridable): it is healthy after `healthy_threshold`
+   healthy threshold from cdk.json via `bluegreen.config`, overridable): it is healthy after `healthy_threshold`
    consecutive successes, and the report says how long that took, which is what AllowTraffic costs.
 5. BeforeBlockTraffic/AfterBlockTraffic scripts, if any, run as they would when this instance later turns blue.
 6. Shutdown: a bounded wave of concurrent requests (loopback only) is put in flight, then every process the revision

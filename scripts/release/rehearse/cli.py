@@ -91,7 +91,7 @@ def options_from_args(namespace: argparse.Namespace) -> RehearsalOptions:
 
     Raises `InputError` for cdk.json problems and out-of-range values.
     """
-    from stacks.config import ConfigError, load_cdk_json_config  # noqa: PLC0415 - only when rehearsing, not for --help
+    from bluegreen.config import ConfigError, load_cdk_json_config  # noqa: PLC0415 - only when rehearsing, not for --help
 
     try:
         config = load_cdk_json_config()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stacks.config import CDK_JSON, DEFAULTS, SETTINGS, ConfigError, load_cdk_json_config, load_config
+from bluegreen.config import CDK_JSON, DEFAULTS, SETTINGS, ConfigError, load_cdk_json_config, load_config
 
 
 def test_defaults_give_the_tuned_health_check_and_derived_heartbeat() -> None:

@@ -1,10 +1,16 @@
 """The app's settings: read from `cdk.json` context, validated once, frozen.
 
-This module is plain Python (no aws_cdk import) so that the release tool and the rehearsal can read the same settings
-as the stack without starting the jsii runtime. `app.py` is its only caller at synth time.
+Plain Python (no aws_cdk, no boto3 import), so the CDK app, the release tool and the rehearsal read the same settings
+and apply the same limits. `app.py` is its only caller at synth time.
 
-Every key, its default and its allowed values are listed in `SETTINGS` and documented in README.md ("Configuration").
-A bad value fails at once with a `ConfigError` that names the key, the value and what is allowed.
+**The defaults live here, in `SETTINGS`, and only here** (docs/decisions.md, "One source of defaults"): `cdk.json`
+holds only the values a project overrides, so an unchanged key follows the project's defaults when they improve, and
+the release tool (which may run without `cdk.json`) applies the same defaults. README.md's settings table is checked
+against `SETTINGS` by the tests.
+
+A bad value fails at once with a `ConfigError` that names the key, the value and what is allowed. The value types
+(`HealthCheck`, `FleetSize`) validate themselves on construction, so a value built anywhere (the release tool's
+flags, the rehearsal's overrides) obeys the same limits as one read from `cdk.json`.
 """
 
 from __future__ import annotations
@@ -33,31 +39,32 @@ STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays), each with the name
+# aws-cdk-lib's `aws_logs.RetentionDays` gives it; the stack looks the member up by that name.
+LOG_RETENTION_DAYS: Mapping[int, str] = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
 # Margin added to the deregistration delay for the lifecycle hook's default heartbeat: the drain Lambda's own
 # polling ends at the delay, and the hook must outlive the invocation that completes it.
 HEARTBEAT_MARGIN_SECONDS = 120
@@ -87,9 +94,28 @@ class ExistingVpc:
     private_subnet_ids: tuple[str, ...]
 
 
+# ELBv2 CreateTargetGroup limits for an HTTP target group of an Application Load Balancer (API reference,
+# CreateTargetGroup): interval 5..300 s, timeout 2..120 s and below the interval, thresholds 2..10.
+HEALTH_CHECK_INTERVAL_RANGE = (5, 300)
+HEALTH_CHECK_TIMEOUT_RANGE = (2, 120)
+HEALTH_CHECK_THRESHOLD_RANGE = (2, 10)
+# Auto Scaling groups of this stack: an upper bound the validation applies to every fleet size.
+FLEET_SIZE_LIMIT = 1000
+
+
+def _check_range(key: str, value: int, bounds: tuple[int, int]) -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key}: {value!r} is out of range; allowed: {low}..{high}")
+
+
 @dataclass(frozen=True)
 class HealthCheck:
-    """The target group's health check (ELBv2 CreateTargetGroup fields)."""
+    """The target group's health check (ELBv2 CreateTargetGroup fields); seconds and counts, validated.
+
+    Raises `ConfigError` for a value CreateTargetGroup would reject (for example a healthy threshold of 1, or a
+    timeout not below the interval).
+    """
 
     path: str
     port: int
@@ -99,14 +125,40 @@ class HealthCheck:
     healthy_threshold: int
     unhealthy_threshold: int
 
+    def __post_init__(self) -> None:
+        _check_range("healthCheckIntervalSeconds", self.interval_seconds, HEALTH_CHECK_INTERVAL_RANGE)
+        _check_range("healthCheckTimeoutSeconds", self.timeout_seconds, HEALTH_CHECK_TIMEOUT_RANGE)
+        _check_range("healthyThresholdCount", self.healthy_threshold, HEALTH_CHECK_THRESHOLD_RANGE)
+        _check_range("unhealthyThresholdCount", self.unhealthy_threshold, HEALTH_CHECK_THRESHOLD_RANGE)
+        _check_range("appPort", self.port, (1, 65535))
+        if self.timeout_seconds >= self.interval_seconds:
+            # ELBv2 CreateTargetGroup rejects a timeout that is not below the interval.
+            raise ConfigError(
+                f"healthCheckTimeoutSeconds: {self.timeout_seconds} must be less than "
+                f"healthCheckIntervalSeconds ({self.interval_seconds})"
+            )
+
 
 @dataclass(frozen=True)
 class FleetSize:
-    """The live slot's capacity; the release tool scales the idle slot to at least this."""
+    """The live slot's capacity in instances; the release tool scales the idle slot to at least `desired`.
+
+    Raises `ConfigError` unless 0 <= minimum <= desired <= maximum, 1 <= desired and maximum <= 1000.
+    """
 
     minimum: int
     desired: int
     maximum: int
+
+    def __post_init__(self) -> None:
+        for key, value in (("fleetMinSize", self.minimum), ("fleetDesiredSize", self.desired)):
+            _check_range(key, value, (0, FLEET_SIZE_LIMIT))
+        _check_range("fleetMaxSize", self.maximum, (1, FLEET_SIZE_LIMIT))
+        if not (self.minimum <= self.desired <= self.maximum and self.desired >= 1):
+            raise ConfigError(
+                f"fleet size min={self.minimum} desired={self.desired} max={self.maximum} is not "
+                "0 <= min <= desired <= max with desired >= 1"
+            )
 
 
 @dataclass(frozen=True)
@@ -265,8 +317,8 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
     """
     get: Callable[[str], Any] = lambda key: context.get(key, DEFAULTS[key])  # noqa: E731
 
-    interval = _integer("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"), 5, 300)
-    timeout = _integer("healthCheckTimeoutSeconds", get("healthCheckTimeoutSeconds"), 2, 120)
+    interval = _integer("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"), *HEALTH_CHECK_INTERVAL_RANGE)
+    timeout = _integer("healthCheckTimeoutSeconds", get("healthCheckTimeoutSeconds"), *HEALTH_CHECK_TIMEOUT_RANGE)
     if timeout >= interval:
         # ELBv2 CreateTargetGroup rejects a timeout that is not below the interval.
         raise ConfigError(
@@ -286,15 +338,19 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         ),
         interval_seconds=interval,
         timeout_seconds=timeout,
-        healthy_threshold=_integer("healthyThresholdCount", get("healthyThresholdCount"), 2, 10),
-        unhealthy_threshold=_integer("unhealthyThresholdCount", get("unhealthyThresholdCount"), 2, 10),
+        healthy_threshold=_integer(
+            "healthyThresholdCount", get("healthyThresholdCount"), *HEALTH_CHECK_THRESHOLD_RANGE
+        ),
+        unhealthy_threshold=_integer(
+            "unhealthyThresholdCount", get("unhealthyThresholdCount"), *HEALTH_CHECK_THRESHOLD_RANGE
+        ),
     )
 
     max_azs = _integer("maxAzs", get("maxAzs"), 2, 6)
     nat_gateways = _integer("natGateways", get("natGateways"), 1, max_azs)
 
-    minimum = _integer("fleetMinSize", get("fleetMinSize"), 0, 1000)
-    maximum = _integer("fleetMaxSize", get("fleetMaxSize"), max(1, minimum), 1000)
+    minimum = _integer("fleetMinSize", get("fleetMinSize"), 0, FLEET_SIZE_LIMIT)
+    maximum = _integer("fleetMaxSize", get("fleetMaxSize"), max(1, minimum), FLEET_SIZE_LIMIT)
     desired = _integer("fleetDesiredSize", get("fleetDesiredSize"), max(1, minimum), maximum)
 
     certificate = get("certificateArn")
@@ -360,6 +416,12 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
 
 
 def load_cdk_json_config(path: Path = CDK_JSON) -> AppConfig:
-    """The configuration as `cdk.json` declares it (for tools that run outside `cdk`, like the rehearsal)."""
-    context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    """The configuration as `cdk.json` declares it (for tools that run outside `cdk`, like the rehearsal).
+
+    Raises `ConfigError` for a bad value, or when the file cannot be read or is not JSON.
+    """
+    try:
+        context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as cdk.json ({exc})") from exc
     return load_config(context)

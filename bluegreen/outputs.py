@@ -1,0 +1,30 @@
+"""The stack's CloudFormation output names: the contract between the stack (writer) and the release tool (reader).
+
+The stack declares one `CfnOutput` per name in `ALL` and nothing else; the release tool reads them with
+DescribeStacks (outputs are never exported, so several copies of the stack can share an account and region).
+"""
+
+from __future__ import annotations
+
+SITE_URL = "SiteUrl"
+ARTIFACT_BUCKET = "ArtifactBucketName"
+APPLICATION = "ApplicationName"
+DEPLOYMENT_GROUP = "DeploymentGroupName"
+SLOT_A = "SlotAName"
+SLOT_B = "SlotBName"
+TARGET_GROUP_ARN = "TargetGroupArn"
+FLEET_MIN_SIZE = "FleetMinSize"
+FLEET_DESIRED_SIZE = "FleetDesiredSize"
+FLEET_MAX_SIZE = "FleetMaxSize"
+
+FLEET = (FLEET_MIN_SIZE, FLEET_DESIRED_SIZE, FLEET_MAX_SIZE)
+ALL = (
+    SITE_URL,
+    ARTIFACT_BUCKET,
+    APPLICATION,
+    DEPLOYMENT_GROUP,
+    SLOT_A,
+    SLOT_B,
+    TARGET_GROUP_ARN,
+    *FLEET,
+)
