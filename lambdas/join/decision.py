@@ -1,0 +1,145 @@
+"""May an instance that joined a slot take traffic? The pure decision, with every side effect behind `JoinPorts`.
+
+The slots are not attached to the target group, and whether CodeDeploy's automatic launch deployment in a blue/green
+group registers a new instance is not documented (docs/decisions.md F15), so this function registers it itself, and
+only when both of these hold, checked in this order:
+1. The instance is `InService`. Auto Scaling moves an instance to InService only once every launch lifecycle hook is
+   complete (Auto Scaling user guide, "How lifecycle hooks work"): our agent-ready hook, and in the live slot
+   CodeDeploy's own launch hook, which CodeDeploy completes with CONTINUE only after its deployment of the last
+   successful revision to the instance succeeded (CodeDeploy user guide, "Integrating CodeDeploy with Amazon EC2
+   Auto Scaling": ABANDON on failure, and the instance is terminated). So an InService instance of the live slot
+   runs the live revision. The event's timing relative to the hooks is not documented, so the state is read, not
+   assumed; an instance still Pending is waited for within the invocation, then left to Lambda's retries.
+2. Its group is the one slot the blue/green deployment group lists now (read after the wait, so a release that
+   finished meanwhile is seen). An instance of the idle slot is left alone: a release is filling it, and CodeDeploy's
+   AllowTraffic registers it. A group that lists no slot, or both, is not guessed at (issue 9 §3).
+
+RegisterTargets is idempotent (ELBv2 API reference: registering a registered target changes nothing), so an instance
+CodeDeploy registered already, or a duplicate event (EventBridge delivers at least once, docs/decisions.md F5), is
+harmless.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from join.event import Launch
+
+IN_SERVICE = "InService"
+# Auto Scaling lifecycle states before InService (Auto Scaling API reference, Instance.LifecycleState).
+_PENDING_PREFIX = "Pending"
+
+
+class Decision(enum.StrEnum):
+    """What the function did with the instance, as logged."""
+
+    REGISTERED = "registered"
+    IDLE_SLOT = "idle-slot"
+    NO_LIVE_SLOT = "no-live-slot"
+    BOTH_SLOTS_LISTED = "both-slots-listed"
+    NOT_IN_SERVICE = "not-in-service"
+    INSTANCE_GONE = "instance-gone"
+
+
+class PortError(Exception):
+    """An AWS call failed; `reason` is a short, stable cause for logs (an AWS error code or our own word)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(f"{reason}: {message}" if message else reason)
+        self.reason = reason
+
+
+class TransientError(PortError):
+    """Throttling, a 5xx or a connection problem: the same call may succeed if tried again."""
+
+
+class InstanceGoneError(PortError):
+    """The target group refused the instance as a target: it no longer exists or is not running."""
+
+
+class StillPendingError(Exception):
+    """The instance was still Pending when the invocation's time ran out; Lambda's retry will look again."""
+
+
+class JoinPorts(Protocol):
+    """The side effects the decision needs; `join.aws.AwsJoinPorts` is the real one."""
+
+    def lifecycle_state(self, instance_id: str) -> str | None:
+        """The instance's Auto Scaling lifecycle state, or None when no group knows it (any more)."""
+        ...
+
+    def live_groups(self) -> tuple[str, ...]:
+        """The Auto Scaling groups the blue/green deployment group lists now."""
+        ...
+
+    def register(self, instance_id: str) -> None:
+        """Register the instance with the target group (at the target group's port)."""
+        ...
+
+
+@dataclass(frozen=True)
+class JoinOutcome:
+    """The decision for one launch, as logged."""
+
+    decision: Decision
+    lifecycle_state: str | None
+    live_groups: tuple[str, ...] = ()
+    waited_seconds: float = 0.0
+
+
+def join(
+    launch: Launch,
+    ports: JoinPorts,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    deadline: float,
+    poll_interval: float = 10.0,
+) -> JoinOutcome:
+    """Register the launched instance with the target group if it is InService in the live slot (module docstring).
+
+    Raises `PortError` when an AWS call fails (the handler lets Lambda retry), `StillPendingError` when the instance
+    is still Pending at `deadline` (a clock() value).
+    """
+    start = clock()
+    state = _wait_until_settled(
+        launch.instance_id, ports, clock=clock, sleep=sleep, deadline=deadline, poll=poll_interval
+    )
+    waited = clock() - start
+    if state is None:
+        return JoinOutcome(Decision.INSTANCE_GONE, state, waited_seconds=waited)
+    if state != IN_SERVICE:
+        return JoinOutcome(Decision.NOT_IN_SERVICE, state, waited_seconds=waited)
+    live = ports.live_groups()
+    if launch.group_name not in live:
+        decision = Decision.NO_LIVE_SLOT if not live else Decision.IDLE_SLOT
+        return JoinOutcome(decision, state, live, waited)
+    if len(live) > 1:
+        return JoinOutcome(Decision.BOTH_SLOTS_LISTED, state, live, waited)
+    try:
+        ports.register(launch.instance_id)
+    except InstanceGoneError:
+        return JoinOutcome(Decision.INSTANCE_GONE, state, live, waited)
+    return JoinOutcome(Decision.REGISTERED, state, live, waited)
+
+
+def _wait_until_settled(
+    instance_id: str,
+    ports: JoinPorts,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    deadline: float,
+    poll: float,
+) -> str | None:
+    """The instance's first lifecycle state that is not Pending (None: gone); wait for it until `deadline`."""
+    while True:
+        state = ports.lifecycle_state(instance_id)
+        if state is None or not state.startswith(_PENDING_PREFIX):
+            return state
+        if clock() + poll > deadline:
+            raise StillPendingError(f"instance {instance_id} still {state}")
+        sleep(poll)
