@@ -55,7 +55,7 @@ deploy: setup
 bench: setup
 	$(BIN)/pip install --quiet --disable-pip-version-check awscli
 	$(BIN)/python benchmarks/synth_time.py --runs 5
-	$(BIN)/python benchmarks/drain_latency.py
+	PYTHONPATH=lambdas $(BIN)/python benchmarks/drain_latency.py
 	$(BIN)/python benchmarks/bundle_upload.py --aws $(BIN)/aws
 
 clean:

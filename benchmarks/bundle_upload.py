@@ -35,11 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
 from release.bundle import build_bundle
-from release.upload import upload_bundle
+from release.upload import check_bucket, upload_bundle
 
 MB = 1_000_000
 BUCKET = "bench-artifacts"
@@ -228,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
 
         results: dict[str, list[float]] = {name: [] for name in ("bundle", "upload", "unchanged", "push", "startup")}
         bundle_size = push_size = 0
+        # The release checks the bucket once in its pre-flight, before any upload; so does the benchmark.
+        check_bucket(s3, BUCKET)
         for run in range(options.runs):
             out = work / f"out{run}"
             seconds, bundle = timed(lambda out=out: build_bundle(root, out))

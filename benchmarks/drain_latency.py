@@ -7,7 +7,9 @@
 2. Cold import: median wall time of `import drain.handler` in fresh interpreters (what a cold start pays, boto3
    included, before the first event).
 
-Usage: .venv/bin/python benchmarks/drain_latency.py [--runs 15] [--poll 0.2] [--read-latency 0.02] [--imports 10]
+Usage (`make bench` runs it so):
+    PYTHONPATH=lambdas .venv/bin/python benchmarks/drain_latency.py [--runs 15] [--poll 0.2] [--read-latency 0.02]
+    [--imports 10]
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambdas"))
+# The drain Lambda's package sits in lambdas/ (its asset root), not in an installed distribution: `make bench` runs
+# this file with PYTHONPATH=lambdas, as the Lambda runtime puts the asset root on the path.
+from drain.decision import DrainSettings, Signal, drain
+from drain.event import LifecycleAction
 
-from drain.decision import DrainSettings, Signal, drain  # noqa: E402
-from drain.event import LifecycleAction  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ACTION = LifecycleAction(group_name="slot-a", hook_name="hook", instance_id="i-1234567890abcdef0")
 

@@ -35,6 +35,9 @@ CERTIFICATE_ARN = re.compile(
     r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
 )
 HEALTH_CHECK_MATCHER = re.compile(r"^[2-4]\d\d(-[2-4]\d\d)?(,[2-4]\d\d(-[2-4]\d\d)?)*$")
+HEALTH_CHECK_MATCHER_ALLOWED = "HTTP codes 200..499, e.g. 200, 200,204 or 200-299"
+# ELBv2 CreateTargetGroup HealthCheckPath: starts with /, at most 1024 characters.
+HEALTH_CHECK_PATH = re.compile(r"^/\S{0,1023}$")
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
@@ -136,6 +139,12 @@ class HealthCheck:
             raise ConfigError(
                 f"healthCheckTimeoutSeconds: {self.timeout_seconds} must be less than "
                 f"healthCheckIntervalSeconds ({self.interval_seconds})"
+            )
+        if not isinstance(self.path, str) or not HEALTH_CHECK_PATH.match(self.path):
+            raise ConfigError(f"healthCheckPath: {self.path!r} is not valid; allowed: a path starting with /")
+        if not isinstance(self.matcher, str) or not HEALTH_CHECK_MATCHER.match(self.matcher):
+            raise ConfigError(
+                f"healthCheckMatcher: {self.matcher!r} is not valid; allowed: {HEALTH_CHECK_MATCHER_ALLOWED}"
             )
 
 
@@ -326,7 +335,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
             f"healthCheckIntervalSeconds ({interval})"
         )
     app_port = _integer("appPort", get("appPort"), 1, 65535)
-    path = _text("healthCheckPath", get("healthCheckPath"), re.compile(r"^/\S{0,1023}$"), "a path starting with /")
+    path = _text("healthCheckPath", get("healthCheckPath"), HEALTH_CHECK_PATH, "a path starting with /")
     health_check = HealthCheck(
         path=path,
         port=app_port,
@@ -334,7 +343,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
             "healthCheckMatcher",
             get("healthCheckMatcher"),
             HEALTH_CHECK_MATCHER,
-            "HTTP codes 200..499, e.g. 200, 200,204 or 200-299",
+            HEALTH_CHECK_MATCHER_ALLOWED,
         ),
         interval_seconds=interval,
         timeout_seconds=timeout,

@@ -88,8 +88,8 @@ def main() -> int:
             str(REPO / "sample-app"),
             "--report-dir",
             str(OUTPUT_DIR / "rehearsal"),
-            # The sample app's slow endpoint keeps requests in flight across SIGTERM: the drain is really exercised.
-            "--drain-path",
+            # The sample app's slow endpoint keeps requests in flight across SIGTERM: the shutdown is really tested.
+            "--shutdown-path",
             "/slow?ms=2000",
         ],
         cwd=REPO,

@@ -1,4 +1,7 @@
-"""CodeDeploy calls the release needs, each turned into a small typed answer or a domain error.
+"""Every CodeDeploy call of the release tool, each turned into a small typed answer or a domain error.
+
+The other modules (the orchestrator, `follow`, the `status`/`stop`/`rollback` commands) call CodeDeploy only through
+these functions; each takes the boto3 CodeDeploy client built by the CLI as its first argument.
 
 Facts relied on (CodeDeploy API reference): one deployment per deployment group at a time
 (`DeploymentLimitExceededException`); deployment statuses Created, Queued, InProgress, Baking, Ready (waiting for
@@ -8,7 +11,6 @@ a description is at most 256 characters.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,12 +18,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from release.deploy_errors import ReleaseInFlight, TargetsError
+from release.ci import CiContext
+from release.errors import ReleaseInFlight, TargetsError
 
 IN_FLIGHT_STATUSES = ("Created", "Queued", "InProgress", "Ready", "Baking")
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
 DESCRIPTION_LIMIT = 256
 BATCH_GET_DEPLOYMENTS_LIMIT = 25  # BatchGetDeployments takes at most 25 ids
+BATCH_GET_TARGETS_LIMIT = 25  # BatchGetDeploymentTargets takes at most 25 target ids
 
 
 @dataclass(frozen=True)
@@ -76,15 +80,50 @@ def get_group(codedeploy: Any, application: str, group: str) -> GroupInfo:
     )
 
 
-def deployments_in_flight(codedeploy: Any, application: str, group: str) -> list[str]:
-    """Ids of the group's deployments that are not finished (ListDeployments includeOnlyStatuses)."""
+def point_group_at(codedeploy: Any, group: GroupInfo, slot: str) -> None:
+    """UpdateDeploymentGroup(autoScalingGroups=[slot]): the group's original environment is now that slot (F3)."""
+    codedeploy.update_deployment_group(
+        applicationName=group.application, currentDeploymentGroupName=group.name, autoScalingGroups=[slot]
+    )
+
+
+def _deployment_ids(codedeploy: Any, application: str, group: str, **filters: Any) -> list[str]:
+    """Every id ListDeployments returns for the group with these filters, over all pages."""
     ids: list[str] = []
     paginator = codedeploy.get_paginator("list_deployments")
-    for page in paginator.paginate(
-        applicationName=application, deploymentGroupName=group, includeOnlyStatuses=list(IN_FLIGHT_STATUSES)
-    ):
+    for page in paginator.paginate(applicationName=application, deploymentGroupName=group, **filters):
         ids.extend(page["deployments"])
     return ids
+
+
+def _deployment_infos(codedeploy: Any, ids: list[str]) -> list[dict[str, Any]]:
+    """BatchGetDeployments' `deploymentsInfo` for every id, in chunks of the API's limit."""
+    infos: list[dict[str, Any]] = []
+    for start in range(0, len(ids), BATCH_GET_DEPLOYMENTS_LIMIT):
+        chunk = ids[start : start + BATCH_GET_DEPLOYMENTS_LIMIT]
+        infos.extend(codedeploy.batch_get_deployments(deploymentIds=chunk)["deploymentsInfo"])
+    return infos
+
+
+def deployments_in_flight(codedeploy: Any, application: str, group: str) -> list[str]:
+    """Ids of the group's deployments that are not finished (ListDeployments includeOnlyStatuses)."""
+    return _deployment_ids(codedeploy, application, group, includeOnlyStatuses=list(IN_FLIGHT_STATUSES))
+
+
+def list_deployments(
+    codedeploy: Any,
+    application: str,
+    group: str,
+    *,
+    start: datetime,
+    end: datetime,
+    statuses: tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """The group's deployments created between `start` and `end` (optionally only those statuses), unordered."""
+    filters: dict[str, Any] = {"createTimeRange": {"start": start, "end": end}}
+    if statuses is not None:
+        filters["includeOnlyStatuses"] = list(statuses)
+    return _deployment_infos(codedeploy, _deployment_ids(codedeploy, application, group, **filters))
 
 
 def refuse_if_in_flight(codedeploy: Any, application: str, group: str) -> None:
@@ -139,105 +178,35 @@ def recent_deployments(
     codedeploy: Any, application: str, group: str, limit: int, *, now: datetime, days: int = 30
 ) -> list[dict[str, Any]]:
     """The group's most recent deployments of the last `days` days, newest first (ListDeployments + Batch...)."""
-    ids: list[str] = []
-    paginator = codedeploy.get_paginator("list_deployments")
     # ListDeployments documents no order: read the whole (time-bounded) window and sort by creation time ourselves.
-    window = {"start": now - timedelta(days=days), "end": now}
-    for page in paginator.paginate(applicationName=application, deploymentGroupName=group, createTimeRange=window):
-        ids.extend(page["deployments"])
-    infos: list[dict[str, Any]] = []
-    for start in range(0, len(ids), BATCH_GET_DEPLOYMENTS_LIMIT):
-        chunk = ids[start : start + BATCH_GET_DEPLOYMENTS_LIMIT]
-        infos.extend(codedeploy.batch_get_deployments(deploymentIds=chunk)["deploymentsInfo"])
+    infos = list_deployments(codedeploy, application, group, start=now - timedelta(days=days), end=now)
     infos.sort(key=lambda info: info.get("createTime") or now, reverse=True)
     return infos[:limit]
 
 
-def build_description(env: Mapping[str, str], override: str | None = None) -> str:
-    """A ≤ 256-character description naming commit, branch and build from the CI environment (or `override`)."""
+def deployment_targets(codedeploy: Any, deployment_id: str) -> list[dict[str, Any]]:
+    """Every target of the deployment as BatchGetDeploymentTargets describes it (ListDeploymentTargets + Batch...).
+
+    The *DeploymentInstance* APIs are deprecated; these are their replacement.
+    """
+    ids: list[str] = []
+    for page in codedeploy.get_paginator("list_deployment_targets").paginate(deploymentId=deployment_id):
+        ids.extend(page.get("targetIds", []))
+    targets: list[dict[str, Any]] = []
+    for start in range(0, len(ids), BATCH_GET_TARGETS_LIMIT):
+        answer = codedeploy.batch_get_deployment_targets(
+            deploymentId=deployment_id, targetIds=ids[start : start + BATCH_GET_TARGETS_LIMIT]
+        )
+        targets.extend(answer.get("deploymentTargets", []))
+    return targets
+
+
+def build_description(ci: CiContext, override: str | None = None) -> str:
+    """A ≤ 256-character description naming the CI run's commit, branch and build (or `override`)."""
     if override:
         return override[:DESCRIPTION_LIMIT]
-    commit = env.get("BITBUCKET_COMMIT") or env.get("GITHUB_SHA") or env.get("RELEASE_COMMIT") or "unknown"
-    branch = env.get("BITBUCKET_BRANCH") or env.get("GITHUB_REF_NAME") or env.get("RELEASE_BRANCH") or "unknown"
-    build = env.get("BITBUCKET_BUILD_NUMBER") or env.get("GITHUB_RUN_ID") or env.get("RELEASE_BUILD") or "local"
+    commit = ci.commit or "unknown"
+    branch = ci.branch or "unknown"
+    build = ci.build or "local"
     text = f"scripts/deploy.py release: commit {commit[:12]} branch {branch} build {build}"
     return text[:DESCRIPTION_LIMIT]
-
-
-@dataclass(frozen=True)
-class TrafficTiming:
-    """Target-group settings that decide how long AllowTraffic/BlockTraffic take (DESIGN F7).
-
-    Defaults are the ELBv2 defaults: interval 30 s, healthy threshold 5, deregistration delay 300 s.
-    """
-
-    interval_seconds: int = 30
-    healthy_threshold: int = 5
-    deregistration_delay_seconds: int = 300
-
-    @property
-    def allow_seconds(self) -> int:
-        """About healthy-threshold x interval + interval."""
-        return self.healthy_threshold * self.interval_seconds + self.interval_seconds
-
-    @property
-    def block_seconds(self) -> int:
-        """AllowTraffic's time plus the deregistration delay."""
-        return self.allow_seconds + self.deregistration_delay_seconds
-
-
-def read_traffic_timing(elbv2: Any | None, target_group_arn: str | None) -> TrafficTiming:
-    """The target group's health-check and deregistration settings, or the ELBv2 defaults when unknown."""
-    if elbv2 is None or not target_group_arn:
-        return TrafficTiming()
-    try:
-        group = elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])["TargetGroups"][0]
-        attributes = elbv2.describe_target_group_attributes(TargetGroupArn=target_group_arn)["Attributes"]
-    except ClientError:
-        return TrafficTiming()
-    delay = next((int(a["Value"]) for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"), 300)
-    return TrafficTiming(
-        interval_seconds=int(group.get("HealthCheckIntervalSeconds", 30)),
-        healthy_threshold=int(group.get("HealthyThresholdCount", 5)),
-        deregistration_delay_seconds=delay,
-    )
-
-
-# Allowance for the script-less events DownloadBundle and Install (and agent pick-up), per instance.
-AGENT_EVENTS_SECONDS = 120
-# Head-room for CodeDeploy's own bookkeeping between events.
-TIMEOUT_MARGIN_SECONDS = 300
-
-
-def batches(deployment_config: str, instances: int) -> int:
-    """How many instance batches the configuration runs one after the other (worst case for unknown configs)."""
-    if deployment_config == "CodeDeployDefault.AllAtOnce":
-        return 1
-    if deployment_config == "CodeDeployDefault.HalfAtATime":
-        return min(2, max(instances, 1))
-    return max(instances, 1)
-
-
-def default_timeout_seconds(
-    group: GroupInfo,
-    *,
-    green_instances: int,
-    blue_instances: int,
-    green_hook_seconds: int,
-    blue_hook_seconds: int,
-    traffic: TrafficTiming,
-) -> int:
-    """An upper bound of a healthy deployment's duration, from the group's settings and the revision's hooks.
-
-    green batches x (hook timeouts + DownloadBundle/Install allowance + AllowTraffic)
-    + the ready wait (STOP_DEPLOYMENT only)
-    + blue batches x (BeforeBlockTraffic/AfterBlockTraffic timeouts + BlockTraffic incl. deregistration delay)
-    + the blue termination wait (TERMINATE only) + a margin.
-    """
-    green = batches(group.deployment_config, green_instances) * (
-        green_hook_seconds + AGENT_EVENTS_SECONDS + traffic.allow_seconds
-    )
-    blue = batches(group.deployment_config, blue_instances) * (blue_hook_seconds + traffic.block_seconds)
-    ready = group.ready_wait_minutes * 60 if group.ready_action == "STOP_DEPLOYMENT" else 0
-    terminate = group.blue_wait_minutes * 60 if group.blue_action == "TERMINATE" else 0
-    return math.ceil(green + ready + blue + terminate + TIMEOUT_MARGIN_SECONDS)

@@ -1,12 +1,15 @@
-"""The release tool's errors, and the exit code each one maps to.
+"""Every error the release tool expects, and the documented exit code each one maps to: the tool's one errors module.
 
-Every failure the tool expects is a `ReleaseError`. The CLI (`main`) catches it once, prints `describe()` and exits
-with `exit_code`; anything else is a bug and keeps its traceback. A subclass fixes the exit code as a class attribute
-and usually a default hint; the raiser may give a more specific hint.
+Every expected failure is a `ReleaseError`. The edge (`release.cli.main`, the rehearsal's `run_from_args`) catches it
+once, prints `describe()` and exits with `exit_code`; anything else is a bug and keeps its traceback. A subclass fixes
+the exit code as a class attribute and usually a default hint; the raiser may give a more specific hint.
 
-To add a failure kind (deployment failed, timed out, cancelled, another release in flight), subclass `ReleaseError`
-with the matching `ExitCode` member; `InputError` and its subclasses are the exit-2 family ("nothing uploaded, nothing
-scaled").
+Two families:
+
+* Exit 2, `InputError` and its subclasses (`AppSpecError`, `UploadError`, `TargetsError`): bad input or a failed
+  pre-flight check; nothing was uploaded and nothing was scaled.
+* The outcomes of a deployment that ran, or was refused because another one runs: `DeploymentFailed` (1), `TimedOut`
+  (3), `Cancelled` (4), `ReleaseInFlight` (5).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import ClassVar
 
 
 class ExitCode(IntEnum):
-    """The documented exit codes of `scripts/deploy.py` (issue 4)."""
+    """The documented exit codes of `scripts/deploy.py` (see `--help`)."""
 
     RELEASED = 0
     DEPLOYMENT_FAILED = 1
@@ -87,4 +90,50 @@ class UploadError(InputError):
     default_hint = (
         "Check the bucket name (the stack output), the region and that the pipeline's role may "
         "s3:ListBucket, s3:GetObject and s3:PutObject on it."
+    )
+
+
+class TargetsError(InputError):
+    """The stack, bucket, application, deployment group, slots or fleet size given cannot be used."""
+
+    default_hint = (
+        "Check --stack (or --bucket/--application/--deployment-group/--slots), the region (AWS_REGION) and the "
+        "credentials' account; run `python scripts/deploy.py status` to see what the tool finds."
+    )
+
+
+class DeploymentFailed(ReleaseError):
+    """The deployment failed (or the slot never became ready); CodeDeploy kept or put traffic on the live slot."""
+
+    exit_code: ClassVar[int] = ExitCode.DEPLOYMENT_FAILED
+    default_hint = (
+        "Read the failed lifecycle event and its log tail above, fix the revision, and push again; "
+        "traffic stays on the previous release."
+    )
+
+
+class TimedOut(ReleaseError):
+    """The release did not finish within its timeout; the deployment was stopped with rollback."""
+
+    exit_code: ClassVar[int] = ExitCode.TIMED_OUT
+    default_hint = (
+        "Look at the slowest lifecycle event in the timeline; raise --timeout if the release is merely slow, "
+        "or fix the hook that hangs."
+    )
+
+
+class Cancelled(ReleaseError):
+    """SIGINT/SIGTERM arrived; the deployment was stopped with rollback."""
+
+    exit_code: ClassVar[int] = ExitCode.CANCELLED
+    default_hint = "Run the release again when ready; the next run cleans up anything this one left."
+
+
+class ReleaseInFlight(ReleaseError):
+    """Another deployment of the same deployment group is in flight (CodeDeploy allows one at a time)."""
+
+    exit_code: ClassVar[int] = ExitCode.RELEASE_IN_FLIGHT
+    default_hint = (
+        "Wait for it to finish (`python scripts/deploy.py status`), or stop it with `python scripts/deploy.py stop`, "
+        "then run the release again."
     )

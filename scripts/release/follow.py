@@ -1,7 +1,7 @@
 """Follow a deployment to its end: poll with jittered back-off, collect every instance's lifecycle events, show them.
 
-Per-instance detail comes from ListDeploymentTargets + BatchGetDeploymentTargets (the *DeploymentInstance* APIs are
-deprecated; at most 25 target ids per BatchGetDeploymentTargets call). For EC2 targets each `instanceTarget` carries
+Per-instance detail comes from ListDeploymentTargets + BatchGetDeploymentTargets (`deployments.deployment_targets`;
+the *DeploymentInstance* APIs are deprecated). For EC2 targets each `instanceTarget` carries
 `instanceLabel` (Blue = original, Green = replacement) and `lifecycleEvents` with `lifecycleEventName`, `status`,
 `startTime`, `endTime` and `diagnostics` (`errorCode`, `scriptName`, `message`, `logTail`).
 
@@ -11,17 +11,16 @@ A poll that is throttled (after the SDK's own retries) never fails the release: 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
-from release.deployments import TERMINAL_STATUSES, get_deployment
+from release.deployments import TERMINAL_STATUSES, deployment_targets, get_deployment
 from release.runtime import Runtime
 
-BATCH_GET_TARGETS_LIMIT = 25
 # Error codes that mean "ask again later", not "the release failed".
 TRANSIENT_CODES = frozenset(
     {
@@ -135,15 +134,8 @@ def parse_target(raw: dict[str, Any]) -> Target | None:
 
 def read_targets(codedeploy: Any, deployment_id: str) -> tuple[Target, ...]:
     """Every target of the deployment with its lifecycle events, Green first then Blue, by id."""
-    ids: list[str] = []
-    for page in codedeploy.get_paginator("list_deployment_targets").paginate(deploymentId=deployment_id):
-        ids.extend(page.get("targetIds", []))
-    targets: list[Target] = []
-    for start in range(0, len(ids), BATCH_GET_TARGETS_LIMIT):
-        answer = codedeploy.batch_get_deployment_targets(
-            deploymentId=deployment_id, targetIds=ids[start : start + BATCH_GET_TARGETS_LIMIT]
-        )
-        targets.extend(t for t in map(parse_target, answer.get("deploymentTargets", [])) if t is not None)
+    parsed = (parse_target(raw) for raw in deployment_targets(codedeploy, deployment_id))
+    targets = [target for target in parsed if target is not None]
     targets.sort(key=lambda target: (target.label != "Green", target.target_id))
     return tuple(targets)
 
@@ -257,6 +249,3 @@ def format_seconds(seconds: float | None) -> str:
         return "-"
     whole = round(seconds)
     return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
-
-
-Clock = Callable[[], datetime]

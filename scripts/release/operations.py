@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from release import deployments, slots
-from release.deploy_errors import TargetsError
+from release.errors import TargetsError
 from release.targets import Targets
 
 # How far back `rollback` looks for the previous successful release.
@@ -81,18 +81,14 @@ def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any]
         )
     current = deployments.get_deployment(codedeploy, group.last_successful_id)
     end = current["createTime"]
-    ids: list[str] = []
-    for page in codedeploy.get_paginator("list_deployments").paginate(
-        applicationName=targets.application,
-        deploymentGroupName=targets.deployment_group,
-        includeOnlyStatuses=["Succeeded"],
-        createTimeRange={"start": end - ROLLBACK_LOOKBACK, "end": end},
-    ):
-        ids.extend(page["deployments"])
-    candidates: list[dict[str, Any]] = []
-    for start in range(0, len(ids), deployments.BATCH_GET_DEPLOYMENTS_LIMIT):
-        chunk = ids[start : start + deployments.BATCH_GET_DEPLOYMENTS_LIMIT]
-        candidates.extend(codedeploy.batch_get_deployments(deploymentIds=chunk)["deploymentsInfo"])
+    candidates = deployments.list_deployments(
+        codedeploy,
+        targets.application,
+        targets.deployment_group,
+        start=end - ROLLBACK_LOOKBACK,
+        end=end,
+        statuses=("Succeeded",),
+    )
     candidates = [
         info
         for info in candidates

@@ -1,12 +1,16 @@
 """The release state machine: bundle → pre-flight → upload → slots → deploy → follow → finish (or clean up).
 
+`Release` is the command object (the shape of aws-cli's `codedeploy push`): it is built once with its collaborators
+(the clients, the targets, the options, the clock and the view), runs linear steps, and fills in one `ReleaseRecord`,
+the result the report is written from.
+
 Every run derives the situation from AWS (the deployment group, the slots, the deployments in flight), never from
 files on the runner, so a run after a crash knows what to do:
 
-* Live slot: the slot the deployment group lists (DESIGN F3). When it lists none (first release), slot A is taken as
-  the (empty) live slot and slot B is filled. When the group's last successful deployment was created by a user
-  (this tool) and targeted the *other* slot, a previous run was interrupted after its deployment succeeded but before
-  it pointed the group at the new slot: the switch is finished first, so traffic and the group agree again.
+* Live slot: the slot the deployment group lists (docs/decisions.md F3). When it lists none (first release), slot A
+  is taken as the (empty) live slot and slot B is filled. When the group's last successful deployment was created by
+  a user (this tool) and targeted the *other* slot, a previous run was interrupted after its deployment succeeded but
+  before it pointed the group at the new slot: the switch is finished first, so traffic and the group agree again.
 * Crashed release: with no deployment in flight, an idle slot that still wants or holds instances was left behind by
   an interrupted run. It is emptied (and waited for) before being filled again, because instances holding part of an
   unfinished deployment can fail the next Install (fileExistsBehavior DISALLOW). Scaling processes this tool
@@ -20,8 +24,7 @@ files on the runner, so a run after a crash knows what to do:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +32,15 @@ from botocore.exceptions import ClientError
 
 from release import deployments, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
-from release.bundle import build_bundle
-from release.deploy_errors import Cancelled, DeploymentFailed, TargetsError, TimedOut
-from release.errors import ReleaseError
+from release.bundle import Bundle, build_bundle
+from release.ci import CiContext
+from release.errors import Cancelled, DeploymentFailed, ReleaseError, TargetsError, TimedOut
 from release.follow import FollowResult, Snapshot, failure_lines, follow
 from release.record import ReleaseRecord
 from release.runtime import Runtime
-from release.targets import Targets, check_bucket
-from release.upload import upload_bundle
+from release.targets import Targets
+from release.timeout import default_timeout_seconds, read_traffic_timing
+from release.upload import check_bucket, upload_bundle
 from release.views import LineView, LiveView
 
 View = LineView | LiveView
@@ -61,7 +65,7 @@ class ReleaseOptions:
 
     app_dir: Path | None
     out_dir: Path
-    env: Mapping[str, str]
+    ci: CiContext = field(default_factory=CiContext)
     description: str | None = None
     timeout_seconds: float | None = None
     scale_timeout_seconds: float = 900.0
@@ -81,60 +85,26 @@ class SlotPlan:
     first_release: bool
 
 
-@dataclass(frozen=True)
-class Run:
-    """One run's collaborators: clients, where to release, how, the clock and the view; `record` collects facts."""
-
-    clients: Clients
-    targets: Targets
-    options: ReleaseOptions
-    runtime: Runtime
-    view: View
-    record: ReleaseRecord
+def capacity_for(plan: SlotPlan, targets: Targets) -> int:
+    """max(live desired, fleet desired), capped at the larger of the idle slot's and the fleet's maximum."""
+    wanted = max(plan.live_state.desired, targets.fleet.desired)
+    return min(wanted, max(plan.idle_state.max_size, targets.fleet.maximum))
 
 
-def _raise_if_stopped(run: Run, before: str) -> None:
-    """A stop requested while bundling, uploading or filling the slot ends the run before the next step."""
-    if run.runtime.stop.requested:
-        raise Cancelled(f"release cancelled ({run.runtime.stop.reason}) before {before}")
+def _hook_seconds(appspec: Any, events: tuple[str, ...]) -> int:
+    hooks = getattr(appspec, "hooks", {}) or {}
+    return sum(script.timeout_seconds for event in events for script in hooks.get(event, ()))
 
 
-def _ci_value(env: Mapping[str, str], *names: str) -> str | None:
-    return next((env[name] for name in names if env.get(name)), None)
-
-
-def plan_slots(run: Run, group: deployments.GroupInfo) -> SlotPlan:
-    """Decide live and idle slot, finishing a switch an interrupted run left undone (see module docstring)."""
-    clients = run.clients
-    targets = run.targets
-    view = run.view
-    record = run.record
-    listed = [name for name in group.listed_slots if name in targets.slots]
-    if len(listed) > 1:
-        raise TargetsError(
-            f"deployment group {group.name} lists both slots ({', '.join(listed)}); the live slot is ambiguous",
-            hint=(
-                "Set it to the slot that serves traffic: aws deploy update-deployment-group --application-name "
-                f"{group.application} --current-deployment-group-name {group.name} --auto-scaling-groups <live slot>"
-            ),
-        )
-    live = listed[0] if listed else targets.slots[0]
-    switched = _unfinished_switch(clients.codedeploy, group, targets.slots, live)
-    if switched:
-        note = (
-            f"previous release {group.last_successful_id} succeeded on {switched} but the group still lists "
-            f"{live}: finishing that switch first"
-        )
-        view.note(note)
-        record.recovered.append(note)
-        point_group_at(clients.codedeploy, group, switched)
-        live = switched
-    idle = targets.slots[1] if live == targets.slots[0] else targets.slots[0]
-    states = slots.describe_slots(clients.autoscaling, targets.slots)
-    first = states[live].serving == 0
-    if first:
-        view.note(f"{live} has no serving instance: first release (nothing to protect on the live side)")
-    return SlotPlan(live, idle, states[live], states[idle], first)
+def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
+    if snapshot is None:
+        return False
+    return any(
+        event.name == "AllowTraffic" and event.status in ("InProgress", "Succeeded", "Failed")
+        for target in snapshot.targets
+        if target.label == "Green"
+        for event in target.events
+    )
 
 
 def _unfinished_switch(codedeploy: Any, group: deployments.GroupInfo, pair: tuple[str, str], live: str) -> str | None:
@@ -151,325 +121,352 @@ def _unfinished_switch(codedeploy: Any, group: deployments.GroupInfo, pair: tupl
     return None
 
 
-def point_group_at(codedeploy: Any, group: deployments.GroupInfo, slot: str) -> None:
-    """UpdateDeploymentGroup(autoScalingGroups=[slot]): the group's original environment is now that slot (F3)."""
-    codedeploy.update_deployment_group(
-        applicationName=group.application, currentDeploymentGroupName=group.name, autoScalingGroups=[slot]
-    )
+class Release:
+    """One `release` (or `rollback`) run: its collaborators, held once, and the record it fills in.
 
-
-def prepare_idle(run: Run, plan: SlotPlan) -> None:
-    """Resume processes a crash may have left suspended; empty an idle slot left scaled up; wait out draining."""
-    clients = run.clients
-    options = run.options
-    runtime = run.runtime
-    view = run.view
-    record = run.record
-    slots.resume(clients.autoscaling, (plan.live, plan.idle))
-    idle = plan.idle_state
-    if idle.occupied:
-        note = (
-            f"{idle.name} is idle but holds {len(idle.staying)} instance(s) (desired {idle.desired}) with no "
-            "deployment in flight: an interrupted release left it; emptying it before the new release"
-        )
-        view.note(note)
-        record.recovered.append(note)
-        slots.scale(clients.autoscaling, idle, 0, minimum=0)
-    if idle.instances:
-        slots.wait_empty(
-            clients.autoscaling, idle.name, runtime=runtime, timeout=options.scale_timeout_seconds, log=view.note
-        )
-
-
-def capacity_for(plan: SlotPlan, targets: Targets) -> int:
-    """max(live desired, fleet desired), capped at the larger of the idle slot's and the fleet's maximum."""
-    wanted = max(plan.live_state.desired, targets.fleet.desired)
-    return min(wanted, max(plan.idle_state.max_size, targets.fleet.maximum))
-
-
-def _hook_seconds(appspec: Any, events: tuple[str, ...]) -> int:
-    hooks = getattr(appspec, "hooks", {}) or {}
-    return sum(script.timeout_seconds for event in events for script in hooks.get(event, ()))
-
-
-def _timeout(run: Run, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any) -> float:
-    clients = run.clients
-    targets = run.targets
-    options = run.options
-    if options.timeout_seconds:
-        return options.timeout_seconds
-    return deployments.default_timeout_seconds(
-        group,
-        green_instances=capacity,
-        blue_instances=plan.live_state.serving,
-        green_hook_seconds=_hook_seconds(appspec, GREEN_EVENT_ORDER),
-        blue_hook_seconds=_hook_seconds(appspec, BLUE_EVENT_ORDER),
-        traffic=deployments.read_traffic_timing(clients.elbv2, targets.target_group_arn),
-    )
-
-
-def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
-    if snapshot is None:
-        return False
-    return any(
-        event.name == "AllowTraffic" and event.status in ("InProgress", "Succeeded", "Failed")
-        for target in snapshot.targets
-        if target.label == "Green"
-        for event in target.events
-    )
-
-
-def _follow_rollback(run: Run, deployment_id: str, timeout: float) -> None:
-    """Find the rollback deployment CodeDeploy started for `deployment_id` and follow it to its end."""
-    clients = run.clients
-    runtime = run.runtime
-    view = run.view
-    record = run.record
-    waited = 0.0
-    signals_seen = runtime.stop.count
-    while True:
-        info = deployments.get_deployment(clients.codedeploy, deployment_id)
-        rollback = info.get("rollbackInfo") or {}
-        record.rollback_message = rollback.get("rollbackMessage")
-        record.rollback_id = rollback.get("rollbackDeploymentId")
-        if record.rollback_id or waited >= ROLLBACK_ID_WAIT_SECONDS or runtime.stop.count > signals_seen:
-            break
-        runtime.sleep(ROLLBACK_ID_POLL_SECONDS)
-        waited += ROLLBACK_ID_POLL_SECONDS
-    if not record.rollback_id:
-        view.note(f"no rollback deployment ({record.rollback_message or 'CodeDeploy started none'})")
-        return
-    view.note(f"rollback deployment {record.rollback_id} started by CodeDeploy; following it")
-    result = follow(
-        clients.codedeploy,
-        record.rollback_id,
-        runtime=runtime,
-        view=view,
-        timeout=timeout,
-        stop_at=signals_seen + 1,
-    )
-    record.rollback_status = result.snapshot.status
-    view.note(f"rollback deployment {record.rollback_id}: {record.rollback_status}")
-
-
-def _empty_idle(run: Run, idle: str, *, traffic_safe: bool) -> None:
-    clients = run.clients
-    view = run.view
-    if not traffic_safe:
-        view.note(
-            f"{idle} left running: traffic may still reach it until CodeDeploy's rollback finishes; "
-            "the next run empties it"
-        )
-        return
-    state = slots.describe_slots(clients.autoscaling, [idle])[idle]
-    slots.scale(clients.autoscaling, state, 0, minimum=0)
-    view.note(f"{idle} scaled back to 0")
-
-
-def _finish_unsuccessful(run: Run, plan: SlotPlan, result: FollowResult) -> ReleaseError:
-    """Report the failure, follow the rollback, empty the idle slot when safe; return the error to raise."""
-    clients = run.clients
-    options = run.options
-    runtime = run.runtime
-    view = run.view
-    record = run.record
-    assert record.deployment_id is not None
-    snapshot = result.snapshot
-    if result.ending in ("timeout", "cancelled") and runtime.stop.count <= 1:
-        # The deployment was stopped; wait (bounded) for it to settle so its outcome and rollback can be reported.
-        ended = follow(
-            clients.codedeploy,
-            record.deployment_id,
-            runtime=runtime,
-            view=view,
-            timeout=options.cleanup_timeout_seconds,
-            stop_at=runtime.stop.count + 1,
-        )
-        snapshot = ended.snapshot
-    record.snapshot = snapshot
-    record.deployment_status = snapshot.status
-    record.failure = failure_lines(snapshot.targets)
-    info = snapshot.deployment.get("errorInformation") or {}
-    if info:
-        record.failure.insert(0, f"deployment error {info.get('code', '?')}: {info.get('message', '')}")
-    for line in record.failure:
-        view.note(line)
-    rollback_timeout = (
-        options.cleanup_timeout_seconds if result.ending != "finished" else options.rollback_timeout_seconds
-    )
-    if snapshot.status in deployments.TERMINAL_STATUSES and runtime.stop.count <= 1:
-        _follow_rollback(run, record.deployment_id, rollback_timeout)
-    traffic_safe = not _traffic_reached_green(snapshot) or record.rollback_status == "Succeeded"
-    _empty_idle(run, plan.idle, traffic_safe=traffic_safe)
-    rolled = f" Rollback {record.rollback_id}: {record.rollback_status or 'unknown'}." if record.rollback_id else ""
-    if result.ending == "timeout":
-        return TimedOut(
-            f"deployment {record.deployment_id} did not finish within {record.timeout_seconds:.0f} s; "
-            f"it was stopped with rollback.{rolled}"
-        )
-    if result.ending == "cancelled":
-        return Cancelled(
-            f"release cancelled ({runtime.stop.reason}); deployment {record.deployment_id} was stopped "
-            f"with rollback.{rolled}"
-        )
-    return DeploymentFailed(
-        f"deployment {record.deployment_id} {snapshot.status.lower()}; traffic stays on {plan.live}.{rolled}"
-    )
-
-
-def _fill_and_deploy(
-    run: Run, group: deployments.GroupInfo, plan: SlotPlan, revision: dict[str, Any], appspec: Any
-) -> FollowResult:
-    """Fill the idle slot, wait until it serves, deploy to it with scaling paused, follow; stop on timeout/cancel."""
-    clients, targets, options, runtime, view, record = (
-        run.clients,
-        run.targets,
-        run.options,
-        run.runtime,
-        run.view,
-        run.record,
-    )
-    capacity = capacity_for(plan, targets)
-    record.capacity = capacity
-    with record.phase("scale-up", runtime):
-        view.note(f"scaling {plan.idle} to {capacity} instance(s) (live {plan.live} has {plan.live_state.desired})")
-        idle_now = slots.describe_slots(clients.autoscaling, [plan.idle])[plan.idle]
-        slots.scale(clients.autoscaling, idle_now, capacity, minimum=min(targets.fleet.minimum, capacity))
-        slots.wait_serving(
-            clients.autoscaling,
-            plan.idle,
-            capacity,
-            runtime=runtime,
-            timeout=options.scale_timeout_seconds,
-            log=view.note,
-        )
-    record.timeout_seconds = _timeout(run, group, plan, capacity, appspec)
-    with (
-        record.phase("deployment", runtime),
-        slots.processes_suspended(clients.autoscaling, (plan.live, plan.idle), view.note),
-    ):
-        _raise_if_stopped(run, "creating the deployment")
-        description = deployments.build_description(options.env, options.description)
-        record.deployment_id = deployments.create_deployment(
-            clients.codedeploy,
-            application=group.application,
-            group=group.name,
-            revision=revision,
-            idle_slot=plan.idle,
-            description=description,
-        )
-        view.note(f"deployment {record.deployment_id} created (timeout {record.timeout_seconds:.0f} s): {description}")
-        result = follow(
-            clients.codedeploy, record.deployment_id, runtime=runtime, view=view, timeout=record.timeout_seconds
-        )
-        record.snapshot = result.snapshot
-        record.deployment_status = result.snapshot.status
-        if result.ending in ("timeout", "cancelled"):
-            # Stop first, within seconds of the signal or deadline; everything else can wait (CI kills soon after
-            # SIGTERM). Processes are resumed right after, on the way out of this block.
-            message = deployments.stop_deployment(clients.codedeploy, record.deployment_id)
-            view.note(f"StopDeployment with rollback: {message}")
-    return result
-
-
-def deploy_revision(run: Run, group: deployments.GroupInfo, revision: dict[str, Any], appspec: Any) -> None:
-    """From the slots onwards: fill the idle slot, deploy to it, follow, and switch or clean up."""
-    clients = run.clients
-    runtime = run.runtime
-    view = run.view
-    record = run.record
-    _raise_if_stopped(run, "touching the slots")
-    with record.phase("slots", runtime):
-        plan = plan_slots(run, group)
-        record.live_before, record.idle, record.first_release = plan.live, plan.idle, plan.first_release
-        prepare_idle(run, plan)
-    try:
-        result = _fill_and_deploy(run, group, plan, revision, appspec)
-    except ReleaseError:
-        if record.deployment_id is None:
-            # Nothing was deployed (interrupted while filling, or refused by CreateDeployment): emptying is safe.
-            _empty_idle(run, plan.idle, traffic_safe=True)
-        raise
-    if not (result.ending == "finished" and result.snapshot.status == "Succeeded"):
-        with record.phase("rollback", runtime):
-            raise _finish_unsuccessful(run, plan, result)
-    with record.phase("switch", runtime):
-        point_group_at(clients.codedeploy, group, plan.idle)
-        record.live_after = plan.idle
-        view.note(f"deployment group {group.name} now lists {plan.idle} as the live slot")
-        old = slots.describe_slots(clients.autoscaling, [plan.live])[plan.live]
-        slots.scale(clients.autoscaling, old, 0, minimum=0)
-        view.note(f"{plan.live} scaling to 0; the drain Lambda lets each instance go once its connections drained")
-
-
-def run_release(
-    clients: Clients,
-    targets: Targets,
-    options: ReleaseOptions,
-    runtime: Runtime,
-    view: View,
-    *,
-    revision: dict[str, Any] | None = None,
-    command: str = "release",
-) -> ReleaseRecord:
-    """Release `options.app_dir` (or the given `revision`, for `rollback`); never raises a `ReleaseError`.
-
-    The outcome (and the error, if any) is in the returned record, so the report is written on every path.
+    `run()` never raises a `ReleaseError`: the outcome (and the error, if any) is in the returned record, so the
+    report is written on every path.
     """
-    record = ReleaseRecord(
-        command=command,
-        started=runtime.now(),
-        application=targets.application,
-        deployment_group=targets.deployment_group,
-    )
-    run = Run(clients, targets, options, runtime, view, record)
-    appspec: Any = None
-    try:
-        if revision is None:
-            assert options.app_dir is not None
-            with record.phase("bundle", runtime):
-                bundle = build_bundle(options.app_dir, options.out_dir)
-                appspec = bundle.appspec
-                record.bundle_path, record.bundle_sha256 = str(bundle.path), bundle.sha256
-                record.bundle_size, record.bundle_files = bundle.size, bundle.file_count
-                view.note(f"bundle {bundle.path.name}: {bundle.file_count} files, {bundle.size} bytes, appspec valid")
-        with record.phase("pre-flight", runtime):
-            check_bucket(clients.s3, targets.bucket)
-            group = deployments.get_group(clients.codedeploy, targets.application, targets.deployment_group)
-            deployments.refuse_if_in_flight(clients.codedeploy, targets.application, targets.deployment_group)
-            slots.describe_slots(clients.autoscaling, targets.slots)
-        if revision is None:
-            with record.phase("upload", runtime):
-                stored = upload_bundle(
-                    clients.s3,
-                    bundle,
-                    bucket=targets.bucket,
-                    application=targets.application,
-                    prefix=options.key_prefix,
-                    commit=_ci_value(options.env, "BITBUCKET_COMMIT", "GITHUB_SHA", "RELEASE_COMMIT"),
-                    branch=_ci_value(options.env, "BITBUCKET_BRANCH", "GITHUB_REF_NAME", "RELEASE_BRANCH"),
-                    build=_ci_value(options.env, "BITBUCKET_BUILD_NUMBER", "GITHUB_RUN_ID", "RELEASE_BUILD"),
-                )
-                revision = stored.to_codedeploy()
-                record.uploaded = stored.uploaded
-                view.note(
-                    f"{'uploaded' if stored.uploaded else 'unchanged, upload skipped'}: "
-                    f"s3://{stored.bucket}/{stored.key}"
-                )
-        record.revision = revision
-        deploy_revision(run, group, revision, appspec)
-    except ReleaseError as exc:
-        record.error = exc
-    except ClientError as exc:
-        # An AWS refusal the tool does not expect (permissions, a limit): say which call and what to check.
-        operation = getattr(exc, "operation_name", "an AWS call")
-        record.error = DeploymentFailed(
-            f"{operation} failed: {exc.response.get('Error', {}).get('Message', exc)}",
-            hint="Check the pipeline role's permissions and the resources named above; run `status`, then retry.",
+
+    def __init__(
+        self,
+        clients: Clients,
+        targets: Targets,
+        options: ReleaseOptions,
+        runtime: Runtime,
+        view: View,
+        *,
+        command: str = "release",
+    ) -> None:
+        """Hold the collaborators; nothing is called until `run`."""
+        self.clients = clients
+        self.targets = targets
+        self.options = options
+        self.runtime = runtime
+        self.view = view
+        self.record = ReleaseRecord(
+            command=command,
+            started=runtime.now(),
+            application=targets.application,
+            deployment_group=targets.deployment_group,
         )
-        if record.idle and record.live_after is None:
-            _empty_idle(run, record.idle, traffic_safe=record.deployment_id is None)
-    finally:
-        record.finished = runtime.now()
-        view.close()
-    return record
+
+    # -- the steps, in order -----------------------------------------------------------------------------------------
+
+    def run(self, revision: dict[str, Any] | None = None) -> ReleaseRecord:
+        """Release `options.app_dir`, or the given `revision` (for `rollback`); return the filled-in record."""
+        record = self.record
+        try:
+            bundle = self._bundle() if revision is None else None
+            group = self._preflight()
+            if bundle is not None:
+                revision = self._upload(bundle)
+            assert revision is not None
+            record.revision = revision
+            self._deploy(group, revision, bundle.appspec if bundle is not None else None)
+        except ReleaseError as exc:
+            record.error = exc
+        except ClientError as exc:
+            # An AWS refusal the tool does not expect (permissions, a limit): say which call and what to check.
+            operation = getattr(exc, "operation_name", "an AWS call")
+            record.error = DeploymentFailed(
+                f"{operation} failed: {exc.response.get('Error', {}).get('Message', exc)}",
+                hint="Check the pipeline role's permissions and the resources named above; run `status`, then retry.",
+            )
+            if record.idle and record.live_after is None:
+                self._empty_idle(record.idle, traffic_safe=record.deployment_id is None)
+        finally:
+            record.finished = self.runtime.now()
+            self.view.close()
+        return record
+
+    def _bundle(self) -> Bundle:
+        """Build and validate the bundle of `options.app_dir`."""
+        assert self.options.app_dir is not None
+        record = self.record
+        with record.phase("bundle", self.runtime):
+            bundle = build_bundle(self.options.app_dir, self.options.out_dir)
+            record.bundle_path, record.bundle_sha256 = str(bundle.path), bundle.sha256
+            record.bundle_size, record.bundle_files = bundle.size, bundle.file_count
+            self.view.note(f"bundle {bundle.path.name}: {bundle.file_count} files, {bundle.size} bytes, appspec valid")
+        return bundle
+
+    def _preflight(self) -> deployments.GroupInfo:
+        """Bucket, deployment group, no deployment in flight, both slots: checked before anything is written."""
+        codedeploy, targets = self.clients.codedeploy, self.targets
+        with self.record.phase("pre-flight", self.runtime):
+            check_bucket(self.clients.s3, targets.bucket)
+            group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
+            deployments.refuse_if_in_flight(codedeploy, targets.application, targets.deployment_group)
+            slots.describe_slots(self.clients.autoscaling, targets.slots)
+        return group
+
+    def _upload(self, bundle: Bundle) -> dict[str, Any]:
+        """Put the bundle in the artifact bucket (unless there already); return the CodeDeploy revision."""
+        ci = self.options.ci
+        with self.record.phase("upload", self.runtime):
+            stored = upload_bundle(
+                self.clients.s3,
+                bundle,
+                bucket=self.targets.bucket,
+                application=self.targets.application,
+                prefix=self.options.key_prefix,
+                commit=ci.commit,
+                branch=ci.branch,
+                build=ci.build,
+            )
+            self.record.uploaded = stored.uploaded
+            self.view.note(
+                f"{'uploaded' if stored.uploaded else 'unchanged, upload skipped'}: s3://{stored.bucket}/{stored.key}"
+            )
+        return stored.to_codedeploy()
+
+    def _deploy(self, group: deployments.GroupInfo, revision: dict[str, Any], appspec: Any) -> None:
+        """From the slots onwards: fill the idle slot, deploy to it, follow, and switch or clean up."""
+        record = self.record
+        self._raise_if_stopped("touching the slots")
+        with record.phase("slots", self.runtime):
+            plan = self._plan_slots(group)
+            record.live_before, record.idle, record.first_release = plan.live, plan.idle, plan.first_release
+            self._prepare_idle(plan)
+        try:
+            result = self._fill_and_deploy(group, plan, revision, appspec)
+        except ReleaseError:
+            if record.deployment_id is None:
+                # Nothing was deployed (interrupted while filling, or refused by CreateDeployment): emptying is safe.
+                self._empty_idle(plan.idle, traffic_safe=True)
+            raise
+        if not (result.ending == "finished" and result.snapshot.status == "Succeeded"):
+            with record.phase("rollback", self.runtime):
+                raise self._finish_unsuccessful(plan, result)
+        with record.phase("switch", self.runtime):
+            self._switch(group, plan)
+
+    # -- slots ---------------------------------------------------------------------------------------------------------
+
+    def _raise_if_stopped(self, before: str) -> None:
+        """A stop requested while bundling, uploading or filling the slot ends the run before the next step."""
+        if self.runtime.stop.requested:
+            raise Cancelled(f"release cancelled ({self.runtime.stop.reason}) before {before}")
+
+    def _recovered(self, note: str) -> None:
+        self.view.note(note)
+        self.record.recovered.append(note)
+
+    def _plan_slots(self, group: deployments.GroupInfo) -> SlotPlan:
+        """Decide live and idle slot, finishing a switch an interrupted run left undone (see module docstring)."""
+        pair = self.targets.slots
+        listed = [name for name in group.listed_slots if name in pair]
+        if len(listed) > 1:
+            raise TargetsError(
+                f"deployment group {group.name} lists both slots ({', '.join(listed)}); the live slot is ambiguous",
+                hint=(
+                    "Set it to the slot that serves traffic: aws deploy update-deployment-group --application-name "
+                    f"{group.application} --current-deployment-group-name {group.name} "
+                    "--auto-scaling-groups <live slot>"
+                ),
+            )
+        live = listed[0] if listed else pair[0]
+        switched = _unfinished_switch(self.clients.codedeploy, group, pair, live)
+        if switched:
+            self._recovered(
+                f"previous release {group.last_successful_id} succeeded on {switched} but the group still lists "
+                f"{live}: finishing that switch first"
+            )
+            deployments.point_group_at(self.clients.codedeploy, group, switched)
+            live = switched
+        idle = pair[1] if live == pair[0] else pair[0]
+        states = slots.describe_slots(self.clients.autoscaling, pair)
+        first = states[live].serving == 0
+        if first:
+            self.view.note(f"{live} has no serving instance: first release (nothing to protect on the live side)")
+        return SlotPlan(live, idle, states[live], states[idle], first)
+
+    def _prepare_idle(self, plan: SlotPlan) -> None:
+        """Resume processes a crash may have left suspended; empty an idle slot left scaled up; wait out draining."""
+        autoscaling = self.clients.autoscaling
+        slots.resume(autoscaling, (plan.live, plan.idle))
+        idle = plan.idle_state
+        if idle.occupied:
+            self._recovered(
+                f"{idle.name} is idle but holds {len(idle.staying)} instance(s) (desired {idle.desired}) with no "
+                "deployment in flight: an interrupted release left it; emptying it before the new release"
+            )
+            slots.scale(autoscaling, idle, 0, minimum=0)
+        if idle.instances:
+            slots.wait_empty(
+                autoscaling,
+                idle.name,
+                runtime=self.runtime,
+                timeout=self.options.scale_timeout_seconds,
+                log=self.view.note,
+            )
+
+    def _fill(self, plan: SlotPlan) -> int:
+        """Scale the idle slot to the release's capacity and wait until every instance serves; return the capacity."""
+        autoscaling = self.clients.autoscaling
+        capacity = capacity_for(plan, self.targets)
+        self.record.capacity = capacity
+        with self.record.phase("scale-up", self.runtime):
+            self.view.note(
+                f"scaling {plan.idle} to {capacity} instance(s) (live {plan.live} has {plan.live_state.desired})"
+            )
+            idle_now = slots.describe_slots(autoscaling, [plan.idle])[plan.idle]
+            slots.scale(autoscaling, idle_now, capacity, minimum=min(self.targets.fleet.minimum, capacity))
+            slots.wait_serving(
+                autoscaling,
+                plan.idle,
+                capacity,
+                runtime=self.runtime,
+                timeout=self.options.scale_timeout_seconds,
+                log=self.view.note,
+            )
+        return capacity
+
+    def _empty_idle(self, idle: str, *, traffic_safe: bool) -> None:
+        if not traffic_safe:
+            self.view.note(
+                f"{idle} left running: traffic may still reach it until CodeDeploy's rollback finishes; "
+                "the next run empties it"
+            )
+            return
+        state = slots.describe_slots(self.clients.autoscaling, [idle])[idle]
+        slots.scale(self.clients.autoscaling, state, 0, minimum=0)
+        self.view.note(f"{idle} scaled back to 0")
+
+    def _switch(self, group: deployments.GroupInfo, plan: SlotPlan) -> None:
+        """Point the group at the new live slot and empty the old one (the drain Lambda lets each instance go)."""
+        deployments.point_group_at(self.clients.codedeploy, group, plan.idle)
+        self.record.live_after = plan.idle
+        self.view.note(f"deployment group {group.name} now lists {plan.idle} as the live slot")
+        old = slots.describe_slots(self.clients.autoscaling, [plan.live])[plan.live]
+        slots.scale(self.clients.autoscaling, old, 0, minimum=0)
+        self.view.note(f"{plan.live} scaling to 0; the drain Lambda lets each instance go once its connections drained")
+
+    # -- the deployment ------------------------------------------------------------------------------------------------
+
+    def _timeout(self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any) -> float:
+        if self.options.timeout_seconds:
+            return self.options.timeout_seconds
+        return default_timeout_seconds(
+            group,
+            green_instances=capacity,
+            blue_instances=plan.live_state.serving,
+            green_hook_seconds=_hook_seconds(appspec, GREEN_EVENT_ORDER),
+            blue_hook_seconds=_hook_seconds(appspec, BLUE_EVENT_ORDER),
+            traffic=read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
+        )
+
+    def _fill_and_deploy(
+        self, group: deployments.GroupInfo, plan: SlotPlan, revision: dict[str, Any], appspec: Any
+    ) -> FollowResult:
+        """Fill the idle slot, deploy to it with scaling paused and follow; stop the deployment on timeout or cancel."""
+        codedeploy, record, view = self.clients.codedeploy, self.record, self.view
+        capacity = self._fill(plan)
+        record.timeout_seconds = self._timeout(group, plan, capacity, appspec)
+        with (
+            record.phase("deployment", self.runtime),
+            slots.processes_suspended(self.clients.autoscaling, (plan.live, plan.idle), view.note),
+        ):
+            self._raise_if_stopped("creating the deployment")
+            description = deployments.build_description(self.options.ci, self.options.description)
+            record.deployment_id = deployments.create_deployment(
+                codedeploy,
+                application=group.application,
+                group=group.name,
+                revision=revision,
+                idle_slot=plan.idle,
+                description=description,
+            )
+            view.note(
+                f"deployment {record.deployment_id} created (timeout {record.timeout_seconds:.0f} s): {description}"
+            )
+            result = follow(
+                codedeploy, record.deployment_id, runtime=self.runtime, view=view, timeout=record.timeout_seconds
+            )
+            record.snapshot = result.snapshot
+            record.deployment_status = result.snapshot.status
+            if result.ending in ("timeout", "cancelled"):
+                # Stop first, within seconds of the signal or deadline; everything else can wait (CI kills soon after
+                # SIGTERM). Processes are resumed right after, on the way out of this block.
+                message = deployments.stop_deployment(codedeploy, record.deployment_id)
+                view.note(f"StopDeployment with rollback: {message}")
+        return result
+
+    # -- an unsuccessful end -------------------------------------------------------------------------------------------
+
+    def _settled(self, deployment_id: str, result: FollowResult) -> Snapshot:
+        """The deployment's last snapshot; a stopped one is followed (bounded) until it settles, to report it."""
+        stop = self.runtime.stop
+        if result.ending in ("timeout", "cancelled") and stop.count <= 1:
+            ended = follow(
+                self.clients.codedeploy,
+                deployment_id,
+                runtime=self.runtime,
+                view=self.view,
+                timeout=self.options.cleanup_timeout_seconds,
+                stop_at=stop.count + 1,
+            )
+            return ended.snapshot
+        return result.snapshot
+
+    def _finish_unsuccessful(self, plan: SlotPlan, result: FollowResult) -> ReleaseError:
+        """Report the failure, follow the rollback, empty the idle slot when safe; return the error to raise."""
+        record, stop = self.record, self.runtime.stop
+        assert record.deployment_id is not None
+        snapshot = self._settled(record.deployment_id, result)
+        record.snapshot = snapshot
+        record.deployment_status = snapshot.status
+        record.failure = failure_lines(snapshot.targets)
+        info = snapshot.deployment.get("errorInformation") or {}
+        if info:
+            record.failure.insert(0, f"deployment error {info.get('code', '?')}: {info.get('message', '')}")
+        for line in record.failure:
+            self.view.note(line)
+        rollback_timeout = (
+            self.options.cleanup_timeout_seconds
+            if result.ending != "finished"
+            else self.options.rollback_timeout_seconds
+        )
+        if snapshot.status in deployments.TERMINAL_STATUSES and stop.count <= 1:
+            self._follow_rollback(record.deployment_id, rollback_timeout)
+        traffic_safe = not _traffic_reached_green(snapshot) or record.rollback_status == "Succeeded"
+        self._empty_idle(plan.idle, traffic_safe=traffic_safe)
+        rolled = f" Rollback {record.rollback_id}: {record.rollback_status or 'unknown'}." if record.rollback_id else ""
+        if result.ending == "timeout":
+            return TimedOut(
+                f"deployment {record.deployment_id} did not finish within {record.timeout_seconds:.0f} s; "
+                f"it was stopped with rollback.{rolled}"
+            )
+        if result.ending == "cancelled":
+            return Cancelled(
+                f"release cancelled ({stop.reason}); deployment {record.deployment_id} was stopped "
+                f"with rollback.{rolled}"
+            )
+        return DeploymentFailed(
+            f"deployment {record.deployment_id} {snapshot.status.lower()}; traffic stays on {plan.live}.{rolled}"
+        )
+
+    def _follow_rollback(self, deployment_id: str, timeout: float) -> None:
+        """Find the rollback deployment CodeDeploy started for `deployment_id` and follow it to its end."""
+        codedeploy, record, runtime, view = self.clients.codedeploy, self.record, self.runtime, self.view
+        waited = 0.0
+        signals_seen = runtime.stop.count
+        while True:
+            info = deployments.get_deployment(codedeploy, deployment_id)
+            rollback = info.get("rollbackInfo") or {}
+            record.rollback_message = rollback.get("rollbackMessage")
+            record.rollback_id = rollback.get("rollbackDeploymentId")
+            if record.rollback_id or waited >= ROLLBACK_ID_WAIT_SECONDS or runtime.stop.count > signals_seen:
+                break
+            runtime.sleep(ROLLBACK_ID_POLL_SECONDS)
+            waited += ROLLBACK_ID_POLL_SECONDS
+        if not record.rollback_id:
+            view.note(f"no rollback deployment ({record.rollback_message or 'CodeDeploy started none'})")
+            return
+        view.note(f"rollback deployment {record.rollback_id} started by CodeDeploy; following it")
+        result = follow(
+            codedeploy, record.rollback_id, runtime=runtime, view=view, timeout=timeout, stop_at=signals_seen + 1
+        )
+        record.rollback_status = result.snapshot.status
+        view.note(f"rollback deployment {record.rollback_id}: {record.rollback_status}")

@@ -6,10 +6,10 @@ Written on every exit path (success, failure, timeout, cancel, refusal), from th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from release.ci import CiContext
 from release.follow import format_seconds
 from release.record import ReleaseRecord
 from release.timeline import STATUSES, Span, write_timeline
@@ -183,8 +183,8 @@ def _escape_annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def write_reports(record: ReleaseRecord, report_dir: Path, env: Mapping[str, str], stream: TextIO) -> dict[str, Path]:
-    """Print the summary, write the JSON file and the timeline, and feed GitHub Actions when running there."""
+def write_reports(record: ReleaseRecord, report_dir: Path, ci: CiContext, stream: TextIO) -> dict[str, Path]:
+    """Print the summary, write the JSON file and the timeline, and feed GitHub Actions when `ci` says it runs there."""
     report_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     summary_path = report_dir / SUMMARY_FILE
@@ -197,11 +197,10 @@ def write_reports(record: ReleaseRecord, report_dir: Path, env: Mapping[str, str
         written["timeline"] = timeline
     stream.write("\n" + summary_text(record) + "\n")
     stream.write(f"summary: {summary_path}" + (f"  timeline: {timeline}" if timeline else "") + "\n")
-    step_summary = env.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with Path(step_summary).open("a", encoding="utf-8") as handle:
+    if ci.step_summary is not None:
+        with ci.step_summary.open("a", encoding="utf-8") as handle:
             handle.write(github_markdown(record, timeline))
-    if env.get("GITHUB_ACTIONS") == "true":
+    if ci.github_actions:
         if record.error is not None:
             stream.write(
                 f"::error title={record.command} {outcome(record)}::{_escape_annotation(record.error.describe())}\n"

@@ -1,8 +1,8 @@
 """The two Auto Scaling groups ("slots"): their state, their capacity, and the processes paused while deploying.
 
-The tool owns the slots' capacity (DESIGN F6): the template gives them min 0 and no desired capacity. Between releases
-the live slot runs the fleet and the idle slot is empty; during a release the idle slot is filled, deployed to, and
-either becomes live (the old one is emptied) or is emptied again.
+The tool owns the slots' capacity (docs/decisions.md F6): the template gives them min 0 and no desired capacity.
+Between releases the live slot runs the fleet and the idle slot is empty; during a release the idle slot is filled,
+deployed to, and either becomes live (the old one is emptied) or is emptied again.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from release.deploy_errors import Cancelled, TargetsError, TimedOut
+from release.errors import Cancelled, TargetsError, TimedOut
 from release.runtime import Runtime
 
-# DESIGN F9: every process that can add or remove an instance while CodeDeploy works on the slots. An instance
-# launched mid-deployment is never deployed to, one terminated mid-deployment fails it
+# docs/decisions.md F9: every process that can add or remove an instance while CodeDeploy works on the slots. An
+# instance launched mid-deployment is never deployed to, one terminated mid-deployment fails it
 # (aws-samples/aws-codedeploy-samples#80). InstanceRefresh replaces instances too, so it is paused as well.
 # HealthCheck and AddToLoadBalancer stay active: health is still reported, and the slots are not attached to the
 # target group anyway (CodeDeploy registers green instances itself).
@@ -196,7 +196,7 @@ def resume(autoscaling: Any, names: Iterable[str]) -> None:
 
 @contextlib.contextmanager
 def processes_suspended(autoscaling: Any, names: tuple[str, ...], log: Log) -> Iterator[None]:
-    """Suspend `SUSPENDED_PROCESSES` on the slots for the block and resume them on every way out (DESIGN F9)."""
+    """Suspend `SUSPENDED_PROCESSES` on the slots for the block; resume them on every way out (docs/decisions.md F9)."""
     suspended: list[str] = []
     try:
         for name in names:

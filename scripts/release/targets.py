@@ -12,34 +12,35 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from release.deploy_errors import TargetsError
+from bluegreen import outputs
+from bluegreen.config import ConfigError, FleetSize
+from release.errors import TargetsError
 
-# Output keys declared by the stack (stacks/, "Outputs"); no exports, so they are read with DescribeStacks.
-OUTPUT_BUCKET = "ArtifactBucketName"
-OUTPUT_APPLICATION = "ApplicationName"
-OUTPUT_GROUP = "DeploymentGroupName"
-OUTPUT_SLOT_A = "SlotAName"
-OUTPUT_SLOT_B = "SlotBName"
-OUTPUT_TARGET_GROUP = "TargetGroupArn"
-OUTPUT_SITE_URL = "SiteUrl"
-OUTPUT_FLEET = ("FleetMinSize", "FleetDesiredSize", "FleetMaxSize")
+# Every stack output the release tool reads (with DescribeStacks; the stack exports none). The stack writes the same
+# names from `bluegreen.outputs`, and a test holds this tuple against `bluegreen.outputs.ALL`.
+OUTPUTS_READ: tuple[str, ...] = (
+    outputs.ARTIFACT_BUCKET,
+    outputs.APPLICATION,
+    outputs.DEPLOYMENT_GROUP,
+    outputs.SLOT_A,
+    outputs.SLOT_B,
+    *outputs.FLEET,
+    outputs.TARGET_GROUP_ARN,
+    outputs.SITE_URL,
+)
 
 
-@dataclass(frozen=True)
-class FleetSize:
-    """The live slot's capacity as configured for the stack; the idle slot is scaled to at least `desired`."""
+FLEET_FLAGS_HINT = "Fix --fleet-min/--fleet-desired/--fleet-max (or the stack's fleet settings in cdk.json)."
 
-    minimum: int
-    desired: int
-    maximum: int
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.minimum <= self.desired <= self.maximum or self.maximum < 1:
-            raise TargetsError(
-                f"fleet size min={self.minimum} desired={self.desired} max={self.maximum} is not "
-                "0 <= min <= desired <= max (max >= 1)",
-                hint="Fix --fleet-min/--fleet-desired/--fleet-max (or the stack's fleet settings in cdk.json).",
-            )
+def fleet_size(minimum: int, desired: int, maximum: int, *, hint: str = FLEET_FLAGS_HINT) -> FleetSize:
+    """The shared `FleetSize`, its `ConfigError` turned into a `TargetsError` (exit 2) with `hint`."""
+    try:
+        return FleetSize(minimum, desired, maximum)
+    except ConfigError as exc:
+        raise TargetsError(
+            f"fleet size min={minimum} desired={desired} max={maximum} is not valid: {exc}", hint=hint
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,16 @@ def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 
-def _fleet_from_outputs(outputs: Mapping[str, str]) -> FleetSize | None:
-    if not all(key in outputs for key in OUTPUT_FLEET):
+def _fleet_from_outputs(values: Mapping[str, str]) -> FleetSize | None:
+    if not all(key in values for key in outputs.FLEET):
         return None
     try:
-        minimum, desired, maximum = (int(outputs[key]) for key in OUTPUT_FLEET)
+        minimum, desired, maximum = (int(values[key]) for key in outputs.FLEET)
     except ValueError as exc:
-        raise TargetsError(f"stack outputs {', '.join(OUTPUT_FLEET)} are not whole numbers: {exc}") from exc
-    return FleetSize(minimum, desired, maximum)
+        raise TargetsError(f"stack outputs {', '.join(outputs.FLEET)} are not whole numbers: {exc}") from exc
+    return fleet_size(
+        minimum, desired, maximum, hint="Fix the fleet settings in cdk.json and deploy the stack (`cdk deploy`)."
+    )
 
 
 def resolve_targets(
@@ -111,14 +114,14 @@ def resolve_targets(
     The fleet size falls back to `default_fleet` (the settings in cdk.json) when neither the stack nor the command
     line gives one: the idle slot must be scaled to a known size.
     """
-    outputs: dict[str, str] = {}
+    found: dict[str, str] = {}
     if overrides.stack_name:
         if cloudformation is None:
             raise TargetsError("a stack was named but no CloudFormation client was given")
-        outputs = read_stack_outputs(cloudformation, overrides.stack_name)
+        found = read_stack_outputs(cloudformation, overrides.stack_name)
 
     def pick(value: str | None, output_key: str, flag: str) -> str:
-        chosen = value or outputs.get(output_key)
+        chosen = value or found.get(output_key)
         if not chosen:
             where = (
                 f"stack {overrides.stack_name!r} has no output {output_key!r}"
@@ -131,19 +134,19 @@ def resolve_targets(
             )
         return chosen
 
-    bucket = pick(overrides.bucket, OUTPUT_BUCKET, "--bucket")
-    application = pick(overrides.application, OUTPUT_APPLICATION, "--application")
-    group = pick(overrides.deployment_group, OUTPUT_GROUP, "--deployment-group")
+    bucket = pick(overrides.bucket, outputs.ARTIFACT_BUCKET, "--bucket")
+    application = pick(overrides.application, outputs.APPLICATION, "--application")
+    group = pick(overrides.deployment_group, outputs.DEPLOYMENT_GROUP, "--deployment-group")
     if overrides.slots is not None:
         slots = overrides.slots
     else:
-        slots = (pick(None, OUTPUT_SLOT_A, "--slots"), pick(None, OUTPUT_SLOT_B, "--slots"))
+        slots = (pick(None, outputs.SLOT_A, "--slots"), pick(None, outputs.SLOT_B, "--slots"))
     if slots[0] == slots[1]:
         raise TargetsError(
             f"the two slots are the same Auto Scaling group {slots[0]!r}",
             hint="Give two different groups: --slots SLOT_A,SLOT_B.",
         )
-    fleet = overrides.fleet or _fleet_from_outputs(outputs) or default_fleet
+    fleet = overrides.fleet or _fleet_from_outputs(found) or default_fleet
     if fleet is None:
         raise TargetsError(
             "the fleet size is unknown",
@@ -155,24 +158,7 @@ def resolve_targets(
         deployment_group=group,
         slots=slots,
         fleet=fleet,
-        target_group_arn=outputs.get(OUTPUT_TARGET_GROUP),
-        site_url=outputs.get(OUTPUT_SITE_URL),
+        target_group_arn=found.get(outputs.TARGET_GROUP_ARN),
+        site_url=found.get(outputs.SITE_URL),
         stack_name=overrides.stack_name,
     )
-
-
-def check_bucket(s3: Any, bucket: str) -> None:
-    """Pre-flight: the artifact bucket exists and is reachable (HeadBucket), before anything is built or scaled."""
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchBucket", "NotFound"):
-            raise TargetsError(
-                f"artifact bucket {bucket!r} does not exist",
-                hint="Deploy the stack (`cdk deploy`) or fix --bucket/S3_BUCKET; nothing was uploaded or scaled.",
-            ) from exc
-        raise TargetsError(
-            f"artifact bucket {bucket!r} cannot be reached ({code})",
-            hint="Check that the pipeline's role may s3:ListBucket on it and that AWS_REGION is the stack's region.",
-        ) from exc

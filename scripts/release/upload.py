@@ -4,6 +4,9 @@ The key derives from the bundle's sha256 (`<prefix>/<sha256>.zip`), so an unchan
 already exists: it is found with HeadObject and not uploaded again. The revision is pinned by ETag and version id,
 which CodeDeploy checks when the instance downloads the bundle, so a later overwrite of the key cannot change what a
 deployment installs.
+
+The bucket itself is checked once per release, by `check_bucket` in the release's pre-flight (before anything is
+scaled); `upload_bundle` expects a bucket that passed it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from release.bundle import Bundle
 from release.errors import UploadError
 
-__all__ = ["DEFAULT_TRANSFER_CONFIG", "S3Revision", "default_prefix", "revision_key", "upload_bundle"]
+__all__ = ["DEFAULT_TRANSFER_CONFIG", "S3Revision", "check_bucket", "default_prefix", "revision_key", "upload_bundle"]
 
 _MIB = 1024 * 1024
 # Multipart from 16 MiB in 16 MiB parts, 8 at a time: S3 allows at most 10 000 parts of at least 5 MiB, so this
@@ -86,11 +89,10 @@ def upload_bundle(
 
     `s3` is a boto3 S3 client. `prefix` defaults to `default_prefix(application)`. Commit, branch and build go into
     the object's metadata. Large bundles go up in parallel multipart chunks (`transfer_config`, default
-    `DEFAULT_TRANSFER_CONFIG`). Raises `UploadError` (exit 2, with a hint) when the bucket is missing, in another
-    region, or not accessible.
+    `DEFAULT_TRANSFER_CONFIG`). The bucket is expected to have passed `check_bucket`; raises `UploadError` (exit 2)
+    when the object cannot be looked up or written.
     """
     key = revision_key(bundle.sha256, default_prefix(application) if prefix is None else prefix)
-    _check_bucket(s3, bucket)
     existing = _head(s3, bucket, key)
     if existing is not None:
         return _revision(bucket, key, existing, uploaded=False)
@@ -111,10 +113,11 @@ def upload_bundle(
     return _revision(bucket, key, stored, uploaded=True)
 
 
-def _check_bucket(s3: Any, bucket: str) -> None:
-    """Fail early and clearly when the bucket cannot take the revision.
+def check_bucket(s3: Any, bucket: str) -> None:
+    """Pre-flight (HeadBucket): fail early and clearly when the artifact bucket is missing, elsewhere or denied.
 
-    HeadObject alone cannot tell a missing bucket from a missing key (both answer 404 without a body).
+    Raises `UploadError` (exit 2) with what to do. Needed before `upload_bundle` because HeadObject alone cannot tell
+    a missing bucket from a missing key (both answer 404 without a body).
     """
     try:
         s3.head_bucket(Bucket=bucket)

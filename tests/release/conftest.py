@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from tests.scripts.support import World, make_world
+from tests.release.support import World, make_world
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.scripts.fakes import BLUE_EVENTS, GREEN_EVENTS, Frame, Script, all_succeeded, event, instance
+from tests.release.fakes import BLUE_EVENTS, GREEN_EVENTS, Frame, Script, all_succeeded, event, instance
 
 GREEN_1 = "i-0green000000000001"
 GREEN_2 = "i-0green000000000002"

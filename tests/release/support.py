@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from release.ci import CiContext
 from release.orchestrate import Clients, ReleaseOptions
 from release.runtime import Runtime
-from release.targets import FleetSize, Targets
+from release.targets import Targets
 from release.views import LineView
 
-from tests.scripts.fakes import FakeClock, FakeCodeDeploy, Script
+from bluegreen.config import FleetSize
+from tests.release.fakes import FakeClock, FakeCodeDeploy, Script
 
 REGION = "eu-west-1"
 APP = "BlueGreenApp-app"
@@ -53,7 +55,9 @@ class World:
         values: dict[str, Any] = {
             "app_dir": self.app_dir,
             "out_dir": self.out_dir,
-            "env": {"GITHUB_SHA": "0123456789abcdef", "GITHUB_REF_NAME": "main", "GITHUB_RUN_ID": "42"},
+            "ci": CiContext.from_env(
+                {"GITHUB_SHA": "0123456789abcdef", "GITHUB_REF_NAME": "main", "GITHUB_RUN_ID": "42"}
+            ),
             "timeout_seconds": 1800.0,
         }
         values.update(overrides)

@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-import deploy
 import pytest
+from release import cli
 from release.errors import ExitCode
 from release.runtime import Runtime
 
-from tests.scripts import scenarios
-from tests.scripts.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
+from tests.release import scenarios
+from tests.release.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = {
@@ -35,8 +35,8 @@ TEMPLATE = {
 }
 
 
-def _clients(world: World, codedeploy) -> deploy.AwsClients:
-    return deploy.AwsClients(
+def _clients(world: World, codedeploy) -> cli.AwsClients:
+    return cli.AwsClients(
         s3=world.s3,
         autoscaling=world.autoscaling,
         codedeploy=codedeploy,
@@ -49,9 +49,9 @@ def _stack(world: World) -> None:
     world.cloudformation.create_stack(StackName="BlueGreenApp", TemplateBody=json.dumps(TEMPLATE))
 
 
-def _invocation(argv: list[str], env: dict[str, str] | None = None) -> deploy.Invocation:
-    args = deploy.build_parser().parse_args(argv)
-    return deploy.invocation_from(args, env or {})
+def _invocation(argv: list[str], env: dict[str, str] | None = None) -> cli.Invocation:
+    args = cli.build_parser().parse_args(argv)
+    return cli.invocation_from(args, env or {})
 
 
 # --- parsing --------------------------------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def _invocation(argv: list[str], env: dict[str, str] | None = None) -> deploy.In
 def test_help_documents_every_exit_code_and_the_environment(capsys: pytest.CaptureFixture[str]) -> None:
     # When asking for the release command's help
     with pytest.raises(SystemExit):
-        deploy.main(["release", "--help"])
+        cli.main(["release", "--help"])
     text = capsys.readouterr().out
     # Then every exit code and the main variables are explained
     for code in range(6):
@@ -105,7 +105,7 @@ def test_complete_explicit_targets_need_no_stack() -> None:
 
 def test_slots_must_name_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
     # When SLOTS names one group
-    code = deploy.main(["status"], env={"SLOTS": "only-one"})
+    code = cli.main(["status"], env={"SLOTS": "only-one"})
     # Then it exits 2 and says how to write it
     assert code == ExitCode.BAD_INPUT
     assert "SLOT_A,SLOT_B" in capsys.readouterr().err
@@ -113,7 +113,7 @@ def test_slots_must_name_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_a_partial_fleet_size_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     # When only --fleet-min is given
-    code = deploy.main(["status", "--fleet-min", "1"], env={})
+    code = cli.main(["status", "--fleet-min", "1"], env={})
     # Then it exits 2 naming the missing flags
     assert code == ExitCode.BAD_INPUT
     assert "--fleet-desired" in capsys.readouterr().err
@@ -121,7 +121,7 @@ def test_a_partial_fleet_size_is_refused(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_release_without_an_app_dir_exits_2(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     # When releasing with no --app-dir
-    code = deploy.main(["release"], env={}, clients=_clients(world, world.codedeploy()))
+    code = cli.main(["release"], env={}, clients=_clients(world, world.codedeploy()))
     # Then it exits 2 with what to do
     assert code == ExitCode.BAD_INPUT
     assert "--app-dir" in capsys.readouterr().err
@@ -138,7 +138,7 @@ def test_clients_honour_aws_endpoint_url_variables(monkeypatch: pytest.MonkeyPat
     # Given a per-service endpoint override in the environment
     monkeypatch.setenv("AWS_ENDPOINT_URL_CODEDEPLOY", "http://127.0.0.1:4999")
     # When the clients are built
-    clients = deploy.build_clients(deploy.AwsSettings(None, "eu-west-1", "standard", 3))
+    clients = cli.build_clients(cli.AwsSettings(None, "eu-west-1", "standard", 3))
     # Then CodeDeploy goes to the override and S3 does not
     assert clients.codedeploy.meta.endpoint_url == "http://127.0.0.1:4999"
     assert "127.0.0.1" not in clients.s3.meta.endpoint_url
@@ -149,7 +149,7 @@ def test_clients_honour_aws_endpoint_url_variables(monkeypatch: pytest.MonkeyPat
 
 def test_bundle_prints_the_path_and_hash(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # When bundling a valid revision
-    code = deploy.main(["bundle", "--app-dir", str(world.app_dir), "--bundle-dir", str(tmp_path / "b")], env={})
+    code = cli.main(["bundle", "--app-dir", str(world.app_dir), "--bundle-dir", str(tmp_path / "b")], env={})
     # Then it exits 0 and prints the bundle and its sha256
     out = capsys.readouterr().out
     assert code == 0
@@ -160,7 +160,7 @@ def test_bundle_of_an_invalid_appspec_exits_2(world: World, capsys: pytest.Captu
     # Given an appspec for Windows
     (world.app_dir / "appspec.yml").write_text("version: 0.0\nos: windows\n")
     # When bundling
-    code = deploy.main(["bundle", "--app-dir", str(world.app_dir)], env={})
+    code = cli.main(["bundle", "--app-dir", str(world.app_dir)], env={})
     # Then it exits 2 naming the key
     assert code == ExitCode.BAD_INPUT
     assert "os" in capsys.readouterr().err
@@ -192,7 +192,7 @@ def test_a_release_through_main_reads_the_stack_and_writes_the_report(
     world.scale(SLOT_A, 2)
     codedeploy = world.codedeploy(SLOT_A, scenarios.success())
     # When releasing through main
-    code = deploy.main(
+    code = cli.main(
         _release_argv(world, tmp_path),
         env={"GITHUB_SHA": "abc"},
         clients=_clients(world, codedeploy),
@@ -217,7 +217,7 @@ def test_a_failed_release_through_main_exits_1_and_annotates_github(
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary_file)}
     codedeploy = world.codedeploy(SLOT_A, scenarios.failure_at_after_install())
     # When releasing
-    code = deploy.main(
+    code = cli.main(
         _release_argv(world, tmp_path),
         env=env,
         clients=_clients(world, codedeploy),
@@ -232,7 +232,7 @@ def test_a_failed_release_through_main_exits_1_and_annotates_github(
 
 def test_a_missing_stack_exits_2_with_what_to_do(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     # When naming a stack that does not exist
-    code = deploy.main(["status", "--stack", "NoSuchStack"], env={}, clients=_clients(world, world.codedeploy()))
+    code = cli.main(["status", "--stack", "NoSuchStack"], env={}, clients=_clients(world, world.codedeploy()))
     # Then it exits 2 and suggests deploying or giving explicit targets
     err = capsys.readouterr().err
     assert code == ExitCode.BAD_INPUT
@@ -248,7 +248,7 @@ def test_status_shows_the_live_slot_and_the_deployment_in_flight(
     codedeploy = world.codedeploy(SLOT_A)
     running = codedeploy.add_deployment(status="InProgress", target_slot=SLOT_B, minutes_ago=2)
     # When asking for the status
-    code = deploy.main(["status"], env={}, clients=_clients(world, codedeploy))
+    code = cli.main(["status"], env={}, clients=_clients(world, codedeploy))
     # Then the live slot and the running deployment are shown
     out = capsys.readouterr().out
     assert code == 0
@@ -262,7 +262,7 @@ def test_stop_stops_the_deployment_in_flight_with_rollback(world: World) -> None
     codedeploy = world.codedeploy(SLOT_A)
     running = codedeploy.add_deployment(status="InProgress", target_slot=SLOT_B, minutes_ago=2)
     # When stopping
-    code = deploy.main(["stop"], env={}, clients=_clients(world, codedeploy))
+    code = cli.main(["stop"], env={}, clients=_clients(world, codedeploy))
     # Then StopDeployment was called with automatic rollback
     assert code == 0
     assert codedeploy.called("stop_deployment") == [{"deploymentId": running, "autoRollbackEnabled": True}]
@@ -276,7 +276,7 @@ def test_rollback_redeploys_the_previous_successful_revision(world: World, tmp_p
     codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_B, revision_key="old.zip", minutes_ago=120)
     codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A, revision_key="current.zip", minutes_ago=60)
     # When rolling back
-    code = deploy.main(
+    code = cli.main(
         ["rollback", "--report-dir", str(tmp_path / "r"), "--plain"],
         env={},
         clients=_clients(world, codedeploy),
@@ -295,7 +295,7 @@ def test_rollback_without_an_earlier_release_exits_2(world: World, capsys: pytes
     codedeploy = world.codedeploy(SLOT_A)
     codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A, revision_key="only.zip")
     # When rolling back
-    code = deploy.main(["rollback"], env={}, clients=_clients(world, codedeploy))
+    code = cli.main(["rollback"], env={}, clients=_clients(world, codedeploy))
     # Then it exits 2 and says how to release a wanted revision instead
     assert code == ExitCode.BAD_INPUT
     assert "--app-dir" in capsys.readouterr().err

@@ -10,8 +10,8 @@ from release.follow import Backoff, failure_lines, follow, format_seconds, is_tr
 from release.runtime import Runtime
 from release.views import LineView, LiveView, make_view
 
-from tests.scripts import scenarios
-from tests.scripts.fakes import (
+from tests.release import scenarios
+from tests.release.fakes import (
     GREEN_EVENTS,
     FakeClock,
     FakeCodeDeploy,

@@ -6,20 +6,21 @@ import os
 import signal
 
 from release.errors import ExitCode
-from release.orchestrate import run_release
+from release.orchestrate import Release
 from release.runtime import stop_on_signals
 
-from tests.scripts import scenarios
-from tests.scripts.fakes import Frame, Script
-from tests.scripts.support import BUCKET, SLOT_A, SLOT_B, World
+from tests.release import scenarios
+from tests.release.fakes import Frame, Script
+from tests.release.support import BUCKET, SLOT_A, SLOT_B, World
 
 
 def _release(world: World, codedeploy, **options):
     view, stream = world.view()
     runtime = world.runtime()
-    record = run_release(
+    release = Release(
         world.clients(codedeploy), world.targets(options.pop("bucket", BUCKET)), world.options(**options), runtime, view
     )
+    record = release.run()
     return record, stream.getvalue(), runtime
 
 
@@ -205,7 +206,7 @@ def test_sigint_while_following_stops_the_deployment_at_the_next_poll_and_exits_
     runtime = world.runtime()
     # When releasing with the signal handlers installed
     with stop_on_signals(runtime.stop):
-        record = run_release(world.clients(codedeploy), world.targets(), world.options(), runtime, view)
+        record = Release(world.clients(codedeploy), world.targets(), world.options(), runtime, view).run()
     # Then the deployment was stopped with rollback without a further poll sleep, and it exits 4
     assert runtime.stop.reason == "SIGINT"
     assert codedeploy.called("stop_deployment")[0]["autoRollbackEnabled"] is True
@@ -222,7 +223,7 @@ def test_processes_are_resumed_after_a_cancel(world: World) -> None:
     view, _ = world.view()
     runtime_holder["rt"] = world.runtime()
     # When it ends
-    run_release(world.clients(codedeploy), world.targets(), world.options(), runtime_holder["rt"], view)
+    Release(world.clients(codedeploy), world.targets(), world.options(), runtime_holder["rt"], view).run()
     # Then no scaling process stays suspended on either slot
     assert world.slot(SLOT_A)["SuspendedProcesses"] == world.slot(SLOT_B)["SuspendedProcesses"] == []
 
@@ -408,7 +409,7 @@ def test_a_stop_requested_before_the_slots_are_touched_ends_the_run_without_scal
     runtime = world.runtime()
     runtime.stop.request("SIGTERM")
     # When the release goes on
-    record = run_release(world.clients(codedeploy), world.targets(), world.options(), runtime, view)
+    record = Release(world.clients(codedeploy), world.targets(), world.options(), runtime, view).run()
     # Then it exits 4 before scaling or deploying anything
     assert record.exit_code == ExitCode.CANCELLED
     assert world.slot(SLOT_B)["DesiredCapacity"] == 0
@@ -425,7 +426,7 @@ def test_a_second_signal_skips_waiting_for_the_stopped_deployment(world: World) 
     runtime = world.runtime()
     world.clock.on_sleep = lambda n: runtime.stop.request("SIGINT") if n in (2, 3) else None
     # When releasing
-    record = run_release(world.clients(codedeploy), world.targets(), world.options(), runtime, view)
+    record = Release(world.clients(codedeploy), world.targets(), world.options(), runtime, view).run()
     # Then it exits 4 after a poll or two of the stopped deployment instead of waiting out the cleanup timeout
     assert record.exit_code == ExitCode.CANCELLED
     assert codedeploy.polls[codedeploy.created[0]] <= 2

@@ -22,6 +22,7 @@ from release.rehearse import (
     RehearsalResult,
     configure_parser,
     format_report,
+    options_from_args,
     rehearse,
     run_from_args,
 )
@@ -50,8 +51,8 @@ def options_for(app_dir: Path, **overrides: object) -> RehearsalOptions:
         "app_dir": app_dir,
         "health_check": settings,
         "healthy_within_seconds": 3.0,
-        "drain_path": "/slow?ms=1000",
-        "drain_requests": 6,
+        "shutdown_path": "/slow?ms=1000",
+        "shutdown_requests": 6,
         "stop_timeout_seconds": 10.0,
     }
     values.update(overrides)
@@ -151,8 +152,8 @@ def test_the_sample_revision_passes_the_whole_lifecycle(tmp_path: Path) -> None:
         }
         assert result.health is not None and result.health.healthy
         assert len(result.health.probes) >= 2 and all(probe.ok for probe in result.health.probes[-2:])
-        assert result.drain is not None
-        assert (result.drain.sent, result.drain.in_flight_at_sigterm, result.drain.lost) == (6, 6, 0)
+        assert result.shutdown is not None
+        assert (result.shutdown.sent, result.shutdown.in_flight_at_sigterm, result.shutdown.lost) == (6, 6, 0)
 
         assert result.sandbox is not None
         installed = result.sandbox / "root" / "opt" / "sample-app"
@@ -280,7 +281,7 @@ def test_an_app_that_never_becomes_healthy_fails_allow_traffic(revision: Path) -
 
 
 @pytest.mark.slow
-def test_an_app_that_drops_requests_on_sigterm_fails_the_drain(revision: Path) -> None:
+def test_an_app_that_drops_requests_on_sigterm_fails_the_shutdown(revision: Path) -> None:
     # The default SIGTERM action: the process dies on the spot with requests in flight.
     edit(
         revision / "app" / "server.py",
@@ -293,7 +294,7 @@ def test_an_app_that_drops_requests_on_sigterm_fails_the_drain(revision: Path) -
     assert result.exit_code == 1
     assert result.failure is not None
     assert "6 of 6 requests in flight were lost after SIGTERM" in result.failure
-    assert result.drain is not None and (result.drain.sent, result.drain.lost) == (6, 6)
+    assert result.shutdown is not None and (result.shutdown.sent, result.shutdown.lost) == (6, 6)
     assert_nothing_left(result)
 
 
@@ -357,10 +358,38 @@ def test_help_says_the_rehearsal_never_writes_outside_its_sandbox() -> None:
 
 
 def test_a_health_check_timeout_not_below_the_interval_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
-    namespace = parse("--app-dir", str(SAMPLE_APP), "--health-check-interval", "1", "--health-check-timeout", "1")
+    # The interval is within the target group's range (5..300), so the timeout rule is the one that fails.
+    namespace = parse("--app-dir", str(SAMPLE_APP), "--health-check-interval", "5", "--health-check-timeout", "5")
 
     assert run_from_args(namespace) == 2
-    assert "--health-check-timeout must be less than --health-check-interval" in capsys.readouterr().err
+    assert "--health-check-timeout: 5 must be less than --health-check-interval" in capsys.readouterr().err
+
+
+def test_a_healthy_threshold_of_one_is_bad_input_as_the_target_group_rejects_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    namespace = parse("--app-dir", str(SAMPLE_APP), "--healthy-threshold", "1")
+
+    assert run_from_args(namespace) == 2
+    assert "--healthy-threshold: 1 is out of range; allowed: 2..10" in capsys.readouterr().err
+
+
+def test_the_health_check_defaults_are_the_target_groups_settings_in_cdk_json() -> None:
+    from bluegreen.config import load_cdk_json_config
+
+    check = load_cdk_json_config().health_check
+
+    options = options_from_args(parse("--app-dir", str(SAMPLE_APP)))
+
+    assert options.health_check == HealthCheckSettings.of(check)
+
+
+def test_the_deprecated_drain_flags_still_set_the_shutdown_options() -> None:
+    options = options_from_args(
+        parse("--app-dir", str(SAMPLE_APP), "--drain-path", "/slow?ms=5", "--drain-requests", "3")
+    )
+
+    assert (options.shutdown_path, options.shutdown_requests) == ("/slow?ms=5", 3)
 
 
 def test_a_missing_app_dir_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -376,7 +405,6 @@ def test_sigint_during_a_hook_exits_4_and_leaves_no_process(revision: Path, tmp_
     driver = tmp_path / "driver.py"
     driver.write_text(
         "import argparse, sys\n"
-        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'scripts')!r}]\n"
         "from release.rehearse import configure_parser, run_from_args\n"
         "parser = argparse.ArgumentParser()\n"
         "configure_parser(parser)\n"

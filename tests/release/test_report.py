@@ -7,13 +7,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from release.deploy_errors import DeploymentFailed
+from release.ci import CiContext
+from release.errors import DeploymentFailed
 from release.follow import Snapshot, read_targets
 from release.record import Phase, ReleaseRecord
 from release.report import spans, summary_json, summary_text, write_reports
 
-from tests.scripts import scenarios
-from tests.scripts.fakes import T0, FakeCodeDeploy, Frame, Script
+from tests.release import scenarios
+from tests.release.fakes import T0, FakeCodeDeploy, Frame, Script
 
 
 def _record(*, failed: bool = False) -> ReleaseRecord:
@@ -87,7 +88,7 @@ def test_reports_are_written_and_github_gets_a_step_summary_and_an_annotation(tm
     step_summary = tmp_path / "summary.md"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(step_summary)}
     # When writing the reports
-    written = write_reports(_record(failed=True), tmp_path / "report", env, stream)
+    written = write_reports(_record(failed=True), tmp_path / "report", CiContext.from_env(env), stream)
     # Then the JSON and the SVG exist, the step summary has a phases table, and an error annotation was printed
     assert written["summary"].exists() and written["timeline"].read_text().lstrip().startswith("<")
     assert "| phase | duration |" in step_summary.read_text()
@@ -97,5 +98,5 @@ def test_reports_are_written_and_github_gets_a_step_summary_and_an_annotation(tm
 
 def test_outside_github_no_workflow_commands_are_printed(tmp_path: Path) -> None:
     stream = io.StringIO()
-    write_reports(_record(), tmp_path, {}, stream)
+    write_reports(_record(), tmp_path, CiContext.from_env({}), stream)
     assert "::" not in stream.getvalue()

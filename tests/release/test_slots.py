@@ -6,11 +6,12 @@ import io
 
 import pytest
 from release import slots
-from release.deploy_errors import Cancelled, TargetsError, TimedOut
+from release.errors import Cancelled, TargetsError, TimedOut
 from release.orchestrate import SlotPlan, capacity_for
-from release.targets import FleetSize, Targets
+from release.targets import Targets
 
-from tests.scripts.support import SLOT_A, SLOT_B, World
+from bluegreen.config import FleetSize
+from tests.release.support import SLOT_A, SLOT_B, World
 
 
 def _state(name: str, desired: int, max_size: int = 4) -> slots.SlotState:

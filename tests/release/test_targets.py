@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from release.deploy_errors import TargetsError
-from release.deployments import GroupInfo, TrafficTiming, build_description, default_timeout_seconds
-from release.targets import FleetSize, TargetOverrides, resolve_targets
+from release.ci import CiContext
+from release.deployments import GroupInfo, build_description
+from release.errors import TargetsError
+from release.targets import OUTPUTS_READ, TargetOverrides, fleet_size, resolve_targets
+from release.timeout import default_timeout_seconds
 
-from tests.scripts.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
+from bluegreen import outputs
+from bluegreen.config import FleetSize
+from bluegreen.timing import TrafficTiming
+from tests.release.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
 
 OUTPUTS = {
     "ArtifactBucketName": BUCKET,
@@ -57,17 +62,30 @@ def test_the_fleet_falls_back_to_the_configured_default(world: World) -> None:
 
 def test_an_impossible_fleet_size_is_refused() -> None:
     with pytest.raises(TargetsError, match="fleet size"):
-        FleetSize(3, 2, 4)
+        fleet_size(3, 2, 4)
+
+
+def test_an_impossible_fleet_size_names_the_flags_to_fix() -> None:
+    with pytest.raises(TargetsError) as caught:
+        fleet_size(1, 0, 4)
+    assert "--fleet-desired" in caught.value.hint
+
+
+def test_the_release_tool_reads_every_output_the_stack_declares_and_no_other() -> None:
+    # The stack's test compares its template's outputs with bluegreen.outputs.ALL; this closes the loop on the reader.
+    assert set(OUTPUTS_READ) == set(outputs.ALL)
+    assert len(OUTPUTS_READ) == len(set(OUTPUTS_READ))
 
 
 def test_the_description_names_the_bitbucket_commit_branch_and_build() -> None:
-    text = build_description({"BITBUCKET_COMMIT": "f" * 40, "BITBUCKET_BRANCH": "main", "BITBUCKET_BUILD_NUMBER": "7"})
+    ci = CiContext.from_env({"BITBUCKET_COMMIT": "f" * 40, "BITBUCKET_BRANCH": "main", "BITBUCKET_BUILD_NUMBER": "7"})
+    text = build_description(ci)
     assert "commit ffffffffffff branch main build 7" in text
 
 
 def test_the_description_never_exceeds_256_characters() -> None:
-    assert len(build_description({"GITHUB_REF_NAME": "b" * 400})) <= 256
-    assert len(build_description({}, "x" * 300)) == 256
+    assert len(build_description(CiContext.from_env({"GITHUB_REF_NAME": "b" * 400}))) <= 256
+    assert len(build_description(CiContext(), "x" * 300)) == 256
 
 
 def _group(config: str = "CodeDeployDefault.OneAtATime") -> GroupInfo:

@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from release.bundle import Bundle, build_bundle
 from release.errors import ExitCode, UploadError
-from release.upload import S3Revision, upload_bundle
+from release.upload import S3Revision, check_bucket, upload_bundle
 
 BUCKET = "artifacts"
 APPLICATION = "web"
@@ -112,24 +112,24 @@ def test_a_large_bundle_goes_up_in_multipart_chunks(s3: Any, tmp_path: Path) -> 
     assert s3.get_object(Bucket=BUCKET, Key=revision.key)["Body"].read() == large.path.read_bytes()
 
 
-def test_a_missing_bucket_is_bad_input_with_a_hint(s3: Any, bundle: Bundle) -> None:
+def test_a_missing_bucket_is_bad_input_with_a_hint(s3: Any) -> None:
     # When
     with pytest.raises(UploadError) as caught:
-        upload_bundle(s3, bundle, bucket="no-such-bucket", application=APPLICATION)
+        check_bucket(s3, "no-such-bucket")
     # Then
     assert caught.value.exit_code == ExitCode.BAD_INPUT
     assert "does not exist" in caught.value.message
     assert "cdk deploy" in caught.value.hint
 
 
-def test_an_access_denied_bucket_is_bad_input_with_a_hint(bundle: Bundle) -> None:
+def test_an_access_denied_bucket_is_bad_input_with_a_hint() -> None:
     # Given
     client = boto3.client("s3")
     with Stubber(client) as stubber:
         stubber.add_client_error("head_bucket", service_error_code="403", http_status_code=403)
         # When
         with pytest.raises(UploadError) as caught:
-            upload_bundle(client, bundle, bucket=BUCKET, application=APPLICATION)
+            check_bucket(client, BUCKET)
     # Then
     assert ("denied" in caught.value.message, "s3:PutObject" in caught.value.hint) == (True, True)
 

@@ -39,25 +39,25 @@ from release.rehearse.cli import configure_parser, options_from_args, run_from_a
 from release.rehearse.lifecycle import rehearse
 from release.rehearse.model import (
     DEPLOYMENT_ID,
-    DrainResult,
     EventResult,
     HealthCheckSettings,
     HealthResult,
     Probe,
     RehearsalOptions,
     RehearsalResult,
+    ShutdownResult,
 )
 from release.rehearse.report import format_report
 
 __all__ = [
     "DEPLOYMENT_ID",
-    "DrainResult",
     "EventResult",
     "HealthCheckSettings",
     "HealthResult",
     "Probe",
     "RehearsalOptions",
     "RehearsalResult",
+    "ShutdownResult",
     "configure_parser",
     "format_report",
     "options_from_args",

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bluegreen.config import ConfigError, HealthCheck, load_cdk_json_config
 from release.errors import InputError
 from release.rehearse.lifecycle import rehearse
 from release.rehearse.model import DEFAULT_STOP_TIMEOUT_SECONDS, HealthCheckSettings, RehearsalOptions
@@ -56,20 +57,31 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--health-check-path", help="path probed, e.g. /health")
     group.add_argument("--health-check-port", type=int, help="port probed; exported to hooks as REHEARSAL_PORT")
     group.add_argument("--health-check-matcher", help="HTTP codes meaning healthy, e.g. 200 or 200-299")
-    group.add_argument("--health-check-interval", type=float, help="seconds between probes")
-    group.add_argument("--health-check-timeout", type=float, help="seconds a probe may take")
-    group.add_argument("--healthy-threshold", type=int, help="consecutive successes needed to be healthy")
+    group.add_argument("--health-check-interval", type=int, help="seconds between probes (5..300)")
+    group.add_argument("--health-check-timeout", type=int, help="seconds a probe may take (2..120, below the interval)")
+    group.add_argument("--healthy-threshold", type=int, help="consecutive successes needed to be healthy (2..10)")
     group.add_argument(
         "--healthy-within", type=float, default=120.0, help="give up on AllowTraffic after this many seconds (120)"
     )
-    drain = parser.add_argument_group("shutdown drain")
-    drain.add_argument(
+    # "Drain" names the instance's connection drain (the drain Lambda); the app's own stop here is the "shutdown".
+    # --drain-path and --drain-requests are the deprecated spellings of the shutdown flags, still accepted.
+    shutdown = parser.add_argument_group("shutdown (SIGTERM while requests are in flight)")
+    shutdown.add_argument(
+        "--shutdown-path",
         "--drain-path",
+        dest="shutdown_path",
         help="path of the requests in flight at SIGTERM (default: the health-check path), "
-        "e.g. '/slow?ms=2000' for the sample app",
+        "e.g. '/slow?ms=2000' for the sample app (--drain-path: deprecated alias)",
     )
-    drain.add_argument("--drain-requests", type=int, default=8, help="concurrent requests in flight (1..64, 8)")
-    drain.add_argument(
+    shutdown.add_argument(
+        "--shutdown-requests",
+        "--drain-requests",
+        dest="shutdown_requests",
+        type=int,
+        default=8,
+        help="concurrent requests in flight (1..64, 8; --drain-requests: deprecated alias)",
+    )
+    shutdown.add_argument(
         "--stop-timeout",
         type=float,
         default=DEFAULT_STOP_TIMEOUT_SECONDS,
@@ -86,65 +98,70 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run_from_args)
 
 
+# The flag that sets each field of `bluegreen.config.HealthCheck`, by the settings key its `ConfigError` names.
+HEALTH_CHECK_FLAGS = {
+    "healthCheckIntervalSeconds": "--health-check-interval",
+    "healthCheckTimeoutSeconds": "--health-check-timeout",
+    "healthyThresholdCount": "--healthy-threshold",
+    "healthCheckMatcher": "--health-check-matcher",
+    "healthCheckPath": "--health-check-path",
+    "appPort": "--health-check-port",
+}
+
+
+def health_check_from_args(namespace: argparse.Namespace, base: HealthCheck) -> HealthCheck:
+    """`base` (the target group's settings in cdk.json) with the flags given, validated like the target group.
+
+    The shared `HealthCheck` applies ELBv2's limits (a healthy threshold of 2..10, a timeout below the interval, ...);
+    its `ConfigError` becomes an `InputError` (exit 2) naming the flag.
+    """
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    try:
+        return HealthCheck(
+            path=pick(namespace.health_check_path, base.path),
+            port=pick(namespace.health_check_port, base.port),
+            matcher=pick(namespace.health_check_matcher, base.matcher),
+            interval_seconds=pick(namespace.health_check_interval, base.interval_seconds),
+            timeout_seconds=pick(namespace.health_check_timeout, base.timeout_seconds),
+            healthy_threshold=pick(namespace.healthy_threshold, base.healthy_threshold),
+            unhealthy_threshold=base.unhealthy_threshold,
+        )
+    except ConfigError as exc:
+        message = str(exc)
+        for key, flag in HEALTH_CHECK_FLAGS.items():
+            message = message.replace(key, flag)
+        raise InputError(
+            f"{message} (the target group would refuse this health check)",
+            hint="Give health-check flags within the target group's limits (see --help and README, Configuration).",
+        ) from exc
+
+
 def options_from_args(namespace: argparse.Namespace) -> RehearsalOptions:
     """Turn parsed arguments into `RehearsalOptions`, filling health-check defaults from cdk.json.
 
     Raises `InputError` for cdk.json problems and out-of-range values.
     """
-    from bluegreen.config import ConfigError, load_cdk_json_config  # noqa: PLC0415 - only when rehearsing, not for --help
-
     try:
         config = load_cdk_json_config()
-    except (ConfigError, OSError, ValueError) as exc:
+    except ConfigError as exc:
         raise InputError(f"cdk.json: {exc}", hint="Fix cdk.json (see README, Configuration).") from exc
-    base = config.health_check
-
-    def pick(value: Any, default: Any) -> Any:
-        return default if value is None else value
-
-    settings = HealthCheckSettings(
-        path=pick(namespace.health_check_path, base.path),
-        port=pick(namespace.health_check_port, base.port),
-        matcher=pick(namespace.health_check_matcher, base.matcher),
-        interval_seconds=float(pick(namespace.health_check_interval, base.interval_seconds)),
-        timeout_seconds=float(pick(namespace.health_check_timeout, base.timeout_seconds)),
-        healthy_threshold=pick(namespace.healthy_threshold, base.healthy_threshold),
-    )
-    _check_settings(settings)
+    check = health_check_from_args(namespace, config.health_check)
     return RehearsalOptions(
         app_dir=namespace.app_dir,
-        health_check=settings,
+        health_check=HealthCheckSettings.of(check),
         report_dir=namespace.report_dir,
         keep_sandbox=namespace.keep_sandbox,
         application_name=namespace.application_name,
         deployment_group_name=namespace.deployment_group_name,
         healthy_within_seconds=namespace.healthy_within,
-        drain_path=namespace.drain_path,
-        drain_requests=namespace.drain_requests,
+        shutdown_path=namespace.shutdown_path,
+        shutdown_requests=namespace.shutdown_requests,
         stop_timeout_seconds=namespace.stop_timeout,
         run_application_stop=namespace.run_application_stop,
     )
-
-
-def _check_settings(settings: HealthCheckSettings) -> None:
-    problems = []
-    if not settings.path.startswith("/"):
-        problems.append(f"--health-check-path must start with /, got {settings.path!r}")
-    if not 1 <= settings.port <= 65535:
-        problems.append(f"--health-check-port must be 1..65535, got {settings.port}")
-    try:
-        settings.matches(200)
-    except ValueError:
-        problems.append(f"--health-check-matcher must look like 200, 200,204 or 200-299, got {settings.matcher!r}")
-    if settings.interval_seconds <= 0 or settings.timeout_seconds <= 0:
-        problems.append("--health-check-interval and --health-check-timeout must be positive")
-    elif settings.timeout_seconds >= settings.interval_seconds:
-        # ELBv2 CreateTargetGroup rejects a timeout that is not below the interval; so does the rehearsal.
-        problems.append("--health-check-timeout must be less than --health-check-interval")
-    if not 1 <= settings.healthy_threshold <= 10:
-        problems.append(f"--healthy-threshold must be 1..10, got {settings.healthy_threshold}")
-    if problems:
-        raise InputError("; ".join(problems))
 
 
 @contextlib.contextmanager

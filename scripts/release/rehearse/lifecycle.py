@@ -26,7 +26,7 @@ from release.rehearse.processes import ProcessTracker
 from release.rehearse.report import write_reports
 from release.rehearse.sandbox import download_bundle, install, remove_sandbox
 from release.rehearse.state import RunState, StepFailed, now
-from release.rehearse.traffic import MAX_DRAIN_REQUESTS, allow_traffic, shutdown
+from release.rehearse.traffic import MAX_SHUTDOWN_REQUESTS, allow_traffic, shutdown
 
 # CodeDeploy returns "up to the last 4 KB of the diagnostic log" as logTail (API Diagnostics); the report shows as much.
 LOG_TAIL_CHARS = 4096
@@ -75,7 +75,7 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
         log_tail=log_tail[-LOG_TAIL_CHARS:],
         events=tuple(run.events),
         health=run.health,
-        drain=run.drain,
+        shutdown=run.shutdown,
         notes=tuple(run.notes),
         started_at=started,
         finished_at=now(),
@@ -99,8 +99,8 @@ def _preflight(run: RunState) -> None:
             f"--report-dir {options.report_dir} is inside the revision; the rehearsal never writes into it",
             hint="Choose a report directory outside --app-dir.",
         )
-    if not 1 <= options.drain_requests <= MAX_DRAIN_REQUESTS:
-        raise InputError(f"--drain-requests must be 1..{MAX_DRAIN_REQUESTS}, got {options.drain_requests}")
+    if not 1 <= options.shutdown_requests <= MAX_SHUTDOWN_REQUESTS:
+        raise InputError(f"--shutdown-requests must be 1..{MAX_SHUTDOWN_REQUESTS}, got {options.shutdown_requests}")
     port = options.health_check.port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As the app's server does (allow_reuse_address): connections of a previous run left in TIME_WAIT must not

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bluegreen.config import HealthCheck
 from release.errors import ExitCode, ReleaseError
 from release.timeline import Span
 
@@ -26,7 +27,11 @@ class RehearsalInterrupted(ReleaseError):
 
 @dataclass(frozen=True)
 class HealthCheckSettings:
-    """The target group's health check as the rehearsal applies it (seconds may be fractional, for tests)."""
+    """The target group's health check as the rehearsal's probe applies it.
+
+    Built from a validated `bluegreen.config.HealthCheck` by `of` (the command line does so); tests build it directly
+    with fractional seconds, which the target group itself does not take, to keep the rehearsal quick.
+    """
 
     path: str
     port: int
@@ -34,6 +39,18 @@ class HealthCheckSettings:
     interval_seconds: float
     timeout_seconds: float
     healthy_threshold: int
+
+    @classmethod
+    def of(cls, check: HealthCheck) -> HealthCheckSettings:
+        """The probe settings of a target group with this (validated) health check."""
+        return cls(
+            path=check.path,
+            port=check.port,
+            matcher=check.matcher,
+            interval_seconds=float(check.interval_seconds),
+            timeout_seconds=float(check.timeout_seconds),
+            healthy_threshold=check.healthy_threshold,
+        )
 
     def matches(self, status: int) -> bool:
         """Whether HTTP `status` counts as a success for the matcher ("200", "200,204", "200-299")."""
@@ -64,10 +81,10 @@ class RehearsalOptions:
     # How long AllowTraffic waits for the target to turn healthy before the rehearsal calls it a failure.
     healthy_within_seconds: float = 120.0
     # Path the in-flight load requests at SIGTERM; None means the health-check path.
-    drain_path: str | None = None
-    drain_requests: int = 8
+    shutdown_path: str | None = None
+    shutdown_requests: int = 8
     # Pause between the last request sent and SIGTERM, so the app has accepted every connection.
-    drain_settle_seconds: float = 0.3
+    shutdown_settle_seconds: float = 0.3
     stop_timeout_seconds: float = DEFAULT_STOP_TIMEOUT_SECONDS
     run_application_stop: bool = False
 
@@ -114,8 +131,8 @@ class HealthResult:
 
 
 @dataclass(frozen=True)
-class DrainResult:
-    """Outcome of the SIGTERM drain under in-flight load."""
+class ShutdownResult:
+    """Outcome of the shutdown: SIGTERM to the app while requests are in flight."""
 
     path: str
     sent: int
@@ -138,7 +155,7 @@ class RehearsalResult:
     log_tail: str
     events: tuple[EventResult, ...]
     health: HealthResult | None
-    drain: DrainResult | None
+    shutdown: ShutdownResult | None
     notes: tuple[str, ...]
     started_at: datetime
     finished_at: datetime
@@ -180,7 +197,7 @@ class RehearsalResult:
                     for event in self.events
                 ],
                 "health": asdict(self.health) if self.health else None,
-                "drain": asdict(self.drain) if self.drain else None,
+                "shutdown": asdict(self.shutdown) if self.shutdown else None,
                 "notes": list(self.notes),
                 "sandbox": self.sandbox,
                 "rehearsal_id": self.rehearsal_id,

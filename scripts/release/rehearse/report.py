@@ -11,7 +11,7 @@ from release.timeline import write_timeline
 
 
 def format_report(result: RehearsalResult) -> str:
-    """The human summary printed at the end: one line per event, the health and drain figures, the failure."""
+    """The human summary printed at the end: one line per event, the health and shutdown figures, the failure."""
     verdict = "PASSED" if result.ok else "FAILED"
     lines = [f"Rehearsal of {result.app_dir}: {verdict} (exit code {result.exit_code})"]
     if result.events:
@@ -34,16 +34,16 @@ def format_report(result: RehearsalResult) -> str:
             )
         else:
             lines.append(f"  never healthy; probes: {', '.join(p.detail for p in health.probes[-5:])}")
-    if result.drain is not None:
-        drain = result.drain
+    if result.shutdown is not None:
+        shutdown = result.shutdown
         exit_text = (
-            f"exited {drain.seconds_to_exit:.2f} s after SIGTERM"
-            if drain.seconds_to_exit is not None
-            else f"{drain.killed} process(es) SIGKILLed"
+            f"exited {shutdown.seconds_to_exit:.2f} s after SIGTERM"
+            if shutdown.seconds_to_exit is not None
+            else f"{shutdown.killed} process(es) SIGKILLed"
         )
         lines.append(
-            f"SIGTERM drain (GET {drain.path}): {drain.sent} sent, {drain.in_flight_at_sigterm} in flight at SIGTERM, "
-            f"{drain.completed} completed, {drain.lost} lost; the app {exit_text}"
+            f"Shutdown under load (GET {shutdown.path}): {shutdown.sent} sent, {shutdown.in_flight_at_sigterm} in "
+            f"flight at SIGTERM, {shutdown.completed} completed, {shutdown.lost} lost; the app {exit_text}"
         )
     lines.extend(f"Note: {note}" for note in result.notes)
     if result.failure:

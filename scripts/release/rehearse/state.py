@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from release.rehearse.model import DEPLOYMENT_ID, DrainResult, EventResult, HealthResult, RehearsalOptions
+from release.rehearse.model import DEPLOYMENT_ID, EventResult, HealthResult, RehearsalOptions, ShutdownResult
 from release.rehearse.processes import ProcessTracker
 
 
@@ -33,7 +33,7 @@ class RunState:
     events: list[EventResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     health: HealthResult | None = None
-    drain: DrainResult | None = None
+    shutdown: ShutdownResult | None = None
     script_log: TextIO | None = None
 
     @property

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from release.rehearse.model import (
     LANE_BLUE,
     LANE_GREEN,
-    DrainResult,
     EventResult,
     HealthCheckSettings,
     HealthResult,
     Probe,
+    ShutdownResult,
 )
 from release.rehearse.state import RunState, StepFailed, now
 
-# Upper bound of --drain-requests: the shutdown sends one bounded wave of concurrent requests (loopback only).
-MAX_DRAIN_REQUESTS = 64
+# Upper bound of --shutdown-requests: the shutdown sends one bounded wave of concurrent requests (loopback only).
+MAX_SHUTDOWN_REQUESTS = 64
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -116,9 +116,9 @@ def _send(port: int, path: str, timeout: float, request: _Request) -> None:
 
 def shutdown(run: RunState) -> None:
     options = run.options
-    path = options.drain_path or options.health_check.path
+    path = options.shutdown_path or options.health_check.path
     start = now()
-    count = options.drain_requests
+    count = options.shutdown_requests
     run.say(f"Shutdown: {count} concurrent GET {path} in flight, then SIGTERM to the revision's processes")
     if not run.tracker.alive():
         message = "no process of the revision is running: nothing would serve traffic or receive SIGTERM"
@@ -135,7 +135,7 @@ def shutdown(run: RunState) -> None:
         thread.start()
     for request in requests:
         request.sent.wait(5)
-    time.sleep(options.drain_settle_seconds)
+    time.sleep(options.shutdown_settle_seconds)
     failed_early = sum(1 for request in requests if request.done.is_set() and request.error is not None)
     in_flight = sum(1 for request in requests if not request.done.is_set())
     signalled_at = time.monotonic()
@@ -147,7 +147,7 @@ def shutdown(run: RunState) -> None:
         thread.join(timeout)
     errors = tuple(sorted({request.error for request in requests if request.error is not None}))
     lost = sum(1 for request in requests if request.status is None)
-    run.drain = DrainResult(
+    run.shutdown = ShutdownResult(
         path=path,
         sent=count,
         in_flight_at_sigterm=in_flight,
@@ -173,8 +173,8 @@ def shutdown(run: RunState) -> None:
         )
     if in_flight == 0 and not problems:
         run.notes.append(
-            f"no request was still in flight when SIGTERM was sent (GET {path} answers quickly): the drain was not "
-            "exercised; pass --drain-path with a slow endpoint (the sample app: '/slow?ms=2000')"
+            f"no request was still in flight when SIGTERM was sent (GET {path} answers quickly): the shutdown "
+            "was not exercised under load; pass --shutdown-path with a slow endpoint (the sample app: '/slow?ms=2000')"
         )
     if problems:
         message = "; ".join(problems) + f" — {summary}"

@@ -1,0 +1,81 @@
+"""The release's default timeout: an upper bound of a healthy deployment, from the group, the hooks and the traffic.
+
+The traffic steps come from the one traffic-timing model, `bluegreen.timing.TrafficTiming` (docs/decisions.md F7),
+fed with the target group's live settings (ELBv2 DescribeTargetGroups and DescribeTargetGroupAttributes), or with the
+ALB's defaults when the target group is unknown or cannot be read.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bluegreen.timing import (
+    ALB_DEFAULT_DEREGISTRATION_DELAY_SECONDS,
+    ALB_DEFAULT_HEALTHY_THRESHOLD,
+    ALB_DEFAULT_INTERVAL_SECONDS,
+    ALB_DEFAULTS,
+    TrafficTiming,
+)
+from release.deployments import GroupInfo
+
+# Allowance for the script-less events DownloadBundle and Install (and agent pick-up), per instance.
+AGENT_EVENTS_SECONDS = 120
+# Head-room for CodeDeploy's own bookkeeping between events.
+TIMEOUT_MARGIN_SECONDS = 300
+
+
+def read_traffic_timing(elbv2: Any | None, target_group_arn: str | None) -> TrafficTiming:
+    """The target group's health-check and deregistration settings, or the ALB defaults when unknown."""
+    if elbv2 is None or not target_group_arn:
+        return ALB_DEFAULTS
+    try:
+        group = elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])["TargetGroups"][0]
+        attributes = elbv2.describe_target_group_attributes(TargetGroupArn=target_group_arn)["Attributes"]
+    except ClientError:
+        return ALB_DEFAULTS
+    delay = next(
+        (int(a["Value"]) for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"),
+        ALB_DEFAULT_DEREGISTRATION_DELAY_SECONDS,
+    )
+    return TrafficTiming(
+        interval_seconds=int(group.get("HealthCheckIntervalSeconds", ALB_DEFAULT_INTERVAL_SECONDS)),
+        healthy_threshold=int(group.get("HealthyThresholdCount", ALB_DEFAULT_HEALTHY_THRESHOLD)),
+        deregistration_delay_seconds=delay,
+    )
+
+
+def batches(deployment_config: str, instances: int) -> int:
+    """How many instance batches the configuration runs one after the other (worst case for unknown configs)."""
+    if deployment_config == "CodeDeployDefault.AllAtOnce":
+        return 1
+    if deployment_config == "CodeDeployDefault.HalfAtATime":
+        return min(2, max(instances, 1))
+    return max(instances, 1)
+
+
+def default_timeout_seconds(
+    group: GroupInfo,
+    *,
+    green_instances: int,
+    blue_instances: int,
+    green_hook_seconds: int,
+    blue_hook_seconds: int,
+    traffic: TrafficTiming,
+) -> int:
+    """An upper bound of a healthy deployment's duration, from the group's settings and the revision's hooks.
+
+    green batches x (hook timeouts + DownloadBundle/Install allowance + AllowTraffic)
+    + the ready wait (STOP_DEPLOYMENT only)
+    + blue batches x (BeforeBlockTraffic/AfterBlockTraffic timeouts + BlockTraffic incl. deregistration delay)
+    + the blue termination wait (TERMINATE only) + a margin.
+    """
+    green = batches(group.deployment_config, green_instances) * (
+        green_hook_seconds + AGENT_EVENTS_SECONDS + traffic.allow_traffic_seconds
+    )
+    blue = batches(group.deployment_config, blue_instances) * (blue_hook_seconds + traffic.block_traffic_seconds)
+    ready = group.ready_wait_minutes * 60 if group.ready_action == "STOP_DEPLOYMENT" else 0
+    terminate = group.blue_wait_minutes * 60 if group.blue_action == "TERMINATE" else 0
+    return math.ceil(green + ready + blue + terminate + TIMEOUT_MARGIN_SECONDS)
