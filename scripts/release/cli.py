@@ -43,7 +43,8 @@ EXIT_CODES = """\
 exit codes:
   0  released (or: command done)
   1  deployment failed; CodeDeploy rolled back, the failed slot was emptied
-  2  bad input or pre-flight failure: nothing uploaded, nothing scaled
+  2  bad input or pre-flight failure, including a live slot the deployment group, the target group and
+     the last successful deployment do not settle: nothing uploaded, nothing scaled
   3  timed out: the deployment was stopped with rollback
   4  cancelled (SIGINT/SIGTERM): the deployment was stopped with rollback
   5  another deployment is in flight for the deployment group
@@ -155,7 +156,8 @@ def _add_release(parser: argparse.ArgumentParser, *, app_dir: bool) -> None:
     group.add_argument(
         "--scale-timeout",
         type=float,
-        help="seconds to wait for the idle slot to fill or empty (env SCALE_TIMEOUT; default 900)",
+        help="seconds to wait for the idle slot to fill (every instance InService, i.e. its CodeDeploy agent "
+        "running: launch, boot, user data and agent start) or to empty (env SCALE_TIMEOUT; default 900)",
     )
     group.add_argument(
         "--cleanup-timeout",
@@ -178,6 +180,24 @@ def _add_release(parser: argparse.ArgumentParser, *, app_dir: bool) -> None:
     )
 
 
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    *,
+    description: str | None = None,
+    aws: bool = True,
+) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with the environment variables (when it calls AWS) and the exit codes."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=(ENVIRONMENT + "\n" + EXIT_CODES) if aws else EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documenting every flag, environment variable and exit code."""
     parser = argparse.ArgumentParser(
@@ -187,49 +207,27 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    formatter = argparse.RawDescriptionHelpFormatter
-    release = commands.add_parser(
+    release = _command(
+        commands,
         "release",
-        help="bundle, validate, upload and release a revision onto the idle slot",
+        "bundle, validate, upload and release a revision onto the idle slot",
         description="Bundle → validate → upload → fill the idle slot → deploy → follow → switch (or roll back).",
-        epilog=ENVIRONMENT + "\n" + EXIT_CODES,
-        formatter_class=formatter,
     )
     _add_targets(release)
     _add_release(release, app_dir=True)
     _add_aws(release)
-    bundle = commands.add_parser(
-        "bundle",
-        help="build and validate the bundle only; print its path and hash",
-        epilog=EXIT_CODES,
-        formatter_class=formatter,
-    )
+    bundle = _command(commands, "bundle", "build and validate the bundle only; print its path and hash", aws=False)
     bundle.add_argument("--app-dir", help="revision directory holding appspec.yml (env APP_DIR)")
     bundle.add_argument("--bundle-dir", help=f"where the bundle is written (default {DEFAULT_BUNDLE_DIR})")
-    status = commands.add_parser(
-        "status",
-        help="live slot, deployment in flight, last releases",
-        epilog=ENVIRONMENT + "\n" + EXIT_CODES,
-        formatter_class=formatter,
-    )
+    status = _command(commands, "status", "live slot, deployment in flight, last releases")
     _add_targets(status)
     status.add_argument("--last", type=int, default=5, help="how many recent deployments to list (default 5)")
     _add_aws(status)
-    rollback = commands.add_parser(
-        "rollback",
-        help="release the previous successful revision again (onto the idle slot)",
-        epilog=ENVIRONMENT + "\n" + EXIT_CODES,
-        formatter_class=formatter,
-    )
+    rollback = _command(commands, "rollback", "release the previous successful revision again (onto the idle slot)")
     _add_targets(rollback)
     _add_release(rollback, app_dir=False)
     _add_aws(rollback)
-    stop = commands.add_parser(
-        "stop",
-        help="stop the deployment in flight, with automatic rollback",
-        epilog=ENVIRONMENT + "\n" + EXIT_CODES,
-        formatter_class=formatter,
-    )
+    stop = _command(commands, "stop", "stop the deployment in flight, with automatic rollback")
     _add_targets(stop)
     _add_aws(stop)
     rehearse_parser = commands.add_parser("rehearse", help="rehearse the revision's hooks locally (no AWS)")
