@@ -201,7 +201,6 @@ def _command(
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documenting every flag, environment variable and exit code."""
     parser = argparse.ArgumentParser(
-        prog="deploy.py",
         description="Zero-downtime EC2 blue/green releases on AWS CodeDeploy with two Auto Scaling group slots.",
         epilog=ENVIRONMENT + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

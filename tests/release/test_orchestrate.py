@@ -322,6 +322,24 @@ def test_a_missing_bucket_exits_2_and_nothing_is_scaled(world: World) -> None:
     assert world.slot(SLOT_B)["DesiredCapacity"] == 0
 
 
+def test_the_bucket_is_checked_once_per_release(world: World) -> None:
+    # Given a counting HeadBucket
+    world.scale(SLOT_A, 2)
+    checks = []
+    original = world.s3.head_bucket
+
+    def counting(**params):
+        checks.append(params)
+        return original(**params)
+
+    world.s3.head_bucket = counting
+    # When releasing (bundle, pre-flight, upload, deploy)
+    record, _, _ = _release(world, world.codedeploy(SLOT_A, scenarios.success()))
+    # Then the bucket was checked once, in the pre-flight
+    assert record.exit_code == ExitCode.RELEASED
+    assert checks == [{"Bucket": BUCKET}]
+
+
 # --- upload ---------------------------------------------------------------------------------------------------------
 
 
