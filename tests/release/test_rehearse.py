@@ -374,6 +374,19 @@ def test_a_healthy_threshold_of_one_is_bad_input_as_the_target_group_rejects_it(
     assert "--healthy-threshold: 1 is out of range; allowed: 2..10" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--health-check-matcher", "600"), ("--health-check-path", "health"), ("--health-check-interval", "301")],
+)
+def test_a_health_check_the_target_group_would_refuse_is_bad_input_naming_the_flag(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = parse("--app-dir", str(SAMPLE_APP), flag, value)
+
+    assert run_from_args(namespace) == 2
+    assert f"{flag}: " in capsys.readouterr().err
+
+
 def test_the_health_check_defaults_are_the_target_groups_settings_in_cdk_json() -> None:
     from bluegreen.config import load_cdk_json_config
 
