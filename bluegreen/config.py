@@ -81,6 +81,9 @@ MAX_DEREGISTRATION_DELAY_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS - DRAIN_INVOCATION
 # The drain Lambda completes the hook 10 s before its heartbeat runs out; 30 s beyond the delay leaves it room to
 # finish the drain bound first.
 MIN_HEARTBEAT_OVER_DELAY_SECONDS = 30
+# Auto Scaling's heartbeat range for a lifecycle hook (PutLifecycleHook.HeartbeatTimeout); the agent-ready launch hook
+# ends with ABANDON (the instance is replaced) when the heartbeat runs out before user data completes it.
+AGENT_READY_TIMEOUT_RANGE = (30, 7200)
 
 
 class ConfigError(ValueError):
@@ -192,6 +195,7 @@ class AppConfig:
     drain_command: str
     drain_poll_interval_seconds: int
     drain_heartbeat_seconds: int
+    agent_ready_timeout_seconds: int
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -280,6 +284,12 @@ SETTINGS: tuple[Setting, ...] = (
         "drainHeartbeatTimeoutSeconds",
         None,
         f"Termination hook heartbeat (30..7200 s); default: deregistrationDelaySeconds + {HEARTBEAT_MARGIN_SECONDS}.",
+    ),
+    Setting(
+        "agentReadyTimeoutSeconds",
+        900,
+        "Launch hook heartbeat (30..7200 s): how long a new instance may take to boot and start the CodeDeploy "
+        "agent before Auto Scaling abandons it and launches a replacement; InService means the agent runs.",
     ),
 )
 DEFAULTS: Mapping[str, Any] = {setting.key: setting.default for setting in SETTINGS}
@@ -421,6 +431,9 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         drain_command=drain_command,
         drain_poll_interval_seconds=_integer("drainPollIntervalSeconds", get("drainPollIntervalSeconds"), 1, 60),
         drain_heartbeat_seconds=heartbeat_seconds,
+        agent_ready_timeout_seconds=_integer(
+            "agentReadyTimeoutSeconds", get("agentReadyTimeoutSeconds"), *AGENT_READY_TIMEOUT_RANGE
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from stacks.artifacts import ArtifactStore
 from stacks.deployment import BlueGreenDeployment
 from stacks.drain import DrainOnTermination
 from stacks.fleet import Fleet
+from stacks.join import JoinLiveSlot, join_reserved_concurrency
 from stacks.load_balancer import LoadBalancer
 from stacks.network import Network
 
@@ -58,6 +59,7 @@ class BlueGreenStack(Stack):
             instance_type=config.instance_type,
             max_capacity=config.fleet.maximum,
             artifact_bucket=artifacts.bucket,
+            agent_ready_timeout=Duration.seconds(config.agent_ready_timeout_seconds),
         )
         fleet.admit_from(entry.alb, config.app_port)
 
@@ -83,6 +85,16 @@ class BlueGreenStack(Stack):
             target_group=entry.target_group,
             alarms=alarms.alarms,
             deployment_config_name=config.deployment_config_name,
+            log_retention=retention,
+        )
+        JoinLiveSlot(
+            self,
+            "Join",
+            slots=fleet.slots,
+            target_group=entry.target_group,
+            application_name=deployment.application.application_name,
+            deployment_group_name=deployment.deployment_group_name,
+            reserved_concurrency=join_reserved_concurrency(config.fleet.maximum),
             log_retention=retention,
         )
 

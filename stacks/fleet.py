@@ -2,22 +2,68 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
+from bluegreen.config import AGENT_READY_TIMEOUT_RANGE
+
 SLOT_IDS = ("SlotA", "SlotB")
+# The launch hook that keeps a new instance in Pending:Wait until its CodeDeploy agent runs. A fixed name: hook names
+# are unique per Auto Scaling group only, and the user data must know it without a token (it is rendered into bash).
+AGENT_READY_HOOK = "agent-ready"
+
+# Agent readiness (issue 9 §4): both slots carry the launch hook AGENT_READY_HOOK (default result ABANDON), so an
+# instance stays in Pending:Wait, and out of InService, until this script completes the hook with CONTINUE once the
+# agent runs. Any failure completes it with ABANDON instead, and a hang lets the heartbeat run out: either way Auto
+# Scaling terminates the instance and launches a replacement (Auto Scaling user guide, "How lifecycle hooks work" and
+# "Complete a lifecycle action"). The group's name comes from DescribeAutoScalingInstances, the instance id and region
+# from IMDSv2. `@HOOK@` is replaced by AGENT_READY_HOOK (str.format would trip over the shell's braces).
+AGENT_READY_FUNCTIONS = """\
+set -euo pipefail
+AGENT_READY_HOOK=@HOOK@
+imds() {
+  local token
+  token=$(curl -sSf --retry 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" \\
+    http://169.254.169.254/latest/api/token)
+  curl -sSf --retry 5 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+complete_agent_ready_hook() {
+  local result=$1 instance_id region group attempt
+  instance_id=$(imds instance-id) || return 1
+  region=$(imds placement/region) || return 1
+  group=$(aws autoscaling describe-auto-scaling-instances --region "$region" --instance-ids "$instance_id" \\
+    --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) || return 1
+  if [ -z "$group" ] || [ "$group" = None ]; then
+    echo "FATAL: no Auto Scaling group knows instance $instance_id" | tee /dev/console >&2
+    return 1
+  fi
+  for attempt in 1 2 3 4 5; do
+    if aws autoscaling complete-lifecycle-action --region "$region" --auto-scaling-group-name "$group" \\
+      --lifecycle-hook-name "$AGENT_READY_HOOK" --instance-id "$instance_id" --lifecycle-action-result "$result"; then
+      echo "Lifecycle hook $AGENT_READY_HOOK of $group completed with $result" | tee /dev/console
+      return 0
+    fi
+    sleep $((attempt * 5))
+  done
+  echo "FATAL: could not complete lifecycle hook $AGENT_READY_HOOK with $result" | tee /dev/console >&2
+  return 1
+}
+on_error() {
+  echo "FATAL: CodeDeploy agent installation failed at line $1" | tee /dev/console >&2
+  complete_agent_ready_hook ABANDON || true
+}
+trap 'on_error $LINENO' ERR
+""".replace("@HOOK@", AGENT_READY_HOOK)
 
 # Installs the CodeDeploy agent from the stack region's own bucket (CodeDeploy guide, "Install the CodeDeploy agent
 # for Amazon Linux or RHEL"). Any failure ends cloud-init with an error on the console and in cloud-init-output.log,
 # so a broken image is visible instead of an instance that silently never deploys.
 AGENT_INSTALL = """\
-set -euo pipefail
-trap 'echo "FATAL: CodeDeploy agent installation failed at line $LINENO" | tee /dev/console >&2' ERR
 dnf install -y ruby wget
 cd /tmp
 wget --tries=5 --retry-connrefused -O codedeploy-install \\
@@ -28,6 +74,8 @@ systemctl enable --now codedeploy-agent
 systemctl is-active --quiet codedeploy-agent
 echo "CodeDeploy agent running" | tee /dev/console
 """
+# Last: the agent runs, so the instance may go InService.
+AGENT_READY_COMPLETE = "complete_agent_ready_hook CONTINUE\n"
 
 
 class Fleet(Construct):
@@ -47,8 +95,15 @@ class Fleet(Construct):
         instance_type: str,
         max_capacity: int,
         artifact_bucket: s3.IBucket,
+        agent_ready_timeout: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
+        low, high = AGENT_READY_TIMEOUT_RANGE
+        if not low <= agent_ready_timeout.to_seconds() <= high:
+            raise ValueError(
+                f"agent_ready_timeout must be {low}-{high} s (Auto Scaling's heartbeat range), "
+                f"got {agent_ready_timeout.to_seconds():g} s"
+            )
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -67,7 +122,11 @@ class Fleet(Construct):
         artifact_bucket.grant_read(self.role)
 
         user_data = ec2.UserData.for_linux()
-        user_data.add_commands(AGENT_INSTALL.format(region=Aws.REGION, url_suffix=Aws.URL_SUFFIX))
+        user_data.add_commands(
+            AGENT_READY_FUNCTIONS,
+            AGENT_INSTALL.format(region=Aws.REGION, url_suffix=Aws.URL_SUFFIX),
+            AGENT_READY_COMPLETE,
+        )
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
@@ -102,6 +161,22 @@ class Fleet(Construct):
             )
             for slot_id in SLOT_IDS
         )
+        self.agent_ready_policy = self._agent_ready_policy()
+        self.agent_ready_hooks = [
+            autoscaling.LifecycleHook(
+                self,
+                f"AgentReady{slot_id}",
+                auto_scaling_group=slot,
+                lifecycle_hook_name=AGENT_READY_HOOK,
+                lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_LAUNCHING,
+                default_result=autoscaling.DefaultResult.ABANDON,
+                heartbeat_timeout=agent_ready_timeout,
+            )
+            for slot_id, slot in zip(SLOT_IDS, self.slots, strict=True)
+        ]
+        for hook in self.agent_ready_hooks:
+            # A hook that exists before its instances may complete it would abandon every launch in between.
+            hook.node.add_dependency(self.agent_ready_policy)
         for slot in self.slots:
             NagSuppressions.add_resource_suppressions(
                 slot,
@@ -142,6 +217,64 @@ class Fleet(Construct):
             ],
             apply_to_children=True,
         )
+
+    def _agent_ready_policy(self) -> iam.Policy:
+        """The instance role's right to complete the agent-ready hook: on the two slots only.
+
+        A policy of its own, not the role's default policy: the slots depend on the launch template, which depends on
+        the role and, through CDK, on everything inside it; a statement naming the slots inside the role would close
+        that loop (a CloudFormation dependency cycle). Attached from outside, the policy depends on the slots and the
+        role, and the hooks depend on the policy. The trade-off against a wildcard ARN with an
+        `autoscaling:ResourceTag` condition: exact group names (only the UUID part of the ARN is open, as CloudFormation
+        does not return it), at the price of ordering, which the hook dependency settles.
+        """
+        policy = iam.Policy(
+            self,
+            "AgentReadyPolicy",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="CompleteAgentReadyHook",
+                    actions=["autoscaling:CompleteLifecycleAction"],
+                    resources=[slot.auto_scaling_group_arn for slot in self.slots],
+                ),
+                iam.PolicyStatement(
+                    sid="FindOwnGroup",
+                    actions=["autoscaling:DescribeAutoScalingInstances"],
+                    resources=["*"],
+                ),
+            ],
+        )
+        stack = Stack.of(self)
+        slot_ids = "|".join(stack.get_logical_id(slot.node.default_child) for slot in self.slots)  # type: ignore[arg-type]
+        group_arns = RegexAppliesTo(
+            regex=(
+                r"/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):autoscaling:(<AWS::Region>|[a-z0-9-]+):"
+                r"(<AWS::AccountId>|[0-9]{12}):autoScalingGroup:\*:autoScalingGroupName\/<(" + slot_ids + r")>$/"
+            )
+        )
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "autoscaling:DescribeAutoScalingInstances supports no resource-level permissions (Service "
+                        "Authorization Reference); it is read-only and tells an instance its own group's name."
+                    ),
+                    applies_to=["Resource::*"],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the wildcard "
+                        "stands for that UUID only, the group names are the two slots'."
+                    ),
+                    applies_to=[group_arns],
+                ),
+            ],
+        )
+        return policy
 
     def admit_from(self, peer: ec2.IConnectable, port: int) -> None:
         """Open the app port to `peer` (the ALB) only."""

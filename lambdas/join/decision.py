@@ -10,9 +10,10 @@ only when both of these hold, checked in this order:
    Auto Scaling": ABANDON on failure, and the instance is terminated). So an InService instance of the live slot
    runs the live revision. The event's timing relative to the hooks is not documented, so the state is read, not
    assumed; an instance still Pending is waited for within the invocation, then left to Lambda's retries.
-2. Its group is the one slot the blue/green deployment group lists now (read after the wait, so a release that
-   finished meanwhile is seen). An instance of the idle slot is left alone: a release is filling it, and CodeDeploy's
-   AllowTraffic registers it. A group that lists no slot, or both, is not guessed at (issue 9 §3).
+2. Its group is the one slot the blue/green deployment group lists. The list is read first, so an instance of the
+   idle slot (a release filling it; CodeDeploy's AllowTraffic registers it) is left alone at once, without waiting,
+   and read again after a wait, so a release that finished meanwhile is seen. A group that lists no slot, or both, is
+   not guessed at (issue 9 §3).
 
 RegisterTargets is idempotent (ELBv2 API reference: registering a registered target changes nothing), so an instance
 CodeDeploy registered already, or a duplicate event (EventBridge delivers at least once, docs/decisions.md F5), is
@@ -104,26 +105,36 @@ def join(
     Raises `PortError` when an AWS call fails (the handler lets Lambda retry), `StillPendingError` when the instance
     is still Pending at `deadline` (a clock() value).
     """
+    live = ports.live_groups()
+    refusal = _refusal(launch, live, None, 0.0)
+    if refusal is not None:
+        return refusal
     start = clock()
-    state = _wait_until_settled(
+    state, polls = _wait_until_settled(
         launch.instance_id, ports, clock=clock, sleep=sleep, deadline=deadline, poll=poll_interval
     )
     waited = clock() - start
-    if state is None:
-        return JoinOutcome(Decision.INSTANCE_GONE, state, waited_seconds=waited)
     if state != IN_SERVICE:
-        return JoinOutcome(Decision.NOT_IN_SERVICE, state, waited_seconds=waited)
-    live = ports.live_groups()
-    if launch.group_name not in live:
-        decision = Decision.NO_LIVE_SLOT if not live else Decision.IDLE_SLOT
-        return JoinOutcome(decision, state, live, waited)
-    if len(live) > 1:
-        return JoinOutcome(Decision.BOTH_SLOTS_LISTED, state, live, waited)
+        return JoinOutcome(Decision.INSTANCE_GONE if state is None else Decision.NOT_IN_SERVICE, state, live, waited)
+    if polls > 1:
+        live = ports.live_groups()
+        refusal = _refusal(launch, live, state, waited)
+        if refusal is not None:
+            return refusal
     try:
         ports.register(launch.instance_id)
     except InstanceGoneError:
         return JoinOutcome(Decision.INSTANCE_GONE, state, live, waited)
     return JoinOutcome(Decision.REGISTERED, state, live, waited)
+
+
+def _refusal(launch: Launch, live: tuple[str, ...], state: str | None, waited: float) -> JoinOutcome | None:
+    """The outcome when the deployment group does not list the instance's slot alone, else None."""
+    if launch.group_name not in live:
+        return JoinOutcome(Decision.NO_LIVE_SLOT if not live else Decision.IDLE_SLOT, state, live, waited)
+    if len(live) > 1:
+        return JoinOutcome(Decision.BOTH_SLOTS_LISTED, state, live, waited)
+    return None
 
 
 def _wait_until_settled(
@@ -134,12 +145,17 @@ def _wait_until_settled(
     sleep: Callable[[float], None],
     deadline: float,
     poll: float,
-) -> str | None:
-    """The instance's first lifecycle state that is not Pending (None: gone); wait for it until `deadline`."""
+) -> tuple[str | None, int]:
+    """The instance's first lifecycle state that is not Pending (None: gone), and how many reads it took.
+
+    Waits for it, reading every `poll` seconds, until `deadline`.
+    """
+    polls = 0
     while True:
         state = ports.lifecycle_state(instance_id)
+        polls += 1
         if state is None or not state.startswith(_PENDING_PREFIX):
-            return state
+            return state, polls
         if clock() + poll > deadline:
             raise StillPendingError(f"instance {instance_id} still {state}")
         sleep(poll)

@@ -21,14 +21,14 @@ def asset_of(synthesized: Synthesized, package: str) -> Path:
     return asset
 
 
-@pytest.mark.parametrize("package", ["drain", "deployment_group"])
+@pytest.mark.parametrize("package", ["drain", "deployment_group", "join"])
 def test_asset_holds_only_its_own_package(default_stack: Synthesized, package: str) -> None:
     asset = asset_of(default_stack, package)
     assert sorted(entry.name for entry in asset.iterdir()) == [package]
     assert not list(asset.rglob("__pycache__"))
 
 
-@pytest.mark.parametrize("package", ["drain", "deployment_group"])
+@pytest.mark.parametrize("package", ["drain", "deployment_group", "join"])
 def test_handler_imports_from_its_asset_alone(default_stack: Synthesized, package: str) -> None:
     asset = asset_of(default_stack, package)
     module, _, function = handler_name(package).rpartition(".")

@@ -43,11 +43,11 @@ def test_a_pending_instance_is_registered_once_in_service() -> None:
     clock = FakeClock()
     ports = FakePorts(states=["Pending:Wait", "Pending:Proceed", "InService"])
     outcome = decide(ports, clock)
-    # Then it is registered after two polls, and the live slot is read only after the wait
+    # Then it is registered after two polls, and the live slot is read again after the wait
     assert outcome.decision == Decision.REGISTERED
     assert clock.sleeps == [10.0, 10.0]
     assert ports.registered == [LAUNCH.instance_id]
-    assert ports.live_reads == 1
+    assert ports.live_reads == 2
 
 
 def test_an_instance_still_pending_at_the_deadline_is_left_to_the_retry() -> None:
@@ -56,7 +56,6 @@ def test_an_instance_still_pending_at_the_deadline_is_left_to_the_retry() -> Non
     with pytest.raises(StillPendingError, match="Pending:Wait"):
         decide(ports, clock, budget=25.0)
     assert ports.registered == []
-    assert ports.live_reads == 0
 
 
 @pytest.mark.parametrize("state", ["Terminating:Wait", "Standby", "Detaching"])
@@ -65,10 +64,30 @@ def test_an_instance_that_is_not_in_service_is_not_registered(state: str) -> Non
     outcome = decide(ports, FakeClock())
     assert outcome.decision == Decision.NOT_IN_SERVICE
     assert ports.registered == []
-    assert ports.live_reads == 0
 
 
 def test_an_instance_the_target_group_refuses_as_gone_is_not_an_error() -> None:
     ports = FakePorts(states=["InService"], register_error=InstanceGoneError("InvalidTarget", "not running"))
     outcome = decide(ports, FakeClock())
     assert outcome.decision == Decision.INSTANCE_GONE
+
+
+def test_an_instance_of_the_idle_slot_is_not_waited_for() -> None:
+    # Given slot B is live and slot A's instance is still Pending (a release filling slot A)
+    clock = FakeClock()
+    ports = FakePorts(states=["Pending:Wait"], live=("slot-b",))
+    outcome = decide(ports, clock)
+    # Then the decision is made at once, without waiting for the instance
+    assert outcome.decision == Decision.IDLE_SLOT
+    assert clock.sleeps == []
+
+
+def test_a_release_that_made_the_slot_idle_during_the_wait_is_seen() -> None:
+    # Given slot A is live at first, then the deployment group moves to slot B while the instance is Pending
+    clock = FakeClock()
+    ports = FakePorts(states=["Pending:Wait", "InService"])
+    reads = iter([("slot-a",), ("slot-b",)])
+    ports.live_groups = lambda: next(reads)  # type: ignore[method-assign]
+    outcome = decide(ports, clock)
+    assert outcome.decision == Decision.IDLE_SLOT
+    assert ports.registered == []

@@ -90,8 +90,9 @@ def test_an_instance_no_group_knows_is_not_registered(world: World) -> None:
     # Given an instance id that no Auto Scaling group has (terminated since the launch)
     event = world.event("slot-a")
     event["detail"]["EC2InstanceId"] = "i-0123456789abcdef0"
+    world.expect_live_groups("slot-a")
     result = run(world, event)
-    # Then no CodeDeploy call is made and nothing is registered
+    # Then nothing is registered
     assert result["status"] == "instance-gone"
     assert world.registered_targets() == []
 

@@ -1,0 +1,203 @@
+"""Instances that join the live slot outside a release: a rule for the slots' launches and the join Lambda."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
+
+LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
+METRIC_NAMESPACE = "BlueGreen/Join"
+# A ceiling on the reservation: PutFunctionConcurrency keeps 100 of the account's concurrency unreserved and new
+# accounts start with reduced quotas (Lambda quotas), so it stays small. Events beyond it are throttled, and Lambda
+# keeps a throttled asynchronous event in its queue and retries it until its maximum age (Lambda developer guide,
+# "How Lambda handles errors and retries with asynchronous invocation"): a burst is delayed, never lost.
+MAX_RESERVED_CONCURRENCY = 10
+# The function may wait, polling, for an instance still Pending (lambdas/join/decision.py): Lambda's maximum.
+FUNCTION_TIMEOUT = Duration.minutes(15)
+# A late registration is still correct (the function reads the instance's state and the live slot when it runs), so
+# throttled events are kept as long as Lambda allows (6 hours).
+MAX_EVENT_AGE = Duration.hours(6)
+
+
+def join_reserved_concurrency(fleet_maximum: int) -> int:
+    """Concurrent executions to reserve: one per instance the live slot can launch at once, at most the ceiling.
+
+    An instance of the idle slot is decided at once (a release filling it); only the live slot's instances may keep an
+    execution while they wait to be InService, and at most `fleet_maximum` of them launch at a time.
+    """
+    if fleet_maximum < 1:
+        raise ValueError(f"fleet_maximum must be >= 1, got {fleet_maximum}")
+    return min(fleet_maximum, MAX_RESERVED_CONCURRENCY)
+
+
+class JoinLiveSlot(Construct):
+    """Registers with the target group each instance that joins the live slot outside a release (issue 9 §4).
+
+    A scaling policy, a health replacement or a manual resize launches an instance into the live slot; the slots are
+    not attached to the target group, and whether CodeDeploy's automatic launch deployment registers the instance is
+    not documented (docs/decisions.md F15). So an EventBridge rule for the slots' "EC2 Instance Launch Successful"
+    events invokes the join Lambda, which registers the instance only when it is InService (all launch hooks done,
+    CodeDeploy's deployment of the last successful revision included) and its slot is the one the blue/green
+    deployment group lists (docs/decisions.md F3). RegisterTargets is idempotent, so whether or not CodeDeploy
+    registered the instance too, the result is the same. The events are delivered on a best-effort basis (EventBridge
+    events reference, Auto Scaling): a lost one leaves a live instance out of the target group (capacity, not wrong
+    traffic).
+
+    Bounded retries, a dead-letter queue (encrypted), reserved concurrency, a log group with the stack's retention and
+    least-privilege permissions: RegisterTargets on this target group, GetDeploymentGroup on this deployment group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        slots: Sequence[autoscaling.AutoScalingGroup],
+        target_group: elbv2.ApplicationTargetGroup,
+        application_name: str,
+        deployment_group_name: str,
+        reserved_concurrency: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not slots:
+            raise ValueError("JoinLiveSlot needs at least one slot")
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Join Lambda: registers instances that joined the live slot with the target group",
+        )
+        self.log_group.grant_write(self.role)
+        self._grant(target_group, application_name, deployment_group_name)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=LAMBDA_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_code("join"),
+            handler=handler_name("join"),
+            description="Registers an instance that joined the live slot outside a release with the target group",
+            role=self.role,
+            log_group=self.log_group,
+            memory_size=256,
+            timeout=FUNCTION_TIMEOUT,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={
+                "TARGET_GROUP_ARN": target_group.target_group_arn,
+                "APPLICATION_NAME": application_name,
+                "DEPLOYMENT_GROUP_NAME": deployment_group_name,
+                "POLL_INTERVAL_SECONDS": "10",
+                "METRIC_NAMESPACE": METRIC_NAMESPACE,
+            },
+            dead_letter_queue=self.dead_letter_queue,
+            # Two retries (Lambda's maximum): an AWS call that keeps failing, or an instance still Pending after
+            # three invocations, belongs in the dead-letter queue where an operator sees it.
+            retry_attempts=2,
+            max_event_age=MAX_EVENT_AGE,
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Instances launched into either slot (the function decides whether the slot is live)",
+            event_pattern=events.EventPattern(
+                source=["aws.autoscaling"],
+                detail_type=[LAUNCH_SUCCESSFUL],
+                detail={"AutoScalingGroupName": [slot.auto_scaling_group_name for slot in slots]},
+            ),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+            )
+        )
+        self._suppress_nag()
+
+    def _grant(
+        self, target_group: elbv2.ApplicationTargetGroup, application_name: str, deployment_group_name: str
+    ) -> None:
+        """Least privilege: register with this target group, read this deployment group, find an instance's group."""
+        stack = Stack.of(self)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RegisterWithTargetGroup",
+                actions=["elasticloadbalancing:RegisterTargets"],
+                resources=[target_group.target_group_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadDeploymentGroup",
+                actions=["codedeploy:GetDeploymentGroup"],
+                # Keyword arguments, never a dict: jsii drops snake_case dict keys silently (docs/decisions.md F16).
+                resources=[
+                    stack.format_arn(
+                        service="codedeploy",
+                        resource="deploymentgroup",
+                        resource_name=f"{application_name}/{deployment_group_name}",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadInstanceLifecycleState",
+                actions=["autoscaling:DescribeAutoScalingInstances"],
+                resources=["*"],
+            )
+        )
+
+    def _suppress_nag(self) -> None:
+        """cdk-nag findings on this construct's own resources, each with its reason and the narrowest scope."""
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "autoscaling:DescribeAutoScalingInstances supports no resource-level permissions (Service "
+                        "Authorization Reference), so it needs '*'; it is read-only."
+                    ),
+                    applies_to=["Resource::*"],
+                ),
+            ],
+            apply_to_children=True,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.dead_letter_queue,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SQS3",
+                    reason="This queue is itself the dead-letter queue of the join Lambda and of its rule target.",
+                )
+            ],
+        )
+
+
+__all__ = ["JoinLiveSlot", "join_reserved_concurrency"]

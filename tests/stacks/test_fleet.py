@@ -1,0 +1,203 @@
+"""The Fleet construct's agent readiness, in a minimal stack of its own: launch hooks, their policy, the user data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Aspects, Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Capture, Match, Template
+from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
+
+from stacks.fleet import AGENT_READY_HOOK, Fleet
+
+pytestmark = pytest.mark.slow
+
+CFN_LINT_CONFIG = Path(__file__).resolve().parents[2] / ".cfnlintrc.yaml"
+
+
+@dataclass
+class Synth:
+    stack: Stack
+    template: Template
+    fleet: Fleet
+    slot_ids: list[str]
+    template_path: Path
+
+
+def build(**overrides: Any) -> tuple[Stack, Fleet]:
+    app = App()
+    stack = Stack(app, "FleetTest", env={"account": "123456789012", "region": "eu-west-1"})
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=1)
+    bucket = s3.Bucket(stack, "Bucket")
+    settings: dict[str, Any] = {
+        "vpc": vpc,
+        "instance_type": "t3.micro",
+        "max_capacity": 4,
+        "artifact_bucket": bucket,
+        "agent_ready_timeout": Duration.seconds(900),
+    }
+    settings.update(overrides)
+    fleet = Fleet(stack, "Fleet", **settings)
+    reason = "Test fixture around Fleet, not under test; the real stack's constructs own this."
+    for construct in (vpc, bucket):
+        NagSuppressions.add_resource_suppressions(
+            construct,
+            [NagPackSuppression(id=rule, reason=reason) for rule in ("AwsSolutions-VPC7", "AwsSolutions-S1")],
+            apply_to_children=True,
+        )
+    return stack, fleet
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    stack, fleet = build()
+    Aspects.of(stack).add(AwsSolutionsChecks())
+    template = Template.from_stack(stack)
+    path = tmp_path_factory.mktemp("fleet") / "fleet.template.json"
+    path.write_text(json.dumps(template.to_json(), indent=1), encoding="utf-8")
+    return Synth(
+        stack=stack,
+        template=template,
+        fleet=fleet,
+        slot_ids=[stack.get_logical_id(slot.node.default_child) for slot in fleet.slots],
+        template_path=path,
+    )
+
+
+def launch_hooks(synth: Synth) -> dict[str, Any]:
+    return synth.template.find_resources(
+        "AWS::AutoScaling::LifecycleHook", {"Properties": {"LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"}}
+    )
+
+
+def rendered_user_data(synth: Synth) -> str:
+    user_data = Capture()
+    synth.template.has_resource_properties(
+        "AWS::EC2::LaunchTemplate",
+        {"LaunchTemplateData": Match.object_like({"UserData": {"Fn::Base64": user_data}})},
+    )
+    pseudo = {"AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com"}
+    parts = user_data.as_object()["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else pseudo[part["Ref"]] for part in parts)
+
+
+def test_each_slot_gets_an_agent_ready_launch_hook_that_defaults_to_abandon(synth: Synth) -> None:
+    # Given the synthesized fleet, Then both slots hold the launch hook: ABANDON (replace) when the heartbeat runs out
+    hooks = launch_hooks(synth)
+    assert sorted(hook["Properties"]["AutoScalingGroupName"]["Ref"] for hook in hooks.values()) == sorted(
+        synth.slot_ids
+    )
+    for hook in hooks.values():
+        assert {key: value for key, value in hook["Properties"].items() if key != "AutoScalingGroupName"} == {
+            "LifecycleHookName": AGENT_READY_HOOK,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+            "DefaultResult": "ABANDON",
+            "HeartbeatTimeout": 900,
+        }
+
+
+def test_the_hooks_exist_only_once_instances_may_complete_them(synth: Synth) -> None:
+    policy_id = synth.stack.get_logical_id(synth.fleet.agent_ready_policy.node.default_child)
+    for hook in launch_hooks(synth).values():
+        assert policy_id in hook["DependsOn"]
+
+
+def test_the_instance_role_may_complete_lifecycle_actions_of_the_two_slots_only(synth: Synth) -> None:
+    # Given the synthesized fleet, Then the agent-ready policy holds exactly these two statements
+    role_id = synth.stack.get_logical_id(synth.fleet.role.node.default_child)
+    policy_id = synth.stack.get_logical_id(synth.fleet.agent_ready_policy.node.default_child)
+    policy = synth.template.to_json()["Resources"][policy_id]["Properties"]
+    assert policy["Roles"] == [{"Ref": role_id}]
+
+    def group_arn(slot_id: str) -> dict[str, Any]:
+        return {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/",
+                    {"Ref": slot_id},
+                ],
+            ]
+        }
+
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "CompleteAgentReadyHook",
+            "Action": "autoscaling:CompleteLifecycleAction",
+            "Effect": "Allow",
+            "Resource": [group_arn(slot_id) for slot_id in synth.slot_ids],
+        },
+        {
+            "Sid": "FindOwnGroup",
+            "Action": "autoscaling:DescribeAutoScalingInstances",
+            "Effect": "Allow",
+            "Resource": "*",
+        },
+    ]
+
+
+def test_user_data_completes_the_hook_once_the_agent_runs_and_abandons_on_failure(synth: Synth) -> None:
+    script = rendered_user_data(synth)
+    assert f"AGENT_READY_HOOK={AGENT_READY_HOOK}\n" in script
+    assert '--lifecycle-hook-name "$AGENT_READY_HOOK"' in script
+    assert "trap 'on_error $LINENO' ERR" in script
+    assert "complete_agent_ready_hook ABANDON || true" in script
+    # CONTINUE comes last, after the agent is known to run
+    assert script.rstrip().endswith("complete_agent_ready_hook CONTINUE")
+    assert script.index("systemctl is-active --quiet codedeploy-agent") < script.index(
+        "complete_agent_ready_hook CONTINUE"
+    )
+
+
+def test_user_data_is_valid_bash(synth: Synth, tmp_path: Path) -> None:
+    path = tmp_path / "user-data.sh"
+    path.write_text(rendered_user_data(synth), encoding="utf-8")
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_template_has_no_dependency_cycle_and_passes_cfn_lint(synth: Synth) -> None:
+    # A statement naming the slots inside the role's default policy would make a cycle (launch template -> role ->
+    # policy -> slots -> launch template); cfn-lint reports cycles (E3004).
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),
+            "--config-file",
+            str(CFN_LINT_CONFIG),
+            # The fixture's VPC, in a stack with a fixed account, gets CDK's placeholder zones (dummy1a, ...).
+            "--ignore-checks",
+            "W3010",
+            "--",
+            str(synth.template_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_fleet_has_no_unacknowledged_aws_solutions_findings(synth: Synth) -> None:
+    annotations = Annotations.from_stack(synth.stack)
+    findings = [
+        f"{message.id}: {message.entry.data}"
+        for finder in (annotations.find_error, annotations.find_warning)
+        for message in finder("/FleetTest/Fleet/*", Match.string_like_regexp(r"AwsSolutions-.*"))
+    ]
+    assert findings == []
+
+
+@pytest.mark.parametrize("seconds", [29, 7201])
+def test_a_timeout_outside_auto_scalings_heartbeat_range_is_refused(seconds: int) -> None:
+    with pytest.raises(ValueError, match="30-7200"):
+        build(agent_ready_timeout=Duration.seconds(seconds))
