@@ -60,3 +60,17 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out demo-output
+
+## Integration kit (integ/README.md). `integ-check`, offline: the integration stack synthesizes without credentials
+## and matches its committed snapshot (also run by `make test`). `integ-snapshot`: rewrite that snapshot after a change
+## to the stack, then review `git diff integ/` and commit it. `integ`: against a real AWS account (AWS_REGION and
+## credentials; costs money, about an hour): deploy a throwaway stack, release, fail a release, scale, destroy, report.
+.PHONY: integ integ-check integ-snapshot
+integ-check: setup
+	$(BIN)/python integ/snapshot.py check
+
+integ-snapshot: setup
+	$(BIN)/python integ/snapshot.py update
+
+integ: setup
+	$(BIN)/python integ/kit.py run

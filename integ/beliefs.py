@@ -1,0 +1,189 @@
+"""The verdicts of the integration kit: pure functions from what a run observed to confirmed / refuted / not reached.
+
+Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U5) has one check here, with the id the kit
+prints. The kit (`integ/kit.py`) gathers the observations from a real account; these functions only decide, so the
+decision rules are tested offline with fixed inputs (tests/integ/test_beliefs.py). Plain Python, no AWS imports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Verdict(Enum):
+    """What a run says about one belief."""
+
+    CONFIRMED = "confirmed"
+    REFUTED = "refuted"
+    NOT_REACHED = "not reached"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A verdict with the reason a reader needs to trust it."""
+
+    verdict: Verdict
+    reason: str
+
+
+@dataclass(frozen=True)
+class Belief:
+    """One row of docs/decisions.md's "Unverified beliefs" table, as the kit prints it."""
+
+    number: str
+    check_id: str
+    statement: str
+
+
+BELIEFS: tuple[Belief, ...] = (
+    Belief(
+        "U1", "U1-first-release", "An EC2 blue/green DISCOVER_EXISTING deployment runs when the original slot is empty."
+    ),
+    Belief(
+        "U2",
+        "U2-launch-registers",
+        "CodeDeploy's automatic launch deployment in a blue/green group registers the new instance with the "
+        "target group.",
+    ),
+    Belief(
+        "U3",
+        "U3-asg-list",
+        "A DISCOVER_EXISTING deployment leaves the deployment group's Auto Scaling group list unchanged.",
+    ),
+    Belief("U4", "U4-agent-group-id", "The CodeDeploy agent gives hook scripts DEPLOYMENT_GROUP_ID."),
+    Belief(
+        "U5",
+        "U5-ss-keepalive",
+        "Under ALB keep-alive, the drain's established-connection count reaches 0 before the deregistration delay.",
+    ),
+)
+
+# Statuses of a deployment that has not ended (CodeDeploy DeploymentInfo.status).
+RUNNING = frozenset({"Created", "Queued", "InProgress", "Baking", "Ready"})
+# Error codes by which CodeDeploy says there was nothing to deploy to or from (ErrorInformation.code).
+NO_INSTANCE_ERRORS = frozenset({"NO_INSTANCES"})
+# What the kit's failing hook prints (integ/kit.py, FAILING_HOOK); the agent returns it in the event's logTail.
+GROUP_ID_MARKER = re.compile(r"KIT-DEPLOYMENT_GROUP_ID=(\S*)")
+UNSET = "unset"
+
+
+@dataclass(frozen=True)
+class FirstRelease:
+    """The first release's deployment, and how many instances the listed (original) slot had before it."""
+
+    original_instances: int
+    deployment_type: str | None
+    status: str | None
+    error_code: str | None
+
+
+def first_release(observed: FirstRelease | None) -> Finding:
+    """U1: did a blue/green deployment with an empty original environment run?"""
+    if observed is None or observed.status is None:
+        return Finding(Verdict.NOT_REACHED, "no first release was observed")
+    if observed.original_instances > 0:
+        return Finding(Verdict.NOT_REACHED, f"the original slot had {observed.original_instances} instance(s)")
+    if observed.deployment_type != "BLUE_GREEN":
+        return Finding(
+            Verdict.NOT_REACHED, f"the first release was a {observed.deployment_type} deployment (bootstrap path)"
+        )
+    if observed.status == "Succeeded":
+        return Finding(Verdict.CONFIRMED, "the blue/green deployment succeeded with no original instance")
+    if observed.error_code in NO_INSTANCE_ERRORS:
+        return Finding(Verdict.REFUTED, f"CodeDeploy failed it with {observed.error_code}")
+    return Finding(
+        Verdict.NOT_REACHED, f"it ended {observed.status} ({observed.error_code}), for a reason unrelated to U1"
+    )
+
+
+@dataclass(frozen=True)
+class LaunchDeployment:
+    """CodeDeploy's automatic deployment to an instance that joined the live slot: its events by name → status."""
+
+    lifecycle_events: Mapping[str, str]
+
+
+def launch_registers(observed: LaunchDeployment | None) -> Finding:
+    """U2: does the automatic launch deployment of a blue/green group run AllowTraffic for the new instance?"""
+    if observed is None:
+        return Finding(Verdict.NOT_REACHED, "no automatic launch deployment was found after the scale-out")
+    status = observed.lifecycle_events.get("AllowTraffic")
+    if status == "Succeeded":
+        return Finding(Verdict.CONFIRMED, "its AllowTraffic event succeeded")
+    if status is None or status == "Skipped":
+        return Finding(Verdict.REFUTED, f"its AllowTraffic event was {status or 'absent'}")
+    return Finding(Verdict.NOT_REACHED, f"its AllowTraffic event ended {status}")
+
+
+@dataclass(frozen=True)
+class GroupListObservation:
+    """One poll during a release: the deployment's status and the group's Auto Scaling group names."""
+
+    deployment_status: str
+    groups: tuple[str, ...]
+
+
+def asg_list(original: Sequence[str], polls: Sequence[GroupListObservation]) -> Finding:
+    """U3: polled while a release ran, before the release tool writes the list itself (it does so after success)."""
+    before = tuple(sorted(original))
+    for poll in polls:
+        if poll.deployment_status in RUNNING and tuple(sorted(poll.groups)) != before:
+            return Finding(Verdict.REFUTED, f"CodeDeploy changed the list to {list(poll.groups)} while it ran")
+    succeeded = [poll for poll in polls if poll.deployment_status == "Succeeded"]
+    if not succeeded:
+        return Finding(Verdict.NOT_REACHED, "no poll saw the deployment succeed")
+    if tuple(sorted(succeeded[0].groups)) == before:
+        return Finding(Verdict.CONFIRMED, "the list was unchanged when the deployment had succeeded")
+    return Finding(
+        Verdict.NOT_REACHED,
+        "the list had changed by the first poll after success: CodeDeploy and the release tool cannot be told apart",
+    )
+
+
+def agent_group_id(log_tails: Sequence[str], group_id: str) -> Finding:
+    """U4: the failing hook printed `KIT-DEPLOYMENT_GROUP_ID=<value>`; the agent returns it in the logTail."""
+    values = [match.group(1) for tail in log_tails for match in GROUP_ID_MARKER.finditer(tail)]
+    if not values:
+        return Finding(Verdict.NOT_REACHED, "no failing hook's output reached the deployment's diagnostics")
+    value = values[-1]
+    if value == group_id:
+        return Finding(Verdict.CONFIRMED, "the hook saw the deployment group's id")
+    if value in {"", UNSET}:
+        return Finding(Verdict.REFUTED, "the hook's environment had no DEPLOYMENT_GROUP_ID")
+    return Finding(Verdict.REFUTED, f"the hook saw DEPLOYMENT_GROUP_ID={value}, not the group's id {group_id}")
+
+
+@dataclass(frozen=True)
+class DrainObservation:
+    """One instance's Terminating:Wait, while the kit sent requests through the load balancer."""
+
+    wait_seconds: float
+    requests_served: int
+
+
+def ss_keepalive(observed: DrainObservation | None, *, delay_seconds: float, poll_seconds: float) -> Finding:
+    """U5: the drain ends early when the count reaches 0 (two polls), at the delay when it never does."""
+    if observed is None:
+        return Finding(Verdict.NOT_REACHED, "no instance was seen in Terminating:Wait")
+    if observed.requests_served == 0:
+        return Finding(Verdict.NOT_REACHED, "no request reached the slot, so no keep-alive connection existed")
+    if observed.wait_seconds < delay_seconds - poll_seconds:
+        return Finding(
+            Verdict.CONFIRMED, f"drained in {observed.wait_seconds:.0f} s, before the {delay_seconds} s bound"
+        )
+    if observed.wait_seconds >= delay_seconds:
+        return Finding(Verdict.REFUTED, f"the drain ran to the {delay_seconds} s bound ({observed.wait_seconds:.0f} s)")
+    return Finding(Verdict.NOT_REACHED, f"inconclusive: {observed.wait_seconds:.0f} s is within a poll of the bound")
+
+
+def render(findings: Mapping[str, Finding]) -> str:
+    """The table the kit prints: one line per belief of `BELIEFS`, "not reached" when a run never got there."""
+    lines = ["Unverified beliefs (docs/decisions.md):"]
+    for belief in BELIEFS:
+        finding = findings.get(belief.check_id, Finding(Verdict.NOT_REACHED, "the run stopped before this check"))
+        lines.append(f"  {belief.number} {belief.check_id:<20} {finding.verdict.value.upper():<12} {finding.reason}")
+        lines.append(f"     {belief.statement}")
+    return "\n".join(lines)
