@@ -5,36 +5,47 @@ Endpoints:
   GET /health   200 "ok" once the app is ready, 503 while it warms up or drains (the target group's health check)
   GET /version  the installed revision as JSON (read from $SAMPLE_APP_ROOT/REVISION, written by AfterInstall)
   GET /slow?ms=N  answers after N milliseconds (at most 60 000): an in-flight request for drain tests
+  GET /in-flight  the number of requests in flight, as plain text: the drain's signal (docs/drain.md). Answered
+                only to a loopback peer (127.0.0.0/8, ::1), so only a process on the instance itself can read it;
+                anyone else, the load balancer included, gets the same 404 as for any unknown path. It does not count
+                itself.
   GET /         a one-line greeting with the revision
 
-Graceful shutdown: on SIGTERM (what systemd sends when the instance shuts down or the unit stops) the app reports
-unhealthy, closes its listening socket so no new connection is accepted, lets every request already accepted
-finish, then exits 0. If requests are still running after the drain timeout it exits 1 and says how many were cut.
+Keep-alive, as AWS advises for targets of an Application Load Balancer: HTTP/1.1 persistent connections stay open
+while idle for SAMPLE_APP_KEEPALIVE_SECONDS (65), longer than the load balancer's idle timeout (60 s by default), so
+the load balancer, not the app, closes an idle connection and never sends a request into one the app is closing
+(ELB guide, "Connection idle timeout"; a 502 otherwise). An idle connection is therefore normal and says nothing
+about the app being busy: a request is in flight from the moment its request line and headers are read until its
+response is written.
 
-Every response closes its connection (HTTP/1.0 style). The load balancer then never holds an idle keep-alive
-connection to this process that a shutdown could race with; a TCP handshake per request inside the VPC is cheap.
+Graceful shutdown: on SIGTERM (what systemd sends when the instance shuts down or the unit stops) the app reports
+unhealthy, closes its listening socket so no new connection is accepted, answers every further request with
+`Connection: close`, lets every request in flight finish, then exits 0 (idle keep-alive connections close with the
+process). If requests are still running after the drain timeout it exits 1 and says how many were cut.
 
 Settings (environment): SAMPLE_APP_PORT (8080), SAMPLE_APP_BIND (0.0.0.0), SAMPLE_APP_ROOT (/opt/sample-app),
-SAMPLE_APP_DRAIN_TIMEOUT seconds (20), SAMPLE_APP_WARMUP_SECONDS (0), SAMPLE_APP_PID_FILE (none),
-SAMPLE_APP_REVISION (overrides the REVISION file).
+SAMPLE_APP_DRAIN_TIMEOUT seconds (20), SAMPLE_APP_KEEPALIVE_SECONDS (65), SAMPLE_APP_WARMUP_SECONDS (0),
+SAMPLE_APP_PID_FILE (none), SAMPLE_APP_REVISION (overrides the REVISION file).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 MAX_SLOW_MS = 60_000
+IN_FLIGHT_PATH = "/in-flight"
+# Longer than the Application Load Balancer's default idle timeout (60 s): the load balancer closes idle connections.
+DEFAULT_KEEPALIVE_SECONDS = 65.0
 
 
 def log(message: str) -> None:
@@ -51,6 +62,12 @@ class App:
         self.draining = threading.Event()
         self._in_flight = 0
         self._idle = threading.Condition()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests read and not yet answered."""
+        with self._idle:
+            return self._in_flight
 
     def request_started(self) -> None:
         with self._idle:
@@ -73,43 +90,65 @@ class App:
             return self._in_flight
 
 
+def is_loopback(host: str) -> bool:
+    """True for a peer address on this host itself (127.0.0.0/8, ::1, or 127.x mapped into IPv6)."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 class Server(ThreadingHTTPServer):
-    """A threading server that counts requests from accept to the end of their response."""
+    """A threading server whose connections stay open between requests for `keepalive_seconds`."""
 
     # Handler threads must not keep the process alive after the drain timeout: the bound is ours, not the threads'.
+    # Threads that only hold an idle keep-alive connection end with the process, which closes their connections.
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: App, keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
+    ) -> None:
         self.app = app
+        self.keepalive_seconds = keepalive_seconds
         super().__init__(address, Handler)
-
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
-        # Counted here, in the accepting thread, so a request accepted just before SIGTERM is already in flight when
-        # the drain starts waiting (counting in the handler thread would race with it).
-        self.app.request_started()
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.app.request_finished()
-            raise
-
-    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.app.request_finished()
 
 
 class Handler(BaseHTTPRequestHandler):
-    """The endpoints; one request per connection."""
+    """The endpoints, on HTTP/1.1 persistent connections; counts each request while it is in flight."""
 
     server: Server
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"
     server_version = "sample-app"
-    # A client that connects and sends nothing must not hold the drain until its timeout.
-    timeout = 10
+    _counted = False
+
+    def setup(self) -> None:
+        super().setup()
+        # The socket timeout is the keep-alive timeout: how long a connection may wait for its next request
+        # (http.server closes the connection when a read times out).
+        self.connection.settimeout(self.server.keepalive_seconds)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            # After the response has been written and flushed (the base class flushes before returning).
+            if self._counted:
+                self._counted = False
+                self.server.app.request_finished()
+
+    def parse_request(self) -> bool:
+        # Called as soon as the request line has been read: from here until its response is written the request is
+        # in flight. The drain's own reading of the count is not counted, so it can read 0.
+        parsed = super().parse_request()
+        if parsed and urlsplit(self.path).path != IN_FLIGHT_PATH:
+            self.server.app.request_started()
+            self._counted = True
+        return parsed
 
     def do_GET(self) -> None:  # the name http.server dispatches to
         url = urlsplit(self.path)
@@ -129,6 +168,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             time.sleep(milliseconds / 1000)
             self._send(200, "application/json", json.dumps({"slept_ms": milliseconds}).encode() + b"\n")
+        elif url.path == IN_FLIGHT_PATH and is_loopback(self.client_address[0]):
+            self._send(200, "text/plain", f"{app.in_flight}\n".encode())
         elif url.path == "/":
             text = f"Hello from the sample app, revision {app.revision.get('revision', 'unknown')}\n"
             self._send(200, "text/plain", text.encode())
@@ -139,7 +180,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        if self.server.app.draining.is_set():
+            # Shutting down: no further request on this connection (send_header also sets close_connection).
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -167,6 +210,7 @@ def main() -> int:
     bind = os.environ.get("SAMPLE_APP_BIND", "0.0.0.0")  # noqa: S104 - the load balancer reaches the instance's IP
     root = Path(os.environ.get("SAMPLE_APP_ROOT", "/opt/sample-app"))
     drain_timeout = float(os.environ.get("SAMPLE_APP_DRAIN_TIMEOUT", "20"))
+    keepalive = float(os.environ.get("SAMPLE_APP_KEEPALIVE_SECONDS", str(DEFAULT_KEEPALIVE_SECONDS)))
     warmup = float(os.environ.get("SAMPLE_APP_WARMUP_SECONDS", "0"))
     pid_file = os.environ.get("SAMPLE_APP_PID_FILE")
 
@@ -180,7 +224,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    server = Server((bind, port), app)
+    server = Server((bind, port), app, keepalive)
     if pid_file:
         Path(pid_file).write_text(f"{os.getpid()}\n", encoding="utf-8")
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="accept")
@@ -203,7 +247,7 @@ def main() -> int:
 
     app.draining.set()
     # Stop the accept loop, then close the listening socket: new connections are refused from here on, while the
-    # connections already accepted keep their handler threads.
+    # connections already accepted keep their handler threads until their request in flight is answered.
     server.shutdown()
     serving.join()
     server.socket.close()

@@ -199,3 +199,86 @@ def test_the_drain_timeout_bounds_shutdown_and_the_exit_code_says_requests_were_
     assert exit_code == 1
     assert isinstance(outcomes[0], Exception)
     assert "drain timeout" in (tmp_path / "app.log").read_text()
+
+
+def keepalive_connection(port: int) -> http.client.HTTPConnection:
+    """A connection that made one request and stays open, idle, as the load balancer keeps its connections."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/health")
+    response = connection.getresponse()
+    response.read()
+    assert response.getheader("Connection") != "close"
+    return connection
+
+
+@pytest.mark.slow
+def test_a_connection_stays_open_between_requests(app: RunningApp) -> None:
+    # Given a connection that has made one request
+    connection = keepalive_connection(app.port)
+    try:
+        # When it makes a second one, Then the same connection answers it
+        sock = connection.sock
+        connection.request("GET", "/version")
+        response = connection.getresponse()
+        assert response.status == 200
+        response.read()
+        assert connection.sock is sock
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_in_flight_counts_requests_not_idle_connections(app: RunningApp) -> None:
+    # Given three idle keep-alive connections and two slow requests in flight
+    idle = [keepalive_connection(app.port) for _ in range(3)]
+    threads, outcomes = concurrent_slow_requests(app.port, count=2, ms=1500)
+    time.sleep(0.3)
+    try:
+        # When the in-flight count is read from the instance itself, Then it counts the two requests only
+        assert get(app.port, "/in-flight") == (200, b"2\n")
+        for thread in threads:
+            thread.join(30)
+        # ... and once they are answered, 0, although the idle connections are still open
+        assert outcomes == [200, 200]
+        assert get(app.port, "/in-flight") == (200, b"0\n")
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("peer", "local"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.1.23", False),
+        ("::ffff:10.0.1.23", False),
+        ("fe80::1%eth0", False),
+        ("not-an-address", False),
+    ],
+)
+def test_only_a_loopback_peer_may_read_the_in_flight_count(peer: str, local: bool) -> None:
+    # Given the address of the peer of a connection (the load balancer's is a VPC address, never loopback)
+    sys.path.insert(0, str(SERVER.parent))
+    try:
+        import server  # the sample app's module, standard library only
+    finally:
+        sys.path.remove(str(SERVER.parent))
+
+    # When the app decides whether to answer /in-flight, Then only a process on the instance itself is answered
+    assert server.is_loopback(peer) is local
+
+
+@pytest.mark.slow
+def test_sigterm_does_not_wait_for_idle_keepalive_connections(app: RunningApp) -> None:
+    # Given an idle keep-alive connection (the app would keep it open for 65 s)
+    connection = keepalive_connection(app.port)
+    try:
+        # When the app is stopped, Then it exits at once and cleanly: nothing is in flight
+        started = time.monotonic()
+        assert app.stop() == 0
+        assert time.monotonic() - started < EXIT_BOUND_SECONDS
+    finally:
+        connection.close()
