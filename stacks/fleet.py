@@ -20,9 +20,9 @@ AGENT_READY_HOOK = "agent-ready"
 # Agent readiness (issue 9 §4): both slots carry the launch hook AGENT_READY_HOOK (default result ABANDON), so an
 # instance stays in Pending:Wait, and out of InService, until this script completes the hook with CONTINUE once the
 # agent runs. Any failure completes it with ABANDON instead, and a hang lets the heartbeat run out: either way Auto
-# Scaling terminates the instance and launches a replacement (Auto Scaling user guide, "How lifecycle hooks work" and
-# "Complete a lifecycle action"). The group's name comes from DescribeAutoScalingInstances, the instance id and region
-# from IMDSv2. `@HOOK@` is replaced by AGENT_READY_HOOK (str.format would trip over the shell's braces).
+# Scaling terminates the instance and launches a replacement (docs/decisions.md F21). The group's name comes from
+# DescribeAutoScalingInstances, the instance id and region from IMDSv2. `@HOOK@` is replaced by AGENT_READY_HOOK
+# (str.format would trip over the shell's braces).
 AGENT_READY_FUNCTIONS = """\
 set -euo pipefail
 AGENT_READY_HOOK=@HOOK@

@@ -21,8 +21,8 @@ from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 METRIC_NAMESPACE = "BlueGreen/Join"
 # A ceiling on the reservation: PutFunctionConcurrency keeps 100 of the account's concurrency unreserved and new
-# accounts start with reduced quotas (Lambda quotas), so it stays small. Events beyond it are throttled, and Lambda
-# keeps a throttled asynchronous event in its queue and retries it until its maximum age (Lambda developer guide,
+# accounts start with reduced quotas (docs/decisions.md F25), so it stays small. Events beyond it are throttled, and
+# Lambda keeps a throttled asynchronous event in its queue and retries it until its maximum age (Lambda developer guide,
 # "How Lambda handles errors and retries with asynchronous invocation"): a burst is delayed, never lost.
 MAX_RESERVED_CONCURRENCY = 10
 # The function may wait, polling, for an instance still Pending (lambdas/join/decision.py): Lambda's maximum.
@@ -46,11 +46,11 @@ def join_reserved_concurrency(fleet_maximum: int) -> int:
 class JoinLiveSlot(Construct):
     """Registers with the target group each instance that joins the live slot outside a release (issue 9 §4).
 
-    A scaling policy, a health replacement or a manual resize launches an instance into the live slot; the slots are
-    not attached to the target group, and whether CodeDeploy's automatic launch deployment registers the instance is
-    not documented (docs/decisions.md F15). So an EventBridge rule for the slots' "EC2 Instance Launch Successful"
-    events invokes the join Lambda, which registers the instance only when it is InService (all launch hooks done,
-    CodeDeploy's deployment of the last successful revision included) and its slot is the one the blue/green
+    A scaling policy, a health replacement or a manual resize launches an instance into the live slot; the slots are not
+    attached to the target group, and whether CodeDeploy's automatic launch deployment registers the instance is not
+    documented (docs/decisions.md F15, U2). So an EventBridge rule for the slots' "EC2 Instance Launch Successful"
+    events invokes the join Lambda, which registers the instance only when it is InService (all launch hooks done, F20,
+    F21, CodeDeploy's deployment of the last successful revision included, F19) and its slot is the one the blue/green
     deployment group lists (docs/decisions.md F3). RegisterTargets is idempotent, so whether or not CodeDeploy
     registered the instance too, the result is the same. The events are delivered on a best-effort basis (EventBridge
     events reference, Auto Scaling): a lost one leaves a live instance out of the target group (capacity, not wrong
@@ -78,7 +78,7 @@ class JoinLiveSlot(Construct):
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,  # docs/decisions.md F26
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )

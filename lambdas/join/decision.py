@@ -1,13 +1,13 @@
 """May an instance that joined a slot take traffic? The pure decision, with every side effect behind `JoinPorts`.
 
 The slots are not attached to the target group, and whether CodeDeploy's automatic launch deployment in a blue/green
-group registers a new instance is not documented (docs/decisions.md F15), so this function registers it itself, and
+group registers a new instance is not documented (docs/decisions.md F15, U2), so this function registers it itself, and
 only when both of these hold, checked in this order:
 1. The instance is `InService`. Auto Scaling moves an instance to InService only once every launch lifecycle hook is
-   complete (Auto Scaling user guide, "How lifecycle hooks work"): our agent-ready hook, and in the live slot
-   CodeDeploy's own launch hook, which CodeDeploy completes with CONTINUE only after its deployment of the last
-   successful revision to the instance succeeded (CodeDeploy user guide, "Integrating CodeDeploy with Amazon EC2
-   Auto Scaling": ABANDON on failure, and the instance is terminated). So an InService instance of the live slot
+   complete (docs/decisions.md F20, F21): our agent-ready hook, and in the live slot CodeDeploy's own launch hook
+   (F19), which CodeDeploy completes with CONTINUE only after its deployment of the last successful revision to the
+   instance succeeded, ABANDON otherwise (CodeDeploy user guide, "Integrating CodeDeploy with Amazon EC2 Auto
+   Scaling", "After CodeDeploy adds the lifecycle hook, how is it used?"). So an InService instance of the live slot
    runs the live revision. The event's timing relative to the hooks is not documented, so the state is read, not
    assumed; an instance still Pending is waited for within the invocation, then left to Lambda's retries.
 2. Its group is the one slot the blue/green deployment group lists. The list is read first, so an instance of the
