@@ -210,3 +210,93 @@ def build_description(ci: CiContext, override: str | None = None) -> str:
     build = ci.build or "local"
     text = f"scripts/deploy.py release: commit {commit[:12]} branch {branch} build {build}"
     return text[:DESCRIPTION_LIMIT]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The bootstrap group: the stack's in-place group for the first release (release.bootstrap)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BootstrapGroupInfo:
+    """The bootstrap deployment group as GetDeploymentGroup shows it."""
+
+    application: str
+    name: str
+    listed_slots: tuple[str, ...]
+    deployment_config: str
+    last_attempted_id: str | None
+    last_attempted_status: str | None
+    last_successful_id: str | None
+
+    def succeeded_on(self, pair: tuple[str, str]) -> str | None:
+        """The slot the group lists when its most recent deployment succeeded (an interrupted first release)."""
+        if len(self.listed_slots) != 1 or self.listed_slots[0] not in pair or not self.last_attempted_id:
+            return None
+        succeeded = self.last_attempted_status == "Succeeded" or self.last_attempted_id == self.last_successful_id
+        return self.listed_slots[0] if succeeded else None
+
+
+def get_bootstrap_group(codedeploy: Any, application: str, name: str) -> BootstrapGroupInfo:
+    """Read the bootstrap group (GetDeploymentGroup); it must be IN_PLACE with traffic control, else `TargetsError`."""
+    try:
+        info = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=name)[
+            "deploymentGroupInfo"
+        ]
+    except ClientError as exc:
+        raise TargetsError(
+            f"bootstrap deployment group {application}/{name} cannot be read: "
+            f"{exc.response.get('Error', {}).get('Message', exc)}",
+            hint="Deploy the stack (output BootstrapDeploymentGroupName) and check the region.",
+        ) from exc
+    style = info.get("deploymentStyle") or {}
+    if (style.get("deploymentType"), style.get("deploymentOption")) != ("IN_PLACE", "WITH_TRAFFIC_CONTROL"):
+        raise TargetsError(
+            f"bootstrap deployment group {name} is {style.get('deploymentType', 'IN_PLACE')}/"
+            f"{style.get('deploymentOption', 'WITHOUT_TRAFFIC_CONTROL')}, not IN_PLACE/WITH_TRAFFIC_CONTROL",
+            hint="Point the tool at the stack's bootstrap group (output BootstrapDeploymentGroupName).",
+        )
+    attempted = info.get("lastAttemptedDeployment") or {}
+    return BootstrapGroupInfo(
+        application=application,
+        name=name,
+        listed_slots=tuple(item["name"] for item in info.get("autoScalingGroups", [])),
+        deployment_config=info.get("deploymentConfigName", "CodeDeployDefault.OneAtATime"),
+        last_attempted_id=attempted.get("deploymentId"),
+        last_attempted_status=attempted.get("status"),
+        last_successful_id=(info.get("lastSuccessfulDeployment") or {}).get("deploymentId"),
+    )
+
+
+def set_group_slots(codedeploy: Any, application: str, group: str, slots: list[str]) -> tuple[str, ...]:
+    """UpdateDeploymentGroup(autoScalingGroups=slots); returns the lifecycle hooks CodeDeploy could not remove.
+
+    `[]` — a non-null empty list — removes every Auto Scaling group and detaches the CodeDeploy-managed lifecycle hooks;
+    `hooksNotCleanedUp` names the hooks it could not remove (UpdateDeploymentGroup API reference). Omitting the field
+    would leave the list unchanged (docs/decisions.md F3).
+    """
+    answer = codedeploy.update_deployment_group(
+        applicationName=application, currentDeploymentGroupName=group, autoScalingGroups=slots
+    )
+    return tuple(f"{item.get('name', '?')}: {item.get('hook', '?')}" for item in answer.get("hooksNotCleanedUp", []))
+
+
+def create_in_place_deployment(
+    codedeploy: Any, *, application: str, group: str, revision: Mapping[str, Any], description: str
+) -> str:
+    """CreateDeployment in an in-place group: it deploys to the instances of the Auto Scaling groups the group lists.
+
+    No `targetInstances`: that field describes a blue/green replacement environment (CreateDeployment API reference).
+    """
+    try:
+        answer = codedeploy.create_deployment(
+            applicationName=application,
+            deploymentGroupName=group,
+            revision=dict(revision),
+            description=description[:DESCRIPTION_LIMIT],
+        )
+    except ClientError as exc:
+        if exc.response["Error"].get("Code") == "DeploymentLimitExceededException":
+            raise ReleaseInFlight(f"CodeDeploy refused a second deployment for {group}: {exc}") from exc
+        raise
+    return str(answer["deploymentId"])
