@@ -16,6 +16,8 @@ TARGET_GROUP_ARN = "TargetGroupArn"
 FLEET_MIN_SIZE = "FleetMinSize"
 FLEET_DESIRED_SIZE = "FleetDesiredSize"
 FLEET_MAX_SIZE = "FleetMaxSize"
+# The in-place group the release tool uses for the very first release (stacks/deployment.py).
+BOOTSTRAP_DEPLOYMENT_GROUP = "BootstrapDeploymentGroupName"
 
 FLEET = (FLEET_MIN_SIZE, FLEET_DESIRED_SIZE, FLEET_MAX_SIZE)
 ALL = (
@@ -27,4 +29,5 @@ ALL = (
     SLOT_B,
     TARGET_GROUP_ARN,
     *FLEET,
+    BOOTSTRAP_DEPLOYMENT_GROUP,
 )
