@@ -8,6 +8,8 @@ One home per concern (the shared settings, output names and traffic-timing model
 * `appspec`, `bundle`: the revision's validation and its reproducible zip; `upload`: the bucket check and the upload.
 * `deployments`: every CodeDeploy call; `follow`: polling a deployment; `timeout`: the default deployment timeout.
 * `slots`: the two Auto Scaling groups; `orchestrate`: the `Release` command object that runs the steps.
+* `live`: which slot is live (the deployment group checked against the target group); `bootstrap`: the first
+  release, in place through the stack's bootstrap group.
 * `operations`: `status`, `stop` and the revision `rollback` goes back to.
 * `record`, `report`, `timeline`, `views`: what a run did and how it is shown; `runtime`: clock, sleep, signals.
 * `rehearse`: the revision's lifecycle on this machine, without AWS.

@@ -7,10 +7,15 @@ the result the report is written from.
 Every run derives the situation from AWS (the deployment group, the slots, the deployments in flight), never from
 files on the runner, so a run after a crash knows what to do:
 
-* Live slot: the slot the deployment group lists (docs/decisions.md F3). When it lists none (first release), slot A
-  is taken as the (empty) live slot and slot B is filled. When the group's last successful deployment was created by
-  a user (this tool) and targeted the *other* slot, a previous run was interrupted after its deployment succeeded but
-  before it pointed the group at the new slot: the switch is finished first, so traffic and the group agree again.
+* Live slot: the slot the deployment group lists (docs/decisions.md F3), checked against the target group's
+  registered targets and the last successful deployment before anything is uploaded (`release.live`). A slot whose
+  instances are registered is never emptied as idle; a list the load balancer contradicts is corrected only when a
+  third witness explains it (an interrupted switch, an interrupted first release), else the release stops with
+  exit 2. Without a known target group the list alone decides, as it always did.
+* First release: when the live slot has no serving instance and nothing is registered with the target group, the
+  idle slot is filled and deployed in place through the stack's bootstrap group, then handed to the blue/green group
+  (`release.bootstrap`); a stack without that group gets the blue/green deployment with an empty original
+  environment, with a note (docs/decisions.md F15).
 * Crashed release: with no deployment in flight, an idle slot that still wants or holds instances was left behind by
   an interrupted run. It is emptied (and waited for) before being filled again, because instances holding part of an
   unfinished deployment can fail the next Install (fileExistsBehavior DISALLOW). Scaling processes this tool
@@ -18,23 +23,31 @@ files on the runner, so a run after a crash knows what to do:
 * Capacity: the idle slot gets max(live slot's desired, the stack's fleet desired), capped at the larger of the slot's
   and the fleet's maximum, with the fleet's minimum.
 * On SIGINT/SIGTERM or the timeout the deployment is stopped with rollback at once. The idle slot is emptied when
-  traffic cannot be on it: no green instance reached AllowTraffic, or the rollback deployment succeeded. Otherwise
-  it is left for CodeDeploy's rollback, and the next run tidies it.
+  traffic cannot be on it: no green instance reached AllowTraffic, or the rollback deployment succeeded, and the
+  target group no longer holds any of its instances (waited for up to the deregistration delay). Otherwise it is left
+  for CodeDeploy's rollback, and the next run tidies it. A failed first release always empties its slot: nothing
+  served before it.
+* Agent readiness: the idle slot is filled until every instance is InService; the stack's launch lifecycle hook keeps
+  a new instance out of InService until its CodeDeploy agent runs (docs/decisions.md F21), so InService means "ready
+  to be deployed to".
+  `--scale-timeout` is the budget for launch, boot, user data and the agent's start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from release import deployments, slots
+from release import bootstrap, deployments, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
+from release.bootstrap import Bootstrap, Route
 from release.bundle import Bundle, build_bundle
 from release.ci import CiContext
-from release.errors import Cancelled, DeploymentFailed, ReleaseError, TargetsError, TimedOut
+from release.errors import Cancelled, DeploymentFailed, ReleaseError, TimedOut
 from release.follow import FollowResult, Snapshot, failure_lines, follow
 from release.record import ReleaseRecord
 from release.runtime import Runtime
@@ -83,6 +96,19 @@ class SlotPlan:
     live_state: slots.SlotState
     idle_state: slots.SlotState
     first_release: bool
+    route: Route = Route.BLUE_GREEN
+    # Set on the bootstrap route only: the bootstrap group's steps (release.bootstrap).
+    bootstrap: Bootstrap | None = None
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What pre-flight found: the blue/green group, the resolved live slot, its evidence, the bootstrap group."""
+
+    group: deployments.GroupInfo
+    decision: live.LiveSlot
+    evidence: live.Evidence
+    bootstrap: Bootstrap | None
 
 
 def capacity_for(plan: SlotPlan, targets: Targets) -> int:
@@ -105,20 +131,6 @@ def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
         if target.label == "Green"
         for event in target.events
     )
-
-
-def _unfinished_switch(codedeploy: Any, group: deployments.GroupInfo, pair: tuple[str, str], live: str) -> str | None:
-    if not group.last_successful_id:
-        return None
-    info = deployments.get_deployment(codedeploy, group.last_successful_id)
-    # Only deployments a user (this tool) created name the slot that received traffic; a codeDeployRollback
-    # deployment restores the original environment and says nothing about a switch.
-    if info.get("creator") != "user":
-        return None
-    target = (info.get("targetInstances") or {}).get("autoScalingGroups") or []
-    if len(target) == 1 and target[0] in pair and target[0] != live:
-        return str(target[0])
-    return None
 
 
 class Release:
@@ -158,12 +170,12 @@ class Release:
         record = self.record
         try:
             bundle = self._bundle() if revision is None else None
-            group = self._preflight()
+            situation = self._preflight()
             if bundle is not None:
                 revision = self._upload(bundle)
             assert revision is not None
             record.revision = revision
-            self._deploy(group, revision, bundle.appspec if bundle is not None else None)
+            self._deploy(situation, revision, bundle.appspec if bundle is not None else None)
         except ReleaseError as exc:
             record.error = exc
         except ClientError as exc:
@@ -191,15 +203,74 @@ class Release:
             self.view.note(f"bundle {bundle.path.name}: {bundle.file_count} files, {bundle.size} bytes, appspec valid")
         return bundle
 
-    def _preflight(self) -> deployments.GroupInfo:
-        """Bucket, deployment group, no deployment in flight, both slots: checked before anything is written."""
+    def _preflight(self) -> Situation:
+        """Bucket, deployment groups, no deployment in flight, both slots and the live slot, before anything is written.
+
+        The live slot is resolved here (`release.live`), so a refusal (exit 2) comes before any upload or scaling.
+        """
         codedeploy, targets = self.clients.codedeploy, self.targets
         with self.record.phase("pre-flight", self.runtime):
             check_bucket(self.clients.s3, targets.bucket)
             group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
             deployments.refuse_if_in_flight(codedeploy, targets.application, targets.deployment_group)
-            slots.describe_slots(self.clients.autoscaling, targets.slots)
-        return group
+            steps = self._bootstrap_group()
+            states = slots.describe_slots(self.clients.autoscaling, targets.slots)
+            evidence = self._evidence(group, states, steps)
+            decision = live.resolve(evidence)
+            evidence = self._idle_deregistered(evidence, decision.idle)
+        return Situation(group, decision, evidence, steps)
+
+    def _bootstrap_group(self) -> Bootstrap | None:
+        """The stack's bootstrap group, if it has one; a deployment in flight there is refused like any (exit 5)."""
+        name = self.targets.bootstrap_group
+        if not name:
+            return None
+        codedeploy, application = self.clients.codedeploy, self.targets.application
+        deployments.refuse_if_in_flight(codedeploy, application, name)
+        return Bootstrap(codedeploy, deployments.get_bootstrap_group(codedeploy, application, name), self.view.note)
+
+    def _evidence(
+        self, group: deployments.GroupInfo, states: dict[str, slots.SlotState], steps: Bootstrap | None
+    ) -> live.Evidence:
+        """What the deployment group, the target group and the last successful deployment say (`release.live`)."""
+        pair = self.targets.slots
+        elbv2, arn = self.clients.elbv2, self.targets.target_group_arn
+        last = group.last_successful_id
+        info = deployments.get_deployment(self.clients.codedeploy, last) if last else None
+        return live.Evidence(
+            pair=pair,
+            listed=group.listed_slots,
+            members=live.members_of({name: [i.instance_id for i in states[name].instances] for name in pair}),
+            targets=live.read_registered(elbv2, arn) if elbv2 is not None and arn else None,
+            last_success_id=last,
+            last_success_slot=live.last_success_slot(info, pair),
+            bootstrap_slot=steps.group.succeeded_on(pair) if steps else None,
+        )
+
+    def _deregistration_bound(self) -> float:
+        timing = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
+        return live.deregistration_bound_seconds(timing.deregistration_delay_seconds, timing.interval_seconds)
+
+    def _idle_deregistered(self, evidence: live.Evidence, idle: str) -> live.Evidence:
+        """Wait (bounded) until the idle slot's leaving targets are gone; refuse (exit 2) if it stays registered."""
+        held = evidence.registered_in(idle)
+        if not held or self.clients.elbv2 is None or not self.targets.target_group_arn:
+            return evidence
+        bound = self._deregistration_bound()
+        held = live.wait_deregistered(
+            self.clients.elbv2,
+            self.targets.target_group_arn,
+            idle,
+            set(held),
+            runtime=self.runtime,
+            timeout=bound,
+            log=self.view.note,
+        )
+        self._raise_if_stopped("touching the slots")
+        if held:
+            raise live.still_held(idle, held, bound)
+        left = {i: state for i, state in (evidence.targets or {}).items() if evidence.members.get(i) != idle}
+        return dataclasses.replace(evidence, targets=left)
 
     def _upload(self, bundle: Bundle) -> dict[str, Any]:
         """Put the bundle in the artifact bucket (unless there already); return the CodeDeploy revision."""
@@ -221,12 +292,12 @@ class Release:
             )
         return stored.to_codedeploy()
 
-    def _deploy(self, group: deployments.GroupInfo, revision: dict[str, Any], appspec: Any) -> None:
+    def _deploy(self, situation: Situation, revision: dict[str, Any], appspec: Any) -> None:
         """From the slots onwards: fill the idle slot, deploy to it, follow, and switch or clean up."""
-        record = self.record
+        record, group = self.record, situation.group
         self._raise_if_stopped("touching the slots")
         with record.phase("slots", self.runtime):
-            plan = self._plan_slots(group)
+            plan = self._plan_slots(situation)
             record.live_before, record.idle, record.first_release = plan.live, plan.idle, plan.first_release
             self._prepare_idle(plan)
         try:
@@ -253,34 +324,37 @@ class Release:
         self.view.note(note)
         self.record.recovered.append(note)
 
-    def _plan_slots(self, group: deployments.GroupInfo) -> SlotPlan:
-        """Decide live and idle slot, finishing a switch an interrupted run left undone (see module docstring)."""
-        pair = self.targets.slots
-        listed = [name for name in group.listed_slots if name in pair]
-        if len(listed) > 1:
-            raise TargetsError(
-                f"deployment group {group.name} lists both slots ({', '.join(listed)}); the live slot is ambiguous",
-                hint=(
-                    "Set it to the slot that serves traffic: aws deploy update-deployment-group --application-name "
-                    f"{group.application} --current-deployment-group-name {group.name} "
-                    "--auto-scaling-groups <live slot>"
-                ),
+    def _plan_slots(self, situation: Situation) -> SlotPlan:
+        """Act on the resolved live slot (point the group, clear the bootstrap group's leftovers); choose the route."""
+        decision, evidence, targets = situation.decision, situation.evidence, self.targets
+        for note in decision.notes:
+            self.view.note(note)
+        if decision.repoint:
+            self._recovered(decision.repoint)
+            deployments.point_group_at(self.clients.codedeploy, situation.group, decision.live)
+        recovered = situation.bootstrap.recover() if situation.bootstrap else None
+        if recovered:
+            self.record.recovered.append(recovered)
+        states = slots.describe_slots(self.clients.autoscaling, targets.slots)
+        live_state = states[decision.live]
+        # The idle slot's own targets were waited out in pre-flight; what is left is registered elsewhere.
+        registered = (
+            None
+            if evidence.targets is None
+            else {i: state for i, state in evidence.targets.items() if evidence.members.get(i) != decision.idle}
+        )
+        route = bootstrap.choose_route(
+            live_serving=live_state.serving, registered=registered, bootstrap_group=targets.bootstrap_group
+        )
+        if route is not Route.BLUE_GREEN:
+            self.view.note(
+                bootstrap.route_note(
+                    route, live=decision.live, registered=registered, bootstrap_group=targets.bootstrap_group
+                )
             )
-        live = listed[0] if listed else pair[0]
-        switched = _unfinished_switch(self.clients.codedeploy, group, pair, live)
-        if switched:
-            self._recovered(
-                f"previous release {group.last_successful_id} succeeded on {switched} but the group still lists "
-                f"{live}: finishing that switch first"
-            )
-            deployments.point_group_at(self.clients.codedeploy, group, switched)
-            live = switched
-        idle = pair[1] if live == pair[0] else pair[0]
-        states = slots.describe_slots(self.clients.autoscaling, pair)
-        first = states[live].serving == 0
-        if first:
-            self.view.note(f"{live} has no serving instance: first release (nothing to protect on the live side)")
-        return SlotPlan(live, idle, states[live], states[idle], first)
+        steps = situation.bootstrap if route is Route.BOOTSTRAP else None
+        first = route is not Route.BLUE_GREEN
+        return SlotPlan(decision.live, decision.idle, live_state, states[decision.idle], first, route, steps)
 
     def _prepare_idle(self, plan: SlotPlan) -> None:
         """Resume processes a crash may have left suspended; empty an idle slot left scaled up; wait out draining."""
@@ -309,7 +383,9 @@ class Release:
         self.record.capacity = capacity
         with self.record.phase("scale-up", self.runtime):
             self.view.note(
-                f"scaling {plan.idle} to {capacity} instance(s) (live {plan.live} has {plan.live_state.desired})"
+                f"scaling {plan.idle} to {capacity} instance(s) (live {plan.live} has {plan.live_state.desired}); "
+                f"waiting up to {self.options.scale_timeout_seconds:.0f} s (--scale-timeout) for launch, boot, user "
+                "data and the CodeDeploy agent: an instance is InService only once its agent runs"
             )
             idle_now = slots.describe_slots(autoscaling, [plan.idle])[plan.idle]
             slots.scale(autoscaling, idle_now, capacity, minimum=min(self.targets.fleet.minimum, capacity))
@@ -323,20 +399,51 @@ class Release:
             )
         return capacity
 
-    def _empty_idle(self, idle: str, *, traffic_safe: bool) -> None:
+    def _empty_idle(self, idle: str, *, traffic_safe: bool, force: bool = False) -> None:
+        """Scale the idle slot to 0, unless traffic may reach it; `force` only for a failed first release."""
         if not traffic_safe:
             self.view.note(
                 f"{idle} left running: traffic may still reach it until CodeDeploy's rollback finishes; "
                 "the next run empties it"
             )
             return
+        held = None if force else self._held_by_target_group(idle)
+        if held:
+            self.view.note(f"{idle} left running: {held}; the next run empties it once they have deregistered")
+            return
         state = slots.describe_slots(self.clients.autoscaling, [idle])[idle]
         slots.scale(self.clients.autoscaling, state, 0, minimum=0)
         self.view.note(f"{idle} scaled back to 0")
 
+    def _held_by_target_group(self, idle: str) -> str | None:
+        """Why the target group still holds the idle slot (after waiting out draining), or None (`release.live`)."""
+        elbv2, arn = self.clients.elbv2, self.targets.target_group_arn
+        if elbv2 is None or not arn:
+            return None
+        instances = {i.instance_id for i in slots.describe_slots(self.clients.autoscaling, [idle])[idle].instances}
+        if not instances:
+            return None
+        try:
+            timeout = min(self.options.cleanup_timeout_seconds, self._deregistration_bound())
+            held = live.wait_deregistered(
+                elbv2, arn, idle, instances, runtime=self.runtime, timeout=timeout, log=self.view.note
+            )
+        except ReleaseError as exc:
+            return f"the target group cannot be read ({exc.message})"
+        return f"its instances are registered with the target group ({live.describe_targets(held)})" if held else None
+
     def _switch(self, group: deployments.GroupInfo, plan: SlotPlan) -> None:
         """Point the group at the new live slot and empty the old one (the drain Lambda lets each instance go)."""
-        deployments.point_group_at(self.clients.codedeploy, group, plan.idle)
+        codedeploy = self.clients.codedeploy
+
+        def point() -> None:
+            deployments.point_group_at(codedeploy, group, plan.idle)
+
+        if plan.bootstrap is not None:
+            # The blue/green group takes the slot before the bootstrap group lets go of it (release.bootstrap).
+            plan.bootstrap.succeeded(point)
+        else:
+            point()
         self.record.live_after = plan.idle
         self.view.note(f"deployment group {group.name} now lists {plan.idle} as the live slot")
         old = slots.describe_slots(self.clients.autoscaling, [plan.live])[plan.live]
@@ -348,10 +455,21 @@ class Release:
     def _timeout(self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any) -> float:
         if self.options.timeout_seconds:
             return self.options.timeout_seconds
+        blue_instances = plan.live_state.serving
+        if plan.bootstrap is not None:
+            # In place, each instance runs the blue events (BlockTraffic) and the green ones in turn, in the bootstrap
+            # group's configuration, with no ready wait and no blue termination wait.
+            group = dataclasses.replace(
+                group,
+                deployment_config=plan.bootstrap.group.deployment_config,
+                ready_action="CONTINUE_DEPLOYMENT",
+                blue_action="KEEP_ALIVE",
+            )
+            blue_instances = capacity
         return default_timeout_seconds(
             group,
             green_instances=capacity,
-            blue_instances=plan.live_state.serving,
+            blue_instances=blue_instances,
             green_hook_seconds=_hook_seconds(appspec, GREEN_EVENT_ORDER),
             blue_hook_seconds=_hook_seconds(appspec, BLUE_EVENT_ORDER),
             traffic=read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
@@ -370,14 +488,17 @@ class Release:
         ):
             self._raise_if_stopped("creating the deployment")
             description = deployments.build_description(self.options.ci, self.options.description)
-            record.deployment_id = deployments.create_deployment(
-                codedeploy,
-                application=group.application,
-                group=group.name,
-                revision=revision,
-                idle_slot=plan.idle,
-                description=description,
-            )
+            if plan.bootstrap is not None:
+                record.deployment_id = plan.bootstrap.start(slot=plan.idle, revision=revision, description=description)
+            else:
+                record.deployment_id = deployments.create_deployment(
+                    codedeploy,
+                    application=group.application,
+                    group=group.name,
+                    revision=revision,
+                    idle_slot=plan.idle,
+                    description=description,
+                )
             view.note(
                 f"deployment {record.deployment_id} created (timeout {record.timeout_seconds:.0f} s): {description}"
             )
@@ -430,8 +551,7 @@ class Release:
         )
         if snapshot.status in deployments.TERMINAL_STATUSES and stop.count <= 1:
             self._follow_rollback(record.deployment_id, rollback_timeout)
-        traffic_safe = not _traffic_reached_green(snapshot) or record.rollback_status == "Succeeded"
-        self._empty_idle(plan.idle, traffic_safe=traffic_safe)
+        self._clean_up_idle(plan, snapshot)
         rolled = f" Rollback {record.rollback_id}: {record.rollback_status or 'unknown'}." if record.rollback_id else ""
         if result.ending == "timeout":
             return TimedOut(
@@ -443,9 +563,23 @@ class Release:
                 f"release cancelled ({stop.reason}); deployment {record.deployment_id} was stopped "
                 f"with rollback.{rolled}"
             )
-        return DeploymentFailed(
-            f"deployment {record.deployment_id} {snapshot.status.lower()}; traffic stays on {plan.live}.{rolled}"
+        where = (
+            f"{plan.idle} was emptied: nothing served before this first release"
+            if plan.bootstrap is not None
+            else f"traffic stays on {plan.live}"
         )
+        return DeploymentFailed(f"deployment {record.deployment_id} {snapshot.status.lower()}; {where}.{rolled}")
+
+    def _clean_up_idle(self, plan: SlotPlan, snapshot: Snapshot) -> None:
+        """After an unsuccessful deployment: let go of the idle slot when no traffic can be on it."""
+        if plan.bootstrap is not None:
+            # A first release: nothing served before it, so its slot goes back to 0 even where its own AllowTraffic
+            # registered instances; the bootstrap group lets go of the slot first.
+            plan.bootstrap.ended_unsuccessfully()
+            self._empty_idle(plan.idle, traffic_safe=True, force=True)
+            return
+        traffic_safe = not _traffic_reached_green(snapshot) or self.record.rollback_status == "Succeeded"
+        self._empty_idle(plan.idle, traffic_safe=traffic_safe)
 
     def _follow_rollback(self, deployment_id: str, timeout: float) -> None:
         """Find the rollback deployment CodeDeploy started for `deployment_id` and follow it to its end."""

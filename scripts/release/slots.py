@@ -33,6 +33,10 @@ SUSPENDED_PROCESSES: tuple[str, ...] = (
 )
 # How often a slot is re-read while waiting for its instances; Auto Scaling moves in tens of seconds.
 SLOT_POLL_SECONDS = 10.0
+WAIT_HINT = (
+    "Check the slot's scaling activities and instance console output (launch template, AMI, capacity, subnets); "
+    "raise --scale-timeout if instances are merely slow."
+)
 
 Log = Callable[[str], None]
 
@@ -145,8 +149,9 @@ def wait_for(
     runtime: Runtime,
     timeout: float,
     log: Log,
+    hint: str = WAIT_HINT,
 ) -> SlotState:
-    """Poll the slot until `ready` holds; `TimedOut` after `timeout` seconds, `Cancelled` on SIGINT/SIGTERM."""
+    """Poll the slot until `ready` holds; `TimedOut` (with `hint`) after `timeout` s, `Cancelled` on SIGINT/SIGTERM."""
     started = runtime.now()
     last_line = ""
     while True:
@@ -162,22 +167,38 @@ def wait_for(
         if (runtime.now() - started).total_seconds() >= timeout:
             raise TimedOut(
                 f"{name} did not {what} within {timeout:.0f} s.{_last_failed_activity(autoscaling, name)}",
-                hint=(
-                    "Check the slot's scaling activities and instance console output (launch template, AMI, capacity, "
-                    "subnets); raise --scale-timeout if instances are merely slow to boot."
-                ),
+                hint=hint,
             )
         runtime.sleep(SLOT_POLL_SECONDS)
 
 
 def wait_serving(autoscaling: Any, name: str, count: int, *, runtime: Runtime, timeout: float, log: Log) -> SlotState:
-    """Wait until exactly `count` instances are InService and healthy and none is still pending."""
+    """Wait until exactly `count` instances are InService and healthy and none is still pending: agent ready.
+
+    The stack's launch lifecycle hook keeps a new instance in Pending:Wait until its user data has started the
+    CodeDeploy agent (or Auto Scaling abandons and replaces it when the hook's heartbeat runs out; docs/decisions.md
+    F21), so InService means
+    "ready to be deployed to"; `timeout` (--scale-timeout) is the budget for launch, boot, user data and the agent.
+    """
 
     def ready(state: SlotState) -> bool:
         return state.serving >= count and len(state.staying) == state.serving
 
     return wait_for(
-        autoscaling, name, ready, what=f"reach {count} InService instances", runtime=runtime, timeout=timeout, log=log
+        autoscaling,
+        name,
+        ready,
+        what=f"reach {count} InService instances (InService = CodeDeploy agent running)",
+        runtime=runtime,
+        timeout=timeout,
+        log=log,
+        hint=(
+            f"The scale-up budget (--scale-timeout, {timeout:.0f} s) covers launch, boot, user data and the CodeDeploy "
+            "agent's start: the launch hook keeps each instance out of InService until its agent runs, and Auto "
+            "Scaling replaces one whose hook times out (stack setting agentReadyTimeoutSeconds), so keep the budget "
+            "above that heartbeat. Check the slot's scaling activities and the instances' console output (launch "
+            "template, AMI, capacity, subnets, the agent install); raise --scale-timeout if they are merely slow."
+        ),
     )
 
 

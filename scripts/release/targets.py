@@ -27,6 +27,7 @@ OUTPUTS_READ: tuple[str, ...] = (
     *outputs.FLEET,
     outputs.TARGET_GROUP_ARN,
     outputs.SITE_URL,
+    outputs.BOOTSTRAP_DEPLOYMENT_GROUP,
 )
 
 
@@ -67,6 +68,8 @@ class Targets:
     target_group_arn: str | None = None
     site_url: str | None = None
     stack_name: str | None = None
+    # The in-place group of the first release (release.bootstrap); None for a stack from before it.
+    bootstrap_group: str | None = None
 
 
 def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
@@ -161,4 +164,5 @@ def resolve_targets(
         target_group_arn=found.get(outputs.TARGET_GROUP_ARN),
         site_url=found.get(outputs.SITE_URL),
         stack_name=overrides.stack_name,
+        bootstrap_group=found.get(outputs.BOOTSTRAP_DEPLOYMENT_GROUP),
     )
