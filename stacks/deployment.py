@@ -53,7 +53,9 @@ PROVIDER_GROUP_ACTIONS = (
 PROVIDER_STOP_ACTION = "codedeploy:StopDeployment"
 # CloudFormation calls the provider once per resource operation and this stack has two such resources, which one
 # stack operation may create, update or delete in parallel. A bound of 2 keeps a runaway retry from taking the
-# account's concurrency and guarantees both can run.
+# account's concurrency and guarantees both can run. Lambda keeps 100 units unreserved (Lambda developer guide,
+# "Configuring reserved concurrency"), so an account whose quota is still the new-account 10 cannot reserve any:
+# `provider_concurrency=None` leaves it unreserved there.
 PROVIDER_CONCURRENCY = 2
 # Role propagation retries (2 min) + waiting for stopped deployments (5 min) + the calls themselves.
 PROVIDER_TIMEOUT = Duration.minutes(10)
@@ -79,6 +81,7 @@ class BlueGreenDeployment(Construct):
         deployment_config_name: str,
         log_retention: logs.RetentionDays,
         bootstrap_deployment_config_name: str = BOOTSTRAP_DEPLOYMENT_CONFIG,
+        provider_concurrency: int | None = PROVIDER_CONCURRENCY,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -86,14 +89,31 @@ class BlueGreenDeployment(Construct):
         self.deployment_group_name = f"{stack.stack_name}-blue-green"
         self.bootstrap_group_name = f"{stack.stack_name}-bootstrap"
         self.service_role = self._service_role(launch_template, instance_role)
-        self.on_event = self._provider_function(log_retention)
+        self.on_event = self._provider_function(log_retention, provider_concurrency)
         self.provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.on_event,
             log_group=logs.LogGroup(self, "ProviderFrameworkLogs", retention=log_retention),
         )
-        shared = {
+        shared = self._shared_properties(target_group)
+        self.deployment_group = self._group(
+            "DeploymentGroup",
+            "Custom::BlueGreenDeploymentGroup",
+            slots,
+            {**shared, **self._blue_green_properties(slots[0], alarms, deployment_config_name)},
+        )
+        self.bootstrap_group = self._group(
+            "BootstrapDeploymentGroup",
+            "Custom::BootstrapDeploymentGroup",
+            slots,
+            {**shared, **self._bootstrap_properties(bootstrap_deployment_config_name)},
+        )
+        self._acknowledge_findings()
+
+    def _shared_properties(self, target_group: elbv2.ApplicationTargetGroup) -> dict[str, Any]:
+        """What both groups declare alike (the provider's property schema: lambdas/deployment_group/group.py)."""
+        return {
             "ApplicationName": self.application.application_name,
             "ServiceRoleArn": self.service_role.role_arn,
             "DeploymentOption": "WITH_TRAFFIC_CONTROL",
@@ -104,37 +124,32 @@ class BlueGreenDeployment(Construct):
             "IgnorePollAlarmFailure": False,
             "OutdatedInstancesStrategy": "UPDATE",
         }
-        self.deployment_group = self._group(
-            "DeploymentGroup",
-            "Custom::BlueGreenDeploymentGroup",
-            slots,
-            {
-                **shared,
-                "DeploymentGroupName": self.deployment_group_name,
-                "DeploymentType": "BLUE_GREEN",
-                "DeploymentConfigName": deployment_config_name,
-                "AutoRollbackEvents": list(BLUE_GREEN_ROLLBACK_EVENTS),
-                "AlarmNames": [alarm.alarm_name for alarm in alarms],
-                "InitialAutoScalingGroup": slots[0].auto_scaling_group_name,
-                "GreenFleetProvisioning": "DISCOVER_EXISTING",
-                "BlueInstanceTermination": "KEEP_ALIVE",
-                "DeploymentReadyAction": "CONTINUE_DEPLOYMENT",
-            },
-        )
-        self.bootstrap_group = self._group(
-            "BootstrapDeploymentGroup",
-            "Custom::BootstrapDeploymentGroup",
-            slots,
-            {
-                **shared,
-                "DeploymentGroupName": self.bootstrap_group_name,
-                "DeploymentType": "IN_PLACE",
-                "DeploymentConfigName": bootstrap_deployment_config_name,
-                "AutoRollbackEvents": list(BOOTSTRAP_ROLLBACK_EVENTS),
-                "AlarmNames": [],
-            },
-        )
-        self._acknowledge_findings()
+
+    def _blue_green_properties(
+        self, initial_slot: autoscaling.AutoScalingGroup, alarms: Sequence[cloudwatch.Alarm], config_name: str
+    ) -> dict[str, Any]:
+        """Blue/green over the slots (F2): slot A on create only (F3), rollback on every bad end and on alarm."""
+        return {
+            "DeploymentGroupName": self.deployment_group_name,
+            "DeploymentType": "BLUE_GREEN",
+            "DeploymentConfigName": config_name,
+            "AutoRollbackEvents": list(BLUE_GREEN_ROLLBACK_EVENTS),
+            "AlarmNames": [alarm.alarm_name for alarm in alarms],
+            "InitialAutoScalingGroup": initial_slot.auto_scaling_group_name,
+            "GreenFleetProvisioning": "DISCOVER_EXISTING",
+            "BlueInstanceTermination": "KEEP_ALIVE",
+            "DeploymentReadyAction": "CONTINUE_DEPLOYMENT",
+        }
+
+    def _bootstrap_properties(self, config_name: str) -> dict[str, Any]:
+        """In place with no Auto Scaling group: it deploys only when the release tool gives it the idle slot."""
+        return {
+            "DeploymentGroupName": self.bootstrap_group_name,
+            "DeploymentType": "IN_PLACE",
+            "DeploymentConfigName": config_name,
+            "AutoRollbackEvents": list(BOOTSTRAP_ROLLBACK_EVENTS),
+            "AlarmNames": [],
+        }
 
     def _service_role(self, launch_template: ec2.LaunchTemplate, instance_role: iam.IRole) -> iam.Role:
         """CodeDeploy's service role: AWSCodeDeployRole plus what slots built from a launch template need."""
@@ -185,7 +200,7 @@ class BlueGreenDeployment(Construct):
             ),
         ]
 
-    def _provider_function(self, log_retention: logs.RetentionDays) -> lambda_.Function:
+    def _provider_function(self, log_retention: logs.RetentionDays, concurrency: int | None) -> lambda_.Function:
         on_event = lambda_.Function(
             self,
             "GroupProvider",
@@ -193,7 +208,7 @@ class BlueGreenDeployment(Construct):
             code=lambda_code("deployment_group"),
             handler=handler_name("deployment_group"),
             timeout=PROVIDER_TIMEOUT,
-            reserved_concurrent_executions=PROVIDER_CONCURRENCY,
+            reserved_concurrent_executions=concurrency,
             description="Creates, updates and deletes the CodeDeploy EC2 deployment groups (blue/green, bootstrap)",
             log_group=logs.LogGroup(self, "GroupProviderLogs", retention=log_retention),
         )
