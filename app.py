@@ -13,7 +13,8 @@ from stacks.blue_green_stack import build_stack
 
 
 def main() -> int:
-    """Synthesize the stack from `cdk.json` context (overridable with `cdk ... -c key=value`)."""
+    """Synthesize the stack with the settings' defaults (`bluegreen.config.SETTINGS`), overridden by any key set in
+    `cdk.json` context or with `cdk ... -c key=value`."""
     app = cdk.App()
     context = {
         setting.key: value for setting in SETTINGS if (value := app.node.try_get_context(setting.key)) is not None

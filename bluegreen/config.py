@@ -107,6 +107,26 @@ HEALTH_CHECK_TIMEOUT_RANGE = (2, 120)
 HEALTH_CHECK_THRESHOLD_RANGE = (2, 10)
 # Auto Scaling groups of this stack: an upper bound the validation applies to every fleet size.
 FLEET_SIZE_LIMIT = 1000
+# The drain Lambda runs once per instance leaving a slot (a retry only after that run has ended), for up to the
+# deregistration delay; at worst both slots empty at once, each at its maximum size.
+SLOT_COUNT = 2
+# A ceiling on the drain's reservation: PutFunctionConcurrency keeps 100 of the account's concurrency unreserved, and
+# new accounts start with reduced concurrency quotas (Lambda quotas), so a reservation must stay small. An event beyond
+# it is throttled and retried by Lambda until its maximum age (the hook's heartbeat); only then does it land in the
+# dead-letter queue and the hook end with CONTINUE, undrained. With a deregistration delay well below the heartbeat,
+# 20 drains at a time empty 20 instances per delay.
+DRAIN_MAX_RESERVED_CONCURRENCY = 20
+
+
+def drain_reserved_concurrency(fleet_maximum: int) -> int:
+    """The drain Lambda's reserved concurrency for slots of at most `fleet_maximum` instances each.
+
+    `min(SLOT_COUNT x fleet_maximum, DRAIN_MAX_RESERVED_CONCURRENCY)`: enough for every instance of both slots to
+    drain at once, never more than the ceiling (docs/security.md, "Drain Lambda concurrency").
+    """
+    if isinstance(fleet_maximum, bool) or not isinstance(fleet_maximum, int) or fleet_maximum < 1:
+        raise ConfigError(f"fleetMaxSize: {fleet_maximum!r} must be a whole number >= 1")
+    return min(SLOT_COUNT * fleet_maximum, DRAIN_MAX_RESERVED_CONCURRENCY)
 
 
 def _check_range(key: str, value: int, bounds: tuple[int, int]) -> None:

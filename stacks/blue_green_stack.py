@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import App, Aspects, CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_logs as logs
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, INagLogger
 from constructs import Construct
 
 from bluegreen import outputs as output_names
-from bluegreen.config import LOG_RETENTION_DAYS, AppConfig
+from bluegreen.config import LOG_RETENTION_DAYS, AppConfig, drain_reserved_concurrency
 from stacks.alarms import ReleaseAlarms
 from stacks.artifacts import ArtifactStore
 from stacks.deployment import BlueGreenDeployment
@@ -73,6 +74,7 @@ class BlueGreenStack(Stack):
             heartbeat_timeout=Duration.seconds(config.drain_heartbeat_seconds),
             connection_count_command=config.drain_command,
             poll_interval=Duration.seconds(config.drain_poll_interval_seconds),
+            reserved_concurrency=drain_reserved_concurrency(config.fleet.maximum),
             log_retention=retention,
         )
         alarms = ReleaseAlarms(
@@ -119,8 +121,13 @@ class BlueGreenStack(Stack):
             CfnOutput(self, key, value=values[key])
 
 
-def build_stack(app: App, config: AppConfig, env: Environment) -> BlueGreenStack:
-    """The stack as `cdk synth` builds it, AwsSolutions checks included (app.py and the tests share this)."""
+def build_stack(
+    app: App, config: AppConfig, env: Environment, *, nag_loggers: Sequence[INagLogger] = ()
+) -> BlueGreenStack:
+    """The stack as `cdk synth` builds it, AwsSolutions checks included (app.py and the tests share this).
+
+    `nag_loggers` receive every cdk-nag result besides the annotations (the tests collect suppressed findings).
+    """
     stack = BlueGreenStack(
         app,
         config.stack_name,
@@ -128,5 +135,5 @@ def build_stack(app: App, config: AppConfig, env: Environment) -> BlueGreenStack
         env=env,
         description="Zero-downtime EC2 blue/green releases on CodeDeploy (two slots, drain-aware termination)",
     )
-    Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    Aspects.of(app).add(AwsSolutionsChecks(verbose=True, additional_loggers=list(nag_loggers) or None))
     return stack

@@ -16,18 +16,9 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from bluegreen.config import (
-    DRAIN_INVOCATION_OVERHEAD_SECONDS,
-    LAMBDA_MAX_TIMEOUT_SECONDS,
-    MAX_DEREGISTRATION_DELAY_SECONDS,
-    MIN_HEARTBEAT_OVER_DELAY_SECONDS,
-)
+from bluegreen.config import DRAIN_INVOCATION_OVERHEAD_SECONDS
 from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 
-# Auto Scaling's heartbeat range (PutLifecycleHook.HeartbeatTimeout).
-HEARTBEAT_RANGE_SECONDS = (30, 7200)
-# SSM Run Command round trips take a second or more; faster polling only spends API quota.
-POLL_RANGE_SECONDS = (1, 60)
 # Lambda and EventBridge accept a maximum event age of at least 60 s.
 MIN_EVENT_AGE_SECONDS = 60
 SHELL_DOCUMENT = "AWS-RunShellScript"
@@ -37,14 +28,15 @@ METRIC_NAMESPACE = "BlueGreen/Drain"
 
 
 class DrainOnTermination(Construct):
-    """Lets every instance leaving a slot go as soon as its connections have drained (DESIGN.md, "Scale-in").
+    """Lets every instance leaving a slot go as soon as its connections have drained (docs/decisions.md F4, F5).
 
     Creates a termination lifecycle hook on each slot (default result CONTINUE), an EventBridge rule matching
-    exactly those hooks' "EC2 Instance-terminate Lifecycle Action" events, and the drain Lambda with a dead-letter
-    queue, bounded retries, a log group with retention and least-privilege permissions.
+    exactly those hooks' "EC2 Instance-terminate Lifecycle Action" events, and the drain Lambda with an encrypted
+    dead-letter queue, bounded retries, bounded concurrency, a log group with retention and least-privilege
+    permissions.
 
-    The drain runs in one Lambda invocation, so the deregistration delay (the drain's upper bound) must fit in
-    Lambda's 900 s with room for the calls around it; longer delays are rejected rather than cut short.
+    The arguments are the validated settings (`bluegreen.config` checks every limit, including that the
+    deregistration delay fits in one Lambda invocation); this construct only builds the resources.
     """
 
     def __init__(
@@ -59,22 +51,12 @@ class DrainOnTermination(Construct):
         heartbeat_timeout: Duration,
         connection_count_command: str,
         poll_interval: Duration,
+        reserved_concurrency: int,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
-        _validate(
-            slots=slots,
-            app_port=app_port,
-            deregistration_delay=deregistration_delay,
-            heartbeat_timeout=heartbeat_timeout,
-            connection_count_command=connection_count_command,
-            poll_interval=poll_interval,
-        )
-        delay_seconds = deregistration_delay.to_seconds()
-        heartbeat_seconds = heartbeat_timeout.to_seconds()
         # Past the heartbeat the hook has already ended with CONTINUE: an older event is no use to anyone.
-        max_event_age = Duration.seconds(max(MIN_EVENT_AGE_SECONDS, heartbeat_seconds))
-
+        max_event_age = Duration.seconds(max(MIN_EVENT_AGE_SECONDS, heartbeat_timeout.to_seconds()))
         self.hooks = [
             autoscaling.LifecycleHook(
                 self,
@@ -86,7 +68,9 @@ class DrainOnTermination(Construct):
             )
             for index, slot in enumerate(slots)
         ]
-
+        # SQS-managed SSE, not KMS: the queue's writers (EventBridge and Lambda's async invocation) need no key
+        # policy and no kms:GenerateDataKey grant, and nothing but lifecycle events ever lands here
+        # (docs/security.md, "Drain dead-letter queue").
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -103,8 +87,34 @@ class DrainOnTermination(Construct):
         )
         self.log_group.grant_write(self.role)
         self._grant(slots, target_group)
+        self.function = self._function(
+            target_group=target_group,
+            app_port=app_port,
+            deregistration_delay=deregistration_delay,
+            heartbeat_timeout=heartbeat_timeout,
+            connection_count_command=connection_count_command,
+            poll_interval=poll_interval,
+            reserved_concurrency=reserved_concurrency,
+            max_event_age=max_event_age,
+        )
+        self.rule = self._rule(slots, max_event_age)
+        self._suppress_nag(slots)
 
-        self.function = lambda_.Function(
+    def _function(
+        self,
+        *,
+        target_group: elbv2.ApplicationTargetGroup,
+        app_port: int,
+        deregistration_delay: Duration,
+        heartbeat_timeout: Duration,
+        connection_count_command: str,
+        poll_interval: Duration,
+        reserved_concurrency: int,
+        max_event_age: Duration,
+    ) -> lambda_.Function:
+        """The drain Lambda: one invocation waits out at most the deregistration delay."""
+        delay_seconds = deregistration_delay.to_seconds()
+        return lambda_.Function(
             self,
             "Function",
             runtime=LAMBDA_RUNTIME,
@@ -116,11 +126,13 @@ class DrainOnTermination(Construct):
             log_group=self.log_group,
             memory_size=256,
             timeout=Duration.seconds(delay_seconds + DRAIN_INVOCATION_OVERHEAD_SECONDS),
+            # bluegreen.config.drain_reserved_concurrency: both slots emptied at once, each at its maximum.
+            reserved_concurrent_executions=reserved_concurrency,
             environment={
                 "TARGET_GROUP_ARN": target_group.target_group_arn,
                 "APP_PORT": str(app_port),
                 "DEREGISTRATION_DELAY_SECONDS": str(int(delay_seconds)),
-                "HEARTBEAT_TIMEOUT_SECONDS": str(int(heartbeat_seconds)),
+                "HEARTBEAT_TIMEOUT_SECONDS": str(int(heartbeat_timeout.to_seconds())),
                 "POLL_INTERVAL_SECONDS": str(poll_interval.to_seconds()),
                 # str.replace, not str.format: shell commands are full of braces (awk '{print $1}').
                 "CONNECTION_COUNT_COMMAND": connection_count_command.replace("{port}", str(app_port)),
@@ -133,7 +145,9 @@ class DrainOnTermination(Construct):
             max_event_age=max_event_age,
         )
 
-        self.rule = events.Rule(
+    def _rule(self, slots: Sequence[autoscaling.AutoScalingGroup], max_event_age: Duration) -> events.Rule:
+        """The EventBridge rule for these hooks' terminate actions, with bounded retries into the DLQ."""
+        rule = events.Rule(
             self,
             "Rule",
             description="Termination lifecycle actions of the slots' drain hooks",
@@ -146,7 +160,7 @@ class DrainOnTermination(Construct):
                 },
             ),
         )
-        self.rule.add_target(
+        rule.add_target(
             targets.LambdaFunction(
                 self.function,
                 dead_letter_queue=self.dead_letter_queue,
@@ -154,7 +168,7 @@ class DrainOnTermination(Construct):
                 max_event_age=max_event_age,
             )
         )
-        self._suppress_nag(slots)
+        return rule
 
     def _grant(self, slots: Sequence[autoscaling.AutoScalingGroup], target_group: elbv2.ApplicationTargetGroup) -> None:
         """Least privilege: each action on these groups, this target group and these instances only."""
@@ -184,9 +198,10 @@ class DrainOnTermination(Construct):
             iam.PolicyStatement(
                 sid="RunShellScriptDocument",
                 actions=["ssm:SendCommand"],
-                # AWS-owned documents have no account in their ARN.
+                # Any account: whether an AWS-owned document's ARN carries an account is not documented, and only
+                # AWS can own a document named AWS-* (CreateDocument reserves the "aws" prefix).
                 resources=[
-                    stack.format_arn(service="ssm", account="", resource="document", resource_name=SHELL_DOCUMENT)
+                    stack.format_arn(service="ssm", account="*", resource="document", resource_name=SHELL_DOCUMENT)
                 ],
             )
         )
@@ -203,57 +218,56 @@ class DrainOnTermination(Construct):
 
     def _suppress_nag(self, slots: Sequence[autoscaling.AutoScalingGroup]) -> None:
         """cdk-nag findings on this construct's own resources, each with its reason and the narrowest scope."""
+        # No AwsSolutions-SQS3 acknowledgement for the dead-letter queue: cdk-nag recognises it as one.
+        NagSuppressions.add_resource_suppressions(self.role, self._role_acknowledgements(slots), apply_to_children=True)
+
+    def _role_acknowledgements(self, slots: Sequence[autoscaling.AutoScalingGroup]) -> list[NagPackSuppression]:
+        """One AwsSolutions-IAM5 acknowledgement per wildcard resource of the role's policy."""
         stack = Stack.of(self)
         # cdk-nag renders partition, region and account as tokens when the stack leaves them open, literally otherwise.
-        prefix = (
-            r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):{service}:"
-            r"(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{{12}}):"
-        )
+        partition_region = r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):{service}:(<AWS::Region>|[a-z0-9-]+):"
+        prefix = partition_region + r"(<AWS::AccountId>|[0-9]{{12}}):"
         slot_ids = "|".join(stack.get_logical_id(slot.node.default_child) for slot in slots)  # type: ignore[arg-type]
-        group_arns = RegexAppliesTo(
-            regex=f"/{prefix.format(service='autoscaling')}autoScalingGroup:\\*:autoScalingGroupName\\/<({slot_ids})>$/"
+        group_arns = (
+            f"/{prefix.format(service='autoscaling')}autoScalingGroup:\\*:autoScalingGroupName\\/<({slot_ids})>$/"
         )
-        instance_arns = RegexAppliesTo(regex=f"/{prefix.format(service='ec2')}instance\\/\\*$/")
-        NagSuppressions.add_resource_suppressions(
-            self.role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "elasticloadbalancing:DescribeTargetHealth and ssm:GetCommandInvocation support no "
-                        "resource-level permissions (Service Authorization Reference), so they need '*'; both "
-                        "are read-only."
-                    ),
-                    applies_to=["Resource::*"],
+        instance_arns = f"/{prefix.format(service='ec2')}instance\\/\\*$/"
+        document_arn = f"/{partition_region.format(service='ssm')}\\*:document\\/{SHELL_DOCUMENT}$/"
+        return [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "elasticloadbalancing:DescribeTargetHealth and ssm:GetCommandInvocation support no "
+                    "resource-level permissions (Service Authorization Reference), so they need '*'; both "
+                    "are read-only."
                 ),
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "Instance ids are not known at synth time: SendCommand is allowed on instances only when "
-                        f"their {GROUP_TAG} tag names one of the slots (ssm:resourceTag condition)."
-                    ),
-                    applies_to=[instance_arns],
+                applies_to=["Resource::*"],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "Instance ids are not known at synth time: SendCommand is allowed on instances only when "
+                    f"their {GROUP_TAG} tag names one of the slots (ssm:resourceTag condition)."
                 ),
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the "
-                        "wildcard stands for that UUID only, the group name is fixed."
-                    ),
-                    applies_to=[group_arns],
+                applies_to=[RegexAppliesTo(regex=instance_arns)],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the "
+                    "wildcard stands for that UUID only, the group name is fixed."
                 ),
-            ],
-            apply_to_children=True,
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.dead_letter_queue,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-SQS3",
-                    reason="This queue is itself the dead-letter queue of the drain Lambda and of its rule target.",
-                )
-            ],
-        )
+                applies_to=[RegexAppliesTo(regex=group_arns)],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    f"The account of the AWS-owned {SHELL_DOCUMENT} document: only AWS can own a document whose "
+                    "name starts with AWS (CreateDocument reserves the prefix), so the wildcard admits no other."
+                ),
+                applies_to=[RegexAppliesTo(regex=document_arn)],
+            ),
+        ]
 
 
 def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
@@ -264,45 +278,6 @@ def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
         resource_name=f"*:autoScalingGroupName/{slot.auto_scaling_group_name}",
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
-
-
-def _validate(
-    *,
-    slots: Sequence[autoscaling.AutoScalingGroup],
-    app_port: int,
-    deregistration_delay: Duration,
-    heartbeat_timeout: Duration,
-    connection_count_command: str,
-    poll_interval: Duration,
-) -> None:
-    """Reject settings the drain cannot honour, each with the limit it breaks."""
-    if not slots:
-        raise ValueError("DrainOnTermination needs at least one slot")
-    if not 1 <= app_port <= 65535:
-        raise ValueError(f"app_port must be a TCP port (1-65535), got {app_port}")
-    if not connection_count_command.strip():
-        raise ValueError("connection_count_command must be a shell command printing the connection count")
-    delay = deregistration_delay.to_seconds()
-    if not 0 <= delay <= MAX_DEREGISTRATION_DELAY_SECONDS:
-        raise ValueError(
-            f"deregistration_delay of {delay:g} s cannot be drained in one Lambda invocation: Lambda's limit is "
-            f"{LAMBDA_MAX_TIMEOUT_SECONDS} s and the drain needs {DRAIN_INVOCATION_OVERHEAD_SECONDS} s besides the "
-            f"delay, so the delay must be at most {MAX_DEREGISTRATION_DELAY_SECONDS} s"
-        )
-    heartbeat = heartbeat_timeout.to_seconds()
-    low, high = HEARTBEAT_RANGE_SECONDS
-    if not low <= heartbeat <= high:
-        raise ValueError(f"heartbeat_timeout must be {low}-{high} s (Auto Scaling's range), got {heartbeat:g} s")
-    if heartbeat < delay + MIN_HEARTBEAT_OVER_DELAY_SECONDS:
-        raise ValueError(
-            f"heartbeat_timeout of {heartbeat:g} s is too short for the drain bound: it must be at least the "
-            f"deregistration delay ({delay:g} s) + {MIN_HEARTBEAT_OVER_DELAY_SECONDS} s = "
-            f"{delay + MIN_HEARTBEAT_OVER_DELAY_SECONDS:g} s, or the hook would time out before the drain ends"
-        )
-    poll = poll_interval.to_seconds()
-    low, high = POLL_RANGE_SECONDS
-    if not low <= poll <= high:
-        raise ValueError(f"poll_interval must be {low}-{high} s, got {poll:g} s")
 
 
 __all__ = ["DrainOnTermination"]

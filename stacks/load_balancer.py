@@ -6,7 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from bluegreen.config import HealthCheck
@@ -14,10 +14,12 @@ from bluegreen.config import HealthCheck
 
 class LoadBalancer(Construct):
     """An ALB with access logs, an HTTP listener (redirecting to HTTPS when a certificate is given) and a target
-    group whose health check is tuned so that CodeDeploy's traffic steps take seconds, not minutes (DESIGN F7).
+    group whose health check is tuned so that CodeDeploy's traffic steps take seconds, not minutes
+    (docs/decisions.md F7).
 
     The target group starts empty: CodeDeploy registers replacement instances during AllowTraffic and the drain
-    Lambda deregisters leaving ones, because the slots are not attached to it (DESIGN F2).
+    Lambda deregisters leaving ones, because the slots are not attached to it (docs/decisions.md F2).
+    Without a certificate the site is plain HTTP (docs/security.md, "HTTP listener without a certificate").
     """
 
     def __init__(
@@ -66,32 +68,36 @@ class LoadBalancer(Construct):
             ),
         )
 
+        self.listener, self.url_scheme = self._listen(certificate_arn)
+        self._acknowledge_nag()
+
+    def _listen(self, certificate_arn: str | None) -> tuple[elbv2.ApplicationListener, str]:
+        """HTTP forwarding to the target group, or HTTPS forwarding and an HTTP redirect to it; the URL scheme."""
         self.security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP from the internet")
         if certificate_arn is None:
-            self.listener = self.alb.add_listener(
-                "Http", port=80, open=False, default_target_groups=[self.target_group]
-            )
-            self.url_scheme = "http"
-        else:
-            self.security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS from the internet")
-            self.listener = self.alb.add_listener(
-                "Https",
-                port=443,
-                open=False,
-                certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
-                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
-                default_target_groups=[self.target_group],
-            )
-            self.alb.add_redirect(source_port=80, target_port=443)
-            self.url_scheme = "https"
+            return self.alb.add_listener("Http", port=80, open=False, default_target_groups=[self.target_group]), "http"
+        self.security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS from the internet")
+        listener = self.alb.add_listener(
+            "Https",
+            port=443,
+            open=False,
+            certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_target_groups=[self.target_group],
+        )
+        self.alb.add_redirect(source_port=80, target_port=443)
+        return listener, "https"
 
+    def _acknowledge_nag(self) -> None:
+        """cdk-nag findings on the load balancer's resources, each with its reason."""
         NagSuppressions.add_resource_suppressions(
             self.security_group,
             [
-                {
-                    "id": "AwsSolutions-EC23",
-                    "reason": "The site is public: the ALB must accept HTTP(S) from any IPv4 address.",
-                }
+                NagPackSuppression(
+                    id="AwsSolutions-EC23",
+                    reason="The site is public: the ALB must accept HTTP(S) from any IPv4 address "
+                    "(docs/security.md, HTTP listener without a certificate).",
+                )
             ],
         )
 

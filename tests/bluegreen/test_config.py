@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from bluegreen.config import CDK_JSON, DEFAULTS, SETTINGS, ConfigError, load_cdk_json_config, load_config
+from bluegreen.config import (
+    CDK_JSON,
+    DEFAULTS,
+    DRAIN_MAX_RESERVED_CONCURRENCY,
+    SETTINGS,
+    ConfigError,
+    drain_reserved_concurrency,
+    load_cdk_json_config,
+    load_config,
+)
 
 
 def test_defaults_give_the_tuned_health_check_and_derived_heartbeat() -> None:
@@ -22,16 +32,41 @@ def test_defaults_give_the_tuned_health_check_and_derived_heartbeat() -> None:
     assert config.drain_heartbeat_seconds == 30 + 120
 
 
-def test_cdk_json_declares_every_setting_with_its_documented_default() -> None:
+def test_cdk_json_holds_feature_flags_only_so_the_code_defaults_apply() -> None:
+    # One source of defaults: SETTINGS. cdk.json keeps the CDK feature flags; a project overrides a setting by adding
+    # its key there (or with -c key=value).
     context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
-    assert {key: context[key] for key in DEFAULTS} == dict(DEFAULTS)
+    assert [key for key in context if key in DEFAULTS] == []
+    assert all(key.startswith("@aws-cdk/") for key in context)
     assert load_cdk_json_config() == load_config({})
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
+def readme_settings_table() -> dict[str, str]:
+    """README.md's configuration table: key -> the default as written (without its backticks)."""
     readme = (CDK_JSON.parent / "README.md").read_text(encoding="utf-8")
-    missing = [setting.key for setting in SETTINGS if f"`{setting.key}`" not in readme]
-    assert missing == []
+    rows = re.findall(r"^\| `(\w+)` \| `((?:[^`\\]|\\.)*)` \|", readme, flags=re.MULTILINE)
+    return {key: default.replace("\\|", "|") for key, default in rows}
+
+
+def test_every_setting_is_documented_in_the_readme_with_its_default() -> None:
+    documented = readme_settings_table()
+    expected = {
+        setting.key: setting.default if isinstance(setting.default, str) else json.dumps(setting.default)
+        for setting in SETTINGS
+    }
+    assert documented == expected
+
+
+@pytest.mark.parametrize(("fleet_maximum", "reserved"), [(1, 2), (4, 8), (10, 20), (11, 20), (1000, 20)])
+def test_the_drain_reserves_two_slots_of_the_fleet_maximum_up_to_the_ceiling(fleet_maximum: int, reserved: int) -> None:
+    assert drain_reserved_concurrency(fleet_maximum) == reserved
+    assert reserved <= DRAIN_MAX_RESERVED_CONCURRENCY
+
+
+@pytest.mark.parametrize("fleet_maximum", [0, -1, True])
+def test_the_drain_reservation_needs_a_fleet_maximum_of_at_least_one(fleet_maximum: int) -> None:
+    with pytest.raises(ConfigError, match="fleetMaxSize"):
+        drain_reserved_concurrency(fleet_maximum)
 
 
 def test_numbers_given_as_strings_on_the_command_line_are_accepted() -> None:
@@ -66,6 +101,7 @@ def test_numbers_given_as_strings_on_the_command_line_are_accepted() -> None:
         ({"instanceType": "large"}, "'instanceType': 'large' is not valid"),
         ({"drainPollIntervalSeconds": 0}, "'drainPollIntervalSeconds': 0 is out of range; allowed: 1..60"),
         ({"drainHeartbeatTimeoutSeconds": 10}, "'drainHeartbeatTimeoutSeconds': 10 is out of range"),
+        ({"drainHeartbeatTimeoutSeconds": 10800}, "'drainHeartbeatTimeoutSeconds': 10800 is out of range"),
         (
             {"deregistrationDelaySeconds": 300, "drainHeartbeatTimeoutSeconds": 320},
             "'drainHeartbeatTimeoutSeconds': 320 is out of range; allowed: 330..7200",

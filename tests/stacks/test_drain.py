@@ -90,6 +90,7 @@ def build(**overrides: Any) -> tuple[Stack, DrainOnTermination, list[autoscaling
         "heartbeat_timeout": Duration.seconds(90),
         "connection_count_command": COMMAND,
         "poll_interval": Duration.seconds(5),
+        "reserved_concurrency": 4,
     }
     settings.update(overrides)
     drain = DrainOnTermination(stack, "Drain", **settings)
@@ -231,7 +232,9 @@ def test_send_command_is_limited_to_the_shell_document_and_the_slots_instances(s
     send = [s for s in statements(synth) if "ssm:SendCommand" in as_list(s["Action"])]
     by_sid = {s["Sid"]: s for s in send}
     assert set(by_sid) == {"RunShellScriptDocument", "RunCommandOnSlotInstances"}
-    assert "::document/AWS-RunShellScript" in json.dumps(by_sid["RunShellScriptDocument"]["Resource"])
+    assert by_sid["RunShellScriptDocument"]["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ssm:eu-west-1:*:document/AWS-RunShellScript"]]
+    }
     condition = by_sid["RunCommandOnSlotInstances"]["Condition"]["StringEquals"]
     assert sorted(ref["Ref"] for ref in condition["ssm:resourceTag/aws:autoscaling:groupName"]) == sorted(
         synth.slot_ids
@@ -260,21 +263,12 @@ def test_cdk_nag_aws_solutions_finds_nothing_unsuppressed(synth: Synth) -> None:
     assert [w.entry.data for w in warnings] == []
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"deregistration_delay": Duration.seconds(900)}, "Lambda's limit is 900 s"),
-        ({"heartbeat_timeout": Duration.seconds(45)}, "at least the deregistration delay"),
-        ({"heartbeat_timeout": Duration.hours(3)}, "Auto Scaling's range"),
-        ({"poll_interval": Duration.seconds(0)}, "poll_interval"),
-        ({"app_port": 0}, "app_port"),
-        ({"slots": []}, "at least one slot"),
-    ],
-)
-def test_settings_the_drain_cannot_honour_are_rejected_with_the_limit(overrides: dict[str, Any], message: str) -> None:
-    # Given settings outside the limits, When the construct is built, Then it raises naming the limit
-    with pytest.raises(ValueError, match=message):
-        build(**overrides)
+def test_the_function_reserves_the_concurrency_it_is_given(synth: Synth) -> None:
+    # Given a reservation of 4 (bluegreen.config.drain_reserved_concurrency derives it from the fleet maximum)
+    # Then the function can neither starve other functions nor be starved by them beyond it
+    synth.template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "drain.handler.lambda_handler", "ReservedConcurrentExecutions": 4}
+    )
 
 
 def test_the_template_passes_cfn_lint(synth: Synth, tmp_path: Any) -> None:
