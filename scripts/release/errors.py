@@ -102,6 +102,19 @@ class TargetsError(InputError):
     )
 
 
+class LiveSlotUnclear(InputError):
+    """The deployment group, the target group and the last successful deployment disagree about the live slot.
+
+    Raised before anything is uploaded or scaled (release.live), so it is the exit-2 family.
+    """
+
+    default_hint = (
+        "Decide which slot serves, make the deployment group list exactly that slot (aws deploy "
+        "update-deployment-group --auto-scaling-groups SLOT) and deregister the other slot's instances from the "
+        "target group, then run the release again; `deploy.py status` shows both slots."
+    )
+
+
 class DeploymentFailed(ReleaseError):
     """The deployment failed (or the slot never became ready); CodeDeploy kept or put traffic on the live slot."""
 

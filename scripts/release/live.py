@@ -31,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from release.errors import InputError, TargetsError
+from release.errors import LiveSlotUnclear, TargetsError
 from release.runtime import Runtime
 
 # TargetHealth.State values that mean "registered with the target group" (everything but `unused`).
@@ -42,16 +42,6 @@ LEAVING_STATES = frozenset({"draining", "unhealthy.draining"})
 TARGETS_POLL_SECONDS = 5.0
 
 Log = Callable[[str], None]
-
-
-class LiveSlotUnclear(InputError):
-    """The witnesses disagree about which slot serves traffic; nothing was uploaded or scaled (exit 2)."""
-
-    default_hint = (
-        "Decide which slot serves, make the deployment group list exactly that slot (aws deploy "
-        "update-deployment-group --auto-scaling-groups SLOT) and deregister the other slot's instances from the "
-        "target group, then run the release again; `deploy.py status` shows both slots."
-    )
 
 
 @dataclass(frozen=True)

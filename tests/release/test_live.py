@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from release import live
-from release.errors import ExitCode, TargetsError
-from release.live import Evidence, LiveSlotUnclear, resolve
+from release.errors import ExitCode, LiveSlotUnclear, TargetsError
+from release.live import Evidence, resolve
 from release.runtime import Runtime
 
 from tests.release.support import SLOT_A, SLOT_B, World
