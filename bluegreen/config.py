@@ -110,11 +110,11 @@ FLEET_SIZE_LIMIT = 1000
 # The drain Lambda runs once per instance leaving a slot (a retry only after that run has ended), for up to the
 # deregistration delay; at worst both slots empty at once, each at its maximum size.
 SLOT_COUNT = 2
-# A ceiling on the drain's reservation: PutFunctionConcurrency keeps 100 of the account's concurrency unreserved, and
-# new accounts start with reduced concurrency quotas (Lambda quotas), so a reservation must stay small. An event beyond
-# it is throttled and retried by Lambda until its maximum age (the hook's heartbeat); only then does it land in the
-# dead-letter queue and the hook end with CONTINUE, undrained. With a deregistration delay well below the heartbeat,
-# 20 drains at a time empty 20 instances per delay.
+# A ceiling on the drain's reservation: Lambda keeps 100 of the account's concurrency unreserved and new accounts start
+# with reduced concurrency quotas (docs/decisions.md F25), so a reservation must stay small. An event beyond it is
+# throttled and retried by Lambda until its maximum age; only then does it land in the dead-letter queue and the hook
+# end with CONTINUE, undrained. With a deregistration delay well below the heartbeat, 20 drains at a time empty 20
+# instances per delay.
 DRAIN_MAX_RESERVED_CONCURRENCY = 20
 
 
