@@ -1,4 +1,5 @@
-"""Each policy of the artifacts, network and drain constructs, statement by statement, with its exact resources.
+"""Each policy of the artifacts, network and drain constructs (and of the VPC default-group provider), statement by
+statement, with its exact resources.
 
 The policies are compared after resolving intrinsics (tests/stacks/iam/policy_lint.py): names are derived from the
 constructs' logical ids at run time, so nothing here spells a hashed id, and a resource that widens, narrows or
@@ -42,10 +43,14 @@ class Policies:
         """The resolved physical name of the resource at `<stack>/<path>`."""
         return self._resolver.name_of(self._ids[f"{self._stack.stack_name}/{path}"])
 
-    def statements(self, path: str) -> list[dict[str, Any]]:
+    def statements(self, path: str, inline_policy: str | None = None) -> list[dict[str, Any]]:
+        """The statements of the policy resource at `path`, or of the inline policy of the role at `path`."""
         properties = self._resources[self._ids[f"{self._stack.stack_name}/{path}"]]["Properties"]
-        resolved = self._resolver.resolve(properties["PolicyDocument"])
-        return list(resolved["Statement"])
+        if inline_policy is None:
+            document = properties["PolicyDocument"]
+        else:
+            (document,) = [p["PolicyDocument"] for p in properties["Policies"] if p["PolicyName"] == inline_policy]
+        return list(self._resolver.resolve(document)["Statement"])
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +119,23 @@ def test_the_flow_log_role_writes_only_to_the_flow_log_group(policies: Policies)
             "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
             "Effect": "Allow",
             "Resource": group,
+        }
+    ]
+
+
+def test_the_default_security_group_provider_changes_only_the_new_vpcs_default_group(policies: Policies) -> None:
+    # aws-cdk-lib's provider behind @aws-cdk/aws-ec2:restrictDefaultSecurityGroup (the resolver names the VPC's
+    # default group sg-0fedcba9876543210)
+    assert policies.statements("Custom::VpcRestrictDefaultSGCustomResourceProvider/Role", inline_policy="Inline") == [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+            ],
+            "Resource": [f"arn:{PARTITION}:ec2:{REGION}:{ACCOUNT}:security-group/sg-0fedcba9876543210"],
         }
     ]
 
