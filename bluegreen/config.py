@@ -68,19 +68,83 @@ LOG_RETENTION_DAYS: Mapping[int, str] = {
     3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }
-# Margin added to the deregistration delay for the lifecycle hook's default heartbeat: the drain Lambda's own
-# polling ends at the delay, and the hook must outlive the invocation that completes it.
-HEARTBEAT_MARGIN_SECONDS = 120
 # Lambda's maximum invocation time (Lambda quotas). The whole drain runs in one invocation.
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
-# Time one drain invocation needs besides waiting out the delay: heartbeat, deregistration, the last SSM read, and
-# the completion with its throttling retries (the function keeps 20 s for these before its own timeout).
+# Time one drain invocation needs besides waiting out the delay: deregistration, heartbeat, sending the one SSM
+# command, and the completion with its throttling retries (the function keeps 20 s for these before its own timeout).
 DRAIN_INVOCATION_OVERHEAD_SECONDS = 60
 # So the deregistration delay (the drain's upper bound) can be at most this; ELBv2 itself allows 3600 s.
 MAX_DEREGISTRATION_DELAY_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS - DRAIN_INVOCATION_OVERHEAD_SECONDS
-# The drain Lambda completes the hook 10 s before its heartbeat runs out; 30 s beyond the delay leaves it room to
-# finish the drain bound first.
-MIN_HEARTBEAT_OVER_DELAY_SECONDS = 30
+# The smallest maximum event age EventBridge (RetryPolicy.MaximumEventAgeInSeconds, 60..86400) and Lambda
+# (PutFunctionEventInvokeConfig MaximumEventAgeInSeconds, 60..21600) accept.
+MIN_EVENT_AGE_SECONDS = 60
+# Lambda waits one minute before it retries a failed asynchronous invocation (Lambda developer guide, "How Lambda
+# handles errors and retries with asynchronous invocation").
+LAMBDA_ASYNC_RETRY_WAIT_SECONDS = 60
+# Room on top of the event-age bound and the drain bound: the drain Lambda completes the hook 10 s before the
+# heartbeat would run out, and CompleteLifecycleAction's throttling retries take up to ~13 s.
+DRAIN_HEARTBEAT_MARGIN_SECONDS = 30
+# Auto Scaling's heartbeat range for a lifecycle hook (PutLifecycleHook.HeartbeatTimeout).
+HEARTBEAT_RANGE_SECONDS = (30, 7200)
+# How often the drain Lambda reads the status of its one on-instance wait command (GetCommandInvocation), in seconds.
+DRAIN_POLL_RANGE_SECONDS = (0.2, 10.0)
+# The sample app's drain check (sample-app/app/server.py): its in-flight count, served to loopback peers only.
+DEFAULT_DRAIN_IN_FLIGHT_COMMAND = "curl -fsS --max-time 1 http://127.0.0.1:{port}/in-flight"
+# The key `drainInFlightCommand` replaced: the old command counted connections, which idle keep-alive connections from
+# the load balancer hold open (docs/drain.md); a value written for it would not mean what the new key means.
+RENAMED_DRAIN_KEYS: Mapping[str, str] = {"drainConnectionCountCommand": "drainInFlightCommand"}
+
+
+@dataclass(frozen=True)
+class DrainTiming:
+    """The drain's time limits, all derived from the deregistration delay in one place (docs/drain.md, "Late events").
+
+    A termination event reaches the drain Lambda at most `event_age_bound_seconds` after Auto Scaling sent it: the
+    EventBridge rule retries delivery for up to `rule_max_event_age_seconds`, then Lambda keeps the event in its
+    asynchronous queue (throttled, or waiting for its one retry) for up to `function_max_event_age_seconds`; older
+    events go to the dead-letter queue. The hook's heartbeat outlives that bound plus the whole drain
+    (`drain_bound_seconds`, the deregistration delay) and a margin, so an event that arrives at all finds the
+    lifecycle action still waiting: the Lambda deregisters the instance before it can terminate, even when its own
+    heartbeat call fails.
+    """
+
+    drain_bound_seconds: int
+    function_timeout_seconds: int
+    rule_max_event_age_seconds: int
+    function_max_event_age_seconds: int
+    heartbeat_seconds: int
+
+    @property
+    def event_age_bound_seconds(self) -> int:
+        """The oldest a delivered event can be when the drain Lambda starts on it."""
+        return self.rule_max_event_age_seconds + self.function_max_event_age_seconds
+
+
+def drain_timing(deregistration_delay_seconds: int) -> DrainTiming:
+    """The drain's limits for a deregistration delay (0..`MAX_DEREGISTRATION_DELAY_SECONDS`); `heartbeat_seconds` is
+    the smallest heartbeat that keeps every deliverable event in time, and the default.
+    """
+    delay = deregistration_delay_seconds
+    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_DEREGISTRATION_DELAY_SECONDS:
+        raise ConfigError(
+            f"deregistrationDelaySeconds: {delay!r} is out of range; allowed: 0..{MAX_DEREGISTRATION_DELAY_SECONDS}"
+        )
+    timeout = delay + DRAIN_INVOCATION_OVERHEAD_SECONDS
+    # EventBridge to Lambda is one Invoke call into Lambda's queue; a minute of retries rides out a brief outage.
+    rule_age = MIN_EVENT_AGE_SECONDS
+    # Long enough for the function's one retry to run: a first attempt that starts late (throttled) and runs to its
+    # timeout, then Lambda's one-minute wait before the retry.
+    function_age = timeout + LAMBDA_ASYNC_RETRY_WAIT_SECONDS + MIN_EVENT_AGE_SECONDS
+    heartbeat = rule_age + function_age + delay + DRAIN_HEARTBEAT_MARGIN_SECONDS
+    return DrainTiming(
+        drain_bound_seconds=delay,
+        function_timeout_seconds=timeout,
+        rule_max_event_age_seconds=rule_age,
+        function_max_event_age_seconds=function_age,
+        heartbeat_seconds=heartbeat,
+    )
+
+
 # Auto Scaling's heartbeat range for a lifecycle hook (PutLifecycleHook.HeartbeatTimeout); the agent-ready launch hook
 # ends with ABANDON (the instance is replaced) when the heartbeat runs out before user data completes it.
 AGENT_READY_TIMEOUT_RANGE = (30, 7200)
@@ -213,7 +277,7 @@ class AppConfig:
     log_retention_days: int
     alarm_5xx_threshold: int
     drain_command: str
-    drain_poll_interval_seconds: int
+    drain_poll_interval_seconds: float
     drain_heartbeat_seconds: int
     agent_ready_timeout_seconds: int
 
@@ -228,6 +292,21 @@ def _integer(key: str, value: Any, low: int, high: int) -> int:
         raise ConfigError(f"context key '{key}': {value!r} is not a whole number; allowed: {low}..{high}") from exc
     if not low <= number <= high:
         raise ConfigError(f"context key '{key}': {number} is out of range; allowed: {low}..{high}")
+    return number
+
+
+def _seconds(key: str, value: Any, low: float, high: float) -> float:
+    # A duration that may have a fraction; like `_integer`, a string from `-c key=value` is accepted.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"context key '{key}': {value!r} is not a number of seconds; allowed: {low:g}..{high:g}")
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"context key '{key}': {value!r} is not a number of seconds; allowed: {low:g}..{high:g}"
+        ) from exc
+    if not low <= number <= high:
+        raise ConfigError(f"context key '{key}': {number:g} is out of range; allowed: {low:g}..{high:g}")
     return number
 
 
@@ -294,16 +373,23 @@ SETTINGS: tuple[Setting, ...] = (
         "alarm5xxThreshold", 5, "Target 5xx responses per minute that stop a deployment and roll it back (1..100000)."
     ),
     Setting(
-        "drainConnectionCountCommand",
-        "ss -Htn state established '( sport = :{port} )' | wc -l",
-        "Shell command, run on the instance through SSM, that prints its established connections on the app "
-        "port; {port} is replaced by appPort.",
+        "drainInFlightCommand",
+        DEFAULT_DRAIN_IN_FLIGHT_COMMAND,
+        "Shell command run as root on a leaving instance, {port} replaced by appPort, that prints the number of "
+        "requests in flight (0 = drained); the instance runs it every 0.1 s until 0 (docs/drain.md). Replaces "
+        "drainConnectionCountCommand.",
     ),
-    Setting("drainPollIntervalSeconds", 5, "How often the drain Lambda reads the connection count (1..60 s)."),
+    Setting(
+        "drainPollIntervalSeconds",
+        0.5,
+        "How often the drain Lambda reads the status of its one on-instance wait (GetCommandInvocation; 0.2..10 s).",
+    ),
     Setting(
         "drainHeartbeatTimeoutSeconds",
         None,
-        f"Termination hook heartbeat (30..7200 s); default: deregistrationDelaySeconds + {HEARTBEAT_MARGIN_SECONDS}.",
+        "Termination hook heartbeat (at most 7200 s); default and minimum: the event-age bound plus "
+        f"deregistrationDelaySeconds plus {DRAIN_HEARTBEAT_MARGIN_SECONDS} (bluegreen.config.drain_timing; 330 s with "
+        "the default delay).",
     ),
     Setting(
         "agentReadyTimeoutSeconds",
@@ -417,19 +503,20 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
     deregistration_delay = _integer(
         "deregistrationDelaySeconds", get("deregistrationDelaySeconds"), 0, MAX_DEREGISTRATION_DELAY_SECONDS
     )
+    timing = drain_timing(deregistration_delay)
     heartbeat = get("drainHeartbeatTimeoutSeconds")
     heartbeat_seconds = (
-        deregistration_delay + HEARTBEAT_MARGIN_SECONDS
+        timing.heartbeat_seconds
         if _optional(heartbeat)
-        else _integer(
-            "drainHeartbeatTimeoutSeconds",
-            heartbeat,
-            max(30, deregistration_delay + MIN_HEARTBEAT_OVER_DELAY_SECONDS),
-            7200,
-        )
+        else _integer("drainHeartbeatTimeoutSeconds", heartbeat, timing.heartbeat_seconds, HEARTBEAT_RANGE_SECONDS[1])
     )
-
-    drain_command = _text("drainConnectionCountCommand", get("drainConnectionCountCommand"))
+    for old_key, new_key in RENAMED_DRAIN_KEYS.items():
+        if old_key in context:
+            raise ConfigError(
+                f"context key '{old_key}' was renamed '{new_key}', and its meaning changed: the command must print "
+                "the number of requests in flight (0 = drained), not of connections; see docs/drain.md"
+            )
+    drain_command = _text("drainInFlightCommand", get("drainInFlightCommand"))
     return AppConfig(
         stack_name=_text("stackName", get("stackName"), STACK_NAME, "a letter, then letters, digits or hyphens"),
         existing_vpc=_existing_vpc(get("existingVpc")),
@@ -449,7 +536,9 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         log_retention_days=retention,
         alarm_5xx_threshold=_integer("alarm5xxThreshold", get("alarm5xxThreshold"), 1, 100000),
         drain_command=drain_command,
-        drain_poll_interval_seconds=_integer("drainPollIntervalSeconds", get("drainPollIntervalSeconds"), 1, 60),
+        drain_poll_interval_seconds=_seconds(
+            "drainPollIntervalSeconds", get("drainPollIntervalSeconds"), *DRAIN_POLL_RANGE_SECONDS
+        ),
         drain_heartbeat_seconds=heartbeat_seconds,
         agent_ready_timeout_seconds=_integer(
             "agentReadyTimeoutSeconds", get("agentReadyTimeoutSeconds"), *AGENT_READY_TIMEOUT_RANGE

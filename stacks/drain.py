@@ -16,11 +16,9 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from bluegreen.config import DRAIN_INVOCATION_OVERHEAD_SECONDS
+from bluegreen.config import DrainTiming, drain_timing
 from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 
-# Lambda and EventBridge accept a maximum event age of at least 60 s.
-MIN_EVENT_AGE_SECONDS = 60
 SHELL_DOCUMENT = "AWS-RunShellScript"
 # Auto Scaling tags every instance it launches with the name of its group.
 GROUP_TAG = "aws:autoscaling:groupName"
@@ -28,7 +26,7 @@ METRIC_NAMESPACE = "BlueGreen/Drain"
 
 
 class DrainOnTermination(Construct):
-    """Lets every instance leaving a slot go as soon as its connections have drained (docs/decisions.md F4, F5).
+    """Lets every instance leaving a slot go as soon as its last request in flight has ended (docs/drain.md).
 
     Creates a termination lifecycle hook on each slot (default result CONTINUE), an EventBridge rule matching
     exactly those hooks' "EC2 Instance-terminate Lifecycle Action" events, and the drain Lambda with an encrypted
@@ -55,8 +53,9 @@ class DrainOnTermination(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
-        # Past the heartbeat the hook has already ended with CONTINUE: an older event is no use to anyone.
-        max_event_age = Duration.seconds(max(MIN_EVENT_AGE_SECONDS, heartbeat_timeout.to_seconds()))
+        # The function's timeout and both maximum event ages; the heartbeat (derived by the same function, at least
+        # its default) outlives the oldest event either can deliver plus the whole drain (docs/drain.md, "Late events").
+        timing = drain_timing(int(deregistration_delay.to_seconds()))
         self.hooks = [
             autoscaling.LifecycleHook(
                 self,
@@ -95,9 +94,9 @@ class DrainOnTermination(Construct):
             connection_count_command=connection_count_command,
             poll_interval=poll_interval,
             reserved_concurrency=reserved_concurrency,
-            max_event_age=max_event_age,
+            timing=timing,
         )
-        self.rule = self._rule(slots, max_event_age)
+        self.rule = self._rule(slots, Duration.seconds(timing.rule_max_event_age_seconds))
         self._suppress_nag(slots)
 
     def _function(
@@ -110,7 +109,7 @@ class DrainOnTermination(Construct):
         connection_count_command: str,
         poll_interval: Duration,
         reserved_concurrency: int,
-        max_event_age: Duration,
+        timing: DrainTiming,
     ) -> lambda_.Function:
         """The drain Lambda: one invocation waits out at most the deregistration delay."""
         delay_seconds = deregistration_delay.to_seconds()
@@ -125,7 +124,7 @@ class DrainOnTermination(Construct):
             role=self.role,
             log_group=self.log_group,
             memory_size=256,
-            timeout=Duration.seconds(delay_seconds + DRAIN_INVOCATION_OVERHEAD_SECONDS),
+            timeout=Duration.seconds(timing.function_timeout_seconds),
             # bluegreen.config.drain_reserved_concurrency: both slots emptied at once, each at its maximum.
             reserved_concurrent_executions=reserved_concurrency,
             environment={
@@ -133,16 +132,17 @@ class DrainOnTermination(Construct):
                 "APP_PORT": str(app_port),
                 "DEREGISTRATION_DELAY_SECONDS": str(int(delay_seconds)),
                 "HEARTBEAT_TIMEOUT_SECONDS": str(int(heartbeat_timeout.to_seconds())),
-                "POLL_INTERVAL_SECONDS": str(poll_interval.to_seconds()),
+                "POLL_INTERVAL_SECONDS": str(poll_interval.to_milliseconds() / 1000),
                 # str.replace, not str.format: shell commands are full of braces (awk '{print $1}').
-                "CONNECTION_COUNT_COMMAND": connection_count_command.replace("{port}", str(app_port)),
+                # The in-flight check (drainInFlightCommand) the one on-instance wait runs.
+                "IN_FLIGHT_COMMAND": connection_count_command.replace("{port}", str(app_port)),
                 "METRIC_NAMESPACE": METRIC_NAMESPACE,
             },
             dead_letter_queue=self.dead_letter_queue,
             # One retry: the function absorbs AWS errors itself, so a failure is one CompleteLifecycleAction
             # refused; a second try after the first has run its course is enough.
             retry_attempts=1,
-            max_event_age=max_event_age,
+            max_event_age=Duration.seconds(timing.function_max_event_age_seconds),
         )
 
     def _rule(self, slots: Sequence[autoscaling.AutoScalingGroup], max_event_age: Duration) -> events.Rule:

@@ -1,12 +1,18 @@
 """The AWS adapter behind `drain.decision.DrainPorts`: Auto Scaling, ELBv2 and SSM Run Command.
 
+The instance is asked through ONE SSM command per drain (`drain.wait_script`): it waits on the instance until no
+request is in flight and reports when it ends; this adapter reads that command's status every `poll_interval`,
+backing off while SSM throttles the reads.
+
 Every botocore error is translated into the decision's vocabulary (`TransientError`, `ActionNotActiveError`,
 `ProbeError`, `PortError`) here, so the decision never sees botocore.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -14,7 +20,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from drain.decision import ActionNotActiveError, PortError, ProbeError, TransientError
+from drain import wait_script
+from drain.decision import ActionNotActiveError, InstanceWait, PortError, ProbeError, TransientError
 from drain.event import LifecycleAction
 
 SHELL_DOCUMENT = "AWS-RunShellScript"
@@ -41,6 +48,11 @@ _TRANSIENT_CODES = frozenset(
 _PENDING_STATUSES = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 # SendCommand's delivery timeout cannot be lower than 30 s (SSM API reference, SendCommand.TimeoutSeconds).
 _DELIVERY_TIMEOUT_SECONDS = 30
+# The script ends itself at its bound; the agent's execution timeout (AWS-RunShellScript `executionTimeout`) is only a
+# backstop this much later, for a check that hangs.
+_EXECUTION_TIMEOUT_MARGIN_SECONDS = 30
+# The longest pause between two status reads while SSM throttles them.
+_MAX_READ_PAUSE_SECONDS = 4.0
 _MESSAGE_LIMIT = 200
 
 
@@ -79,21 +91,19 @@ class AwsDrainPorts:
         elbv2: Any,
         ssm: Any,
         target_group_arn: str,
-        connection_count_command: str,
+        in_flight_command: str,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
-        result_poll_interval: float = 0.5,
-        probe_timeout: float = 20.0,
+        poll_interval: float = 0.5,
     ) -> None:
         self._autoscaling = autoscaling
         self._elbv2 = elbv2
         self._ssm = ssm
         self._target_group_arn = target_group_arn
-        self._command = connection_count_command
+        self._command = in_flight_command
         self._clock = clock
         self._sleep = sleep
-        self._result_poll_interval = result_poll_interval
-        self._probe_timeout = probe_timeout
+        self._poll_interval = poll_interval
 
     @staticmethod
     def _action_args(action: LifecycleAction) -> dict[str, str]:
@@ -144,34 +154,46 @@ class AwsDrainPorts:
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc) from exc
 
-    def connection_count(self, instance_id: str, timeout: float) -> int:
-        """Run the connection-count command on the instance (SSM Run Command) and parse the number it prints."""
-        deadline = self._clock() + min(timeout, self._probe_timeout)
+    def wait_for_drain(self, instance_id: str, bound_seconds: float, give_up_at: float) -> InstanceWait:
+        """Send the on-instance wait (one SSM command) and read its status until it ends or `give_up_at` passes."""
         try:
             sent = self._ssm.send_command(
                 InstanceIds=[instance_id],
                 DocumentName=SHELL_DOCUMENT,
-                Parameters={"commands": [self._command], "executionTimeout": [str(_DELIVERY_TIMEOUT_SECONDS)]},
+                Parameters={
+                    "commands": [wait_script.render(self._command, bound_seconds)],
+                    "executionTimeout": [str(math.ceil(bound_seconds) + _EXECUTION_TIMEOUT_MARGIN_SECONDS)],
+                },
                 TimeoutSeconds=_DELIVERY_TIMEOUT_SECONDS,
-                Comment="drain: count established connections on the app port",
+                Comment="drain: wait on the instance until no request is in flight",
             )
             command_id = sent["Command"]["CommandId"]
         except (ClientError, BotoCoreError) as exc:
             raise ProbeError(_error(exc).reason, str(exc)[:_MESSAGE_LIMIT]) from exc
+        pause, reads = self._poll_interval, 0
         while True:
-            # The invocation does not exist for a moment after SendCommand; wait before the first read.
-            self._sleep(max(0.0, min(self._result_poll_interval, deadline - self._clock())))
-            # No invocation yet reads as Pending.
-            invocation = self._invocation(command_id, instance_id) or {}
+            # The invocation does not exist for a moment after SendCommand, and the agent needs a moment to start
+            # the script anyway: the first read waits one interval too.
+            self._sleep(max(0.0, min(pause, give_up_at - self._clock())))
+            reads += 1
+            try:
+                # No invocation yet reads as Pending.
+                invocation = self._invocation(command_id, instance_id) or {"Status": "Pending"}
+            except TransientError as exc:
+                if self._clock() >= give_up_at:
+                    raise ProbeError(exc.reason, f"command {command_id}: status unread at the drain bound") from exc
+                pause = min(pause * 2, _MAX_READ_PAUSE_SECONDS)
+                continue
+            pause = self._poll_interval
             status = invocation.get("Status", "Pending")
             if status == "Success":
-                return _parse_count(str(invocation.get("StandardOutputContent", "")))
+                return dataclasses.replace(_parse_wait(invocation), status_reads=reads)
             if status not in _PENDING_STATUSES:
                 details = str(invocation.get("StatusDetails", status))
                 stderr = str(invocation.get("StandardErrorContent", ""))[:_MESSAGE_LIMIT]
                 raise ProbeError(f"command-{status}", f"{details} {stderr}".strip())
-            if self._clock() >= deadline:
-                raise ProbeError("probe-timeout", f"command {command_id} still {status}")
+            if self._clock() >= give_up_at:
+                raise ProbeError("wait-timeout", f"command {command_id} still {status} when the drain bound passed")
 
     def _invocation(self, command_id: str, instance_id: str) -> Mapping[str, Any] | None:
         """GetCommandInvocation, or None while SSM has not created the invocation yet."""
@@ -180,15 +202,19 @@ class AwsDrainPorts:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "InvocationDoesNotExist":
                 return None
-            raise ProbeError(_error(exc).reason, str(exc)[:_MESSAGE_LIMIT]) from exc
+            error = _error(exc)
+            if isinstance(error, TransientError):
+                raise error from exc
+            raise ProbeError(error.reason, str(exc)[:_MESSAGE_LIMIT]) from exc
         except BotoCoreError as exc:
-            raise ProbeError(_error(exc).reason, str(exc)[:_MESSAGE_LIMIT]) from exc
+            raise _error(exc) from exc
         return result
 
 
-def _parse_count(output: str) -> int:
-    """The last non-empty line of the command's output as a non-negative integer."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    if not lines or not lines[-1].isdigit():
-        raise ProbeError("unparsable-output", f"expected a connection count, got {output[:_MESSAGE_LIMIT]!r}")
-    return int(lines[-1])
+def _parse_wait(invocation: Mapping[str, Any]) -> InstanceWait:
+    """The wait's result line from the command's standard output."""
+    output = str(invocation.get("StandardOutputContent", ""))
+    try:
+        return wait_script.parse(output)
+    except ValueError as exc:
+        raise ProbeError("unparsable-output", str(exc)[:_MESSAGE_LIMIT]) from exc

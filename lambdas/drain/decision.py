@@ -1,19 +1,21 @@
 """When may an instance leaving a slot be let go? The pure decision, with every side effect behind `DrainPorts`.
 
-The rule (DESIGN.md "Scale-in", F4, F5):
-1. Record a heartbeat. It proves the lifecycle action is still active (a duplicate event, or one for an instance
-   already gone, ends here without further calls) and restarts the hook's timeout, so the bound below fits in it.
-2. Deregister the instance from the target group if it is still registered: the slots are not attached to it, so
-   Auto Scaling will not. An instance that is not registered at all gets no traffic from the load balancer and has
-   not had any for at least the deregistration delay (a deregistering target stays listed as `draining` until the
-   delay expires), so the upper bound has already passed.
-3. Read the instance's own count of established connections on the app port every `poll_interval`; two zero reads in
-   a row mean drained. Target health is never a drain signal: a deregistering target shows `draining` for the whole
-   delay even when idle (F4). It serves only as an upper bound: the deregistration delay, measured from our
-   deregistration, and, when someone else had already started deregistering, the target leaving the group.
-4. Complete with CONTINUE, never ABANDON (ABANDON on a termination hook cancels the other hooks, F5), as soon as a
-   signal or the bound ends the wait, also when every read failed. "No active Lifecycle Action found" means someone
-   (a duplicate delivery, the hook's own timeout) already completed it: success.
+The rule (docs/drain.md; DESIGN.md F4, F5, F12, F13):
+1. Deregister the instance from the target group where it is still registered, first of all: the slots are not
+   attached to it, so Auto Scaling will not, and every moment it stays registered it may get new requests. A late
+   or duplicate event does no harm here (a target already `draining` is left alone). An instance that is not
+   registered at all gets no traffic from the load balancer and has not had any for at least the deregistration
+   delay (a deregistering target stays listed as `draining` until the delay expires), so it needs no wait.
+2. Record a heartbeat before any wait. It restarts the hook's timeout, so the bound below fits in it, and proves the
+   lifecycle action is still active: a duplicate event, or one for an instance already gone, ends here.
+3. Wait for the instance's own signal: ONE SSM command waits on the instance until no request is in flight (checking
+   locally every 0.1 s) or until the bound, and the Lambda waits on that command. Target health is never a drain
+   signal: a deregistering target shows `draining` for the whole delay even when idle (F4). It serves only as an
+   upper bound: the deregistration delay, measured from our deregistration, and, when the instance cannot be asked
+   and someone else had already started deregistering it, the target leaving the group.
+4. Complete with CONTINUE, never ABANDON (ABANDON on a termination hook cancels the other hooks, F5), as soon as the
+   signal or the bound ends the wait, also when every attempt to ask the instance failed. "No active Lifecycle Action
+   found" means someone (a duplicate delivery, the hook's own timeout) already completed it: success.
 """
 
 from __future__ import annotations
@@ -28,14 +30,12 @@ from drain.event import LifecycleAction
 
 # ALB target states that mean "deregistration in progress" (ELBv2 API reference, TargetHealth.State).
 DRAINING_STATES = frozenset({"draining", "unhealthy.draining"})
-# Reads of zero in a row that count as drained: one zero can be the gap between two keep-alive requests.
-ZERO_READS_TO_DRAIN = 2
 
 
 class Signal(enum.StrEnum):
     """What ended the wait."""
 
-    CONNECTIONS_DRAINED = "connections-drained"
+    REQUESTS_DRAINED = "requests-drained"
     NOT_REGISTERED = "not-registered"
     TARGET_DEREGISTERED = "target-deregistered"
     BOUND_REACHED = "bound-reached"
@@ -67,7 +67,7 @@ class ActionNotActiveError(PortError):
 
 
 class ProbeError(PortError):
-    """The instance's connection count could not be read (SSM unavailable, agent silent, bad output, ...)."""
+    """The instance could not be asked (SSM unavailable, agent silent, the check failing or printing no number)."""
 
 
 class CompletionFailedError(Exception):
@@ -77,6 +77,18 @@ class CompletionFailedError(Exception):
     """
 
     outcome: DrainOutcome | None = None
+
+
+@dataclass(frozen=True)
+class InstanceWait:
+    """How one on-instance wait ended: drained (no request in flight), or at its bound with `in_flight` left."""
+
+    drained: bool
+    in_flight: int
+    checks: int
+    instance_seconds: float
+    # GetCommandInvocation calls the Lambda made while the command ran (set by the adapter).
+    status_reads: int = 0
 
 
 class DrainPorts(Protocol):
@@ -98,8 +110,10 @@ class DrainPorts(Protocol):
         """Deregister the instance, at these ports, from the target group."""
         ...
 
-    def connection_count(self, instance_id: str, timeout: float) -> int:
-        """Established connections on the app port, read on the instance within `timeout` seconds."""
+    def wait_for_drain(self, instance_id: str, bound_seconds: float, give_up_at: float) -> InstanceWait:
+        """Run one command that waits on the instance until no request is in flight, at most `bound_seconds` there,
+        and wait for its result until `give_up_at` (on the decision's clock); raise `ProbeError` when it cannot.
+        """
         ...
 
 
@@ -110,9 +124,20 @@ class DrainSettings:
     app_port: int
     deregistration_delay: float
     heartbeat_timeout: float
+    # How often the adapter reads the on-instance wait's status (GetCommandInvocation).
     poll_interval: float
     # Complete this long before the heartbeat would run out, so the completion itself (with retries) fits.
     heartbeat_margin: float = 10.0
+    # SSM commands per drain at most: a failed attempt (agent not yet answering, a check failing once) is retried
+    # while time is left, but the count never grows with the length of the drain.
+    max_wait_commands: int = 3
+    # Give the command this long to reach the agent and report back: the instance-side bound is this much shorter
+    # than the time left, so the result arrives before the Lambda's own deadline.
+    command_allowance: float = 3.0
+    # Pause before another command after a failed one.
+    retry_pause: float = 1.0
+    # When the instance cannot be asked and someone else is deregistering it: how often to look at the target group.
+    target_watch_interval: float = 5.0
     complete_attempts: int = 6
     first_backoff: float = 0.5
     max_backoff: float = 5.0
@@ -125,7 +150,10 @@ class DrainOutcome:
     signal: Signal
     completion: Completion
     drain_seconds: float
-    polls: int
+    ssm_commands: int = 0
+    checks: int = 0
+    in_flight: int | None = None
+    status_reads: int = 0
     deregistered_ports: tuple[int, ...] = ()
     errors: Mapping[str, int] = field(default_factory=dict)
 
@@ -134,11 +162,28 @@ class DrainOutcome:
 class _Run:
     """Mutable bookkeeping of one drain (kept out of the signature so the loop reads plainly)."""
 
-    polls: int = 0
+    ssm_commands: int = 0
+    checks: int = 0
+    status_reads: int = 0
+    in_flight: int | None = None
+    deregistered: tuple[int, ...] = ()
     errors: Counter[str] = field(default_factory=Counter)
 
     def failed(self, exc: PortError) -> None:
         self.errors[exc.reason] += 1
+
+    def outcome(self, signal: Signal, completion: Completion, drain_seconds: float) -> DrainOutcome:
+        return DrainOutcome(
+            signal=signal,
+            completion=completion,
+            drain_seconds=drain_seconds,
+            ssm_commands=self.ssm_commands,
+            checks=self.checks,
+            in_flight=self.in_flight,
+            status_reads=self.status_reads,
+            deregistered_ports=self.deregistered,
+            errors=dict(self.errors),
+        )
 
 
 def drain(
@@ -150,7 +195,7 @@ def drain(
     sleep: Callable[[float], None],
     hard_deadline: float | None = None,
 ) -> DrainOutcome:
-    """Wait until the instance has drained or the bound is reached, then complete its lifecycle action.
+    """Deregister, wait until the instance has no request in flight or the bound is reached, then complete.
 
     `clock` is monotonic seconds and `sleep` waits, both injected so tests and benchmarks control time.
     `hard_deadline` (on `clock`) is when the invocation itself must be done, e.g. Lambda's remaining time.
@@ -158,45 +203,46 @@ def drain(
     """
     start = clock()
     run = _Run()
+    signal, watch_target = _deregister(action, settings, ports, run)
     try:
         ports.record_heartbeat(action)
     except ActionNotActiveError:
-        return DrainOutcome(Signal.ACTION_NOT_ACTIVE, Completion.ALREADY_COMPLETED, 0.0, 0)
+        return run.outcome(Signal.ACTION_NOT_ACTIVE, Completion.ALREADY_COMPLETED, clock() - start)
     except PortError as exc:
-        # Not fatal: the heartbeat only buys time. The bound below still keeps us inside the original timeout
-        # as long as the event reached us promptly.
+        # Not fatal: the heartbeat only buys time. The hook's heartbeat is derived to cover the oldest deliverable
+        # event plus the whole drain (bluegreen.config.drain_timing), so the bound below still fits.
         run.failed(exc)
 
     deadline = start + min(settings.deregistration_delay, settings.heartbeat_timeout - settings.heartbeat_margin)
     if hard_deadline is not None:
         deadline = min(deadline, hard_deadline)
-
-    signal, deregistered, watch_target = _deregister(action, settings, ports, run)
     if signal is None:
-        signal = _wait_for_drain(
-            action, settings, ports, run, deadline=deadline, watch_target=watch_target, clock=clock, sleep=sleep
-        )
+        signal = _wait_for_drain(action, settings, ports, run, deadline=deadline, clock=clock, sleep=sleep)
+        if signal is None:
+            signal = _wait_out_bound(
+                action, settings, ports, run, deadline=deadline, watch_target=watch_target, clock=clock, sleep=sleep
+            )
     drain_seconds = clock() - start
     try:
         completion = _complete(action, settings, ports, run, sleep=sleep)
     except CompletionFailedError as exc:
-        exc.outcome = DrainOutcome(signal, Completion.FAILED, drain_seconds, run.polls, deregistered, dict(run.errors))
+        exc.outcome = run.outcome(signal, Completion.FAILED, drain_seconds)
         raise
-    return DrainOutcome(signal, completion, drain_seconds, run.polls, deregistered, dict(run.errors))
+    return run.outcome(signal, completion, drain_seconds)
 
 
 def _deregister(
     action: LifecycleAction, settings: DrainSettings, ports: DrainPorts, run: _Run
-) -> tuple[Signal | None, tuple[int, ...], bool]:
-    """Deregister the instance where it is registered; return (signal if the wait is already over, ports, watch)."""
+) -> tuple[Signal | None, bool]:
+    """Deregister the instance where it is registered; return (signal if no wait is needed, watch the target)."""
     try:
         states = ports.target_states(action.instance_id)
     except PortError as exc:
         run.failed(exc)
-        # Registration unknown: deregister at the app port (the target group's default) and wait the full bound.
+        # Registration unknown: deregister at the app port (the target group's default) and wait for the signal.
         states = {settings.app_port: "unknown"}
     if not states:
-        return Signal.NOT_REGISTERED, (), False
+        return Signal.NOT_REGISTERED, False
     to_deregister = tuple(sorted(port for port, state in states.items() if state not in DRAINING_STATES))
     # Someone else (CodeDeploy's BlockTraffic) started deregistering earlier: its delay ends before ours, and the
     # target leaving the group is the moment the load balancer has stopped using it.
@@ -206,11 +252,42 @@ def _deregister(
             ports.deregister(action.instance_id, to_deregister)
         except PortError as exc:
             run.failed(exc)
-            return None, (), False
-    return None, to_deregister, watch_target
+            return None, False
+        run.deregistered = to_deregister
+    return None, watch_target
 
 
 def _wait_for_drain(
+    action: LifecycleAction,
+    settings: DrainSettings,
+    ports: DrainPorts,
+    run: _Run,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Signal | None:
+    """Wait on one on-instance command (another only if one failed); None when the instance could not be asked."""
+    for attempt in range(settings.max_wait_commands):
+        if attempt:
+            sleep(max(0.0, min(settings.retry_pause, deadline - clock())))
+        bound = deadline - clock() - settings.command_allowance
+        if bound <= 0:
+            return None
+        run.ssm_commands += 1
+        try:
+            result = ports.wait_for_drain(action.instance_id, bound, deadline)
+        except PortError as exc:
+            run.failed(exc)
+            continue
+        run.checks += result.checks
+        run.status_reads += result.status_reads
+        run.in_flight = result.in_flight
+        return Signal.REQUESTS_DRAINED if result.drained else Signal.BOUND_REACHED
+    return None
+
+
+def _wait_out_bound(
     action: LifecycleAction,
     settings: DrainSettings,
     ports: DrainPorts,
@@ -221,28 +298,11 @@ def _wait_for_drain(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
 ) -> Signal:
-    """Poll the instance's connection count until two zero reads in a row, or until the deadline."""
-    zeros = 0
-    while (tick := clock()) < deadline:
-        count: int | None = None
-        try:
-            count = ports.connection_count(action.instance_id, deadline - tick)
-            run.polls += 1
-        except PortError as exc:
-            run.failed(exc)
-        if count == 0:
-            zeros += 1
-            if zeros >= ZERO_READS_TO_DRAIN:
-                return Signal.CONNECTIONS_DRAINED
-            # Confirm at once rather than after a full interval: the SSM round trip (send, agent pick-up, run,
-            # report) already separates the two reads, and waiting longer only delays a drained instance.
-            continue
-        zeros = 0
+    """Without the instance's signal: wait until the bound, or until a target someone else deregisters has left."""
+    while (now := clock()) < deadline:
         if watch_target and _left_target_group(action, ports, run):
             return Signal.TARGET_DEREGISTERED
-        pause = min(settings.poll_interval - (clock() - tick), deadline - clock())
-        if pause > 0:
-            sleep(pause)
+        sleep(min(settings.target_watch_interval if watch_target else deadline - now, deadline - now))
     return Signal.BOUND_REACHED
 
 

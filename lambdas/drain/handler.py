@@ -35,7 +35,7 @@ class FunctionConfig:
 
     settings: DrainSettings
     target_group_arn: str
-    connection_count_command: str
+    in_flight_command: str
     metric_namespace: str
 
 
@@ -50,7 +50,7 @@ def config_from_env(environ: Mapping[str, str]) -> FunctionConfig:
                 poll_interval=float(environ["POLL_INTERVAL_SECONDS"]),
             ),
             target_group_arn=environ["TARGET_GROUP_ARN"],
-            connection_count_command=environ["CONNECTION_COUNT_COMMAND"],
+            in_flight_command=environ["IN_FLIGHT_COMMAND"],
             metric_namespace=environ.get("METRIC_NAMESPACE", "BlueGreen/Drain"),
         )
     except KeyError as exc:
@@ -102,9 +102,10 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             elbv2=aws.client("elbv2"),
             ssm=aws.client("ssm"),
             target_group_arn=config.target_group_arn,
-            connection_count_command=config.connection_count_command,
+            in_flight_command=config.in_flight_command,
             clock=time.monotonic,
             sleep=time.sleep,
+            poll_interval=config.settings.poll_interval,
         )
 
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None

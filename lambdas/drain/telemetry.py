@@ -43,7 +43,10 @@ def decision_record(
         "Signal": str(outcome.signal),
         "completion": str(outcome.completion),
         DRAIN_METRIC: round(outcome.drain_seconds, 3),
-        "polls": outcome.polls,
+        "ssm_commands": outcome.ssm_commands,
+        "status_reads": outcome.status_reads,
+        "checks": outcome.checks,
+        "in_flight": outcome.in_flight,
         "deregistered_ports": list(outcome.deregistered_ports),
         "errors": dict(outcome.errors),
     }

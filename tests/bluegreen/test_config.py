@@ -10,10 +10,16 @@ import pytest
 from bluegreen.config import (
     CDK_JSON,
     DEFAULTS,
+    DRAIN_HEARTBEAT_MARGIN_SECONDS,
     DRAIN_MAX_RESERVED_CONCURRENCY,
+    HEARTBEAT_RANGE_SECONDS,
+    LAMBDA_ASYNC_RETRY_WAIT_SECONDS,
+    MAX_DEREGISTRATION_DELAY_SECONDS,
+    MIN_EVENT_AGE_SECONDS,
     SETTINGS,
     ConfigError,
     drain_reserved_concurrency,
+    drain_timing,
     load_cdk_json_config,
     load_config,
 )
@@ -29,7 +35,7 @@ def test_defaults_give_the_tuned_health_check_and_derived_heartbeat() -> None:
         2,
     )
     assert config.deregistration_delay_seconds == 30
-    assert config.drain_heartbeat_seconds == 30 + 120
+    assert config.drain_heartbeat_seconds == drain_timing(30).heartbeat_seconds == 330
 
 
 def test_cdk_json_holds_feature_flags_only_so_the_code_defaults_apply() -> None:
@@ -99,14 +105,19 @@ def test_numbers_given_as_strings_on_the_command_line_are_accepted() -> None:
         ({"logRetentionDays": 31}, "'logRetentionDays': 31 is not a CloudWatch Logs retention"),
         ({"stackName": "1stack"}, "'stackName': '1stack' is not valid"),
         ({"instanceType": "large"}, "'instanceType': 'large' is not valid"),
-        ({"drainPollIntervalSeconds": 0}, "'drainPollIntervalSeconds': 0 is out of range; allowed: 1..60"),
+        ({"drainPollIntervalSeconds": 0}, "'drainPollIntervalSeconds': 0 is out of range; allowed: 0.2..10"),
+        ({"drainPollIntervalSeconds": "soon"}, "'drainPollIntervalSeconds': 'soon' is not a number of seconds"),
         ({"drainHeartbeatTimeoutSeconds": 10}, "'drainHeartbeatTimeoutSeconds': 10 is out of range"),
         ({"drainHeartbeatTimeoutSeconds": 10800}, "'drainHeartbeatTimeoutSeconds': 10800 is out of range"),
         (
             {"deregistrationDelaySeconds": 300, "drainHeartbeatTimeoutSeconds": 320},
-            "'drainHeartbeatTimeoutSeconds': 320 is out of range; allowed: 330..7200",
+            "'drainHeartbeatTimeoutSeconds': 320 is out of range; allowed: 870..7200",
         ),
-        ({"drainConnectionCountCommand": ""}, "'drainConnectionCountCommand': '' must be a non-empty string"),
+        ({"drainInFlightCommand": ""}, "'drainInFlightCommand': '' must be a non-empty string"),
+        (
+            {"drainConnectionCountCommand": "ss -Htn state established | wc -l"},
+            "'drainConnectionCountCommand' was renamed 'drainInFlightCommand'",
+        ),
         ({"existingVpc": {"vpcId": "vpc-1"}}, "'existingVpc.vpcId': 'vpc-1' is not valid"),
         (
             {
@@ -137,3 +148,37 @@ def test_existing_vpc_given_as_json_on_the_command_line_is_parsed() -> None:
     config = load_config({"existingVpc": json.dumps(vpc)})
     assert config.existing_vpc is not None
     assert config.existing_vpc.private_subnet_ids == ("subnet-0123456789abcdef1",)
+
+
+def test_the_drain_poll_interval_may_have_a_fraction() -> None:
+    assert load_config({"drainPollIntervalSeconds": "0.25"}).drain_poll_interval_seconds == 0.25
+
+
+@pytest.mark.parametrize("delay", [0, 1, 30, 300, MAX_DEREGISTRATION_DELAY_SECONDS])
+def test_the_hook_heartbeat_outlives_the_event_age_bound_plus_the_drain_bound(delay: int) -> None:
+    # Given a deregistration delay (the drain's bound), When the drain's limits are derived
+    timing = drain_timing(delay)
+
+    # Then an event delivered as late as EventBridge and Lambda allow still finds the action waiting, with the
+    # whole drain and the margin ahead of it, and the heartbeat is one Auto Scaling accepts
+    assert timing.event_age_bound_seconds == timing.rule_max_event_age_seconds + timing.function_max_event_age_seconds
+    assert timing.heartbeat_seconds == timing.event_age_bound_seconds + delay + DRAIN_HEARTBEAT_MARGIN_SECONDS
+    assert HEARTBEAT_RANGE_SECONDS[0] <= timing.heartbeat_seconds <= HEARTBEAT_RANGE_SECONDS[1]
+    # ... both event ages are ones EventBridge and Lambda accept
+    assert MIN_EVENT_AGE_SECONDS <= timing.rule_max_event_age_seconds <= 86_400
+    assert MIN_EVENT_AGE_SECONDS <= timing.function_max_event_age_seconds <= 21_600
+    # ... and the function's one retry, a minute after a first attempt that ran to its timeout, is not discarded
+    assert timing.function_max_event_age_seconds > timing.function_timeout_seconds + LAMBDA_ASYNC_RETRY_WAIT_SECONDS
+
+
+def test_a_heartbeat_set_by_hand_may_be_longer_than_the_derived_one_but_not_shorter() -> None:
+    assert load_config({"drainHeartbeatTimeoutSeconds": 600}).drain_heartbeat_seconds == 600
+    with pytest.raises(ConfigError, match=r"allowed: 330\.\.7200"):
+        load_config({"drainHeartbeatTimeoutSeconds": 329})
+
+
+def test_the_default_drain_check_reads_the_in_flight_count_on_the_app_port_locally() -> None:
+    command = load_config({}).drain_command
+    assert "{port}" in command
+    assert "127.0.0.1" in command
+    assert "/in-flight" in command

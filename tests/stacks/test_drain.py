@@ -14,11 +14,13 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
+from bluegreen.config import DEFAULT_DRAIN_IN_FLIGHT_COMMAND, drain_timing
 from stacks.drain import DrainOnTermination
 
 pytestmark = pytest.mark.slow
 
-COMMAND = "ss -Htn state established '( sport = :{port} )' | wc -l"
+COMMAND = DEFAULT_DRAIN_IN_FLIGHT_COMMAND
+TIMING = drain_timing(30)
 
 
 @dataclass
@@ -87,9 +89,9 @@ def build(**overrides: Any) -> tuple[Stack, DrainOnTermination, list[autoscaling
         "target_group": target_group,
         "app_port": 8080,
         "deregistration_delay": Duration.seconds(30),
-        "heartbeat_timeout": Duration.seconds(90),
+        "heartbeat_timeout": Duration.seconds(TIMING.heartbeat_seconds),
         "connection_count_command": COMMAND,
-        "poll_interval": Duration.seconds(5),
+        "poll_interval": Duration.millis(500),
         "reserved_concurrency": 4,
     }
     settings.update(overrides)
@@ -136,7 +138,7 @@ def test_each_slot_gets_a_termination_hook_that_defaults_to_continue(synth: Synt
     for hook in hooks.values():
         assert hook["Properties"]["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
         assert hook["Properties"]["DefaultResult"] == "CONTINUE"
-        assert hook["Properties"]["HeartbeatTimeout"] == 90
+        assert hook["Properties"]["HeartbeatTimeout"] == 330
         assert "NotificationTargetARN" not in hook["Properties"]
 
 
@@ -155,18 +157,39 @@ def test_the_rule_target_retries_a_bounded_number_of_times_into_the_dead_letter_
     # Given the synthesized stack, Then the rule's target has a retry policy and the DLQ
     (rule,) = synth.template.find_resources("AWS::Events::Rule").values()
     (target,) = rule["Properties"]["Targets"]
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 90}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 60}
     assert "DeadLetterConfig" in target
 
 
 def test_the_function_retries_once_and_then_goes_to_the_dead_letter_queue(synth: Synth) -> None:
     # Given the synthesized stack, Then async invocations are bounded and failures land in the DLQ
     synth.template.has_resource_properties(
-        "AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 90}
+        "AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 210}
     )
     synth.template.has_resource_properties(
         "AWS::Lambda::Function", {"DeadLetterConfig": {"TargetArn": Match.any_value()}}
     )
+
+
+def test_the_hook_outlives_the_oldest_deliverable_event_plus_the_whole_drain(synth: Synth) -> None:
+    # Given the synthesized rule target, async-invoke configuration, function and hooks
+    (rule,) = synth.template.find_resources("AWS::Events::Rule").values()
+    (invoke,) = synth.template.find_resources("AWS::Lambda::EventInvokeConfig").values()
+    rule_age = rule["Properties"]["Targets"][0]["RetryPolicy"]["MaximumEventAgeInSeconds"]
+    function_age = invoke["Properties"]["MaximumEventAgeInSeconds"]
+    (function,) = [
+        f
+        for f in synth.template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "drain.handler.lambda_handler"
+    ]
+    timeout = function["Properties"]["Timeout"]
+    delay = int(function["Properties"]["Environment"]["Variables"]["DEREGISTRATION_DELAY_SECONDS"])
+
+    # Then an event delivered at the latest still finds its lifecycle action waiting, with the drain's time ahead
+    # of it, and the function's one retry (a minute after a failed attempt) fits in its event age
+    for hook in synth.template.find_resources("AWS::AutoScaling::LifecycleHook").values():
+        assert hook["Properties"]["HeartbeatTimeout"] > rule_age + function_age + delay
+    assert function_age >= timeout + 60
 
 
 def test_the_function_gets_the_drain_settings_with_the_port_filled_in(synth: Synth) -> None:
@@ -181,9 +204,9 @@ def test_the_function_gets_the_drain_settings_with_the_port_filled_in(synth: Syn
                     {
                         "APP_PORT": "8080",
                         "DEREGISTRATION_DELAY_SECONDS": "30",
-                        "HEARTBEAT_TIMEOUT_SECONDS": "90",
-                        "POLL_INTERVAL_SECONDS": "5",
-                        "CONNECTION_COUNT_COMMAND": "ss -Htn state established '( sport = :8080 )' | wc -l",
+                        "HEARTBEAT_TIMEOUT_SECONDS": "330",
+                        "POLL_INTERVAL_SECONDS": "0.5",
+                        "IN_FLIGHT_COMMAND": "curl -fsS --max-time 1 http://127.0.0.1:8080/in-flight",
                         "TARGET_GROUP_ARN": {"Ref": synth.target_group_id},
                     }
                 )

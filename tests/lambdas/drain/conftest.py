@@ -3,12 +3,12 @@
 moto covers the target group (register, describe, deregister) and the setup of the slot and its hook, but not
 RecordLifecycleActionHeartbeat, CompleteLifecycleAction or Terminating:Wait, and its GetCommandInvocation returns
 canned empty output. Those calls go through botocore's Stubber, which, like moto, validates every request against
-the service model.
+the service model. `World.calls` records every call on every client in order, moto's and the stubs' alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,15 +23,21 @@ from moto import mock_aws
 APP_PORT = 8080
 HOOK = "drain-on-termination"
 TOKEN = "87654321-4321-4321-4321-210987654321"
-COMMAND = "ss -Htn state established '( sport = :8080 )' | wc -l"
-SETTINGS = DrainSettings(app_port=APP_PORT, deregistration_delay=30.0, heartbeat_timeout=90.0, poll_interval=5.0)
+COMMAND = "curl -fsS --max-time 1 http://127.0.0.1:8080/in-flight"
+SETTINGS = DrainSettings(app_port=APP_PORT, deregistration_delay=30.0, heartbeat_timeout=330.0, poll_interval=0.5)
 TARGET_GROUP_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/app/0123456789abcdef"
 CONFIG = FunctionConfig(
     settings=SETTINGS,
     target_group_arn=TARGET_GROUP_ARN,
-    connection_count_command=COMMAND,
+    in_flight_command=COMMAND,
     metric_namespace="Test/Drain",
 )
+
+
+def wait_output(*, drained: bool, in_flight: int = 0, checks: int = 5, elapsed_cs: int = 50) -> str:
+    """What the on-instance wait prints when it ends (`drain.wait_script`)."""
+    word = "drained" if drained else "bound"
+    return f"drain-wait: {word} in_flight={in_flight} checks={checks} elapsed_cs={elapsed_cs}\n"
 
 
 def lifecycle_event(**detail_overrides: Any) -> dict[str, Any]:
@@ -84,7 +90,17 @@ class World:
     ssm: Any
     lifecycle: Stubber
     run_command: Stubber
+    other_instance_ids: Sequence[str] = ()
     clock: FakeClock = field(default_factory=FakeClock)
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # First, because a Stubber's own before-call handler answers the call and stops the others.
+        for client in (self.elbv2, self.autoscaling, self.ssm):
+            client.meta.events.register_first("before-call.*.*", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
 
     def event(self) -> dict[str, Any]:
         """The termination event for this world's instance."""
@@ -96,16 +112,17 @@ class World:
             elbv2=self.elbv2,
             ssm=self.ssm,
             target_group_arn=self.target_group_arn,
-            connection_count_command=COMMAND,
+            in_flight_command=COMMAND,
             clock=self.clock,
             sleep=self.clock.sleep,
+            poll_interval=SETTINGS.poll_interval,
         )
 
     def config(self) -> FunctionConfig:
         return FunctionConfig(
             settings=SETTINGS,
             target_group_arn=self.target_group_arn,
-            connection_count_command=COMMAND,
+            in_flight_command=COMMAND,
             metric_namespace="Test/Drain",
         )
 
@@ -136,40 +153,44 @@ class World:
             "complete_lifecycle_action", code, message, http_status_code=status, expected_params=params
         )
 
-    def expect_counts(self, *counts: int) -> None:
-        """Each read: SendCommand, then GetCommandInvocation answering Success with the count on stdout."""
-        for number, count in enumerate(counts):
-            command_id = f"{number:08d}-0000-0000-0000-000000000000"
-            self.run_command.add_response(
-                "send_command",
-                {"Command": {"CommandId": command_id}},
-                {
-                    "InstanceIds": [self.instance_id],
-                    "DocumentName": "AWS-RunShellScript",
-                    "Parameters": {"commands": [COMMAND], "executionTimeout": ["30"]},
-                    "TimeoutSeconds": 30,
-                    "Comment": ANY,
-                },
-            )
+    def expect_wait(self, output: str, *, in_progress: int = 0, command_number: int = 0) -> None:
+        """One on-instance wait: SendCommand with the wait script, then reads until it succeeds with `output`."""
+        command_id = f"{command_number:08d}-0000-0000-0000-000000000000"
+        self.run_command.add_response(
+            "send_command",
+            {"Command": {"CommandId": command_id}},
+            {
+                "InstanceIds": [self.instance_id],
+                "DocumentName": "AWS-RunShellScript",
+                "Parameters": ANY,
+                "TimeoutSeconds": 30,
+                "Comment": ANY,
+            },
+        )
+        for _ in range(in_progress):
             self.run_command.add_response(
                 "get_command_invocation",
-                {
-                    "CommandId": command_id,
-                    "InstanceId": self.instance_id,
-                    "Status": "Success",
-                    "StandardOutputContent": f"{count}\n",
-                },
+                {"CommandId": command_id, "InstanceId": self.instance_id, "Status": "InProgress"},
                 {"CommandId": command_id, "InstanceId": self.instance_id},
             )
+        self.run_command.add_response(
+            "get_command_invocation",
+            {
+                "CommandId": command_id,
+                "InstanceId": self.instance_id,
+                "Status": "Success",
+                "StandardOutputContent": output,
+            },
+            {"CommandId": command_id, "InstanceId": self.instance_id},
+        )
 
     def expect_send_command_errors(self, code: str, message: str, times: int) -> None:
         for _ in range(times):
             self.run_command.add_client_error("send_command", code, message)
 
 
-@pytest.fixture
-def world() -> Iterator[World]:
-    """Build the slot, its termination hook and the target group in moto; stub the calls moto lacks."""
+def build_world(desired: int) -> Iterator[World]:
+    """A slot of `desired` instances, all registered in the target group; the first one is the leaving instance."""
     with mock_aws():
         ec2 = boto3.client("ec2")
         vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -182,25 +203,30 @@ def world() -> Iterator[World]:
             AutoScalingGroupName="slot-a",
             LaunchTemplate={"LaunchTemplateName": "app", "Version": "$Latest"},
             MinSize=0,
-            MaxSize=2,
-            DesiredCapacity=1,
+            MaxSize=4,
+            DesiredCapacity=desired,
             VPCZoneIdentifier=subnet_id,
         )
         autoscaling.put_lifecycle_hook(
             LifecycleHookName=HOOK,
             AutoScalingGroupName="slot-a",
             LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
-            HeartbeatTimeout=90,
+            HeartbeatTimeout=int(SETTINGS.heartbeat_timeout),
             DefaultResult="CONTINUE",
         )
-        instance_id = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["slot-a"])["AutoScalingGroups"][
-            0
-        ]["Instances"][0]["InstanceId"]
+        instance_ids = [
+            instance["InstanceId"]
+            for instance in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["slot-a"])[
+                "AutoScalingGroups"
+            ][0]["Instances"]
+        ]
         elbv2 = boto3.client("elbv2")
         target_group_arn = elbv2.create_target_group(
             Name="app", Protocol="HTTP", Port=APP_PORT, VpcId=vpc_id, TargetType="instance"
         )["TargetGroups"][0]["TargetGroupArn"]
-        elbv2.register_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id, "Port": APP_PORT}])
+        elbv2.register_targets(
+            TargetGroupArn=target_group_arn, Targets=[{"Id": instance, "Port": APP_PORT} for instance in instance_ids]
+        )
 
         # Separate clients for the stubbed calls: a Stubber answers every call on its client.
         lifecycle_client = boto3.client("autoscaling")
@@ -208,11 +234,18 @@ def world() -> Iterator[World]:
         with Stubber(lifecycle_client) as lifecycle, Stubber(ssm) as run_command:
             yield World(
                 group_name="slot-a",
-                instance_id=instance_id,
+                instance_id=instance_ids[0],
                 target_group_arn=target_group_arn,
                 elbv2=elbv2,
                 autoscaling=lifecycle_client,
                 ssm=ssm,
                 lifecycle=lifecycle,
                 run_command=run_command,
+                other_instance_ids=instance_ids[1:],
             )
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    """A slot with one instance, registered in the target group; moto for it, stubs for what moto lacks."""
+    yield from build_world(desired=1)

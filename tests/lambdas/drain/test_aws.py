@@ -11,12 +11,12 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
-from drain import aws
+from drain import aws, wait_script
 from drain.aws import AwsDrainPorts
 from drain.decision import ActionNotActiveError, PortError, ProbeError, TransientError
 from drain.event import LifecycleAction
 
-from tests.lambdas.drain.conftest import COMMAND, TARGET_GROUP_ARN, FakeClock
+from tests.lambdas.drain.conftest import COMMAND, TARGET_GROUP_ARN, FakeClock, wait_output
 
 INSTANCE = "i-1234567890abcdef0"
 COMMAND_ID = "11111111-2222-3333-4444-555555555555"
@@ -32,23 +32,23 @@ def stubbed() -> Iterator[tuple[AwsDrainPorts, Stubber, Stubber, FakeClock]]:
         elbv2=boto3.client("elbv2"),
         ssm=ssm,
         target_group_arn=TARGET_GROUP_ARN,
-        connection_count_command=COMMAND,
+        in_flight_command=COMMAND,
         clock=clock,
         sleep=clock.sleep,
-        probe_timeout=5.0,
+        poll_interval=0.5,
     )
     with Stubber(autoscaling) as lifecycle, Stubber(ssm) as run_command:
         yield ports, lifecycle, run_command, clock
 
 
-def send_ok(run_command: Stubber) -> None:
+def send_ok(run_command: Stubber, parameters: Any = ANY) -> None:
     run_command.add_response(
         "send_command",
         {"Command": {"CommandId": COMMAND_ID}},
         {
             "InstanceIds": [INSTANCE],
             "DocumentName": "AWS-RunShellScript",
-            "Parameters": ANY,
+            "Parameters": parameters,
             "TimeoutSeconds": 30,
             "Comment": ANY,
         },
@@ -82,43 +82,81 @@ def test_an_action_without_token_is_named_by_instance_id(stubbed: Any) -> None:
     lifecycle.assert_no_pending_responses()
 
 
-def test_a_read_waits_while_the_invocation_does_not_exist_yet_or_is_in_progress(stubbed: Any) -> None:
-    # Given SSM creates the invocation late and runs it for a while
-    ports, _, run_command, _ = stubbed
+def test_the_one_command_is_the_wait_script_around_the_check_with_a_backstop_timeout(stubbed: Any) -> None:
+    # Given SSM accepts the command
+    ports, _, run_command, clock = stubbed
+    expected = {"commands": [wait_script.render(COMMAND, 26.5)], "executionTimeout": ["57"]}
+    send_ok(run_command, expected)
+    invocation(run_command, "Success", wait_output(drained=True))
+
+    # When the instance is asked to wait 26.5 s at most, Then the script and the agent's backstop are sent
+    ports.wait_for_drain(INSTANCE, 26.5, clock.now + 30)
+    run_command.assert_no_pending_responses()
+
+
+def test_the_wait_is_read_until_it_ends_while_the_invocation_does_not_exist_yet_or_is_in_progress(
+    stubbed: Any,
+) -> None:
+    # Given SSM creates the invocation late and the wait runs on the instance for a while
+    ports, _, run_command, clock = stubbed
     send_ok(run_command)
     run_command.add_client_error("get_command_invocation", "InvocationDoesNotExist", "")
     invocation(run_command, "InProgress")
-    invocation(run_command, "Success", "header\n 12 \n")
+    invocation(run_command, "Success", "some agent noise\n" + wait_output(drained=True, checks=12, elapsed_cs=118))
 
-    # When the count is read, Then the last line of the output is the count
-    assert ports.connection_count(INSTANCE, timeout=10) == 12
+    # When the Lambda waits on it
+    result = ports.wait_for_drain(INSTANCE, 20, clock.now + 25)
+
+    # Then the result line is parsed, and each read came one poll interval after the previous one
+    assert (result.drained, result.in_flight, result.checks, result.instance_seconds) == (True, 0, 12, 1.18)
+    assert result.status_reads == 3
+    assert clock.sleeps == [0.5, 0.5, 0.5]
 
 
-def test_a_failed_command_is_a_probe_error_naming_its_status(stubbed: Any) -> None:
-    # Given the command fails on the instance
-    ports, _, run_command, _ = stubbed
+def test_throttled_reads_back_off_and_go_on(stubbed: Any) -> None:
+    # Given SSM throttles two status reads
+    ports, _, run_command, clock = stubbed
     send_ok(run_command)
-    invocation(run_command, "Failed", StatusDetails="Failed", StandardErrorContent="ss: not found")
+    for _ in range(2):
+        run_command.add_client_error("get_command_invocation", "ThrottlingException", "Rate exceeded")
+    invocation(run_command, "Success", wait_output(drained=False, in_flight=1))
 
-    # When the count is read, Then the probe error says why
-    with pytest.raises(ProbeError, match="ss: not found") as raised:
-        ports.connection_count(INSTANCE, timeout=10)
+    # When the Lambda waits on the command, Then it backs off, reads again, and returns the result
+    result = ports.wait_for_drain(INSTANCE, 20, clock.now + 25)
+    assert (result.drained, result.in_flight) == (False, 1)
+    assert clock.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_a_failed_wait_is_a_probe_error_naming_its_status_and_the_reason(stubbed: Any) -> None:
+    # Given the wait fails on the instance (its check printed no number)
+    ports, _, run_command, clock = stubbed
+    send_ok(run_command)
+    invocation(
+        run_command,
+        "Failed",
+        StatusDetails="Failed",
+        StandardErrorContent="drain-wait: the in-flight check printed 'nope', not a number of requests",
+    )
+
+    # When the Lambda waits on it, Then the probe error says why
+    with pytest.raises(ProbeError, match="not a number of requests") as raised:
+        ports.wait_for_drain(INSTANCE, 20, clock.now + 25)
     assert raised.value.reason == "command-Failed"
 
 
-def test_output_that_is_not_a_number_is_a_probe_error(stubbed: Any) -> None:
-    # Given the command prints something else
-    ports, _, run_command, _ = stubbed
+def test_output_without_a_result_line_is_a_probe_error(stubbed: Any) -> None:
+    # Given the command succeeds but prints something else
+    ports, _, run_command, clock = stubbed
     send_ok(run_command)
     invocation(run_command, "Success", "command not found")
 
-    # When the count is read, Then it is refused rather than guessed
+    # When the Lambda reads it, Then it is refused rather than guessed
     with pytest.raises(ProbeError) as raised:
-        ports.connection_count(INSTANCE, timeout=10)
+        ports.wait_for_drain(INSTANCE, 20, clock.now + 25)
     assert raised.value.reason == "unparsable-output"
 
 
-def test_an_agent_that_never_answers_times_out_within_the_probe_timeout(stubbed: Any) -> None:
+def test_a_wait_that_never_reports_is_given_up_at_the_deadline(stubbed: Any) -> None:
     # Given the invocation stays Pending (agent not answering)
     ports, _, run_command, clock = stubbed
     send_ok(run_command)
@@ -126,11 +164,22 @@ def test_an_agent_that_never_answers_times_out_within_the_probe_timeout(stubbed:
         invocation(run_command, "Pending")
     start = clock.now
 
-    # When the count is read, Then the read gives up after the probe timeout
+    # When the Lambda waits on it, Then it gives up when the drain's deadline has passed
     with pytest.raises(ProbeError) as raised:
-        ports.connection_count(INSTANCE, timeout=60)
-    assert raised.value.reason == "probe-timeout"
+        ports.wait_for_drain(INSTANCE, 2, start + 5)
+    assert raised.value.reason == "wait-timeout"
     assert clock.now - start == pytest.approx(5.0)
+
+
+def test_a_send_command_refused_is_a_probe_error_with_the_aws_code(stubbed: Any) -> None:
+    # Given the instance is not a managed node (agent not registered)
+    ports, _, run_command, clock = stubbed
+    run_command.add_client_error("send_command", "InvalidInstanceId", "Instances not in a valid state")
+
+    # When the Lambda asks it to wait, Then the probe error carries the code
+    with pytest.raises(ProbeError) as raised:
+        ports.wait_for_drain(INSTANCE, 20, clock.now + 25)
+    assert raised.value.reason == "InvalidInstanceId"
 
 
 def test_target_states_lists_only_this_instance(stubbed: Any) -> None:

@@ -12,15 +12,15 @@ from botocore.stub import ANY, Stubber
 from drain import aws
 from drain.handler import ConfigError, config_from_env, lambda_handler
 
-from tests.lambdas.drain.conftest import COMMAND, HOOK, TARGET_GROUP_ARN, TOKEN, lifecycle_event
+from tests.lambdas.drain.conftest import COMMAND, HOOK, TARGET_GROUP_ARN, TOKEN, lifecycle_event, wait_output
 
 ENVIRONMENT = {
     "TARGET_GROUP_ARN": TARGET_GROUP_ARN,
     "APP_PORT": "8080",
     "DEREGISTRATION_DELAY_SECONDS": "30",
-    "HEARTBEAT_TIMEOUT_SECONDS": "90",
-    "POLL_INTERVAL_SECONDS": "5",
-    "CONNECTION_COUNT_COMMAND": COMMAND,
+    "HEARTBEAT_TIMEOUT_SECONDS": "330",
+    "POLL_INTERVAL_SECONDS": "0.5",
+    "IN_FLIGHT_COMMAND": COMMAND,
     "METRIC_NAMESPACE": "Test/Drain",
 }
 
@@ -38,8 +38,9 @@ def test_the_environment_becomes_the_settings() -> None:
     assert (config.settings.app_port, config.settings.deregistration_delay, config.settings.poll_interval) == (
         8080,
         30.0,
-        5.0,
+        0.5,
     )
+    assert config.in_flight_command == COMMAND
 
 
 def test_a_missing_variable_is_named() -> None:
@@ -64,7 +65,6 @@ def test_lambda_handler_wires_the_real_adapter(
         Stubber(clients["elbv2"]) as elbv2,
         Stubber(clients["ssm"]) as ssm,
     ):
-        lifecycle.add_response("record_lifecycle_action_heartbeat", {}, action)
         elbv2.add_response(
             "describe_target_health",
             {
@@ -82,26 +82,23 @@ def test_lambda_handler_wires_the_real_adapter(
                 "Targets": [{"Id": instance, "Port": 8080}],
             },
         )
-        for _ in range(2):
-            ssm.add_response(
-                "send_command",
-                {"Command": {"CommandId": "c" * 36}},
-                {
-                    "InstanceIds": [instance],
-                    "DocumentName": "AWS-RunShellScript",
-                    "Parameters": ANY,
-                    "TimeoutSeconds": 30,
-                    "Comment": ANY,
-                },
-            )
-            ssm.add_response(
-                "get_command_invocation",
-                {"Status": "Success", "StandardOutputContent": "0\n"},
-                {
-                    "CommandId": "c" * 36,
-                    "InstanceId": instance,
-                },
-            )
+        lifecycle.add_response("record_lifecycle_action_heartbeat", {}, action)
+        ssm.add_response(
+            "send_command",
+            {"Command": {"CommandId": "c" * 36}},
+            {
+                "InstanceIds": [instance],
+                "DocumentName": "AWS-RunShellScript",
+                "Parameters": ANY,
+                "TimeoutSeconds": 30,
+                "Comment": ANY,
+            },
+        )
+        ssm.add_response(
+            "get_command_invocation",
+            {"Status": "Success", "StandardOutputContent": wait_output(drained=True)},
+            {"CommandId": "c" * 36, "InstanceId": instance},
+        )
         lifecycle.add_response("complete_lifecycle_action", {}, {**action, "LifecycleActionResult": "CONTINUE"})
 
         # When the handler gets the termination event
@@ -111,5 +108,5 @@ def test_lambda_handler_wires_the_real_adapter(
         lifecycle.assert_no_pending_responses()
         elbv2.assert_no_pending_responses()
         ssm.assert_no_pending_responses()
-    assert result["signal"] == "connections-drained"
+    assert result["signal"] == "requests-drained"
     assert json.loads(capsys.readouterr().out)["completion"] == "completed"

@@ -9,7 +9,7 @@ import pytest
 from drain.decision import CompletionFailedError
 from drain.handler import handle
 
-from tests.lambdas.drain.conftest import CONFIG, FakeClock, World, lifecycle_event
+from tests.lambdas.drain.conftest import CONFIG, FakeClock, World, lifecycle_event, wait_output
 
 
 def run(world: World, event: Any) -> dict[str, Any]:
@@ -20,98 +20,144 @@ def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
 
 
-def test_an_idle_instance_is_released_after_two_zero_reads(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    # Given an instance in the target group with no open connection
+def test_an_idle_instance_is_released_as_soon_as_the_instance_reports_drained(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an instance in the target group with no request in flight
     world.expect_heartbeat()
-    world.expect_counts(0, 0)
+    world.expect_wait(wait_output(drained=True, checks=2))
     world.expect_complete()
 
     # When its termination event arrives
     result = run(world, world.event())
 
-    # Then it is deregistered, drained by its own count, and let go with CONTINUE
+    # Then it is deregistered first, asked once, and let go with CONTINUE
     assert result["status"] == "completed"
-    assert result["signal"] == "connections-drained"
+    assert result["signal"] == "requests-drained"
+    assert world.calls == [
+        "DescribeTargetHealth",
+        "DeregisterTargets",
+        "RecordLifecycleActionHeartbeat",
+        "SendCommand",
+        "GetCommandInvocation",
+        "CompleteLifecycleAction",
+    ]
     assert world.instance_id not in world.registered_targets()
     (line,) = log_lines(capsys)
-    assert line["polls"] == 2
+    assert (line["ssm_commands"], line["in_flight"]) == (1, 0)
     assert line["deregistered_ports"] == [8080]
     world.lifecycle.assert_no_pending_responses()
     world.run_command.assert_no_pending_responses()
 
 
-def test_a_busy_instance_is_released_as_soon_as_its_connections_reach_zero(
+def test_a_busy_instance_costs_one_ssm_command_however_long_it_drains(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given an instance whose connections close over a few polls
+    # Given an instance whose requests take a while to end (the wait on the instance runs for 20 status reads)
     world.expect_heartbeat()
-    world.expect_counts(7, 3, 1, 0, 0)
+    world.expect_wait(wait_output(drained=True, checks=80, elapsed_cs=1000), in_progress=20)
     world.expect_complete()
 
     # When its termination event arrives
     result = run(world, world.event())
 
-    # Then it is let go right after the second zero in a row, well before the 30 s bound
-    assert result["signal"] == "connections-drained"
+    # Then it is let go when the instance reports drained, before the 30 s bound, after one SSM command
+    assert result["signal"] == "requests-drained"
     assert result["drain_seconds"] < 30
-    assert log_lines(capsys)[0]["polls"] == 5
+    (line,) = log_lines(capsys)
+    assert (line["ssm_commands"], line["status_reads"], line["checks"]) == (1, 21, 80)
     world.run_command.assert_no_pending_responses()
 
 
-def test_an_instance_that_never_drains_is_released_at_the_deregistration_delay(
+def test_an_instance_that_never_drains_is_released_at_the_bound_the_instance_reports(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given an instance that keeps one connection open forever
+    # Given an instance that keeps two requests in flight until the wait on it reaches its bound
     world.expect_heartbeat()
-    world.expect_counts(*[1] * 20)
+    world.expect_wait(wait_output(drained=False, in_flight=2, checks=270, elapsed_cs=2700), in_progress=3)
     world.expect_complete()
 
     # When its termination event arrives
     result = run(world, world.event())
 
-    # Then it is still let go with CONTINUE once the deregistration delay (30 s) has passed
+    # Then it is still let go with CONTINUE, and the log says how many requests were left
     assert result["status"] == "completed"
     assert result["signal"] == "bound-reached"
-    assert result["drain_seconds"] == pytest.approx(30, abs=0.01)
-    assert log_lines(capsys)[0]["level"] == "INFO"
+    (line,) = log_lines(capsys)
+    assert (line["level"], line["in_flight"], line["ssm_commands"]) == ("INFO", 2, 1)
     world.lifecycle.assert_no_pending_responses()
 
 
-def test_an_unreachable_ssm_agent_still_releases_the_instance_at_the_bound_and_says_why(
+def test_an_unreachable_ssm_agent_still_releases_the_instance_at_the_bound_after_a_few_commands(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given an instance whose SSM agent is not registered
     world.expect_heartbeat()
-    world.expect_send_command_errors("InvalidInstanceId", "Instances not in a valid state for account", times=20)
+    world.expect_send_command_errors("InvalidInstanceId", "Instances not in a valid state for account", times=3)
     world.expect_complete()
 
     # When its termination event arrives
     result = run(world, world.event())
 
-    # Then it is let go at the bound, and the log line names the failure
+    # Then it is let go at the bound, after a constant number of attempts, and the log line names the failure
     assert result["signal"] == "bound-reached"
+    assert result["drain_seconds"] == pytest.approx(30, abs=0.01)
     (line,) = log_lines(capsys)
     assert line["level"] == "WARNING"
-    assert line["errors"]["InvalidInstanceId"] >= 5
+    assert line["errors"] == {"InvalidInstanceId": 3}
+    assert line["ssm_commands"] == 3
     world.lifecycle.assert_no_pending_responses()
+    world.run_command.assert_no_pending_responses()
+
+
+def test_a_check_that_fails_once_is_retried_with_a_second_command(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a first wait that fails on the instance (the check printed no number), then one that drains
+    world.expect_heartbeat()
+    world.run_command.add_response(
+        "send_command", {"Command": {"CommandId": "f" * 8 + "-0000-0000-0000-000000000000"}}, None
+    )
+    world.run_command.add_response(
+        "get_command_invocation",
+        {
+            "Status": "Failed",
+            "StatusDetails": "Failed",
+            "StandardErrorContent": "drain-wait: the in-flight check printed 'curl: (7)', not a number of requests",
+        },
+        None,
+    )
+    world.expect_wait(wait_output(drained=True), command_number=1)
+    world.expect_complete()
+
+    # When its termination event arrives
+    result = run(world, world.event())
+
+    # Then the second command's answer decides, and the log counts both commands and the failure
+    assert result["signal"] == "requests-drained"
+    (line,) = log_lines(capsys)
+    assert line["ssm_commands"] == 2
+    assert line["errors"] == {"command-Failed": 1}
 
 
 def test_a_duplicate_event_is_answered_without_error(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     # Given an event that was handled once already (EventBridge delivers at least once)
     world.expect_heartbeat()
-    world.expect_counts(0, 0)
+    world.expect_wait(wait_output(drained=True))
     world.expect_complete()
     run(world, world.event())
     world.expect_heartbeat_error(
         "ValidationError",
         f"No active Lifecycle Action found with token {world.event()['detail']['LifecycleActionToken']}",
     )
+    world.calls.clear()
 
     # When the same event arrives again
     result = run(world, world.event())
 
-    # Then it is answered as already completed, without SSM or target-group calls and without a drain metric
+    # Then it is answered as already completed, after one look at the target group, without a drain metric
     assert result["status"] == "already-completed"
+    assert world.calls == ["DescribeTargetHealth", "RecordLifecycleActionHeartbeat"]
     second = log_lines(capsys)[-1]
     assert second["Signal"] == "action-not-active"
     assert "_aws" not in second
@@ -138,7 +184,7 @@ def test_an_instance_already_gone_is_answered_without_error(world: World) -> Non
 def test_throttling_on_complete_is_retried_until_it_succeeds(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     # Given Auto Scaling throttles the first two completions
     world.expect_heartbeat()
-    world.expect_counts(0, 0)
+    world.expect_wait(wait_output(drained=True))
     world.expect_complete_error("Throttling", "Rate exceeded")
     world.expect_complete_error("Throttling", "Rate exceeded")
     world.expect_complete()
@@ -157,7 +203,7 @@ def test_a_completion_refused_for_good_is_raised_for_the_dead_letter_queue_after
 ) -> None:
     # Given the function may not complete the action (a broken policy)
     world.expect_heartbeat()
-    world.expect_counts(0, 0)
+    world.expect_wait(wait_output(drained=True))
     world.expect_complete_error("AccessDenied", "not authorized", status=403)
 
     # When the termination event arrives, Then the failure is raised (bounded retries, then the DLQ) ...
@@ -215,7 +261,7 @@ def test_the_decision_line_publishes_drain_seconds_as_an_embedded_metric(
 ) -> None:
     # Given an instance that drains at once
     world.expect_heartbeat()
-    world.expect_counts(0, 0)
+    world.expect_wait(wait_output(drained=True))
     world.expect_complete()
 
     # When its termination event is handled
@@ -225,7 +271,7 @@ def test_the_decision_line_publishes_drain_seconds_as_an_embedded_metric(
     (line,) = log_lines(capsys)
     assert line["instance_id"] == world.instance_id
     assert line["AutoScalingGroupName"] == "slot-a"
-    assert line["Signal"] == "connections-drained"
+    assert line["Signal"] == "requests-drained"
     assert isinstance(line["DrainSeconds"], float)
     (directive,) = line["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "Test/Drain"
