@@ -5,12 +5,19 @@ the file on the instance (aws/aws-codedeploy-agent, `application_specification/*
 of files that will actually be bundled (see `revision_files`), so a script excluded by `.deployignore` is reported
 here rather than on the instance. Every problem is collected and raised at once as an `AppSpecError`.
 
+Errors are only what makes the deployment fail on the instance (the agent refuses the appspec, a script cannot be
+found or cannot start, Install cannot be planned); what the agent accepts but is probably not what the author meant
+(an unknown key it ignores, an event without scripts, a script without the execute bit, which it makes executable) is
+a warning on the returned `AppSpec`, or an error with `strict=True`. The Install plan is computed by
+`release.install_plan`, the planner the rehearsal's Install executes, against a fresh instance.
+
 `load_appspec` is the one validator: `release`, `bundle` and `rehearse` all go through it.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import stat
@@ -24,6 +31,7 @@ import pathspec
 import yaml
 
 from release.errors import AppSpecError, Problem
+from release.install_plan import Archive, PlanError, plan_install
 
 __all__ = [
     "APPSPEC_FILE",
@@ -75,11 +83,13 @@ MAX_HOOK_TIMEOUT_SECONDS = 3600
 _TOP_LEVEL_KEYS = frozenset({"version", "os", "files", "permissions", "hooks", "file_exists_behavior"})
 _FILE_KEYS = frozenset({"source", "destination"})
 _PERMISSION_KEYS = frozenset({"object", "pattern", "except", "owner", "group", "mode", "acls", "context", "type"})
-_CONTEXT_KEYS = frozenset({"user", "type", "range"})
-_SCRIPT_KEYS = frozenset({"location", "timeout", "runas"})
+# The agent reads the SELinux user of a context from `name` (context_info.rb), not `user`.
+_CONTEXT_KEYS = frozenset({"name", "type", "range"})
+_SCRIPT_KEYS = frozenset({"location", "timeout", "runas", "sudo"})
 _PERMISSION_TYPES = ("file", "directory")
 _FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
-_MODE = re.compile(r"[0-7]{3,4}")
+# mode_info.rb: the value as text, padded with zeros to three digits, at most four octal digits.
+_MODE = re.compile(r"[0-7]{1,4}")
 _EVENTS = frozenset(GREEN_EVENT_ORDER + BLUE_EVENT_ORDER)
 
 T = TypeVar("T")
@@ -104,25 +114,34 @@ class PermissionRule:
     group: str | None
     mode: str | None
     type: tuple[str, ...]
+    acls: tuple[str, ...] = ()
+    context_type: str | None = None
 
 
 @dataclass(frozen=True)
 class HookScript:
-    """One script of a lifecycle event: `location` relative to the revision root, effective timeout, optional user."""
+    """One script of a lifecycle event: `location` relative to the revision root, effective timeout, optional user.
+
+    `sudo` is the agent's `sudo` key (it then runs the script through `sudo`, which changes nothing for an agent that
+    runs as root).
+    """
 
     location: str
     timeout_seconds: int
     runas: str | None
+    sudo: bool = False
 
 
 @dataclass(frozen=True)
 class AppSpec:
-    """A validated appspec.yml. `hooks` maps event name to its scripts (file order), events in lifecycle order."""
+    """A validated appspec.yml. `hooks` maps event name to its scripts (file order), events in lifecycle order;
+    `warnings` lists what the agent accepts but the author probably did not mean."""
 
     files: tuple[FileMapping, ...]
     permissions: tuple[PermissionRule, ...]
     hooks: Mapping[str, tuple[HookScript, ...]]
     file_exists_behavior: str | None = None
+    warnings: tuple[Problem, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -269,22 +288,31 @@ def _parse_yaml(text: str) -> tuple[Any, list[Problem]]:
 
 
 class _Checker:
-    """Collects the problems of one appspec while its sections are read."""
+    """Collects the problems (and warnings) of one appspec while its sections are read."""
 
-    def __init__(self, revision_root: Path, included: frozenset[str]) -> None:
+    def __init__(self, revision_root: Path, included: frozenset[str], refuse_unstartable: bool = True) -> None:
         self.root = revision_root
+        self.refuse_unstartable = refuse_unstartable
         self.included = included
         # Every directory that holds an included file: a `files` source may name one.
         self.directories = frozenset(str(parent) for name in included for parent in PurePosixPath(name).parents)
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def add(self, key: str, message: str, file: str = APPSPEC_FILE) -> None:
         self.problems.append(Problem(file, key, message))
 
+    def warn(self, key: str, message: str, file: str = APPSPEC_FILE) -> None:
+        self.warnings.append(Problem(file, key, message))
+
     def unknown_keys(self, key: str, entry: Mapping[Any, Any], allowed: frozenset[str]) -> None:
+        # The agent reads the keys it knows and ignores the others: a misspelt key deploys, without its effect.
         for name in entry:
             if name not in allowed:
-                self.add(f"{key}.{name}" if key else str(name), f"is not an AppSpec key{_suggest(str(name), allowed)}")
+                self.warn(
+                    f"{key}.{name}" if key else str(name),
+                    f"is not an AppSpec key; the agent ignores it{_suggest(str(name), allowed)}",
+                )
 
     def optional_str(self, key: str, value: object) -> str | None:
         if value is None or isinstance(value, str):
@@ -300,37 +328,87 @@ class _Checker:
             return ()
         return tuple(value)
 
-    def relative_path(self, key: str, value: object) -> str | None:
-        """A revision-relative path, normalised; None (and a problem) when it is not one."""
+    def relative_path(self, key: str, value: object, *, what: str) -> str | None:
+        """A revision-relative path, normalised; None (and a problem) when it is not one.
+
+        The agent joins `value` under its copy of the revision (Ruby File.join), so a leading "/" does not make it an
+        instance path; messages quote `value` as written.
+        """
         if not isinstance(value, str) or not value.strip():
             self.add(key, f"must be a non-empty path relative to the revision root, got {_describe(value)}")
             return None
-        # The agent joins it under the archive directory (Ruby File.join), so a leading "/" still means the root.
         parts = PurePosixPath(value.strip()).parts
         parts = parts[1:] if parts and parts[0] == "/" else parts
         if ".." in parts:
-            self.add(key, f"'{value}' must stay inside the revision (no '..')")
+            self.add(key, f"'{value}' leaves the revision ('..'); {what} are relative to the revision root")
             return None
         return "/".join(part for part in parts if part != ".")
 
-    def not_bundled(self, relative: str) -> str:
-        """Why `relative` is absent from the bundle, for a message."""
+    def not_bundled(self, written: object, relative: str, *, what: str) -> str:
+        """Why `relative` (written as `written`) is absent from the bundle, for a message that states the rule."""
         if (self.root / relative).exists():
-            return f"'{relative}' exists but is not in the bundle (excluded by {DEPLOYIGNORE_FILE} or unsupported)"
-        return f"'{relative}' does not exist in the revision"
+            return f"'{written}' exists but is not in the bundle (excluded by {DEPLOYIGNORE_FILE} or unsupported)"
+        rule = f"{what} are relative to the revision root"
+        if isinstance(written, str) and written.strip().startswith("/"):
+            return (
+                f"'{written}' is not in the revision: {rule}, so the agent looks for '{relative}' inside its copy of "
+                "the revision, not at that path on the instance; put the file in the revision and name it relative "
+                "to the root"
+            )
+        near = difflib.get_close_matches(relative, sorted(self.included), n=1, cutoff=0.85)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        return f"'{written}' does not exist in the revision ({rule}){hint}"
 
 
-def load_appspec(revision_root: Path, *, included: Collection[str] | None = None) -> AppSpec:
+def load_appspec(
+    revision_root: Path,
+    *,
+    included: Collection[str] | None = None,
+    strict: bool = False,
+    refuse_unstartable_scripts: bool = True,
+) -> AppSpec:
     """Read and validate `revision_root/appspec.yml` for an EC2 blue/green deployment on Linux.
 
     `included` is the set of revision-relative POSIX paths that will be bundled; by default it is
-    `revision_files(revision_root)`, so `.deployignore` is honoured. Sources and hook scripts must be in that set,
-    hook scripts must be executable on disk (the bundle keeps the executable bit).
+    `revision_files(revision_root)`, so `.deployignore` is honoured. Sources and hook scripts must be in that set, hook
+    scripts must be able to start on Linux, and the Install event must be plannable (`release.install_plan`).
 
-    Raises `AppSpecError` listing every problem found (file, key, message), not only the first.
+    Raises `AppSpecError` listing every problem found (file, key, message), not only the first. Warnings are returned
+    on the `AppSpec`; with `strict=True` they are problems too. With `refuse_unstartable_scripts=False` a hook script
+    that cannot start (CRLF after `#!`) is a warning: the rehearsal runs it, to fail its event as the agent does.
     """
     files = frozenset(revision_files(revision_root) if included is None else included)
-    checker = _Checker(revision_root, files)
+    checker = _Checker(revision_root, files, refuse_unstartable_scripts)
+    document = _read_document(revision_root, files, checker)
+    checker.unknown_keys("", document, _TOP_LEVEL_KEYS)
+    _check_version(checker, document.get("version"))
+    _check_os(checker, document.get("os"))
+    behavior = _check_file_exists_behavior(checker, document.get("file_exists_behavior"))
+    mappings = _each_entry(checker, "files", document.get("files"), _file_mapping)
+    rules = _each_entry(checker, "permissions", document.get("permissions"), _permission_rule)
+    hooks = _hooks(checker, document.get("hooks"))
+    if not checker.problems:
+        try:
+            plan_install(mappings, rules, Archive.of(files), file_exists_behavior=behavior)
+        except PlanError as exc:
+            checker.add(exc.key, f"Install cannot be planned: {exc.message}")
+    if strict:
+        checker.problems.extend(
+            Problem(w.file, w.key, f"{w.message} (strict mode: warnings are errors)") for w in checker.warnings
+        )
+    if checker.problems:
+        raise AppSpecError(checker.problems)
+    return AppSpec(
+        files=mappings,
+        permissions=rules,
+        hooks=hooks,
+        file_exists_behavior=behavior,
+        warnings=tuple(checker.warnings),
+    )
+
+
+def _read_document(revision_root: Path, files: frozenset[str], checker: _Checker) -> dict[Any, Any]:
+    """The appspec's top-level mapping; raises `AppSpecError` when there is none to validate."""
     if APPSPEC_FILE not in files:
         message = "is missing at the revision root"
         if (revision_root / APPSPEC_FILE).exists():
@@ -347,17 +425,7 @@ def load_appspec(revision_root: Path, *, included: Collection[str] | None = None
         raise AppSpecError(checker.problems)
     if not isinstance(document, dict):
         raise AppSpecError([*checker.problems, Problem(APPSPEC_FILE, "", "must be a YAML mapping of AppSpec keys")])
-
-    checker.unknown_keys("", document, _TOP_LEVEL_KEYS)
-    _check_version(checker, document.get("version"))
-    _check_os(checker, document.get("os"))
-    behavior = _check_file_exists_behavior(checker, document.get("file_exists_behavior"))
-    mappings = _each_entry(checker, "files", document.get("files"), _file_mapping)
-    rules = _each_entry(checker, "permissions", document.get("permissions"), _permission_rule)
-    hooks = _hooks(checker, document.get("hooks"))
-    if checker.problems:
-        raise AppSpecError(checker.problems)
-    return AppSpec(files=mappings, permissions=rules, hooks=hooks, file_exists_behavior=behavior)
+    return document
 
 
 def _check_version(checker: _Checker, version: object) -> None:
@@ -402,7 +470,8 @@ def _each_entry(
 
 def _file_mapping(checker: _Checker, key: str, entry: dict[Any, Any]) -> FileMapping | None:
     checker.unknown_keys(key, entry, _FILE_KEYS)
-    source = checker.relative_path(f"{key}.source", entry.get("source"))
+    written = entry.get("source")
+    source = checker.relative_path(f"{key}.source", written, what="files sources")
     destination = entry.get("destination")
     destination_ok = isinstance(destination, str) and destination.startswith("/")
     if not destination_ok:
@@ -410,7 +479,7 @@ def _file_mapping(checker: _Checker, key: str, entry: dict[Any, Any]) -> FileMap
     if source is None:
         return None
     if source and source not in checker.included and source not in checker.directories:
-        checker.add(f"{key}.source", checker.not_bundled(source))
+        checker.add(f"{key}.source", checker.not_bundled(written, source, what="files sources"))
         return None
     return FileMapping(source=source, destination=destination) if destination_ok else None  # type: ignore[arg-type]
 
@@ -419,26 +488,28 @@ def _permission_rule(checker: _Checker, key: str, entry: dict[Any, Any]) -> Perm
     checker.unknown_keys(key, entry, _PERMISSION_KEYS)
     start = len(checker.problems)
     target = entry.get("object")
-    if not isinstance(target, str) or not target.startswith("/"):
+    if not isinstance(target, str) or not target.strip().startswith("/"):
         checker.add(f"{key}.object", f"is required: an absolute path on the instance, got {_describe(target)}")
     pattern = checker.optional_str(f"{key}.pattern", entry.get("pattern"))
     except_ = checker.str_list(f"{key}.except", entry.get("except"))
     owner = checker.optional_str(f"{key}.owner", entry.get("owner"))
     group = checker.optional_str(f"{key}.group", entry.get("group"))
     mode = _mode(checker, f"{key}.mode", entry.get("mode"))
-    checker.str_list(f"{key}.acls", entry.get("acls"))
-    _check_context(checker, f"{key}.context", entry.get("context"))
+    acls = _acls(checker, f"{key}.acls", entry.get("acls"))
+    context_type = _context(checker, f"{key}.context", entry.get("context"))
     types = _permission_types(checker, f"{key}.type", entry.get("type"))
     if len(checker.problems) > start:
         return None
     return PermissionRule(
-        object=target,  # type: ignore[arg-type]  # checked above
+        object=target.strip(),  # type: ignore[union-attr]  # checked above
         pattern=pattern or "**",
         except_=except_,
         owner=owner,
         group=group,
         mode=mode,
         type=types,
+        acls=acls,
+        context_type=context_type,
     )
 
 
@@ -446,31 +517,95 @@ def _mode(checker: _Checker, key: str, value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, _LeadingZeroInt):
-        # YAML 1.1 (PyYAML and the agent's Ruby YAML alike) reads 0644 as octal 420, so the agent would apply 0420.
-        checker.add(key, f'{value.literal} is read by YAML as the number {int(value)}; write "{value.literal}"')
-        return None
+        # YAML 1.1 (PyYAML and the agent's Ruby YAML alike) reads 0644 as octal 420, so the agent applies 0420.
+        checker.warn(
+            key,
+            f"{value.literal} is read by YAML as the number {int(value)}, applied as mode {int(value)}; write "
+            f'"{value.literal}"',
+        )
+        return str(int(value))
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str) or not _MODE.fullmatch(text):
-        checker.add(key, f'must be 3 or 4 octal digits like 644 or "0755" (no symbols), got {_describe(value)}')
+        checker.add(key, f'must be 1 to 4 octal digits like 644 or "0755" (no symbols), got {_describe(value)}')
         return None
-    return text
+    return text.rjust(3, "0")
 
 
-def _check_context(checker: _Checker, key: str, value: object) -> None:
+_ACE_TYPES = {"u": "user", "user": "user", "g": "group", "group": "group", "m": "mask", "mask": "mask"}
+_ACE_TYPES |= {"o": "other", "other": "other"}
+
+
+def _acls(checker: _Checker, key: str, value: object) -> tuple[str, ...]:
+    entries = checker.str_list(key, value)
+    for ace in entries:
+        problem = _ace_problem(ace)
+        if problem:
+            checker.add(key, f"'{ace}' {problem} (rule: [d:](u|g|m|o):[name]:rwx, as setfacl takes it)")
+    return entries
+
+
+def _ace_problem(ace: str) -> str | None:
+    """Why the agent (ace_info.rb) rejects ACL entry `ace`, or None."""
+    parts = ace.split(":")[::-1]
+    parsed = _ace_head(parts) if 2 <= len(parts) <= 4 else "is not an ACL entry"
+    if isinstance(parsed, str):
+        return parsed
+    default, kind, name = parsed
+    problem = None
+    if kind in ("mask", "other") and name:
+        problem = "names a user or group on a mask or other entry"
+    elif not default and kind != "mask" and not name:
+        problem = "sets a base entry; use mode for the owner, group and other bits"
+    elif not (len(parts[0]) == 1 and parts[0] in "01234567") and any(char not in "rwx-" for char in parts[0]):
+        problem = "has permissions other than r, w, x and -"
+    return problem
+
+
+def _ace_head(parts: list[str]) -> tuple[bool, str, str] | str:
+    """(default, type, name) of an ACL entry split on ':' and reversed, or why it is invalid."""
+    default = len(parts) == 4
+    if default and parts[3] not in ("d", "default"):
+        return "is not an ACL entry"
+    kind = None
+    if len(parts) >= 3:
+        if parts[2] in ("d", "default") and not default:
+            default = True
+        elif parts[2] in _ACE_TYPES:
+            kind = _ACE_TYPES[parts[2]]
+        else:
+            return "has an unknown entry type"
+    if parts[1] in ("m", "mask", "o", "other"):
+        return (default, kind, parts[1]) if kind is not None else (default, _ACE_TYPES[parts[1]], "")
+    return default, kind or "user", parts[1]
+
+
+_RANGE = re.compile(r"s\d+(-s\d+)?(:c\d+(\.c\d+)?(,c\d+(\.c\d+)?)*)?")
+
+
+def _context(checker: _Checker, key: str, value: object) -> str | None:
     if value is None:
-        return
+        return None
     if not isinstance(value, dict):
-        checker.add(key, f"must be a mapping of user/type/range, got {_describe(value)}")
-        return
+        checker.add(key, f"must be a mapping of name/type/range, got {_describe(value)}")
+        return None
     checker.unknown_keys(key, value, _CONTEXT_KEYS)
+    context_type = value.get("type")
+    if not isinstance(context_type, str) or not context_type:
+        checker.add(f"{key}.type", "is required: the SELinux type the agent passes to semanage fcontext -t")
+    selinux_range = value.get("range")
+    if selinux_range is not None and not (isinstance(selinux_range, str) and _RANGE.fullmatch(selinux_range)):
+        checker.add(f"{key}.range", f"must be an SELinux range like s0 or s0-s1:c0.c5, got {_describe(selinux_range)}")
+    return context_type if isinstance(context_type, str) else None
 
 
 def _permission_types(checker: _Checker, key: str, value: object) -> tuple[str, ...]:
     if value is None:
         return _PERMISSION_TYPES
-    if not isinstance(value, list) or not value or any(item not in _PERMISSION_TYPES for item in value):
+    if not isinstance(value, list) or any(item not in _PERMISSION_TYPES for item in value):
         checker.add(key, f"must be a list of 'file' and/or 'directory', got {_describe(value)}")
         return ()
+    if not value:
+        checker.warn(key, "is an empty list: the rule applies to nothing (omit type for files and directories)")
     return tuple(value)
 
 
@@ -484,12 +619,19 @@ def _hooks(checker: _Checker, value: object) -> Mapping[str, tuple[HookScript, .
     hooks: dict[str, tuple[HookScript, ...]] = {}
     for event, scripts in value.items():
         key = f"hooks.{event}"
-        if event in RESERVED_EVENTS:
-            checker.add(key, "is reserved for the CodeDeploy agent and cannot run scripts; remove it")
+        if scripts is None or scripts == []:
+            # application_specification.rb: "Ignore empty hooks."
+            checker.warn(key, "has no scripts; the agent skips the event (remove the key or add a script)")
+        elif not isinstance(scripts, list):
+            checker.add(key, f"must be a list of scripts (location/timeout/runas), got {_describe(scripts)}")
+        elif event in RESERVED_EVENTS:
+            checker.warn(key, "is run by CodeDeploy itself: the agent never runs scripts for it, so they are ignored")
         elif event not in SCRIPTABLE_EVENTS:
-            checker.add(key, f"is not a lifecycle event of an EC2 blue/green deployment{_suggest(event, _EVENTS)}")
-        elif not isinstance(scripts, list) or not scripts:
-            checker.add(key, f"must be a non-empty list of scripts (location/timeout/runas), got {_describe(scripts)}")
+            checker.warn(
+                key,
+                "is not a lifecycle event of an EC2 blue/green deployment: its scripts never run"
+                f"{_suggest(str(event), _EVENTS)}",
+            )
         else:
             hooks[event] = _event_scripts(checker, key, scripts)
     ordered = dict(sorted(hooks.items(), key=lambda item: _EVENT_RANK[item[0]]))
@@ -508,10 +650,13 @@ def _event_scripts(checker: _Checker, key: str, scripts: list[Any]) -> tuple[Hoo
         location = _script_location(checker, f"{script_key}.location", script.get("location"))
         timeout = _timeout(checker, f"{script_key}.timeout", script.get("timeout"))
         runas = checker.optional_str(f"{script_key}.runas", script.get("runas"))
+        # The agent tests `!!script.sudo`: anything but nil and false counts.
+        sudo = script.get("sudo") not in (None, False)
         if script.get("timeout") is not None and timeout is not None:
             explicit_total += timeout
         if location is not None and timeout is not None:
-            parsed.append(HookScript(location=location, timeout_seconds=timeout, runas=runas))
+            runas = runas.strip() if runas is not None else None
+            parsed.append(HookScript(location=location, timeout_seconds=timeout, runas=runas or None, sudo=sudo))
     # The hour is a budget for the whole event, not per script ("Make sure the total number of seconds specified in
     # timeout for all scripts in each deployment lifecycle event does not exceed this limit").
     if explicit_total > MAX_HOOK_TIMEOUT_SECONDS:
@@ -522,37 +667,94 @@ def _event_scripts(checker: _Checker, key: str, scripts: list[Any]) -> tuple[Hoo
 
 
 def _script_location(checker: _Checker, key: str, value: object) -> str | None:
-    location = checker.relative_path(key, value)
+    location = checker.relative_path(key, value, what="hook locations")
     if location is None:
         return None
     if location not in checker.included:
         if location in checker.directories:
-            checker.add(key, f"'{location}' is a directory, not a script")
+            checker.add(key, f"'{value}' is a directory, not a script")
         else:
-            checker.add(key, checker.not_bundled(location))
+            checker.add(
+                key, f"ScriptMissing on the instance: {checker.not_bundled(value, location, what='hook locations')}"
+            )
         return None
+    if isinstance(value, str) and value.strip().startswith("/"):
+        checker.warn(
+            key, f"'{value}' is read relative to the revision root ('{location}'); write it without the leading '/'"
+        )
     path = checker.root / location
     if not path.is_file():
-        checker.add(key, f"'{location}' is listed for the bundle but is not a file in {checker.root}")
+        checker.add(key, f"'{value}' is listed for the bundle but is not a file in {checker.root}")
         return None
-    if not path.stat().st_mode & stat.S_IXUSR:
-        checker.add(key, "is not executable; run `chmod +x` on it and commit the mode", file=location)
-        return None
+    _check_script_start(checker, location, path)
     return location
 
 
+def _check_script_start(checker: _Checker, location: str, path: Path) -> None:
+    """Whether the script can start on Linux: CRLF line endings, the execute bit."""
+    with path.open("rb") as stream:
+        head = stream.read(64 * 1024)
+    first_line = head.split(b"\n", 1)[0]
+    if first_line.startswith(b"#!") and first_line.endswith(b"\r"):
+        interpreter = first_line[2:].strip(b" \t").split(b" ")[0].decode("utf-8", "replace")
+        report = checker.add if checker.refuse_unstartable else checker.warn
+        report(
+            "",
+            f"has CRLF (Windows) line endings: Linux looks for the interpreter {interpreter!r}, which does not "
+            "exist, so the script cannot start (ScriptFailed on the instance); convert it to LF line endings "
+            "(dos2unix, or git's core.autocrlf=input)",
+            file=location,
+        )
+    elif b"\r\n" in head:
+        checker.warn(
+            "",
+            "has CRLF (Windows) line endings: the shell reads every command with a trailing carriage return; "
+            "convert it to LF",
+            file=location,
+        )
+    if not path.stat().st_mode & stat.S_IXUSR:
+        checker.warn(
+            "",
+            "is not executable: the agent makes it executable (`chmod +x`) with a warning, then runs it; "
+            "`chmod +x` it and commit the mode",
+            file=location,
+        )
+
+
+_RUBY_INTEGER = re.compile(r"\s*[-+]?\d[\d_]*")
+
+
 def _timeout(checker: _Checker, key: str, value: object) -> int | None:
+    """The script's timeout as the agent computes it (`(timeout || 3600).to_i`, which must be positive)."""
     if value is None:
         return MAX_HOOK_TIMEOUT_SECONDS
-    if isinstance(value, _LeadingZeroInt):
-        checker.add(key, f"{value.literal} is read by YAML as the octal number {int(value)}; drop the leading zero")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HOOK_TIMEOUT_SECONDS:
+    seconds = _ruby_to_i(value)
+    if seconds is None or seconds <= 0 or seconds > MAX_HOOK_TIMEOUT_SECONDS:
         checker.add(
             key, f"must be a whole number of seconds from 1 to {MAX_HOOK_TIMEOUT_SECONDS}, got {_describe(value)}"
         )
         return None
-    return int(value)
+    if isinstance(value, _LeadingZeroInt):
+        checker.warn(key, f"{value.literal} is read by YAML as the octal number {seconds}; drop the leading zero")
+    elif isinstance(value, str):
+        checker.warn(key, f"{value!r} is a string; the agent converts it to {seconds} s (write the number unquoted)")
+    elif isinstance(value, float):
+        checker.warn(key, f"{value!r} is cut to {seconds} s by the agent (write whole seconds)")
+    return seconds
+
+
+def _ruby_to_i(value: object) -> int | None:
+    """Ruby's `to_i` on a YAML scalar (leading digits of a string, a float truncated); None where it has none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        match = _RUBY_INTEGER.match(value)
+        return int(match.group().replace("_", "")) if match else 0
+    return None
 
 
 def _suggest(name: str, choices: Collection[str]) -> str:

@@ -28,6 +28,9 @@ class ExitCode(IntEnum):
     TIMED_OUT = 3
     CANCELLED = 4
     RELEASE_IN_FLIGHT = 5
+    # `deploy.py rehearse` only: every event passed, but something could not be reproduced here (a `runas` user
+    # the rehearsal, not being root, could not switch to): neither PASSED nor FAILED.
+    REHEARSAL_INCOMPLETE = 6
 
 
 class ReleaseError(Exception):

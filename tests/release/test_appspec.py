@@ -84,6 +84,11 @@ def problems_of(root: Path) -> tuple[Problem, ...]:
     return caught.value.problems
 
 
+def warnings_of(root: Path) -> list[tuple[str, str, str]]:
+    """(file, key, message) of each warning load_appspec returns for the revision (fails the test if it refuses it)."""
+    return [(w.file, w.key, w.message) for w in load_appspec(root).warnings]
+
+
 def minimal(extra: str) -> str:
     """A valid minimal appspec followed by `extra` YAML."""
     return "version: 0.0\nos: linux\n" + textwrap.dedent(extra)
@@ -149,10 +154,18 @@ def test_an_os_other_than_linux_is_reported(revision: Path) -> None:
     assert [(p.file, p.key) for p in problems_of(revision)] == [("appspec.yml", "os")]
 
 
-def test_an_unknown_top_level_key_is_reported_with_a_suggestion(revision: Path) -> None:
+def test_an_unknown_top_level_key_is_a_warning_with_a_suggestion_because_the_agent_ignores_it(revision: Path) -> None:
     with_appspec(revision, minimal("hook:\n  ApplicationStart: []\n"))
-    (problem,) = problems_of(revision)
-    assert (problem.key, "did you mean 'hooks'?" in problem.message) == ("hook", True)
+    ((_, key, message),) = warnings_of(revision)
+    assert (key, "the agent ignores it; did you mean 'hooks'?" in message) == ("hook", True)
+
+
+def test_strict_mode_turns_warnings_into_errors(revision: Path) -> None:
+    with_appspec(revision, minimal("hook:\n  ApplicationStart: []\n"))
+    with pytest.raises(AppSpecError) as caught:
+        load_appspec(revision, strict=True)
+    (problem,) = caught.value.problems
+    assert (problem.key, problem.message.endswith("(strict mode: warnings are errors)")) == ("hook", True)
 
 
 # --- files -----------------------------------------------------------------------------------------------------------
@@ -164,7 +177,7 @@ def test_a_files_source_missing_from_the_revision_is_reported(revision: Path) ->
     assert (problem.file, problem.key, problem.message) == (
         "appspec.yml",
         "files[0].source",
-        "'web' does not exist in the revision",
+        "'web' does not exist in the revision (files sources are relative to the revision root)",
     )
 
 
@@ -218,13 +231,21 @@ def test_a_permission_mode_with_too_many_digits_is_reported(revision: Path) -> N
     assert [p.key for p in problems_of(revision)] == ["permissions[0].mode"]
 
 
-def test_an_unquoted_mode_with_a_leading_zero_is_reported_because_yaml_reads_it_as_octal(revision: Path) -> None:
+def test_an_unquoted_mode_with_a_leading_zero_is_a_warning_because_yaml_reads_it_as_octal(revision: Path) -> None:
     with_appspec(revision, minimal("permissions:\n  - object: /opt/app\n    mode: 0644\n"))
-    (problem,) = problems_of(revision)
-    assert (problem.key, problem.message) == (
-        "permissions[0].mode",
-        '0644 is read by YAML as the number 420; write "0644"',
-    )
+    assert warnings_of(revision) == [
+        (
+            "appspec.yml",
+            "permissions[0].mode",
+            '0644 is read by YAML as the number 420, applied as mode 420; write "0644"',
+        )
+    ]
+    assert load_appspec(revision).permissions[0].mode == "420"
+
+
+def test_a_one_digit_mode_is_padded_with_zeros_as_the_agent_does(revision: Path) -> None:
+    with_appspec(revision, minimal("permissions:\n  - object: /opt/app\n    mode: 7\n"))
+    assert load_appspec(revision).permissions[0].mode == "007"
 
 
 def test_an_unquoted_three_digit_mode_is_kept_as_written(revision: Path) -> None:
@@ -255,22 +276,26 @@ def test_a_permission_except_that_is_not_a_list_is_reported(revision: Path) -> N
 # --- hooks -----------------------------------------------------------------------------------------------------------
 
 
-def test_an_unknown_hook_event_is_reported_with_a_suggestion(revision: Path) -> None:
+def test_an_unknown_hook_event_is_a_warning_saying_its_scripts_never_run(revision: Path) -> None:
     with_appspec(revision, minimal("hooks:\n  AfterInstal:\n    - location: scripts/start.sh\n"))
-    (problem,) = problems_of(revision)
-    assert (problem.key, problem.message.endswith("did you mean 'AfterInstall'?")) == ("hooks.AfterInstal", True)
+    ((_, key, message),) = warnings_of(revision)
+    assert (key, "never run" in message, message.endswith("did you mean 'AfterInstall'?")) == (
+        "hooks.AfterInstal",
+        True,
+        True,
+    )
 
 
-def test_an_ecs_only_hook_event_is_reported(revision: Path) -> None:
+def test_an_ecs_only_hook_event_is_a_warning(revision: Path) -> None:
     with_appspec(revision, minimal("hooks:\n  AfterAllowTestTraffic:\n    - location: scripts/start.sh\n"))
-    assert [p.key for p in problems_of(revision)] == ["hooks.AfterAllowTestTraffic"]
+    assert [key for _, key, _ in warnings_of(revision)] == ["hooks.AfterAllowTestTraffic"]
 
 
 @pytest.mark.parametrize("event", ["DownloadBundle", "Install", "AllowTraffic", "BlockTraffic"])
-def test_a_reserved_event_with_scripts_is_reported(revision: Path, event: str) -> None:
+def test_a_reserved_event_with_scripts_is_a_warning_because_the_agent_ignores_them(revision: Path, event: str) -> None:
     with_appspec(revision, minimal(f"hooks:\n  {event}:\n    - location: scripts/start.sh\n"))
-    (problem,) = problems_of(revision)
-    assert (problem.key, "reserved" in problem.message) == (f"hooks.{event}", True)
+    ((_, key, message),) = warnings_of(revision)
+    assert (key, "never runs scripts" in message) == (f"hooks.{event}", True)
 
 
 @pytest.mark.parametrize("event", ["BeforeBlockTraffic", "AfterBlockTraffic", "BeforeAllowTraffic", "AfterInstall"])
@@ -279,9 +304,10 @@ def test_every_scriptable_blue_green_event_is_accepted(revision: Path, event: st
     assert list(load_appspec(revision).hooks) == [event]
 
 
-def test_an_event_without_scripts_is_reported(revision: Path) -> None:
-    with_appspec(revision, minimal("hooks:\n  AfterInstall:\n"))
-    assert [p.key for p in problems_of(revision)] == ["hooks.AfterInstall"]
+def test_an_event_without_scripts_is_skipped_with_a_warning_as_the_agent_skips_it(revision: Path) -> None:
+    with_appspec(revision, minimal("hooks:\n  BeforeInstall:\n  AfterInstall: []\n"))
+    assert dict(load_appspec(revision).hooks) == {}
+    assert [key for _, key, _ in warnings_of(revision)] == ["hooks.BeforeInstall", "hooks.AfterInstall"]
 
 
 def test_a_hook_script_missing_from_the_revision_is_reported(revision: Path) -> None:
@@ -290,7 +316,8 @@ def test_a_hook_script_missing_from_the_revision_is_reported(revision: Path) -> 
     assert (problem.file, problem.key, problem.message) == (
         "appspec.yml",
         "hooks.AfterInstall[0].location",
-        "'scripts/migrate.sh' does not exist in the revision",
+        "ScriptMissing on the instance: 'scripts/migrate.sh' does not exist in the revision "
+        "(hook locations are relative to the revision root)",
     )
 
 
@@ -299,11 +326,13 @@ def test_a_hook_script_without_location_is_reported(revision: Path) -> None:
     assert [p.key for p in problems_of(revision)] == ["hooks.AfterInstall[0].location"]
 
 
-def test_a_hook_script_that_is_not_executable_is_reported_against_the_script(revision: Path) -> None:
+def test_a_hook_script_that_is_not_executable_is_a_warning_against_the_script_as_the_agent_chmods_it(
+    revision: Path,
+) -> None:
     write(revision, "scripts/migrate.sh", "#!/bin/sh\n")
     with_appspec(revision, minimal("hooks:\n  AfterInstall:\n    - location: scripts/migrate.sh\n"))
-    (problem,) = problems_of(revision)
-    assert (problem.file, problem.key) == ("scripts/migrate.sh", "hooks.AfterInstall[0].location")
+    ((file, _, message),) = warnings_of(revision)
+    assert (file, "the agent makes it executable" in message) == ("scripts/migrate.sh", True)
 
 
 def test_a_hook_script_excluded_by_deployignore_is_reported_as_not_bundled(revision: Path) -> None:
@@ -315,9 +344,10 @@ def test_a_hook_script_excluded_by_deployignore_is_reported_as_not_bundled(revis
 def test_a_hook_location_with_a_leading_slash_is_relative_to_the_revision_root(revision: Path) -> None:
     with_appspec(revision, minimal("hooks:\n  AfterInstall:\n    - location: /scripts/start.sh\n"))
     assert load_appspec(revision).hooks["AfterInstall"][0].location == "scripts/start.sh"
+    assert [key for _, key, _ in warnings_of(revision)] == ["hooks.AfterInstall[0].location"]
 
 
-@pytest.mark.parametrize("timeout", ["0", "3601", "-5", '"60"', "1.5", "true"])
+@pytest.mark.parametrize("timeout", ["0", "3601", "-5", '"none"', "true", "0.5"])
 def test_a_timeout_outside_one_to_3600_whole_seconds_is_reported(revision: Path, timeout: str) -> None:
     with_appspec(
         revision, minimal(f"hooks:\n  AfterInstall:\n    - location: scripts/start.sh\n      timeout: {timeout}\n")
@@ -325,10 +355,15 @@ def test_a_timeout_outside_one_to_3600_whole_seconds_is_reported(revision: Path,
     assert [p.key for p in problems_of(revision)] == ["hooks.AfterInstall[0].timeout"]
 
 
-def test_a_timeout_with_a_leading_zero_is_reported_because_yaml_reads_it_as_octal(revision: Path) -> None:
-    with_appspec(revision, minimal("hooks:\n  AfterInstall:\n    - location: scripts/start.sh\n      timeout: 0600\n"))
-    (problem,) = problems_of(revision)
-    assert (problem.key, "octal number 384" in problem.message) == ("hooks.AfterInstall[0].timeout", True)
+@pytest.mark.parametrize(("timeout", "seconds"), [('"300"', 300), ("'45'", 45), ("90.9", 90), ("0600", 384)])
+def test_a_timeout_the_agent_converts_is_accepted_as_it_converts_it_with_a_warning(
+    revision: Path, timeout: str, seconds: int
+) -> None:
+    with_appspec(
+        revision, minimal(f"hooks:\n  AfterInstall:\n    - location: scripts/start.sh\n      timeout: {timeout}\n")
+    )
+    assert load_appspec(revision).hooks["AfterInstall"][0].timeout_seconds == seconds
+    assert [key for _, key, _ in warnings_of(revision)] == ["hooks.AfterInstall[0].timeout"]
 
 
 def test_timeouts_of_one_event_adding_up_to_more_than_an_hour_are_reported(revision: Path) -> None:
@@ -353,10 +388,20 @@ def test_a_non_string_runas_is_reported(revision: Path) -> None:
     assert [p.key for p in problems_of(revision)] == ["hooks.AfterInstall[0].runas"]
 
 
-def test_a_misspelt_script_key_is_reported_instead_of_silently_defaulting(revision: Path) -> None:
+def test_a_misspelt_script_key_is_a_warning_instead_of_silently_defaulting(revision: Path) -> None:
     with_appspec(revision, minimal("hooks:\n  AfterInstall:\n    - location: scripts/start.sh\n      timout: 60\n"))
-    (problem,) = problems_of(revision)
-    assert (problem.key, problem.message.endswith("did you mean 'timeout'?")) == ("hooks.AfterInstall[0].timout", True)
+    ((_, key, message),) = warnings_of(revision)
+    assert (key, message.endswith("did you mean 'timeout'?")) == ("hooks.AfterInstall[0].timout", True)
+
+
+def test_the_sudo_key_of_a_script_is_read_as_the_agent_reads_it(revision: Path) -> None:
+    with_appspec(
+        revision,
+        minimal("hooks:\n  AfterInstall:\n    - location: scripts/start.sh\n      runas: root\n      sudo: true\n"),
+    )
+    appspec = load_appspec(revision)
+    assert appspec.hooks["AfterInstall"] == (HookScript("scripts/start.sh", 3600, "root", sudo=True),)
+    assert appspec.warnings == ()
 
 
 # --- the file itself -------------------------------------------------------------------------------------------------
@@ -418,7 +463,7 @@ def test_every_problem_is_reported_at_once_not_only_the_first(revision: Path) ->
     # When
     problems = problems_of(revision)
     # Then
-    assert [p.key for p in problems] == ["os", "files[0].destination", "hooks.Install"]
+    assert [p.key for p in problems] == ["os", "files[0].destination"]
 
 
 def test_an_appspec_error_is_bad_input_and_lists_file_and_key_in_its_message(revision: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -22,6 +23,7 @@ from release.rehearse import (
     RehearsalResult,
     configure_parser,
     format_report,
+    hooks,
     options_from_args,
     rehearse,
     run_from_args,
@@ -457,3 +459,128 @@ def _environ_value(pid: int, name: str) -> str | None:
         return None
     prefix = f"{name}=".encode()
     return next((entry[len(prefix) :].decode() for entry in entries if entry.startswith(prefix)), None)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Like the agent: environment, users, signals, orphans (docs/agent-conformance.md)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hooks_get_the_agents_environment_not_the_callers(revision: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a caller whose shell has its own PATH, HOME and variables
+    monkeypatch.setenv("PATH", f"/home/dev/.local/bin{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", "/home/dev")
+    monkeypatch.setenv("DEVELOPER_ONLY", "1")
+    write_script(
+        revision / "scripts" / "before_install.sh",
+        'out="$REHEARSAL_ROOT/hook-env.txt"\n'
+        'env | sort > "$out"\n'
+        'echo "umask=$(umask)" >> "$out"\n'
+        'echo "pgid=$(ps -o pgid= -p $$ | tr -d " ") pid=$$" >> "$out"\n'
+        'if read -r -t 1 line; then echo "stdin=open" >> "$out"; else echo "stdin=closed" >> "$out"; fi\n',
+    )
+
+    result = rehearse(options_for(revision, keep_sandbox=True))
+
+    try:
+        assert result.sandbox is not None
+        seen = (result.sandbox / "root" / "hook-env.txt").read_text().splitlines()
+        env = dict(line.split("=", 1) for line in seen if "=" in line)
+        assert env["PATH"] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        assert "HOME" not in env and "DEVELOPER_ONLY" not in env
+        assert env["LIFECYCLE_EVENT"] == "BeforeInstall" and env["DEPLOYMENT_ID"] == "d-REHEARSAL"
+        assert {"APPLICATION_NAME", "DEPLOYMENT_GROUP_NAME", "DEPLOYMENT_GROUP_ID", "BUNDLE_BUCKET"} <= set(env)
+        assert env["umask"] == "0022" and env["stdin"] == "closed"
+        pgid, pid = (part.split("=")[1] for part in next(line for line in seen if line.startswith("pgid=")).split())
+        assert pgid == pid, "each script leads its own process group"
+    finally:
+        if result.sandbox is not None:
+            shutil.rmtree(result.sandbox)
+
+
+@pytest.mark.slow
+def test_runas_that_cannot_be_honoured_makes_the_rehearsal_incomplete_not_passed(
+    revision: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a runas user that exists, and a rehearsal that cannot switch users (not root)
+    other = next(user for user in pwd.getpwall() if user.pw_uid != os.geteuid())
+    monkeypatch.setattr(hooks, "can_switch_users", lambda: False)
+    edit(
+        revision / "appspec.yml",
+        "location: scripts/before_install.sh\n      timeout: 30",
+        f"location: scripts/before_install.sh\n      timeout: 30\n      runas: {other.pw_name}",
+    )
+
+    result = rehearse(options_for(revision))
+
+    assert (result.exit_code, result.verdict) == (6, "INCOMPLETE"), format_report(result)
+    assert any(f"runas {other.pw_name}" in reason for reason in result.incomplete)
+    assert format_report(result).startswith(f"Rehearsal of {revision}: INCOMPLETE (exit code 6)")
+
+
+@pytest.mark.slow
+def test_a_hook_that_ignores_sigterm_at_its_timeout_is_reported_as_a_hang_risk(revision: Path) -> None:
+    write_script(revision / "scripts" / "before_install.sh", "trap '' TERM\nsleep 30\n")
+    edit(
+        revision / "appspec.yml",
+        "location: scripts/before_install.sh\n      timeout: 30",
+        "location: scripts/before_install.sh\n      timeout: 1",
+    )
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 1
+    event = next(event for event in result.events if event.event == "BeforeInstall")
+    assert event.error_code == "ScriptTimedOut"
+    assert "RISK: the script ignores SIGTERM" in event.message
+    assert len(result.risks) == 1 and "with no SIGKILL" in result.risks[0]
+    assert "Risk: BeforeInstall: scripts/before_install.sh ignored SIGTERM" in format_report(result)
+    assert_nothing_left(result)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreapers are a Linux feature")
+def test_a_process_a_hook_daemonizes_out_of_sight_is_adopted_killed_and_reaped(revision: Path) -> None:
+    # Given a hook that starts a daemon in a new session with a clean environment (no REHEARSAL_ID to find it by)
+    write_script(
+        revision / "scripts" / "before_install.sh",
+        'setsid env -i /bin/sleep 300 </dev/null >/dev/null 2>&1 &\necho $! > "$REHEARSAL_ROOT/daemon.pid"\n',
+    )
+
+    result = rehearse(options_for(revision, keep_sandbox=True))
+
+    try:
+        assert result.exit_code == 0, format_report(result)
+        assert result.sandbox is not None
+        daemon = int((result.sandbox / "root" / "daemon.pid").read_text())
+        assert not Path(f"/proc/{daemon}").exists(), "the daemon was killed and reaped, not left as a zombie"
+        assert any(note.startswith("adopted ") for note in result.notes)
+    finally:
+        if result.sandbox is not None:
+            shutil.rmtree(result.sandbox)
+
+
+@pytest.mark.slow
+def test_a_script_without_a_shebang_runs_with_bin_sh_as_the_agents_ruby_runs_it(revision: Path) -> None:
+    script = revision / "scripts" / "before_install.sh"
+    script.write_text('echo "no #! line"\n')
+    script.chmod(0o755)
+
+    result = rehearse(options_for(revision))
+
+    assert status_of(result)["BeforeInstall"] == "Succeeded", format_report(result)
+
+
+@pytest.mark.slow
+def test_a_script_whose_interpreter_is_missing_fails_as_script_failed_naming_the_interpreter(revision: Path) -> None:
+    script = revision / "scripts" / "before_install.sh"
+    script.write_text("#!/opt/nowhere/bin/node\nconsole.log(1)\n")
+    script.chmod(0o755)
+
+    result = rehearse(options_for(revision))
+
+    event = next(event for event in result.events if event.event == "BeforeInstall")
+    assert (event.status, event.error_code) == ("Failed", "ScriptFailed")
+    assert "failed with error Errno::ENOENT" in event.message
+    assert "(interpreter '/opt/nowhere/bin/node' not found)" in event.message

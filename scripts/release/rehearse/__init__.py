@@ -10,12 +10,15 @@ What happens, in order (each step is a lifecycle event in the report and the tim
    from there, never from the revision directory, which the rehearsal only reads.
 3. The hooks run in CodeDeploy's order for a replacement instance (`GREEN_EVENT_ORDER`). ApplicationStop is skipped
    unless asked for: the agent runs the *previous* revision's ApplicationStop scripts, and a fresh replacement
-   instance has none. Install copies `files` into the sandbox root (every destination is re-rooted under it) and
-   applies `permissions`. Each script gets the agent's environment variables (LIFECYCLE_EVENT, DEPLOYMENT_ID,
-   APPLICATION_NAME, DEPLOYMENT_GROUP_NAME, DEPLOYMENT_GROUP_ID), runs in its own process group, is killed with its
-   whole group at its timeout, and its output is captured like the agent's `logs/scripts.log`
-   (`2024-01-01 12:00:00 [stdout]line`). As with the agent, an event lasts until the script has exited *and* its
-   stdout/stderr are closed: a background process that keeps them open hangs the event until the timeout.
+   instance has none. Install plans every copy and permission change first, as the agent does
+   (`release.install_plan`, against what the sandbox holds at that moment), fails on an impossible plan before
+   copying anything, then executes the plan under the sandbox root (every destination is re-rooted under it). Each
+   script runs as the agent runs it: the agent's environment (its fixed system PATH, no HOME, LIFECYCLE_EVENT,
+   DEPLOYMENT_ID, APPLICATION_NAME, DEPLOYMENT_GROUP_NAME, DEPLOYMENT_GROUP_ID, BUNDLE_BUCKET/BUNDLE_KEY), stdin
+   closed, umask 022, its own process group, `runas` through `su USER -c`; at its timeout its group gets SIGTERM (a
+   script that ignores it is reported as a risk: the agent would wait for it forever), and its output is captured
+   like the agent's `logs/scripts.log` (`2024-01-01 12:00:00 [stdout]line`). As with the agent, an event lasts until
+   the script has exited *and* its stdout/stderr are closed: a background process that keeps them open fails it.
 4. AllowTraffic: the app is probed exactly as the target group would (path, port, matcher, per-probe timeout, interval,
    healthy threshold from cdk.json via `bluegreen.config`, overridable): it is healthy after `healthy_threshold`
    consecutive successes, and the report says how long that took, which is what AllowTraffic costs.
@@ -26,13 +29,18 @@ What happens, in order (each step is a lifecycle event in the report and the tim
 
 Conventions for hook scripts (the sample app in `sample-app/` follows them): besides the agent's variables the
 rehearsal exports REHEARSAL_ROOT (the sandbox root that stands for `/`: re-root every path under it), REHEARSAL_PORT
-(the port it will probe), REHEARSAL_ID (a token marking every process of this rehearsal), and TMPDIR and HOME inside
-the sandbox. Scripts run with the sandbox root as working directory and a minimal environment (PATH, LANG).
+(the port it will probe), REHEARSAL_ID (a token marking every process of this rehearsal), and TMPDIR inside the
+sandbox. Scripts run with the sandbox root as working directory.
+
+Verdicts: PASSED (exit 0), FAILED (1), bad input (2), interrupted (4), and INCOMPLETE (6) when nothing failed but
+something could not be reproduced here (a `runas` user while not running as root). docs/agent-conformance.md lists
+what is reproduced, from which agent source file, and what is deliberately not.
 
 Safety: nothing is written outside the sandbox (a new temporary directory, removed at the end unless kept) except the
 report files asked for with `--report-dir`; no install destination or permission object may leave the sandbox
 (`..` or a symlink pointing out is refused); every process started is found again by process group and by the
-REHEARSAL_ID token and is terminated at the end, also on errors, SIGINT and SIGTERM.
+REHEARSAL_ID token (and, on Linux, as the child subreaper that adopts whatever a hook daemonizes) and is terminated
+and reaped at the end, also on errors, SIGINT and SIGTERM.
 """
 
 from release.rehearse.cli import configure_parser, options_from_args, run_from_args

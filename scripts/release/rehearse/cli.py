@@ -31,13 +31,16 @@ must honour it (see sample-app/README.md); every process they start is terminate
 """
 
 EPILOG = """\
-Environment given to hook scripts: LIFECYCLE_EVENT, DEPLOYMENT_ID (d-REHEARSAL), APPLICATION_NAME,
-DEPLOYMENT_GROUP_NAME, DEPLOYMENT_GROUP_ID, and REHEARSAL_ROOT (sandbox root standing for /), REHEARSAL_PORT (the
-port probed), REHEARSAL_ID, TMPDIR, HOME (inside the sandbox), PATH, LANG.
+Environment given to hook scripts, as the agent gives it: PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
+/bin (the agent's, not yours), LANG=C.UTF-8, no HOME, LIFECYCLE_EVENT, DEPLOYMENT_ID (d-REHEARSAL), APPLICATION_NAME,
+DEPLOYMENT_GROUP_NAME, DEPLOYMENT_GROUP_ID, BUNDLE_BUCKET, BUNDLE_KEY; stdin closed, umask 022, own process group;
+`runas: USER` runs `su USER -c SCRIPT`. The rehearsal adds REHEARSAL_ROOT (sandbox root standing for /),
+REHEARSAL_PORT (the port probed), REHEARSAL_ID and TMPDIR (inside the sandbox).
 
-Exit codes: 0 the revision went through the whole lifecycle; 1 a hook failed or timed out, the app never became
-healthy, a request was lost or the app did not stop after SIGTERM; 2 bad input (appspec invalid, port in use, bad
-option); 4 interrupted (SIGINT/SIGTERM).
+Exit codes: 0 PASSED, the revision went through the whole lifecycle; 1 FAILED, a hook failed or timed out, Install
+could not be planned, the app never became healthy, a request was lost or the app did not stop after SIGTERM; 2 bad
+input (appspec invalid, port in use, bad option); 4 interrupted (SIGINT/SIGTERM); 6 INCOMPLETE, nothing failed but
+something could not be reproduced here (a `runas` user, when not running as root). See docs/agent-conformance.md.
 """
 
 
@@ -90,6 +93,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     lifecycle = parser.add_argument_group("lifecycle")
     lifecycle.add_argument("--application-name", default="rehearsal", help="APPLICATION_NAME given to hooks")
     lifecycle.add_argument("--deployment-group-name", default="rehearsal", help="DEPLOYMENT_GROUP_NAME given to hooks")
+    lifecycle.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat the appspec's warnings (what the agent accepts but probably was not meant) as errors",
+    )
     lifecycle.add_argument(
         "--run-application-stop",
         action="store_true",
@@ -161,6 +169,7 @@ def options_from_args(namespace: argparse.Namespace) -> RehearsalOptions:
         shutdown_requests=namespace.shutdown_requests,
         stop_timeout_seconds=namespace.stop_timeout,
         run_application_stop=namespace.run_application_stop,
+        strict=namespace.strict,
     )
 
 

@@ -22,7 +22,7 @@ from release.rehearse.model import (
     RehearsalOptions,
     RehearsalResult,
 )
-from release.rehearse.processes import ProcessTracker
+from release.rehearse.processes import ProcessTracker, set_child_subreaper
 from release.rehearse.report import write_reports
 from release.rehearse.sandbox import download_bundle, install, remove_sandbox
 from release.rehearse.state import RunState, StepFailed, now
@@ -36,16 +36,23 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
     """Rehearse the revision in `options.app_dir` and return what happened; progress lines go to `out`.
 
     Never raises for a failing revision or bad input (they are in the result's `exit_code` and `failure`);
-    KeyboardInterrupt is turned into exit code 4 after cleanup. Every process started is gone when this returns.
+    KeyboardInterrupt is turned into exit code 4 after cleanup. Every process started is gone when this returns,
+    and, on Linux, reaped: the rehearsal is the child subreaper of everything its hooks start while it runs.
     """
     started = now()
     token = uuid.uuid4().hex
     sandbox = Path(tempfile.mkdtemp(prefix="rehearsal-"))
     run = RunState(options, out or io.StringIO(), token, sandbox, ProcessTracker(token))
     exit_code, failure, log_tail = 0, None, ""
+    warnings: tuple[str, ...] = ()
+    _adopt_orphans(run)
     try:
         _preflight(run)
-        appspec = load_appspec(options.app_dir)
+        # A script that cannot start is left to fail its event, as on the instance, with the agent's error.
+        appspec = load_appspec(options.app_dir, strict=options.strict, refuse_unstartable_scripts=False)
+        warnings = tuple(str(warning) for warning in appspec.warnings)
+        for warning in warnings:
+            run.say(f"appspec warning: {warning}")
         _lifecycle(run, appspec)
     except StepFailed:
         failed = next(event for event in reversed(run.events) if event.status == "Failed")
@@ -67,6 +74,9 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
         killed = run.tracker.terminate_all()
         if killed:
             run.notes.append(f"terminated {len(killed)} process(es) the revision left running: {killed}")
+        _release_orphans(run)
+    if exit_code == 0 and run.incomplete:
+        exit_code = ExitCode.REHEARSAL_INCOMPLETE
     _mark_pending(run)
     result = RehearsalResult(
         app_dir=options.app_dir,
@@ -81,12 +91,40 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
         finished_at=now(),
         sandbox=sandbox if options.keep_sandbox else None,
         rehearsal_id=token,
+        incomplete=tuple(run.incomplete),
+        risks=tuple(run.risks),
+        warnings=warnings,
     )
     if options.report_dir is not None:
         result = replace(result, report_files=write_reports(result, options.report_dir, run.scripts_log_path))
     if not options.keep_sandbox:
         remove_sandbox(sandbox)
     return result
+
+
+def _adopt_orphans(run: RunState) -> None:
+    """Become the child subreaper, so what a hook daemonizes is adopted and reaped here rather than by PID 1."""
+    why_not = set_child_subreaper(True)
+    run.tracker.subreaper = why_not is None
+    if why_not is not None:
+        run.notes.append(
+            f"the rehearsal could not become the child subreaper ({why_not}): processes a hook daemonizes are "
+            "found by process group and REHEARSAL_ID only, and their zombies are left to PID 1"
+        )
+
+
+def _release_orphans(run: RunState) -> None:
+    """Reap what is left and stop being the child subreaper."""
+    if not run.tracker.subreaper:
+        return
+    run.tracker.reap()
+    set_child_subreaper(False)
+    run.tracker.subreaper = False
+    if run.tracker.adopted:
+        run.notes.append(
+            f"adopted {len(run.tracker.adopted)} process(es) the hooks daemonized (as child subreaper) and reaped "
+            f"{run.tracker.reaped} after they exited"
+        )
 
 
 def _preflight(run: RunState) -> None:

@@ -87,6 +87,8 @@ class RehearsalOptions:
     shutdown_settle_seconds: float = 0.3
     stop_timeout_seconds: float = DEFAULT_STOP_TIMEOUT_SECONDS
     run_application_stop: bool = False
+    # Treat the appspec's warnings (what the agent accepts but the author probably did not mean) as errors.
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class EventResult:
     started_at: datetime | None
     ended_at: datetime | None
     scripts: tuple[str, ...] = ()
-    error_code: str | None = None  # ScriptMissing | ScriptNotExecutable | ScriptTimedOut | ScriptFailed | UnknownError
+    # The agent's: ScriptMissing | ScriptNotExecutable | ScriptTimedOut | ScriptFailed | OutputsLeftOpen | UnknownError
+    error_code: str | None = None
     message: str = ""
     log: str = ""
 
@@ -147,7 +150,8 @@ class ShutdownResult:
 
 @dataclass(frozen=True)
 class RehearsalResult:
-    """What a rehearsal found; `exit_code` is 0 (ok), 1 (the revision failed), 2 (bad input) or 4 (interrupted)."""
+    """What a rehearsal found; `exit_code` is 0 (passed), 1 (the revision failed), 2 (bad input), 4 (interrupted) or
+    6 (incomplete: every event passed, but `incomplete` lists what could not be reproduced here)."""
 
     app_dir: Path
     exit_code: int
@@ -163,11 +167,21 @@ class RehearsalResult:
     report_files: tuple[Path, ...] = ()
     # The REHEARSAL_ID every process of this rehearsal carried in its environment (to look for leftovers).
     rehearsal_id: str = ""
+    incomplete: tuple[str, ...] = ()
+    risks: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Whether the revision went through the whole lifecycle."""
+        """Whether the revision went through the whole lifecycle, and all of it was reproduced."""
         return self.exit_code == 0
+
+    @property
+    def verdict(self) -> str:
+        """PASSED, INCOMPLETE (nothing failed, but not everything could be reproduced) or FAILED."""
+        if self.exit_code == ExitCode.REHEARSAL_INCOMPLETE:
+            return "INCOMPLETE"
+        return "PASSED" if self.ok else "FAILED"
 
     def spans(self) -> tuple[Span, ...]:
         """The events as timeline spans (events that never started are drawn as Pending at the failure time)."""
@@ -183,6 +197,7 @@ class RehearsalResult:
             {
                 "app_dir": self.app_dir,
                 "ok": self.ok,
+                "verdict": self.verdict,
                 "exit_code": self.exit_code,
                 "failure": self.failure,
                 "log_tail": self.log_tail,
@@ -199,6 +214,9 @@ class RehearsalResult:
                 "health": asdict(self.health) if self.health else None,
                 "shutdown": asdict(self.shutdown) if self.shutdown else None,
                 "notes": list(self.notes),
+                "incomplete": list(self.incomplete),
+                "risks": list(self.risks),
+                "warnings": list(self.warnings),
                 "sandbox": self.sandbox,
                 "rehearsal_id": self.rehearsal_id,
             }

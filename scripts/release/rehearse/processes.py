@@ -1,10 +1,20 @@
-"""Finding and stopping every process a rehearsal started, as the agent and systemd do."""
+"""Finding, stopping and reaping every process a rehearsal started, as the agent and systemd do.
+
+A hook that daemonizes (`nohup cmd &`, a double fork, `setsid`) leaves a process whose parent exits; the kernel gives
+it to the nearest *child subreaper* among its ancestors, else to PID 1. In a container whose PID 1 does not reap
+(common on CI runners) such processes stay as zombies once they exit. So on Linux the rehearsal makes itself the
+child subreaper (prctl PR_SET_CHILD_SUBREAPER) for as long as it runs: it adopts everything its hooks leave behind,
+finds it by parentage even when it changed session and environment, and reaps it. Elsewhere it finds them by process
+group and REHEARSAL_ID only, and says so.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,20 +23,40 @@ from pathlib import Path
 KILL_GRACE_SECONDS = 2.0
 
 
-def _process_table() -> Iterator[tuple[int, int, str, bytes]]:
-    """(pid, process group, state, environ) of every process this user may read, from /proc."""
+# prctl(2) option: "make the calling process a child subreaper" (linux/prctl.h).
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_child_subreaper(enabled: bool) -> str | None:
+    """Make this process the child subreaper of its descendants (or stop being it); None on success, else why not."""
+    if not sys.platform.startswith("linux"):
+        return f"not supported on {sys.platform} (Linux only)"
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, int(enabled), 0, 0, 0) != 0:
+            return f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}"
+    except (OSError, AttributeError) as exc:
+        return f"prctl is not available: {exc}"
+    return None
+
+
+def _process_table() -> Iterator[tuple[int, int, int, str, bytes]]:
+    """(pid, parent pid, process group, state, environ) of every process this user may read, from /proc."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
-            continue  # gone meanwhile, or another user's process
+            environ = b""  # another user's process, or a zombie
         # The command name (field 2) may contain spaces and parentheses: split after its last ")".
         fields = stat[stat.rindex(")") + 2 :].split()
-        yield pid, int(fields[2]), fields[0], environ
+        yield pid, int(fields[1]), int(fields[2]), fields[0], environ
 
 
 class ProcessTracker:
@@ -38,6 +68,10 @@ class ProcessTracker:
         self.token = token
         self._marker = f"REHEARSAL_ID={token}".encode()
         self.groups: set[int] = set()
+        # Set while this process is the child subreaper: every child it did not start itself was left by a hook.
+        self.subreaper = False
+        self.adopted: set[int] = set()
+        self.reaped = 0
 
     def add_group(self, pgid: int) -> None:
         """Remember a process group created for a script."""
@@ -47,12 +81,32 @@ class ProcessTracker:
         """Pids of the tracked processes still running (zombies excluded: they run nothing), sorted."""
         me = os.getpid()
         found = []
-        for pid, pgid, state, environ in _process_table():
+        for pid, ppid, pgid, state, environ in _process_table():
             if pid == me or state in ("Z", "X"):
                 continue
-            if pgid in self.groups or self._marker in environ.split(b"\0"):
+            adopted = self.subreaper and ppid == me and pid not in self.groups
+            if adopted:
+                self.adopted.add(pid)
+            if adopted or pgid in self.groups or self._marker in environ.split(b"\0"):
                 found.append(pid)
+        self.reap()
         return sorted(found)
+
+    def reap(self) -> int:
+        """Reap the exited processes a hook left to this process (as child subreaper); return how many."""
+        if not self.subreaper:
+            return 0
+        me = os.getpid()
+        count = 0
+        for pid, ppid, pgid, state, _environ in _process_table():
+            # A script's own process is waited for by its Popen; only orphans of a hook are reaped here.
+            ours = pid in self.adopted or (pgid in self.groups and pid not in self.groups)
+            if ppid == me and state == "Z" and ours:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                    count += 1
+        self.reaped += count
+        return count
 
     def signal_all(self, signum: int) -> int:
         """Send `signum` to every tracked process (as systemd does to a unit's cgroup); return how many."""

@@ -12,8 +12,7 @@ from release.timeline import write_timeline
 
 def format_report(result: RehearsalResult) -> str:
     """The human summary printed at the end: one line per event, the health and shutdown figures, the failure."""
-    verdict = "PASSED" if result.ok else "FAILED"
-    lines = [f"Rehearsal of {result.app_dir}: {verdict} (exit code {result.exit_code})"]
+    lines = [f"Rehearsal of {result.app_dir}: {result.verdict} (exit code {result.exit_code})"]
     if result.events:
         lines.append(f"  {'Lifecycle event':<22} {'Status':<10} {'Duration':>9}  Details")
     for event in result.events:
@@ -45,7 +44,10 @@ def format_report(result: RehearsalResult) -> str:
             f"Shutdown under load (GET {shutdown.path}): {shutdown.sent} sent, {shutdown.in_flight_at_sigterm} in "
             f"flight at SIGTERM, {shutdown.completed} completed, {shutdown.lost} lost; the app {exit_text}"
         )
+    lines.extend(f"Warning (appspec): {warning}" for warning in result.warnings)
     lines.extend(f"Note: {note}" for note in result.notes)
+    lines.extend(f"Risk: {risk}" for risk in result.risks)
+    lines.extend(f"Incomplete: {reason}" for reason in result.incomplete)
     if result.failure:
         lines.append(f"Failure: {result.failure}")
     if result.log_tail:
@@ -65,7 +67,7 @@ def write_reports(result: RehearsalResult, report_dir: Path, scripts_log: Path) 
     picture = write_timeline(
         report_dir / "rehearsal-timeline.svg",
         result.spans(),
-        title=f"Rehearsal of {result.app_dir.name}: {'passed' if result.ok else 'failed'}",
+        title=f"Rehearsal of {result.app_dir.name}: {result.verdict.lower()}",
     )
     files = [summary, picture]
     if scripts_log.is_file():

@@ -4,22 +4,29 @@ with its permissions, and removing the sandbox at the end."""
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import grp
 import os
 import pwd
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from release.appspec import AppSpec, revision_files
 from release.errors import ExitCode, ReleaseError
+from release.install_plan import Archive, Copy, Instruction, MakeDirectory, PlanError, plan_install
 from release.rehearse.state import RunState
 
 
 class SandboxEscape(ReleaseError):
     """A path would leave the sandbox (`..`, or a symlink pointing out of it)."""
+
+    exit_code = ExitCode.DEPLOYMENT_FAILED
+
+
+class InstallFailed(ReleaseError):
+    """The agent would fail the Install event: an impossible plan, or a step of it that cannot be carried out."""
 
     exit_code = ExitCode.DEPLOYMENT_FAILED
 
@@ -57,111 +64,89 @@ def download_bundle(run: RunState) -> str:
     return f"{len(files)} files copied to the deployment archive"
 
 
+@dataclass(frozen=True)
+class _Sandbox:
+    """The instance as the planner sees it: instance paths re-rooted under the sandbox root."""
+
+    root: Path
+
+    def exists(self, path: str) -> bool:
+        return (self.root / path.lstrip("/")).exists()
+
+    def is_dir(self, path: str) -> bool:
+        return (self.root / path.lstrip("/")).is_dir()
+
+
 def install(run: RunState, appspec: AppSpec) -> str:
-    installed: set[Path] = set()
-    overwrite = appspec.file_exists_behavior
-    copied = retained = 0
-    for mapping in appspec.files:
-        source = run.archive / mapping.source if mapping.source else run.archive
-        destination = _inside(run.root, mapping.destination)
-        # A file source lands inside the destination folder under its own name; a directory source's content does.
-        pairs = (
-            [(source, destination / source.name)]
-            if source.is_file()
-            else [
-                (path, destination / path.relative_to(source)) for path in sorted(source.rglob("*")) if path.is_file()
-            ]
+    """Install as the agent does: plan every copy and permission change against the sandbox, then execute the plan.
+
+    Raises `InstallFailed` with the agent's reason when the plan is impossible (nothing is copied then) or a step fails.
+    """
+    archive = Archive.of(revision_files(run.options.app_dir))
+    try:
+        plan = plan_install(
+            appspec.files,
+            appspec.permissions,
+            archive,
+            instance=_Sandbox(run.root),
+            file_exists_behavior=appspec.file_exists_behavior,
         )
-        for origin, target in pairs:
-            _make_dirs(run.root, target.parent, installed)
-            _check_target(run.root, target)
-            if target.exists():
-                if overwrite == "RETAIN":
-                    retained += 1
-                    installed.add(target)
-                    continue
-                if overwrite != "OVERWRITE":
-                    # The agent's default (DISALLOW): "a specified file already exists at this location".
-                    raise SandboxEscape(
-                        f"{_instance_path(run.root, target)} already exists and file_exists_behavior is "
-                        f"{overwrite or 'DISALLOW (default)'}: the deployment fails as on an instance",
-                    )
-            shutil.copy2(origin, target)
-            installed.add(target)
-            copied += 1
-    _apply_permissions(run, appspec, installed)
-    extra = f", {retained} kept (RETAIN)" if retained else ""
-    return f"{copied} files installed under {run.root}{extra}"
+    except PlanError as exc:
+        raise InstallFailed(f"{exc.message} ({exc.key} of appspec.yml; nothing was copied)") from exc
+    cleanup = run.deployment_instructions / f"{run.deployment_group_id}-cleanup"
+    cleanup.parent.mkdir(parents=True, exist_ok=True)
+    with cleanup.open("w", encoding="utf-8") as record:
+        for instruction in plan.instructions:
+            _execute(run, appspec, instruction, record)
+    kept = f", {len(plan.retained)} kept (RETAIN)" if plan.retained else ""
+    return (
+        f"{len(plan.copies)} files and {len(plan.directories)} directories installed under {run.root}{kept} "
+        f"({len(plan.instructions)} instructions planned before the first copy, as the agent plans them)"
+    )
 
 
-def _make_dirs(root: Path, directory: Path, installed: set[Path]) -> None:
-    missing = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    if not current.resolve().is_relative_to(root.resolve()):
-        raise SandboxEscape(f"{current} resolves to {current.resolve()}, outside the sandbox")
-    for path in reversed(missing):
-        path.mkdir()
-        installed.add(path)
+def _execute(run: RunState, appspec: AppSpec, instruction: Instruction, record: TextIO) -> None:
+    """Run one planned instruction in the sandbox; installed paths go to the cleanup record, one per line."""
+    if isinstance(instruction, MakeDirectory):
+        target = _inside(run.root, instruction.path)
+        _check_target(run.root, target)
+        target.mkdir()
+        record.write(f"{instruction.path}\n")
+    elif isinstance(instruction, Copy):
+        target = _inside(run.root, instruction.destination)
+        _check_target(run.root, target)
+        record.write(f"{instruction.destination}\n")
+        shutil.copy2(run.archive / instruction.source, target)
+    else:
+        rule = appspec.permissions[instruction.rule_index]
+        target = _inside(run.root, instruction.path)
+        if rule.mode is not None:
+            os.chmod(target, int(rule.mode, 8), follow_symlinks=False)
+        if rule.acls or rule.context_type:
+            note = f"permissions: ACLs/SELinux context on {instruction.path} not applied (not reproduced here)"
+            if note not in run.notes:
+                run.notes.append(note)
+        if rule.owner or rule.group:
+            _apply_ownership(run, instruction.path, rule.owner, rule.group, target)
 
 
-def _instance_path(root: Path, path: Path) -> str:
-    return "/" + path.relative_to(root).as_posix()
-
-
-def _apply_permissions(run: RunState, appspec: AppSpec, installed: set[Path]) -> None:
-    is_root = os.geteuid() == 0
-    for rule in appspec.permissions:
-        obj = _inside(run.root, rule.object)
-        if not obj.exists():
-            run.notes.append(f"permissions: {rule.object} was not installed; rule skipped")
-            continue
-        # "permissions ... applied to the files and directories in the files section after they are copied": only
-        # what this deployment installed, matched by `pattern` relative to the object, minus `except`.
-        if obj.is_file():
-            targets = [obj] if obj in installed else []
-        else:
-            targets = []
-            for path in sorted(installed):
-                if not path.is_relative_to(obj) or path == obj:
-                    continue
-                relative = path.relative_to(obj).as_posix()
-                if not _glob(relative, rule.pattern) or any(_glob(relative, pattern) for pattern in rule.except_):
-                    continue
-                kind = "directory" if path.is_dir() else "file"
-                if kind in rule.type:
-                    targets.append(path)
-        for path in targets:
-            if rule.mode is not None:
-                os.chmod(path, int(rule.mode, 8))
-        if (rule.owner or rule.group) and targets:
-            _apply_ownership(run, rule.object, rule.owner, rule.group, targets, is_root=is_root)
-
-
-def _apply_ownership(
-    run: RunState, obj: str, owner: str | None, group: str | None, targets: Sequence[Path], *, is_root: bool
-) -> None:
+def _apply_ownership(run: RunState, path: str, owner: str | None, group: str | None, target: Path) -> None:
     wanted = f"{owner or '-'}:{group or '-'}"
-    if not is_root:
-        run.notes.append(f"permissions: owner/group {wanted} on {obj} skipped (not running as root)")
-        return
     try:
         uid = pwd.getpwnam(owner).pw_uid if owner else -1
         gid = grp.getgrnam(group).gr_gid if group else -1
-    except KeyError:
-        run.notes.append(f"permissions: owner/group {wanted} on {obj} skipped (no such user or group here)")
+    except KeyError as exc:
+        # The agent's chown looks the names up (Etc.getpwnam / getgrnam) and fails Install when one is unknown.
+        raise InstallFailed(
+            f"cannot set owner/group {wanted} on {path}: no such user or group on this machine; the agent fails "
+            "Install the same way on an instance without it"
+        ) from exc
+    if os.geteuid() != 0:
+        note = f"permissions: owner/group {wanted} not applied (the rehearsal does not run as root)"
+        if note not in run.notes:
+            run.notes.append(note)
         return
-    for path in targets:
-        os.chown(path, uid, gid, follow_symlinks=False)
-
-
-def _glob(relative: str, pattern: str) -> bool:
-    # The agent treats "**" as "everything below the object"; other patterns are shell globs on the relative path.
-    return (
-        pattern == "**" or fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(Path(relative).name, pattern)
-    )
+    os.chown(target, uid, gid, follow_symlinks=False)
 
 
 def remove_sandbox(sandbox: Path) -> None:

@@ -32,6 +32,10 @@ class RunState:
     tracker: ProcessTracker
     events: list[EventResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What the rehearsal could not reproduce (the result is INCOMPLETE, never PASSED), and what would go worse on the
+    # instance than here (a hook ignoring SIGTERM).
+    incomplete: list[str] = field(default_factory=list)
+    risks: list[str] = field(default_factory=list)
     health: HealthResult | None = None
     shutdown: ShutdownResult | None = None
     script_log: TextIO | None = None
@@ -49,6 +53,11 @@ class RunState:
     @property
     def deployment_dir(self) -> Path:
         return self.sandbox / "deployment-root" / self.deployment_group_id / DEPLOYMENT_ID
+
+    @property
+    def deployment_instructions(self) -> Path:
+        """Where the agent keeps each deployment group's install instructions and cleanup file."""
+        return self.sandbox / "deployment-root" / "deployment-instructions"
 
     @property
     def archive(self) -> Path:
