@@ -588,7 +588,9 @@ def _context(checker: _Checker, key: str, value: object) -> str | None:
     if not isinstance(value, dict):
         checker.add(key, f"must be a mapping of name/type/range, got {_describe(value)}")
         return None
-    checker.unknown_keys(key, value, _CONTEXT_KEYS)
+    checker.unknown_keys(key, {name: v for name, v in value.items() if name != "user"}, _CONTEXT_KEYS)
+    if "user" in value:
+        checker.warn(f"{key}.user", "is ignored: the agent reads the SELinux user from 'name'; did you mean 'name'?")
     context_type = value.get("type")
     if not isinstance(context_type, str) or not context_type:
         checker.add(f"{key}.type", "is required: the SELinux type the agent passes to semanage fcontext -t")
@@ -696,13 +698,15 @@ def _check_script_start(checker: _Checker, location: str, path: Path) -> None:
         head = stream.read(64 * 1024)
     first_line = head.split(b"\n", 1)[0]
     if first_line.startswith(b"#!") and first_line.endswith(b"\r"):
-        interpreter = first_line[2:].strip(b" \t").split(b" ")[0].decode("utf-8", "replace")
+        words = [word for word in first_line[2:].split(b" ") if word]  # split() would drop the "\r"
+        # `#!/bin/bash\r` names a missing interpreter; `#!/usr/bin/env bash\r` makes env look for `bash\r`.
+        missing = words[-1] if len(words) > 1 and words[0].endswith(b"/env") else words[0] if words else b"\r"
         report = checker.add if checker.refuse_unstartable else checker.warn
         report(
             "",
-            f"has CRLF (Windows) line endings: Linux looks for the interpreter {interpreter!r}, which does not "
-            "exist, so the script cannot start (ScriptFailed on the instance); convert it to LF line endings "
-            "(dos2unix, or git's core.autocrlf=input)",
+            f"has CRLF (Windows) line endings: Linux looks for {missing.decode('utf-8', 'replace')!r} (from "
+            f"{first_line.decode('utf-8', 'replace')!r}), which does not exist, so the script cannot start "
+            "(ScriptFailed on the instance); convert it to LF line endings (dos2unix, or git's core.autocrlf=input)",
             file=location,
         )
     elif b"\r\n" in head:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import socket
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def test_a_crlf_hook_script_is_refused_before_upload_naming_crlf(
     code, printed = bundle("crlf-hook-script", tmp_path, capsys)
     assert code == 2
     assert "scripts/before_install.sh: has CRLF (Windows) line endings" in printed
-    assert "interpreter '/bin/bash\\r'" in printed
+    assert "Linux looks for '/bin/bash\\r'" in printed
 
 
 # --- fails on the instance: the rehearsal fails it the same way -----------------------------------------------------
@@ -157,3 +158,17 @@ def test_a_file_already_at_a_destination_fails_install_before_anything_is_copied
     event, _code, message = failed_event(result)
     assert event == "Install"
     assert "a file already exists at /opt/demo/app/server.py" in message and "nothing was copied" in message
+
+
+def test_every_test_the_conformance_table_names_exists() -> None:
+    # docs/agent-conformance.md names tests as `file.py::test_name`, or a bare `test_name` continuing the same file.
+    doc = (CASES.parents[2] / "docs" / "agent-conformance.md").read_text()
+    missing = []
+    for row in (line for line in doc.splitlines() if line.startswith("|")):
+        current = None
+        for reference in re.findall(r"`((?:test_\w+\.py::)?test_\w+)`", row):
+            file, _, name = reference.rpartition("::")
+            current = file or current
+            if current is None or f"def {name}(" not in (CASES.parent / current).read_text():
+                missing.append(reference)
+    assert missing == []

@@ -482,3 +482,60 @@ def test_validation_uses_the_given_file_list_instead_of_the_directory(revision: 
         load_appspec(revision, included=included)
     # Then
     assert [p.key for p in caught.value.problems] == ["hooks.ApplicationStart[0].location"]
+
+
+# --- the agent's parse rules for permissions (ace_info.rb, context_info.rb, range_info.rb, mode_info.rb) -------------
+
+
+@pytest.mark.parametrize("ace", ["u:app:rwx", "g:web:r-x", "d:u:app:rw", "m::rx", "default:group:web:5"])
+def test_acl_entries_the_agent_accepts_are_accepted(revision: Path, ace: str) -> None:
+    with_appspec(revision, minimal(f"permissions:\n  - object: /opt/app\n    acls:\n      - '{ace}'\n"))
+    assert load_appspec(revision).permissions[0].acls == (ace,)
+
+
+@pytest.mark.parametrize(
+    ("ace", "reason"),
+    [
+        ("rwx", "is not an ACL entry"),
+        ("x:app:rwx", "has an unknown entry type"),
+        ("u::rwx", "sets a base entry; use mode"),
+        ("o:app:r", "names a user or group on a mask or other entry"),
+        ("u:app:rwz", "has permissions other than r, w, x and -"),
+    ],
+)
+def test_acl_entries_the_agent_rejects_are_reported_with_the_rule(revision: Path, ace: str, reason: str) -> None:
+    with_appspec(revision, minimal(f"permissions:\n  - object: /opt/app\n    acls:\n      - '{ace}'\n"))
+    (problem,) = problems_of(revision)
+    assert (problem.key, f"'{ace}' {reason}" in problem.message) == ("permissions[0].acls", True)
+
+
+def test_a_context_without_type_is_reported_as_the_agent_requires_it(revision: Path) -> None:
+    with_appspec(revision, minimal("permissions:\n  - object: /opt/app\n    context:\n      name: unconfined_u\n"))
+    assert [p.key for p in problems_of(revision)] == ["permissions[0].context.type"]
+
+
+def test_a_context_range_the_agent_cannot_parse_is_reported(revision: Path) -> None:
+    with_appspec(
+        revision, minimal("permissions:\n  - object: /opt/app\n    context:\n      type: httpd_t\n      range: s0-\n")
+    )
+    assert [p.key for p in problems_of(revision)] == ["permissions[0].context.range"]
+
+
+def test_a_context_user_key_is_a_warning_because_the_agent_reads_name(revision: Path) -> None:
+    with_appspec(
+        revision, minimal("permissions:\n  - object: /opt/app\n    context:\n      type: httpd_t\n      user: u\n")
+    )
+    ((_, key, message),) = warnings_of(revision)
+    assert (key, message.endswith("did you mean 'name'?")) == ("permissions[0].context.user", True)
+
+
+def test_a_crlf_env_shebang_is_refused_naming_the_command_env_would_look_for(revision: Path) -> None:
+    (revision / "scripts" / "start.sh").write_bytes(b"#!/usr/bin/env bash\r\nexit 0\r\n")
+    (problem,) = problems_of(revision)
+    assert problem.file == "scripts/start.sh"
+    assert "has CRLF (Windows) line endings: Linux looks for 'bash\\r'" in problem.message
+
+
+def test_crlf_after_the_first_line_only_is_a_warning(revision: Path) -> None:
+    (revision / "scripts" / "start.sh").write_bytes(b"#!/bin/sh\nexit 0\r\n")
+    assert [(file, "CRLF" in message) for file, _, message in warnings_of(revision)] == [("scripts/start.sh", True)]

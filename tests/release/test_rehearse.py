@@ -584,3 +584,31 @@ def test_a_script_whose_interpreter_is_missing_fails_as_script_failed_naming_the
     assert (event.status, event.error_code) == ("Failed", "ScriptFailed")
     assert "failed with error Errno::ENOENT" in event.message
     assert "(interpreter '/opt/nowhere/bin/node' not found)" in event.message
+
+
+@pytest.mark.slow
+def test_install_records_every_installed_path_one_per_line_for_the_next_deployments_cleanup(revision: Path) -> None:
+    result = rehearse(options_for(revision, keep_sandbox=True))
+
+    try:
+        assert result.sandbox is not None
+        (record,) = (result.sandbox / "deployment-root" / "deployment-instructions").glob("*-cleanup")
+        lines = record.read_text().splitlines()
+        assert "/opt/sample-app" in lines and "/opt/sample-app/app/server.py" in lines
+        assert lines.index("/opt/sample-app/app") < lines.index("/opt/sample-app/app/server.py")
+    finally:
+        if result.sandbox is not None:
+            shutil.rmtree(result.sandbox)
+
+
+@pytest.mark.slow
+def test_an_owner_unknown_here_fails_install_as_the_agents_lookup_does(revision: Path) -> None:
+    text = (revision / "appspec.yml").read_text()
+    (revision / "appspec.yml").write_text(text.replace("owner: root", "owner: no-such-user-on-the-fleet", 1))
+
+    result = rehearse(options_for(revision))
+
+    assert result.exit_code == 1
+    event = next(event for event in result.events if event.event == "Install")
+    assert event.status == "Failed"
+    assert "owner/group no-such-user-on-the-fleet:root" in event.message and "no such user or group" in event.message

@@ -235,6 +235,8 @@ class _ScriptRun:
             code: Any = process.returncode
             if code < 0:
                 code = f"{code} (killed by signal {signal.Signals(-code).name})"
+            elif _shebang_has_cr(self.path):
+                code = f"{code} (its '#!' line ends with a carriage return: CRLF line endings; convert it to LF)"
             elif code == _COMMAND_NOT_FOUND:
                 code = f"{code} (command not found: hooks run with the agent's PATH={AGENT_PATH}, not yours)"
             raise ScriptError("ScriptFailed", f"{self.prefix()} failed with exit code {code}")
@@ -280,6 +282,14 @@ class _ScriptRun:
         process.wait()
         for reader in readers:
             reader.join(KILL_GRACE_SECONDS)
+
+
+def _shebang_has_cr(path: Path) -> bool:
+    """Whether the script's `#!` line ends with a carriage return (`#!/usr/bin/env bash\r` starts env, which fails)."""
+    with contextlib.suppress(OSError), path.open("rb") as stream:
+        first_line = stream.readline()
+        return first_line.startswith(b"#!") and first_line.endswith(b"\r\n")
+    return False
 
 
 def _cause(path: Path, exc: OSError) -> str:
