@@ -427,7 +427,9 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
         return _cmd_release(invocation, clients, runtime or Runtime.system())
     targets = _targets(invocation, clients)
     if invocation.command == "status":
-        return print_status(clients.codedeploy, clients.autoscaling, targets, sys.stdout, last=invocation.last)
+        return print_status(
+            clients.codedeploy, clients.autoscaling, targets, sys.stdout, last=invocation.last, elbv2=clients.elbv2
+        )
     return stop_in_flight(clients.codedeploy, targets, sys.stdout)
 
 

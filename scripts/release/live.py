@@ -31,6 +31,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from release import deployments
 from release.errors import LiveSlotUnclear, TargetsError
 from release.runtime import Runtime
 
@@ -282,6 +283,34 @@ def read_registered(elbv2: Any, target_group_arn: str) -> dict[str, str]:
 def members_of(slot_instances: Mapping[str, Iterable[str]]) -> dict[str, str]:
     """Instance id → slot, from each slot's instance ids (DescribeAutoScalingGroups)."""
     return {instance: slot for slot, instances in slot_instances.items() for instance in instances}
+
+
+def read_evidence(
+    codedeploy: Any,
+    elbv2: Any | None,
+    target_group_arn: str | None,
+    *,
+    group: deployments.GroupInfo,
+    pair: tuple[str, str],
+    slot_instances: Mapping[str, Iterable[str]],
+    bootstrap_slot: str | None = None,
+) -> Evidence:
+    """Gather the witnesses: the group's list, the target group (when known) and the group's last successful deployment.
+
+    `slot_instances` maps each slot of `pair` to its instance ids (DescribeAutoScalingGroups); `bootstrap_slot` is
+    the bootstrap group's word (`deployments.BootstrapGroupInfo.succeeded_on`), when the stack has that group.
+    """
+    last = group.last_successful_id
+    info = deployments.get_deployment(codedeploy, last) if last else None
+    return Evidence(
+        pair=pair,
+        listed=group.listed_slots,
+        members=members_of(slot_instances),
+        targets=read_registered(elbv2, target_group_arn) if elbv2 is not None and target_group_arn else None,
+        last_success_id=last,
+        last_success_slot=last_success_slot(info, pair),
+        bootstrap_slot=bootstrap_slot,
+    )
 
 
 def wait_deregistered(

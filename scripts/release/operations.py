@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from release import deployments, slots
-from release.errors import TargetsError
+from release import deployments, live, slots
+from release.errors import LiveSlotUnclear, ReleaseError, TargetsError
 from release.targets import Targets
 
 # How far back `rollback` looks for the previous successful release.
@@ -18,20 +18,73 @@ def _revision_name(info: dict[str, Any]) -> str:
     return f"s3://{location.get('bucket')}/{location.get('key')}" if location else "-"
 
 
-def print_status(codedeploy: Any, autoscaling: Any, targets: Targets, stream: TextIO, *, last: int) -> int:
-    """Print the live slot, both slots' instances, the deployment in flight and the last `last` deployments."""
+def _evidence(
+    codedeploy: Any,
+    elbv2: Any | None,
+    targets: Targets,
+    group: deployments.GroupInfo,
+    states: dict[str, slots.SlotState],
+) -> live.Evidence:
+    """The witnesses of the live slot, read as a release reads them (the bootstrap group's word included)."""
+    boot = (
+        deployments.get_bootstrap_group(codedeploy, targets.application, targets.bootstrap_group)
+        if targets.bootstrap_group
+        else None
+    )
+    return live.read_evidence(
+        codedeploy,
+        elbv2,
+        targets.target_group_arn,
+        group=group,
+        pair=targets.slots,
+        slot_instances={name: [i.instance_id for i in states[name].instances] for name in targets.slots},
+        bootstrap_slot=boot.succeeded_on(targets.slots) if boot else None,
+    )
+
+
+def _live_slot(evidence: live.Evidence) -> tuple[str | None, str]:
+    """The live slot as the next release resolves it (`release.live`), and the line that says so."""
+    try:
+        decision = live.resolve(evidence)
+    except LiveSlotUnclear as exc:
+        return None, f"unclear, the next release stops with exit 2: {exc.message}"
+    line = (
+        decision.live if decision.checked else f"{decision.live} (the deployment group's list alone: no target group)"
+    )
+    if decision.repoint:
+        line += f"; the next release first fixes the list: {decision.repoint}"
+    return decision.live, line
+
+
+def print_status(
+    codedeploy: Any, autoscaling: Any, targets: Targets, stream: TextIO, *, last: int, elbv2: Any | None = None
+) -> int:
+    """Print the live slot, both slots' instances and targets, the deployment in flight and the last deployments.
+
+    The live slot is shown as the next release would resolve it (`release.live`), so a refusal shows here first.
+    """
     group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
     states = slots.describe_slots(autoscaling, targets.slots)
-    listed = [name for name in group.listed_slots if name in targets.slots]
     stream.write(f"deployment group  {targets.application} / {targets.deployment_group} ({group.deployment_config})\n")
-    stream.write(f"live slot         {listed[0] if listed else '(none listed: next release treats slot A as live)'}\n")
+    evidence: live.Evidence | None = None
+    try:
+        evidence = _evidence(codedeploy, elbv2, targets, group, states)
+        current, line = _live_slot(evidence)
+    except ReleaseError as exc:
+        current, line = None, f"cannot be determined: {exc.message}"
+    stream.write(f"live slot         {line}\n")
     for name in targets.slots:
         state = states[name]
-        mark = "live" if name in listed else "idle"
+        mark = "live" if name == current else "idle" if current else "?"
         suspended = f", suspended: {', '.join(sorted(state.suspended))}" if state.suspended else ""
+        registered = (
+            f", registered: {live.describe_targets(evidence.registered_in(name))}"
+            if evidence is not None and evidence.targets is not None
+            else ""
+        )
         stream.write(
             f"  {mark:4}  {name}: desired {state.desired} (min {state.min_size}, max {state.max_size}), "
-            f"{state.serving} InService, {len(state.instances) - len(state.staying)} leaving{suspended}\n"
+            f"{state.serving} InService, {len(state.instances) - len(state.staying)} leaving{suspended}{registered}\n"
         )
     in_flight = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
     stream.write(f"in flight         {', '.join(in_flight) if in_flight else 'none'}\n")

@@ -234,16 +234,13 @@ class Release:
     ) -> live.Evidence:
         """What the deployment group, the target group and the last successful deployment say (`release.live`)."""
         pair = self.targets.slots
-        elbv2, arn = self.clients.elbv2, self.targets.target_group_arn
-        last = group.last_successful_id
-        info = deployments.get_deployment(self.clients.codedeploy, last) if last else None
-        return live.Evidence(
+        return live.read_evidence(
+            self.clients.codedeploy,
+            self.clients.elbv2,
+            self.targets.target_group_arn,
+            group=group,
             pair=pair,
-            listed=group.listed_slots,
-            members=live.members_of({name: [i.instance_id for i in states[name].instances] for name in pair}),
-            targets=live.read_registered(elbv2, arn) if elbv2 is not None and arn else None,
-            last_success_id=last,
-            last_success_slot=live.last_success_slot(info, pair),
+            slot_instances={name: [i.instance_id for i in states[name].instances] for name in pair},
             bootstrap_slot=steps.group.succeeded_on(pair) if steps else None,
         )
 

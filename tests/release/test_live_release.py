@@ -7,6 +7,7 @@ extended here with the stack's second, in-place bootstrap group.
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import boto3
 import pytest
 from release.cli import EXIT_CODES
 from release.errors import ExitCode
+from release.operations import print_status
 from release.orchestrate import Clients, Release
 from release.record import ReleaseRecord
 
@@ -336,3 +338,24 @@ def test_a_slot_that_never_becomes_ready_names_the_agent_and_the_boot_budget(sit
 
 def test_the_exit_codes_document_the_live_slot_refusal() -> None:
     assert "live slot" in EXIT_CODES.split("  2  ")[1].split("  3  ")[0]
+
+
+# --- status -----------------------------------------------------------------------------------------------------------
+
+
+def test_status_shows_each_slots_targets_and_the_live_slot_a_release_would_refuse(site: Site) -> None:
+    # Given the group lists A while only B's instances are registered, with no deployment to explain it
+    world = site.world
+    world.scale(SLOT_B, 1)
+    site.register(SLOT_B)
+    codedeploy = TwoGroupCodeDeploy([SLOT_A])
+    targets = dataclasses.replace(world.targets(BUCKET), target_group_arn=site.arn, bootstrap_group=BOOT)
+    stream = io.StringIO()
+    # When asking for the status
+    print_status(codedeploy, world.autoscaling, targets, stream, last=3, elbv2=site.elbv2)
+    # Then it says the next release would stop, and shows where the load balancer's targets are
+    out = stream.getvalue()
+    assert "live slot         unclear, the next release stops with exit 2" in out
+    assert f"{SLOT_A}: desired 0" in out and "registered: none" in out
+    (b_instance,) = site.instances(SLOT_B)
+    assert f"registered: {b_instance} healthy" in out
