@@ -652,6 +652,7 @@ def _event_scripts(checker: _Checker, key: str, scripts: list[Any]) -> tuple[Hoo
         location = _script_location(checker, f"{script_key}.location", script.get("location"))
         timeout = _timeout(checker, f"{script_key}.timeout", script.get("timeout"))
         runas = checker.optional_str(f"{script_key}.runas", script.get("runas"))
+        _check_runas(checker, f"{script_key}.runas", runas)
         # The agent tests `!!script.sudo`: anything but nil and false counts.
         sudo = script.get("sudo") not in (None, False)
         if script.get("timeout") is not None and timeout is not None:
@@ -666,6 +667,20 @@ def _event_scripts(checker: _Checker, key: str, scripts: list[Any]) -> tuple[Hoo
             key, f"timeouts add up to {explicit_total} s; an event may take at most {MAX_HOOK_TIMEOUT_SECONDS} s"
         )
     return tuple(parsed)
+
+
+# Default login users of other distributions' images, which Amazon Linux 2023 instances (the fleet) do not have.
+_OTHER_DISTRIBUTION_USERS = {"ubuntu": "Ubuntu", "admin": "Debian", "centos": "CentOS", "fedora": "Fedora"}
+
+
+def _check_runas(checker: _Checker, key: str, runas: str | None) -> None:
+    distribution = _OTHER_DISTRIBUTION_USERS.get((runas or "").strip())
+    if distribution is not None:
+        checker.warn(
+            key,
+            f"'{runas}' is the default user of {distribution} images; Amazon Linux 2023 instances have ec2-user "
+            f"instead, so `su {runas}` fails the event unless a hook creates the user first",
+        )
 
 
 def _script_location(checker: _Checker, key: str, value: object) -> str | None:

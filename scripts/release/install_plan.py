@@ -36,6 +36,7 @@ from typing import Protocol
 __all__ = [
     "FRESH_INSTANCE",
     "PLAN_RULES",
+    "SYSTEM_DIRECTORIES",
     "Archive",
     "Copy",
     "FreshInstance",
@@ -103,7 +104,7 @@ class Instance(Protocol):
 
 
 # The directories every Amazon Linux instance has (the Filesystem Hierarchy Standard's, and the common ones below).
-_SYSTEM_DIRECTORIES = frozenset(
+SYSTEM_DIRECTORIES = frozenset(
     """
     / /bin /boot /dev /etc /home /lib /lib64 /media /mnt /opt /proc /root /run /sbin /srv /sys /tmp /usr /var
     /usr/bin /usr/lib /usr/lib64 /usr/local /usr/local/bin /usr/local/lib /usr/sbin /usr/share
@@ -119,7 +120,7 @@ class FreshInstance:
 
     def exists(self, path: str) -> bool:
         """Whether `path` exists on a fresh instance: it is one of the system directories."""
-        return expand_path(path) in _SYSTEM_DIRECTORIES
+        return expand_path(path) in SYSTEM_DIRECTORIES
 
     def is_dir(self, path: str) -> bool:
         """Same as `exists`: everything that exists on a fresh instance here is a directory."""
@@ -135,10 +136,19 @@ class Archive:
 
     files: frozenset[str]
     directories: frozenset[str] = field(init=False)
+    _children: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        parents = {str(parent) for name in self.files for parent in _parents(name)}
-        object.__setattr__(self, "directories", frozenset(parents))
+        children: dict[str, set[str]] = {}
+        for name in self.files:
+            parent, _, base = name.rpartition("/")
+            children.setdefault(parent, set()).add(base)
+            for ancestor in _parents(name):
+                if ancestor:
+                    above, _, directory = ancestor.rpartition("/")
+                    children.setdefault(above, set()).add(directory)
+        object.__setattr__(self, "directories", frozenset(children))
+        object.__setattr__(self, "_children", {key: tuple(sorted(names)) for key, names in children.items()})
 
     @classmethod
     def of(cls, files: Collection[str]) -> Archive:
@@ -151,11 +161,7 @@ class Archive:
 
     def entries(self, relative: str) -> tuple[str, ...]:
         """The names directly inside directory `relative`, sorted (the agent's order is the file system's)."""
-        prefix = f"{relative}/" if relative else ""
-        names = {
-            name[len(prefix) :].split("/", 1)[0] for name in self.files if name.startswith(prefix) and name != relative
-        }
-        return tuple(sorted(names))
+        return self._children.get(relative, ())
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from release.appspec import load_appspec
 from release.cli import main
 from release.rehearse import HealthCheckSettings, RehearsalOptions, RehearsalResult, format_report, rehearse
 
@@ -123,6 +124,14 @@ def test_a_background_process_holding_the_hook_output_fails_the_event_with_a_hin
     event, code, message = failed_event(result)
     assert (event, code) == ("ApplicationStart", "OutputsLeftOpen")
     assert "failed to close STDOUT" in message and ">/dev/null 2>&1 &" in message
+
+
+def test_runas_a_user_amazon_linux_lacks_is_a_warning_before_upload() -> None:
+    ((_, key, message),) = [
+        (w.file, w.key, w.message) for w in load_appspec(revision_of("runas-user-missing")).warnings
+    ]
+    assert key == "hooks.ApplicationStart[0].runas"
+    assert "'ubuntu' is the default user of Ubuntu images; Amazon Linux 2023 instances have ec2-user" in message
 
 
 @pytest.mark.slow

@@ -304,7 +304,10 @@ def test_an_app_that_drops_requests_on_sigterm_fails_the_shutdown(revision: Path
 def test_an_install_destination_redirected_out_of_the_sandbox_is_refused(revision: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    write_script(revision / "scripts" / "before_install.sh", f'ln -s "{outside}" "$REHEARSAL_ROOT/opt"\n')
+    write_script(
+        revision / "scripts" / "before_install.sh",
+        f'rmdir "$REHEARSAL_ROOT/opt"\nln -s "{outside}" "$REHEARSAL_ROOT/opt"\n',
+    )
 
     result = rehearse(options_for(revision))
 
@@ -612,3 +615,25 @@ def test_an_owner_unknown_here_fails_install_as_the_agents_lookup_does(revision:
     event = next(event for event in result.events if event.event == "Install")
     assert event.status == "Failed"
     assert "owner/group no-such-user-on-the-fleet:root" in event.message and "no such user or group" in event.message
+
+
+@pytest.mark.slow
+def test_runas_ec2_user_on_a_machine_without_it_is_incomplete_not_failed(revision: Path) -> None:
+    try:
+        pwd.getpwnam("ec2-user")
+    except KeyError:
+        pass
+    else:
+        pytest.skip("this machine has ec2-user")
+    edit(
+        revision / "appspec.yml",
+        "location: scripts/before_install.sh\n      timeout: 30",
+        "location: scripts/before_install.sh\n      timeout: 30\n      runas: ec2-user",
+    )
+
+    result = rehearse(options_for(revision))
+
+    assert (result.exit_code, result.verdict) == (6, "INCOMPLETE"), format_report(result)
+    assert any(
+        "runas ec2-user, a user of Amazon Linux instances that this machine lacks" in r for r in result.incomplete
+    )

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER, RESERVED_EVENTS, AppSpec, load_appspec
 from release.errors import ExitCode, InputError, ReleaseError
+from release.install_plan import SYSTEM_DIRECTORIES
 from release.rehearse.hooks import hook_event
 from release.rehearse.model import (
     LANE_BLUE,
@@ -154,8 +155,12 @@ def _preflight(run: RunState) -> None:
 
 
 def _lifecycle(run: RunState, appspec: AppSpec) -> None:
-    for directory in (run.root, run.sandbox / "tmp", run.sandbox / "home", run.scripts_log_path.parent):
+    for directory in (run.root, run.sandbox / "tmp", run.scripts_log_path.parent):
         directory.mkdir(parents=True, exist_ok=True)
+    # The sandbox root starts as a fresh instance: its system directories exist (/opt, /var, /usr/local, ...), so
+    # Install plans (and a `directory` permission matches) the same directories as on the instance.
+    for system_directory in SYSTEM_DIRECTORIES:
+        (run.root / system_directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
     run.script_log = run.scripts_log_path.open("w", encoding="utf-8")
     run.say(f"rehearsing {run.options.app_dir} in sandbox {run.sandbox}")
     for event in GREEN_EVENT_ORDER:
