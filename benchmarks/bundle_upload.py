@@ -3,15 +3,21 @@
 Generates a revision (default 200 MB over 10 000 files, half of the bytes incompressible), starts a local S3 stand-in
 (`moto_server`, which needs `moto[server]`), then for each run measures:
 
-- release tool, cold: `build_bundle` (validate + reproducible zip) and `upload_bundle` to a key not seen before;
-- release tool, unchanged: the same again on an unchanged revision (bundle, then HeadObject finds it: no upload);
+- release tool, cold: `scan_revision` (validate + content hash) and `publish_revision` (HeadObject misses, then
+  compression on every core streamed into the multipart upload) to a key not seen before;
+- release tool, zip file: `build_bundle` (the zip written to disk) and `upload_bundle`, the path `deploy.py bundle`
+  and a release that keeps its zip take;
+- release tool, unchanged: `scan_revision` + `publish_revision` on an unchanged revision (hash, HeadObject: nothing
+  compressed, nothing uploaded);
+- the seed's bundler (`seed_bundle.py`, the tool before issue 13: zipfile at level 6, keyed by the zip's sha256),
+  cold and unchanged, so that "today" and "after" are measured in the same run;
 - AWS CLI v1 `aws deploy push` on the same directory, same endpoint (through AWS_ENDPOINT_URL).
 
 `aws deploy push` zips, uploads (sequential 6 MiB parts) and then calls CodeDeploy RegisterApplicationRevision, which
 moto does not implement: the push is timed up to that failing call (one request, retries disabled) and its object is
 checked in S3, so its figure is zip + upload, like ours.
 
-Usage: `.venv/bin/python benchmarks/bundle_upload.py [--size-mb 200] [--files 10000] [--runs 3]`.
+Usage: `.venv/bin/python benchmarks/bundle_upload.py [--size-mb 200] [--files 10000] [--runs 3] [--aws .venv/bin/aws]`.
 Prints medians over the runs, throughput in MB/s of revision content, and ratios.
 """
 
@@ -36,7 +42,10 @@ from typing import Any
 
 import boto3
 from release.bundle import build_bundle
-from release.upload import check_bucket, upload_bundle
+from release.tree import scan_revision
+from release.upload import DEFAULT_TRANSFER_CONFIG, check_bucket, publish_revision, upload_bundle
+from release.zipwriter import DEFLATE_LIBRARY
+from seed_bundle import SeedBundle, build_seed_bundle
 
 MB = 1_000_000
 BUCKET = "bench-artifacts"
@@ -223,62 +232,119 @@ def main(argv: list[str] | None = None) -> int:
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
 
-        results: dict[str, list[float]] = {name: [] for name in ("bundle", "upload", "unchanged", "push", "startup")}
-        bundle_size = push_size = 0
+        results: dict[str, list[float]] = {name: [] for name in MEASURES}
+        sizes: dict[str, int] = {}
         # The release checks the bucket once in its pre-flight, before any upload; so does the benchmark.
         check_bucket(s3, BUCKET)
         for run in range(options.runs):
             out = work / f"out{run}"
-            seconds, bundle = timed(lambda out=out: build_bundle(root, out))
-            results["bundle"].append(seconds)
-            bundle_size = bundle.size
-            prefix = f"ours/run{run}"
-            seconds, revision = timed(
-                lambda bundle=bundle, prefix=prefix: upload_bundle(
-                    s3, bundle, bucket=BUCKET, application=APPLICATION, prefix=prefix
-                )
-            )
-            assert revision.uploaded
-            results["upload"].append(seconds)
-            seconds, again = timed(
-                lambda out=out, prefix=prefix: upload_bundle(
-                    s3, build_bundle(root, out), bucket=BUCKET, application=APPLICATION, prefix=prefix
-                )
-            )
-            assert not again.uploaded
-            results["unchanged"].append(seconds)
+            for name, action in measures(s3, root, out, f"run{run}").items():
+                seconds, size = timed(action)
+                results[name].append(seconds)
+                if size:
+                    sizes[name] = size
             key = f"push/run{run}.zip"
             seconds, code, error = aws_push(options, endpoint, root, key)
-            push_size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+            sizes["push"] = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
             results["push"].append(seconds)
             results["startup"].append(aws_startup(options))
             if run == 0:
                 print(f"aws deploy push exit {code}: {error}")
-            print(
-                f"run {run + 1}: bundle {results['bundle'][-1]:.2f} s, upload {results['upload'][-1]:.2f} s, "
-                f"unchanged {results['unchanged'][-1]:.2f} s, aws deploy push {seconds:.2f} s "
-                f"(exit {code}; its object in S3: {push_size / MB:.1f} MB)"
-            )
-            shutil.rmtree(out)
+            print(f"run {run + 1}: " + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in results.items()))
+            shutil.rmtree(out, ignore_errors=True)
             empty_bucket(s3)
+    report(options, content, results, sizes)
+    return 0
 
+
+MEASURES = ("stream", "unchanged", "bundle", "upload", "seed", "seed-unchanged", "push", "startup")
+
+
+def measures(s3: Any, root: Path, out: Path, run: str) -> dict[str, Callable[[], int]]:
+    """The release tool's measurements of one run, in order; each returns the size of what it uploaded (0: none)."""
+
+    def stream() -> int:
+        revision = publish_revision(s3, scan_revision(root), bucket=BUCKET, application=APPLICATION, prefix=run)
+        assert revision.uploaded and revision.size
+        return revision.size
+
+    def unchanged() -> int:
+        revision = publish_revision(s3, scan_revision(root), bucket=BUCKET, application=APPLICATION, prefix=run)
+        assert not revision.uploaded
+        return 0
+
+    built: list[Any] = []
+
+    def bundle() -> int:
+        built.append(build_bundle(root, out / "new"))
+        return 0
+
+    def upload() -> int:
+        revision = upload_bundle(s3, built[0], bucket=BUCKET, application=APPLICATION, prefix=f"{run}-file")
+        assert revision.uploaded
+        return int(built[0].size)
+
+    def seed() -> int:
+        bundle = build_seed_bundle(root, out / "seed")
+        assert seed_upload(s3, bundle, f"{run}-seed")
+        return bundle.size
+
+    def seed_unchanged() -> int:
+        assert not seed_upload(s3, build_seed_bundle(root, out / "seed"), f"{run}-seed")
+        return 0
+
+    return {
+        "stream": stream,
+        "unchanged": unchanged,
+        "bundle": bundle,
+        "upload": upload,
+        "seed": seed,
+        "seed-unchanged": seed_unchanged,
+    }
+
+
+def seed_upload(s3: Any, bundle: SeedBundle, prefix: str) -> bool:
+    """The seed's upload: HeadObject on `<prefix>/<zip sha256>.zip`, upload_file when missing; True if uploaded."""
+    key = f"{prefix}/{bundle.sha256}.zip"
+    try:
+        s3.head_object(Bucket=BUCKET, Key=key)
+        return False
+    except s3.exceptions.ClientError:
+        s3.upload_file(str(bundle.path), BUCKET, key, Config=DEFAULT_TRANSFER_CONFIG)
+        s3.head_object(Bucket=BUCKET, Key=key)
+        return True
+
+
+def report(options: Options, content: int, results: dict[str, list[float]], sizes: dict[str, int]) -> None:
+    """Print the medians, throughputs and ratios."""
     median = {name: statistics.median(values) for name, values in results.items()}
-    ours = median["bundle"] + median["upload"]
+    file_path = median["bundle"] + median["upload"]
     print(f"\nmedians over {options.runs} runs ({content / MB:.1f} MB of content, {options.files} files)")
+    print(f"deflate: {DEFLATE_LIBRARY}; {len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.1f}")
     rows = [
-        ("release tool: bundle (validate + zip)", median["bundle"]),
-        ("release tool: upload (multipart, 8 threads)", median["upload"]),
-        ("release tool: bundle + upload", ours),
-        ("release tool: unchanged revision (bundle + HeadObject)", median["unchanged"]),
+        ("release tool: scan + streamed compress/upload (cold)", median["stream"]),
+        ("release tool: unchanged (scan + HeadObject)", median["unchanged"]),
+        ("release tool: build_bundle (zip file)", median["bundle"]),
+        ("release tool: upload_bundle (zip file)", median["upload"]),
+        ("release tool: build_bundle + upload_bundle", file_path),
+        ("seed bundler: bundle + upload (cold)", median["seed"]),
+        ("seed bundler: unchanged (re-zip + HeadObject)", median["seed-unchanged"]),
         ("aws deploy push (zip + sequential upload)", median["push"]),
     ]
     for label, seconds in rows:
         print(f"  {label:<56} {seconds:7.2f} s  {content / MB / seconds:7.1f} MB/s")
     print(f"  {'  of which AWS CLI start-up (aws --version)':<56} {median['startup']:7.2f} s")
-    print(f"  bundle size: release tool {bundle_size / MB:.1f} MB, aws deploy push {push_size / MB:.1f} MB")
-    print(f"  ratio aws deploy push / release tool (bundle + upload): {median['push'] / ours:.2f}x")
-    print(f"  ratio aws deploy push / release tool (unchanged):      {median['push'] / median['unchanged']:.2f}x")
-    return 0
+    print(
+        "  object size: streamed {stream:.1f} MB, seed {seed:.1f} MB, aws deploy push {push:.1f} MB".format(
+            **{name: sizes.get(name, 0) / MB for name in ("stream", "seed", "push")}
+        )
+    )
+    push = median["push"]
+    print(f"  ratio aws deploy push / release tool, cold (streamed):      {push / median['stream']:.2f}x")
+    print(f"  ratio aws deploy push / release tool, unchanged:            {push / median['unchanged']:.2f}x")
+    print(f"  ratio aws deploy push / release tool, cold (zip file):      {push / file_path:.2f}x")
+    print(f"  ratio aws deploy push / seed bundler, cold:                 {push / median['seed']:.2f}x")
+    print(f"  ratio aws deploy push / seed bundler, unchanged:            {push / median['seed-unchanged']:.2f}x")
 
 
 if __name__ == "__main__":

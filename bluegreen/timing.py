@@ -43,3 +43,115 @@ class TrafficTiming:
 
 
 ALB_DEFAULTS = TrafficTiming()
+
+
+# -- The release-time model (issue 13) ---------------------------------------------------------------------------------
+#
+# A per-phase estimate of one release of `instances` replacement instances, from the template's values and the figures
+# below. Every figure is either derived from the target group (F7, `TrafficTiming`) or a documented AWS behaviour, or
+# it is an ASSUMPTION: AWS publishes no latency for launching an instance, booting it or running user data, so those
+# figures are this project's estimates, to be replaced by the measured phase times the release report records.
+
+# Launch of a new instance until its agent-ready hook completes: EC2 launch and boot of Amazon Linux 2023, then the
+# user data's `dnf install ruby wget` and the CodeDeploy agent's installer (stacks/fleet.py). ASSUMPTION (not sourced).
+COLD_PROVISIONING_SECONDS = 100
+# Start of a stopped instance from a warm pool until the agent-ready hook completes (boot only: the agent is
+# installed). ASSUMPTION (not sourced); the Auto Scaling guide says only that warm pools cut the time to scale out.
+WARM_PROVISIONING_SECONDS = 30
+# Per replacement instance: the agent picks the command up (it long-polls CodeDeploy), DownloadBundle and Install of a
+# small revision, and the sample app's hook scripts (start plus ValidateService's own wait for /health).
+# ASSUMPTION (not sourced); `deploy.py rehearse` measures the hook scripts locally.
+INSTALL_SECONDS = 10
+# The drain of one leaving instance once BlockTraffic has deregistered it: no request is in flight any more, so the
+# drain Lambda's first readings (SSM Run Command, `drainPollIntervalSeconds`) say 0. ASSUMPTION (not sourced).
+DRAIN_SECONDS = 5
+# EC2 shutdown of a terminated instance. ASSUMPTION (not sourced). Like the drain, it runs after the release returns:
+# the tool scales the old slot to 0 and does not wait (release.orchestrate).
+TERMINATION_SECONDS = 30
+# The seed's measured release of two instances (issue 13).
+SEED_RELEASE_SECONDS = 25 * 60
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of the model: its name, seconds, whether the release waits for it, and where the figure comes from."""
+
+    name: str
+    seconds: int
+    source: str
+    on_critical_path: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReleaseModel:
+    """The phases of one modelled release, in order."""
+
+    phases: tuple[Phase, ...]
+
+    @property
+    def release_seconds(self) -> int:
+        """What the release waits for: the phases on its critical path, end to end."""
+        return sum(phase.seconds for phase in self.phases if phase.on_critical_path)
+
+    @property
+    def until_old_slot_empty_seconds(self) -> int:
+        """Until the old slot's last instance is terminated (drain and termination included)."""
+        return sum(phase.seconds for phase in self.phases)
+
+
+def deployment_batches(deployment_config_name: str, instances: int) -> int:
+    """How many batches CodeDeploy deploys `instances` replacement instances in, for a predefined configuration.
+
+    OneAtATime: one instance at a time; HalfAtATime: at most half at a time (minimum healthy hosts 50 %); AllAtOnce:
+    all together (CodeDeploy guide, "Working with deployment configurations"; in a blue/green deployment the
+    configuration applies to the replacement environment). Unknown names count as one at a time (the slowest).
+    """
+    if instances <= 1 or deployment_config_name.endswith("AllAtOnce"):
+        return 1
+    if deployment_config_name.endswith("HalfAtATime"):
+        return 2
+    return instances
+
+
+def release_model(
+    timing: TrafficTiming,
+    *,
+    instances: int,
+    deployment_config_name: str,
+    warm_pool: bool = False,
+) -> ReleaseModel:
+    """The modelled phases of a release of `instances` replacement instances with this target-group timing.
+
+    Provisioning runs for all instances at once (the slot scales to its size in one request). Install and AllowTraffic
+    run per instance, batch after batch (`deployment_batches`). BlockTraffic deregisters the original instances
+    together; the model assumes so (no source says whether the deployment configuration batches the original
+    environment). Drain and termination follow the release's last step, off its critical path.
+    """
+    batches = deployment_batches(deployment_config_name, instances)
+    provisioning = (
+        Phase("provisioning", WARM_PROVISIONING_SECONDS, "assumption", detail="warm pool: start a stopped instance")
+        if warm_pool
+        else Phase("provisioning", COLD_PROVISIONING_SECONDS, "assumption", detail="launch, user data installs agent")
+    )
+    per_batch = f"x {batches} batch{'es' if batches > 1 else ''} ({deployment_config_name.rsplit('.', 1)[-1]})"
+    return ReleaseModel(
+        phases=(
+            provisioning,
+            Phase("install", INSTALL_SECONDS * batches, "assumption", detail=f"{INSTALL_SECONDS} s {per_batch}"),
+            Phase(
+                "AllowTraffic",
+                timing.allow_traffic_seconds * batches,
+                "F7: healthy threshold x interval + interval",
+                detail=f"{timing.allow_traffic_seconds} s {per_batch}",
+            ),
+            Phase(
+                "BlockTraffic",
+                timing.block_traffic_seconds,
+                "F7: AllowTraffic's estimate + deregistration delay",
+                detail="original instances together",
+            ),
+            Phase("drain", DRAIN_SECONDS, "assumption", on_critical_path=False, detail="nothing left in flight"),
+            Phase("termination", TERMINATION_SECONDS, "assumption", on_critical_path=False, detail="EC2 shutdown"),
+        )
+    )

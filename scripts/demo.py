@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bluegreen.config import AppConfig, load_cdk_json_config
-from bluegreen.timing import ALB_DEFAULTS, TrafficTiming
+from bluegreen.timing import ALB_DEFAULTS, SEED_RELEASE_SECONDS, ReleaseModel, TrafficTiming, release_model
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,6 +64,48 @@ def summarize(template: dict[str, Any], config: AppConfig) -> str:
     return "\n".join(lines)
 
 
+def template_timing(template: dict[str, Any]) -> TrafficTiming:
+    """The traffic timing of the synthesized target group (its health check and deregistration delay)."""
+    (group,) = [r["Properties"] for r in template["Resources"].values() if r["Type"].endswith("::TargetGroup")]
+    attributes = {item["Key"]: item["Value"] for item in group.get("TargetGroupAttributes", [])}
+    return TrafficTiming(
+        interval_seconds=int(group.get("HealthCheckIntervalSeconds", ALB_DEFAULTS.interval_seconds)),
+        healthy_threshold=int(group.get("HealthyThresholdCount", ALB_DEFAULTS.healthy_threshold)),
+        deregistration_delay_seconds=int(
+            attributes.get("deregistration_delay.timeout_seconds", ALB_DEFAULTS.deregistration_delay_seconds)
+        ),
+    )
+
+
+def release_time_model(template: dict[str, Any], config: AppConfig) -> str:
+    """The per-phase release-time model (bluegreen.timing.release_model) of this template against AWS's defaults."""
+    resources = template.get("Resources", {}).values()
+    (group,) = [r["Properties"] for r in resources if r["Type"] == "Custom::BlueGreenDeploymentGroup"]
+    warm = any(r["Type"] == "AWS::AutoScaling::WarmPool" for r in resources)
+    instances, deployment_config = config.fleet.desired, group["DeploymentConfigName"]
+    ours = release_model(
+        template_timing(template), instances=instances, deployment_config_name=deployment_config, warm_pool=warm
+    )
+    default = release_model(ALB_DEFAULTS, instances=instances, deployment_config_name=deployment_config)
+    lines = [
+        f"Release-time model, {instances} instances (bluegreen.timing; figures and sources in docs/performance.md)",
+        f"  {'phase':<14} {'this stack':>10} {'AWS defaults':>13}  {'how (this stack)':<42} source",
+    ]
+    for mine, theirs in zip(ours.phases, default.phases, strict=True):
+        how = mine.detail + ("" if mine.on_critical_path else ", after the release")
+        lines.append(f"  {mine.name:<14} {mine.seconds:>8} s {theirs.seconds:>11} s  {how:<42} {mine.source}")
+
+    def minutes(model: ReleaseModel) -> str:
+        return f"{model.release_seconds // 60} min {model.release_seconds % 60:02d} s"
+
+    lines += [
+        f"  {'release':<14} {minutes(ours):>10} {minutes(default):>13}  end to end, what the release waits for",
+        f"  the seed's measured release of two instances: {SEED_RELEASE_SECONDS // 60} min "
+        f"({SEED_RELEASE_SECONDS / ours.release_seconds:.1f}x this model); warm pool: {'on' if warm else 'off'}",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     """Synthesize and summarize, then rehearse the sample revision."""
     env = dict(os.environ)
@@ -77,6 +119,8 @@ def main() -> int:
     template = json.loads(template_path.read_text(encoding="utf-8"))
     print(f"synthesized {template_path.relative_to(REPO)} in {seconds:.1f} s\n")
     print(summarize(template, config))
+    print()
+    print(release_time_model(template, config))
     print("\n== 2/2 Rehearse the sample revision on this machine ==", flush=True)
     OUTPUT_DIR.mkdir(exist_ok=True)
     rehearsal = subprocess.run(

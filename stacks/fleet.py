@@ -77,6 +77,52 @@ echo "CodeDeploy agent running" | tee /dev/console
 # Last: the agent runs, so the instance may go InService.
 AGENT_READY_COMPLETE = "complete_agent_ready_hook CONTINUE\n"
 
+# With a warm pool (docs/performance.md, "Warm pools"), the launch hook runs twice: when the instance enters the pool
+# (Warmed:Pending:Wait) and again when it leaves it (Pending:Wait), but cloud-init runs user data on the first boot
+# only (Auto Scaling guide, "Use lifecycle hooks with a warm pool"). Without a second completion the hook would time
+# out with ABANDON and every instance leaving the pool would be terminated. So the first boot also installs a systemd
+# unit that, on every later boot, completes a pending agent-ready hook once the agent is active (ABANDON if it is not).
+AGENT_READY_EVERY_BOOT = (
+    """\
+cat > /usr/local/sbin/agent-ready-hook <<'AGENT_READY_SCRIPT'
+#!/bin/bash
+"""
+    + AGENT_READY_FUNCTIONS.replace("agent installation failed", "agent not ready after a restart")
+    + """\
+instance_id=$(imds instance-id)
+region=$(imds placement/region)
+state=$(aws autoscaling describe-auto-scaling-instances --region "$region" --instance-ids "$instance_id" \\
+  --query 'AutoScalingInstances[0].LifecycleState' --output text)
+case "$state" in
+  Pending:Wait | Warmed:Pending:Wait) ;;
+  *) exit 0 ;;  # a reboot in service, or a hook already completed: nothing to do
+esac
+for attempt in 1 2 3 4 5 6; do
+  systemctl is-active --quiet codedeploy-agent && break
+  sleep 5
+done
+systemctl is-active --quiet codedeploy-agent
+complete_agent_ready_hook CONTINUE
+AGENT_READY_SCRIPT
+chmod 0755 /usr/local/sbin/agent-ready-hook
+cat > /etc/systemd/system/agent-ready-hook.service <<'AGENT_READY_UNIT'
+[Unit]
+Description=Complete the Auto Scaling agent-ready hook when an instance leaves the warm pool
+Wants=network-online.target
+After=network-online.target codedeploy-agent.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/agent-ready-hook
+
+[Install]
+WantedBy=multi-user.target
+AGENT_READY_UNIT
+systemctl daemon-reload
+systemctl enable agent-ready-hook.service
+"""
+)
+
 
 class Fleet(Construct):
     """One launch template (Amazon Linux 2023, IMDSv2, encrypted root volume, least-privilege role) and two slots.
@@ -96,6 +142,7 @@ class Fleet(Construct):
         max_capacity: int,
         artifact_bucket: s3.IBucket,
         agent_ready_timeout: Duration,
+        warm_pool_size: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
         low, high = AGENT_READY_TIMEOUT_RANGE
@@ -125,6 +172,7 @@ class Fleet(Construct):
         user_data.add_commands(
             AGENT_READY_FUNCTIONS,
             AGENT_INSTALL.format(region=Aws.REGION, url_suffix=Aws.URL_SUFFIX),
+            *([AGENT_READY_EVERY_BOOT] if warm_pool_size else []),
             AGENT_READY_COMPLETE,
         )
         self.launch_template = ec2.LaunchTemplate(
@@ -161,6 +209,8 @@ class Fleet(Construct):
             )
             for slot_id in SLOT_IDS
         )
+        if warm_pool_size:
+            self._add_warm_pools(warm_pool_size)
         self.agent_ready_policy = self._agent_ready_policy()
         self.agent_ready_hooks = [
             autoscaling.LifecycleHook(
@@ -217,6 +267,21 @@ class Fleet(Construct):
             ],
             apply_to_children=True,
         )
+
+    def _add_warm_pools(self, size: int) -> None:
+        """A pool of `size` stopped, agent-ready instances beside each slot (docs/performance.md, "Warm pools").
+
+        Stopped: only the volumes are paid for. `MaxGroupPreparedCapacity` equals the size, so the pool keeps `size`
+        instances whatever the slot's desired capacity. Instances that leave a slot are terminated, never returned to
+        the pool (`ReuseOnScaleIn` false): they hold the old revision, and the drain hook must see them terminate.
+        """
+        for slot in self.slots:
+            slot.add_warm_pool(
+                min_size=size,
+                max_group_prepared_capacity=size,
+                pool_state=autoscaling.PoolState.STOPPED,
+                reuse_on_scale_in=False,
+            )
 
     def _agent_ready_policy(self) -> iam.Policy:
         """The instance role's right to complete the agent-ready hook: on the two slots only.

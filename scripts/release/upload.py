@@ -1,9 +1,13 @@
 """Content-addressed upload of a revision bundle to the artifact bucket.
 
-The key derives from the bundle's sha256 (`<prefix>/<sha256>.zip`), so an unchanged revision maps to an object that
-already exists: it is found with HeadObject and not uploaded again. The revision is pinned by ETag and version id,
-which CodeDeploy checks when the instance downloads the bundle, so a later overwrite of the key cannot change what a
-deployment installs.
+The key derives from the revision's content hash (`<prefix>/<content_sha256>.zip`, `release.tree`), computed before
+anything is compressed, so an unchanged revision maps to an object that already exists: it is found with HeadObject
+and neither compressed nor uploaded again. `publish_revision` is the fast path: hash, HeadObject, and only when the
+object is missing compress on every core straight into a streaming multipart upload (no zip on disk).
+`upload_bundle` uploads a zip already written by `release.bundle.build_bundle`.
+
+The revision is pinned by ETag and version id, which CodeDeploy checks when the instance downloads the bundle, so a
+later overwrite of the key cannot change what a deployment installs.
 
 The bucket itself is checked once per release, by `check_bucket` in the release's pre-flight (before anything is
 scaled); `upload_bundle` expects a bucket that passed it.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from boto3.exceptions import S3UploadFailedError
@@ -21,8 +26,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from release.bundle import Bundle
 from release.errors import UploadError
+from release.tree import BUNDLE_FORMAT, RevisionTree
+from release.zipwriter import DEFLATE_LIBRARY, ZipReader
 
-__all__ = ["DEFAULT_TRANSFER_CONFIG", "S3Revision", "check_bucket", "default_prefix", "revision_key", "upload_bundle"]
+__all__ = [
+    "DEFAULT_TRANSFER_CONFIG",
+    "S3Revision",
+    "check_bucket",
+    "default_prefix",
+    "publish_revision",
+    "revision_key",
+    "upload_bundle",
+]
 
 _MIB = 1024 * 1024
 # Multipart from 16 MiB in 16 MiB parts, 8 at a time: S3 allows at most 10 000 parts of at least 5 MiB, so this
@@ -49,6 +64,7 @@ class S3Revision:
     version_id: str | None
     bundle_type: str = "zip"
     uploaded: bool
+    size: int | None = None
 
     def to_codedeploy(self) -> dict[str, Any]:
         """The `revision` argument of CodeDeploy CreateDeployment / RegisterApplicationRevision for this object."""
@@ -68,9 +84,10 @@ def default_prefix(application: str) -> str:
     return f"revisions/{application}"
 
 
-def revision_key(sha256: str, prefix: str) -> str:
-    """The object key of the bundle with this sha256 under `prefix`."""
-    return f"{prefix.strip('/')}/{sha256}.zip" if prefix.strip("/") else f"{sha256}.zip"
+def revision_key(content_sha256: str, prefix: str) -> str:
+    """The object key of the revision with this content hash under `prefix`."""
+    name = f"{content_sha256}.zip"
+    return f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
 
 
 def upload_bundle(
@@ -85,26 +102,77 @@ def upload_bundle(
     build: str | None = None,
     transfer_config: TransferConfig | None = None,
 ) -> S3Revision:
-    """Put `bundle` at `<prefix>/<sha256>.zip` in `bucket` unless that object exists already; return where it is.
+    """Put the zip `bundle` at `<prefix>/<content_sha256>.zip` in `bucket` unless that object exists; return it.
 
     `s3` is a boto3 S3 client. `prefix` defaults to `default_prefix(application)`. Commit, branch and build go into
     the object's metadata. Large bundles go up in parallel multipart chunks (`transfer_config`, default
     `DEFAULT_TRANSFER_CONFIG`). The bucket is expected to have passed `check_bucket`; raises `UploadError` (exit 2)
     when the object cannot be looked up or written.
     """
-    key = revision_key(bundle.sha256, default_prefix(application) if prefix is None else prefix)
+    key = revision_key(bundle.content_sha256, default_prefix(application) if prefix is None else prefix)
     existing = _head(s3, bucket, key)
     if existing is not None:
         return _revision(bucket, key, existing, uploaded=False)
-    metadata = _metadata(sha256=bundle.sha256, application=application, commit=commit, branch=branch, build=build)
+    metadata = _metadata(
+        content_sha256=bundle.content_sha256, application=application, commit=commit, branch=branch, build=build
+    )
+    return _put(s3, bundle.path, bucket=bucket, key=key, metadata=metadata, transfer_config=transfer_config)
+
+
+def publish_revision(
+    s3: Any,
+    tree: RevisionTree,
+    *,
+    bucket: str,
+    application: str,
+    prefix: str | None = None,
+    commit: str | None = None,
+    branch: str | None = None,
+    build: str | None = None,
+    transfer_config: TransferConfig | None = None,
+    workers: int | None = None,
+) -> S3Revision:
+    """Upload the zip of a scanned revision (`release.tree.scan_revision`) unless its key exists; return the object.
+
+    Nothing is compressed when `<prefix>/<content_sha256>.zip` is there already. Otherwise the zip is compressed on
+    `workers` threads and streamed into the upload as it is made (multipart above the threshold of
+    `transfer_config`), so compression and network overlap and no zip is written to disk. Arguments and errors as
+    `upload_bundle`; `InputError` when a file changed since it was scanned (the upload is then aborted).
+    """
+    key = revision_key(tree.content_sha256, default_prefix(application) if prefix is None else prefix)
+    existing = _head(s3, bucket, key)
+    if existing is not None:
+        return _revision(bucket, key, existing, uploaded=False)
+    metadata = _metadata(
+        content_sha256=tree.content_sha256, application=application, commit=commit, branch=branch, build=build
+    )
+    reader = ZipReader(tree.root, tree.files, workers=workers)
     try:
-        s3.upload_file(
-            str(bundle.path),
-            bucket,
-            key,
-            ExtraArgs={"Metadata": metadata, "ContentType": "application/zip"},
-            Config=transfer_config or DEFAULT_TRANSFER_CONFIG,
-        )
+        return _put(s3, reader, bucket=bucket, key=key, metadata=metadata, transfer_config=transfer_config)
+    finally:
+        reader.close()
+
+
+def _put(
+    s3: Any,
+    source: Path | ZipReader,
+    *,
+    bucket: str,
+    key: str,
+    metadata: dict[str, str],
+    transfer_config: TransferConfig | None,
+) -> S3Revision:
+    """Upload a zip file or stream to the key (multipart in parallel when large), then read its ETag and version id."""
+    metadata = {**metadata, "bundle-format": BUNDLE_FORMAT}
+    if isinstance(source, ZipReader):
+        metadata["deflate"] = DEFLATE_LIBRARY  # which library wrote these bytes (the key promises the content only)
+    extra = {"Metadata": metadata, "ContentType": "application/zip"}
+    config = transfer_config or DEFAULT_TRANSFER_CONFIG
+    try:
+        if isinstance(source, Path):
+            s3.upload_file(str(source), bucket, key, ExtraArgs=extra, Config=config)
+        else:
+            s3.upload_fileobj(source, bucket, key, ExtraArgs=extra, Config=config)
     except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
         raise UploadError(f"Could not upload the revision to s3://{bucket}/{key}: {exc}") from exc
     stored = _head(s3, bucket, key)
@@ -170,13 +238,15 @@ def _revision(bucket: str, key: str, head: dict[str, Any], *, uploaded: bool) ->
         # "null" is the version id of an object written while versioning was off or suspended: not a pin.
         version_id=version if version and version != "null" else None,
         uploaded=uploaded,
+        size=head.get("ContentLength"),
     )
 
 
 def _metadata(**values: str | None) -> dict[str, str]:
-    """S3 user metadata from the given values, ASCII-safe and bounded; empty values are left out."""
+    """S3 user metadata from the given values (`_` in a name becomes `-`), ASCII-safe and bounded; empty values are
+    left out."""
     return {
-        name: urllib.parse.quote(value, safe=_METADATA_SAFE)[:_MAX_METADATA_VALUE]
+        name.replace("_", "-"): urllib.parse.quote(value, safe=_METADATA_SAFE)[:_MAX_METADATA_VALUE]
         for name, value in values.items()
         if value
     }

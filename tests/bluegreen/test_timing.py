@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from bluegreen.config import load_config
-from bluegreen.timing import ALB_DEFAULTS, TrafficTiming
+from bluegreen.timing import (
+    ALB_DEFAULTS,
+    DRAIN_SECONDS,
+    TERMINATION_SECONDS,
+    ReleaseModel,
+    TrafficTiming,
+    deployment_batches,
+    release_model,
+)
 
 
 def test_tuned_defaults_take_about_15_and_45_seconds() -> None:
@@ -19,3 +27,48 @@ def test_alb_defaults_take_minutes() -> None:
 def test_block_traffic_adds_the_deregistration_delay_to_the_health_check_time() -> None:
     timing = TrafficTiming(interval_seconds=10, healthy_threshold=3, deregistration_delay_seconds=0)
     assert timing.block_traffic_seconds == timing.allow_traffic_seconds == 40
+
+
+# -- the release-time model (issue 13) ---------------------------------------------------------------------------------
+
+
+def _defaults_model(*, warm_pool: bool = False) -> ReleaseModel:
+    config = load_config({})
+    return release_model(
+        TrafficTiming.of(config.health_check, config.deregistration_delay_seconds),
+        instances=config.fleet.desired,
+        deployment_config_name=config.deployment_config_name,
+        warm_pool=warm_pool,
+    )
+
+
+def test_a_two_instance_release_with_the_defaults_is_modelled_at_3_minutes_15() -> None:
+    # cold provisioning 100 + install 2 x 10 + AllowTraffic 2 x 15 + BlockTraffic 45
+    assert _defaults_model().release_seconds == 195
+
+
+def test_a_warm_pool_cuts_provisioning_to_a_start_from_stopped() -> None:
+    assert _defaults_model(warm_pool=True).release_seconds == 125
+
+
+def test_alb_defaults_make_the_same_release_take_16_minutes() -> None:
+    model = release_model(ALB_DEFAULTS, instances=2, deployment_config_name="CodeDeployDefault.OneAtATime")
+    assert model.release_seconds == 100 + 2 * 10 + 2 * 180 + 480
+
+
+def test_drain_and_termination_follow_the_release_off_its_critical_path() -> None:
+    model = _defaults_model()
+    assert model.until_old_slot_empty_seconds - model.release_seconds == DRAIN_SECONDS + TERMINATION_SECONDS
+
+
+def test_every_phase_names_its_source() -> None:
+    assert all(phase.source for phase in _defaults_model().phases)
+
+
+def test_all_at_once_deploys_every_instance_in_one_batch_and_one_at_a_time_in_as_many_as_instances() -> None:
+    assert [
+        deployment_batches("CodeDeployDefault.AllAtOnce", 4),
+        deployment_batches("CodeDeployDefault.HalfAtATime", 4),
+        deployment_batches("CodeDeployDefault.OneAtATime", 4),
+        deployment_batches("CodeDeployDefault.OneAtATime", 1),
+    ] == [1, 2, 4, 1]

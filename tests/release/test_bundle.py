@@ -159,11 +159,28 @@ def test_an_incompressible_file_is_stored_and_a_compressible_one_deflated(revisi
     )
 
 
-def test_entries_are_unix_deflated_files_only(revision: Path, tmp_path: Path) -> None:
+def test_entries_are_unix_files_only(revision: Path, tmp_path: Path) -> None:
     infos = entries(build_bundle(revision, tmp_path / "out").path)
-    assert {(info.create_system, info.compress_type, info.is_dir()) for info in infos.values()} == {
-        (3, zipfile.ZIP_DEFLATED, False)
-    }
+    assert {(info.create_system, info.is_dir()) for info in infos.values()} == {(3, False)}
+
+
+def test_a_file_deflate_cannot_shrink_is_stored(revision: Path, tmp_path: Path) -> None:
+    # Given a file of 8 bytes (deflate's block overhead makes it larger)
+    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    # Then
+    assert (infos["README.md"].compress_type, infos["app/server.py"].compress_type) == (
+        zipfile.ZIP_STORED,
+        zipfile.ZIP_DEFLATED,
+    )
+
+
+def test_a_file_with_an_already_compressed_extension_is_stored_without_a_probe(revision: Path, tmp_path: Path) -> None:
+    # Given text (very compressible) under an archive's extension
+    write(revision, "app/vendor.whl", "the same line again\n" * 10_000)
+    # When
+    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    # Then
+    assert infos["app/vendor.whl"].compress_type == zipfile.ZIP_STORED
 
 
 def test_the_zip_holds_the_revision_content(revision: Path, tmp_path: Path) -> None:
@@ -180,7 +197,7 @@ def test_the_bundle_reports_its_hash_size_and_files(revision: Path, tmp_path: Pa
     assert (bundle.sha256, bundle.size, bundle.path.name) == (
         hashlib.sha256(data).hexdigest(),
         len(data),
-        f"{bundle.sha256}.zip",
+        f"{bundle.content_sha256}.zip",
     )
     assert bundle.files == tuple(entries(bundle.path))
     assert bundle.file_count == 5

@@ -201,3 +201,71 @@ def test_the_fleet_has_no_unacknowledged_aws_solutions_findings(synth: Synth) ->
 def test_a_timeout_outside_auto_scalings_heartbeat_range_is_refused(seconds: int) -> None:
     with pytest.raises(ValueError, match="30-7200"):
         build(agent_ready_timeout=Duration.seconds(seconds))
+
+
+# -- warm pools (issue 13; docs/performance.md, "Warm pools") ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    stack, fleet = build(warm_pool_size=2)
+    Aspects.of(stack).add(AwsSolutionsChecks())
+    template = Template.from_stack(stack)
+    path = tmp_path_factory.mktemp("warm") / "fleet.template.json"
+    path.write_text(json.dumps(template.to_json(), indent=1), encoding="utf-8")
+    return Synth(
+        stack=stack,
+        template=template,
+        fleet=fleet,
+        slot_ids=[stack.get_logical_id(slot.node.default_child) for slot in fleet.slots],
+        template_path=path,
+    )
+
+
+def test_by_default_no_warm_pool_and_no_every_boot_hook_unit(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::AutoScaling::WarmPool", 0)
+    assert "agent-ready-hook.service" not in rendered_user_data(synth)
+
+
+def test_each_slot_keeps_a_pool_of_stopped_instances_that_scale_in_never_refills(warm: Synth) -> None:
+    pools = warm.template.find_resources("AWS::AutoScaling::WarmPool")
+    assert sorted(pool["Properties"]["AutoScalingGroupName"]["Ref"] for pool in pools.values()) == sorted(warm.slot_ids)
+    for pool in pools.values():
+        assert {key: value for key, value in pool["Properties"].items() if key != "AutoScalingGroupName"} == {
+            "MinSize": 2,
+            "MaxGroupPreparedCapacity": 2,
+            "PoolState": "Stopped",
+            "InstanceReusePolicy": {"ReuseOnScaleIn": False},
+        }
+
+
+def test_with_a_warm_pool_every_later_boot_completes_the_pending_hook(warm: Synth, tmp_path: Path) -> None:
+    # Given the user data, which installs a boot-time script and unit before it completes the first hook
+    script = rendered_user_data(warm)
+    assert script.index("systemctl enable agent-ready-hook.service") < script.rindex("complete_agent_ready_hook")
+    assert script.rstrip().endswith("complete_agent_ready_hook CONTINUE")
+    # When the boot-time script is extracted
+    boot = script.split("<<'AGENT_READY_SCRIPT'\n", 1)[1].split("\nAGENT_READY_SCRIPT\n", 1)[0]
+    (tmp_path / "boot.sh").write_text(boot, encoding="utf-8")
+    # Then it is valid bash that completes only a pending launch hook (entering or leaving the pool)
+    result = subprocess.run(["bash", "-n", str(tmp_path / "boot.sh")], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Pending:Wait | Warmed:Pending:Wait) ;;" in boot
+    assert boot.rstrip().endswith("complete_agent_ready_hook CONTINUE")
+
+
+def test_the_warm_pool_user_data_is_valid_bash(warm: Synth, tmp_path: Path) -> None:
+    path = tmp_path / "user-data.sh"
+    path.write_text(rendered_user_data(warm), encoding="utf-8")
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_warm_pool_fleet_has_no_unacknowledged_aws_solutions_findings(warm: Synth) -> None:
+    annotations = Annotations.from_stack(warm.stack)
+    findings = [
+        f"{message.id}: {message.entry.data}"
+        for finder in (annotations.find_error, annotations.find_warning)
+        for message in finder("/FleetTest/Fleet/*", Match.string_like_regexp(r"AwsSolutions-.*"))
+    ]
+    assert findings == []

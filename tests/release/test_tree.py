@@ -1,0 +1,83 @@
+"""The revision's content hash: what it covers (paths, modes, bytes, the bundle format) and what it ignores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from release import tree as tree_module
+from release.bundle import build_bundle
+from release.errors import AppSpecError
+from release.tree import scan_revision
+
+APPSPEC = "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n    - location: start.sh\n"
+
+
+@pytest.fixture
+def revision(tmp_path: Path) -> Path:
+    """A minimal valid revision."""
+    root = tmp_path / "revision"
+    (root / "app").mkdir(parents=True)
+    (root / "appspec.yml").write_text(APPSPEC)
+    (root / "start.sh").write_text("#!/bin/sh\n")
+    (root / "start.sh").chmod(0o755)
+    (root / "app" / "data.txt").write_text("payload\n" * 100)
+    return root
+
+
+def test_the_content_hash_names_the_zip_file(revision: Path, tmp_path: Path) -> None:
+    assert build_bundle(revision, tmp_path / "out").path.name == f"{scan_revision(revision).content_sha256}.zip"
+
+
+def test_a_copy_with_other_times_has_the_same_content_hash(revision: Path, tmp_path: Path) -> None:
+    # Given
+    copy = tmp_path / "copy"
+    shutil.copytree(revision, copy)
+    for path in copy.rglob("*"):
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    # Then
+    assert scan_revision(copy).content_sha256 == scan_revision(revision).content_sha256
+
+
+def test_changed_bytes_change_the_content_hash(revision: Path) -> None:
+    before = scan_revision(revision).content_sha256
+    (revision / "app" / "data.txt").write_text("other\n")
+    assert scan_revision(revision).content_sha256 != before
+
+
+def test_an_executable_bit_changes_the_content_hash(revision: Path) -> None:
+    before = scan_revision(revision).content_sha256
+    (revision / "app" / "data.txt").chmod(0o755)
+    assert scan_revision(revision).content_sha256 != before
+
+
+def test_a_renamed_file_changes_the_content_hash(revision: Path) -> None:
+    before = scan_revision(revision).content_sha256
+    (revision / "app" / "data.txt").rename(revision / "app" / "data2.txt")
+    assert scan_revision(revision).content_sha256 != before
+
+
+def test_another_bundle_format_gives_another_key(revision: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given
+    before = scan_revision(revision).content_sha256
+    # When the zip's layout rules change and the format is bumped
+    monkeypatch.setattr(tree_module, "BUNDLE_FORMAT", "bluegreen-bundle/test")
+    # Then
+    assert scan_revision(revision).content_sha256 != before
+
+
+def test_the_content_hash_does_not_depend_on_the_number_of_threads(revision: Path) -> None:
+    assert scan_revision(revision, workers=1).content_sha256 == scan_revision(revision, workers=4).content_sha256
+
+
+def test_the_tree_lists_sizes_and_normalised_modes(revision: Path) -> None:
+    files = {file.name: (file.size, oct(file.mode)) for file in scan_revision(revision).files}
+    assert files == {"app/data.txt": (800, "0o644"), "appspec.yml": (len(APPSPEC), "0o644"), "start.sh": (10, "0o755")}
+
+
+def test_an_invalid_appspec_is_refused_before_hashing(revision: Path) -> None:
+    (revision / "appspec.yml").write_text(APPSPEC.replace("linux", "windows"))
+    with pytest.raises(AppSpecError):
+        scan_revision(revision)

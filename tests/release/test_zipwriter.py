@@ -1,0 +1,124 @@
+"""The zip writer: valid zips for any reader (zip64 included), large files off the heap, changes caught."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from release import zipwriter
+from release.errors import InputError
+from release.tree import TreeFile, scan_revision
+from release.zipwriter import STORED, Packed, ZipReader, packed_members, write_zip
+
+APPSPEC = "version: 0.0\nos: linux\n"
+
+
+def make_revision(root: Path, files: dict[str, bytes]) -> Path:
+    """A revision with an appspec and `files`."""
+    root.mkdir(parents=True)
+    (root / "appspec.yml").write_text(APPSPEC)
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def zip_of(root: Path, *, workers: int = 2) -> bytes:
+    """The zip of the revision at `root`, as the writer produces it."""
+    tree = scan_revision(root)
+    out = io.BytesIO()
+    write_zip(root, packed_members(root, tree.files, workers=workers), out.write)
+    return out.getvalue()
+
+
+def test_the_zip_does_not_depend_on_the_number_of_threads(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    files = {f"d{i % 7}/f{i}.txt": rng.choice([b"abc", b"x" * 5000, rng.randbytes(3000)]) for i in range(300)}
+    root = make_revision(tmp_path / "r", files)
+    assert zip_of(root, workers=1) == zip_of(root, workers=3)
+
+
+def test_every_member_reads_back_with_its_content(tmp_path: Path) -> None:
+    files = {"a.txt": b"hello\n" * 1000, "b/c.bin": random.Random(1).randbytes(100_000), "empty": b""}
+    root = make_revision(tmp_path / "r", files)
+    with zipfile.ZipFile(io.BytesIO(zip_of(root))) as archive:
+        assert archive.testzip() is None
+        assert {name: archive.read(name) for name in files} == files
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None, reason="Info-ZIP unzip (what the agent's host uses) is missing")
+def test_info_zip_unzip_accepts_the_bundle(tmp_path: Path) -> None:
+    root = make_revision(tmp_path / "r", {"a.txt": b"hello\n" * 1000, "b.bin": random.Random(1).randbytes(70_000)})
+    (tmp_path / "b.zip").write_bytes(zip_of(root))
+    result = subprocess.run(["unzip", "-tq", str(tmp_path / "b.zip")], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_non_ascii_name_is_written_as_utf8(tmp_path: Path) -> None:
+    root = make_revision(tmp_path / "r", {"café.txt": b"au lait"})
+    with zipfile.ZipFile(io.BytesIO(zip_of(root))) as archive:
+        info = archive.getinfo("café.txt")
+    assert info.flag_bits & 0x800 == 0x800
+
+
+def test_more_than_65535_entries_get_zip64_end_records() -> None:
+    # Given 70 000 empty members (the entry count alone needs zip64)
+    members = [Packed(TreeFile(f"f{i:05d}", 0o644, 0, 0, ""), STORED, 0) for i in range(70_000)]
+    out = io.BytesIO()
+    # When
+    write_zip(Path("/nonexistent"), members, out.write)
+    # Then
+    with zipfile.ZipFile(out) as archive:
+        assert len(archive.infolist()) == 70_000
+
+
+def test_a_large_compressible_file_is_deflated_through_a_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a limit below the file's size
+    monkeypatch.setattr(zipwriter, "IN_MEMORY_LIMIT", 100_000)
+    data = b"the same line again\n" * 20_000
+    root = make_revision(tmp_path / "r", {"big.log": data})
+    # When
+    with zipfile.ZipFile(io.BytesIO(zip_of(root))) as archive:
+        info, content = archive.getinfo("big.log"), archive.read("big.log")
+    # Then
+    assert (info.compress_type, content) == (zipfile.ZIP_DEFLATED, data)
+
+
+def test_a_large_random_file_is_stored_from_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zipwriter, "IN_MEMORY_LIMIT", 100_000)
+    data = random.Random(2).randbytes(300_000)
+    root = make_revision(tmp_path / "r", {"big.bin": data})
+    with zipfile.ZipFile(io.BytesIO(zip_of(root))) as archive:
+        assert (archive.getinfo("big.bin").compress_type, archive.read("big.bin")) == (zipfile.ZIP_STORED, data)
+
+
+def test_a_file_changed_after_the_scan_fails_the_bundle(tmp_path: Path) -> None:
+    # Given
+    root = make_revision(tmp_path / "r", {"a.txt": b"first\n"})
+    tree = scan_revision(root)
+    # When the file changes between hashing and compressing
+    (root / "a.txt").write_bytes(b"second\n")
+    # Then
+    with pytest.raises(InputError, match=r"a\.txt: changed while the bundle was being built"):
+        write_zip(root, packed_members(root, tree.files), io.BytesIO().write)
+
+
+def test_the_stream_reader_gives_the_same_bytes_as_the_writer(tmp_path: Path) -> None:
+    # Given
+    root = make_revision(tmp_path / "r", {f"f{i}.txt": b"line\n" * i for i in range(50)})
+    tree = scan_revision(root)
+    reader = ZipReader(root, tree.files)
+    # When read in odd-sized pieces, as an upload would
+    pieces = []
+    while piece := reader.read(777):
+        pieces.append(piece)
+    reader.close()
+    # Then
+    assert (b"".join(pieces), reader.size) == (zip_of(root), len(zip_of(root)))

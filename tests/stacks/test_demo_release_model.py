@@ -1,0 +1,23 @@
+"""The demo's release-time model reads the synthesized template (issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bluegreen.config import load_config
+from scripts.demo import release_time_model, template_timing
+from tests.stacks.conftest import Synthesized
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_model_takes_the_traffic_timing_from_the_target_group(default_stack: Synthesized) -> None:
+    timing = template_timing(default_stack.template.to_json())
+    assert (timing.interval_seconds, timing.healthy_threshold, timing.deregistration_delay_seconds) == (5, 2, 30)
+
+
+def test_the_model_prints_each_phase_and_the_release_against_aws_defaults(default_stack: Synthesized) -> None:
+    text = release_time_model(default_stack.template.to_json(), load_config({}))
+    assert "AllowTraffic         30 s         360 s" in text
+    assert "release        3 min 15 s   16 min 00 s" in text
+    assert "warm pool: off" in text
