@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -637,3 +638,15 @@ def test_runas_ec2_user_on_a_machine_without_it_is_incomplete_not_failed(revisio
     assert any(
         "runas ec2-user, a user of Amazon Linux instances that this machine lacks" in r for r in result.incomplete
     )
+
+
+def test_strict_refuses_a_revision_whose_appspec_only_has_warnings(revision: Path) -> None:
+    text = (revision / "appspec.yml").read_text()
+    (revision / "appspec.yml").write_text(text.replace("hooks:\n", "hooks:\n  BeforeAllowTraffic:\n", 1))
+    options = options_from_args(parse("--app-dir", str(revision), "--strict"))
+
+    result = rehearse(replace(options, health_check=options_for(revision).health_check))
+
+    assert options.strict
+    assert result.exit_code == 2
+    assert result.failure is not None and "hooks.BeforeAllowTraffic: has no scripts" in result.failure
