@@ -25,6 +25,7 @@ from release.rehearse import (
     configure_parser,
     format_report,
     hooks,
+    lifecycle,
     options_from_args,
     rehearse,
     run_from_args,
@@ -650,3 +651,15 @@ def test_strict_refuses_a_revision_whose_appspec_only_has_warnings(revision: Pat
     assert options.strict
     assert result.exit_code == 2
     assert result.failure is not None and "hooks.BeforeAllowTraffic: has no scripts" in result.failure
+
+
+def test_without_a_child_subreaper_the_rehearsal_says_what_it_cannot_do(
+    revision: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lifecycle, "set_child_subreaper", lambda _enabled: "not supported on darwin (Linux only)")
+    edit(revision / "appspec.yml", "scripts/after_install.sh", "scripts/after_instal.sh")
+
+    result = rehearse(options_for(revision))
+
+    assert any("could not become the child subreaper (not supported on darwin" in note for note in result.notes)
+    assert_nothing_left(result)
