@@ -95,14 +95,20 @@ def worker_count() -> int:
 def scan_revision(revision_root: Path, *, workers: int | None = None) -> RevisionTree:
     """Validate the revision at `revision_root` and hash every file that goes into its bundle.
 
-    Raises `AppSpecError` listing every problem of the appspec (nothing is hashed then). Reading and hashing run on
-    `workers` threads (default `worker_count()`): hashlib and crc32 release the GIL while they work.
+    Raises `AppSpecError` listing every problem of the appspec. Reading and hashing run on `workers` threads (default
+    `worker_count()`), alongside the validation: hashlib and crc32 release the GIL while they work.
     """
     names = revision_files(revision_root)
-    appspec = load_appspec(revision_root, included=names)
     tasks = [names[start : start + _FILES_PER_TASK] for start in range(0, len(names), _FILES_PER_TASK)]
-    with ThreadPoolExecutor(max_workers=workers or worker_count(), thread_name_prefix="hash") as pool:
-        files = tuple(file for task in pool.map(lambda task: _hash_files(revision_root, task), tasks) for file in task)
+    pool = ThreadPoolExecutor(max_workers=workers or worker_count(), thread_name_prefix="hash")
+    try:
+        # The files are hashed while the appspec is validated (hashing releases the GIL, validation holds it); an
+        # invalid appspec cancels what has not started, and nothing is written either way.
+        hashed = [pool.submit(_hash_files, revision_root, task) for task in tasks]
+        appspec = load_appspec(revision_root, included=names)
+        files = tuple(file for future in hashed for file in future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return RevisionTree(
         root=revision_root, files=files, appspec=appspec, content_sha256=content_sha256(files, BUNDLE_FORMAT)
     )

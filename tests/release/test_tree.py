@@ -77,7 +77,7 @@ def test_the_tree_lists_sizes_and_normalised_modes(revision: Path) -> None:
     assert files == {"app/data.txt": (800, "0o644"), "appspec.yml": (len(APPSPEC), "0o644"), "start.sh": (10, "0o755")}
 
 
-def test_an_invalid_appspec_is_refused_before_hashing(revision: Path) -> None:
+def test_an_invalid_appspec_is_refused(revision: Path) -> None:
     (revision / "appspec.yml").write_text(APPSPEC.replace("linux", "windows"))
     with pytest.raises(AppSpecError):
         scan_revision(revision)
