@@ -280,6 +280,7 @@ class AppConfig:
     drain_poll_interval_seconds: float
     drain_heartbeat_seconds: int
     agent_ready_timeout_seconds: int
+    warm_pool_size: int = 0
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -396,6 +397,12 @@ SETTINGS: tuple[Setting, ...] = (
         900,
         "Launch hook heartbeat (30..7200 s): how long a new instance may take to boot and start the CodeDeploy "
         "agent before Auto Scaling abandons it and launches a replacement; InService means the agent runs.",
+    ),
+    Setting(
+        "warmPoolSize",
+        0,
+        "Stopped, agent-ready instances kept beside each slot (Auto Scaling warm pool, 0..fleetMaxSize; 0 = none): "
+        "a release starts them instead of launching and installing. Off by default: see docs/performance.md.",
     ),
 )
 DEFAULTS: Mapping[str, Any] = {setting.key: setting.default for setting in SETTINGS}
@@ -543,6 +550,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         agent_ready_timeout_seconds=_integer(
             "agentReadyTimeoutSeconds", get("agentReadyTimeoutSeconds"), *AGENT_READY_TIMEOUT_RANGE
         ),
+        warm_pool_size=_integer("warmPoolSize", get("warmPoolSize"), 0, maximum),
     )
 
 
