@@ -8,7 +8,7 @@ import sys
 
 import aws_cdk as cdk
 
-from bluegreen.config import SETTINGS, ConfigError, load_config
+from bluegreen.config import SETTINGS, ConfigError, check_region, load_config
 from stacks.blue_green_stack import build_stack
 
 
@@ -32,6 +32,11 @@ def main() -> int:
             "No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region) before `cdk synth`.",
             file=sys.stderr,
         )
+        return 2
+    try:
+        check_region(config, region)
+    except ConfigError as error:
+        print(f"Invalid configuration (cdk.json context or -c): {error}", file=sys.stderr)
         return 2
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region)
     build_stack(app, config, env)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bluegreen.instance_types import UnknownInstanceType, architecture
+
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 # The predefined EC2/on-premises deployment configurations (CodeDeploy guide, "Working with deployment
@@ -40,6 +42,14 @@ HEALTH_CHECK_MATCHER_ALLOWED = "HTTP codes 200..499, e.g. 200, 200,204 or 200-29
 HEALTH_CHECK_PATH = re.compile(r"^/\S{0,1023}$")
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# CodeDeploy CreateDeploymentGroup: deploymentGroupName is 1..100 characters. The stack names its two groups
+# `<stack>-blue-green` and `<stack>-bootstrap` (stacks/deployment.py), so the stack name leaves room for the longer
+# suffix (docs/decisions.md F30).
+DEPLOYMENT_GROUP_NAME_MAX = 100
+DEPLOYMENT_GROUP_SUFFIXES = ("-blue-green", "-bootstrap")
+STACK_NAME_MAX = DEPLOYMENT_GROUP_NAME_MAX - max(map(len, DEPLOYMENT_GROUP_SUFFIXES))
+# An Application Load Balancer needs subnets in at least two availability zones (ELBv2 CreateLoadBalancer, Subnets).
+ALB_MIN_AZS = 2
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays), each with the name
@@ -335,16 +345,24 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("stackName", "BlueGreenApp", "CloudFormation stack name (letters, digits, hyphens)."),
+    Setting(
+        "stackName",
+        "BlueGreenApp",
+        f"CloudFormation stack name (letters, digits, hyphens; at most {STACK_NAME_MAX}: the deployment group names).",
+    ),
     Setting(
         "existingVpc",
         None,
         "Use an existing VPC instead of creating one: an object with vpcId, "
-        "availabilityZones, publicSubnetIds, privateSubnetIds (private subnets need egress).",
+        "availabilityZones (at least two), publicSubnetIds, privateSubnetIds (private subnets need egress).",
     ),
     Setting("maxAzs", 2, "Availability zones of the new VPC (2..6)."),
     Setting("natGateways", 1, "NAT gateways of the new VPC (1..maxAzs); one per AZ survives an AZ outage."),
-    Setting("appPort", 8080, "Port the application listens on (1..65535)."),
+    Setting(
+        "appPort",
+        8080,
+        "Port the application listens on (1..65535); a deployed stack refuses a change (README, Changing appPort).",
+    ),
     Setting("healthCheckPath", "/health", "Health-check path of the target group (starts with /)."),
     Setting("healthCheckMatcher", "200", "HTTP codes that mean healthy, e.g. 200 or 200-299."),
     Setting("healthCheckIntervalSeconds", 5, "Health-check interval (5..300 s; AWS default 30)."),
@@ -357,8 +375,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Target-group deregistration delay (0..840 s; AWS default 300); "
         "also the drain Lambda's upper bound, which must fit in one invocation.",
     ),
-    Setting("certificateArn", None, "ACM certificate ARN: adds an HTTPS listener and redirects HTTP to it."),
-    Setting("instanceType", "t3.micro", "EC2 instance type of both slots."),
+    Setting(
+        "certificateArn",
+        None,
+        "ACM certificate ARN in the stack's region: adds an HTTPS listener and redirects HTTP to it.",
+    ),
+    Setting("instanceType", "t3.micro", "EC2 instance type of both slots; a Graviton type gets the arm64 image."),
     Setting("fleetMinSize", 1, "Minimum instances of the live slot (>= 0)."),
     Setting("fleetDesiredSize", 2, "Instances of the live slot after a release (>= fleetMinSize)."),
     Setting("fleetMaxSize", 4, "Maximum instances of the live slot (>= fleetDesiredSize, >= 1)."),
@@ -431,6 +453,11 @@ def _existing_vpc(value: Any) -> ExistingVpc | None:
         return tuple(_text(f"existingVpc.{field}", item, pattern, allowed) for item in items)
 
     zones = id_list("availabilityZones", None, "availability zone names")
+    if len(set(zones)) < ALB_MIN_AZS:
+        raise ConfigError(
+            f"context key 'existingVpc.availabilityZones': {list(zones)!r} names {len(set(zones))} zone; the load "
+            f"balancer needs subnets in at least {ALB_MIN_AZS} different availability zones"
+        )
     public = id_list("publicSubnetIds", SUBNET_ID, "subnet ids")
     private = id_list("privateSubnetIds", SUBNET_ID, "subnet ids")
     for field, subnets in (("publicSubnetIds", public), ("privateSubnetIds", private)):
@@ -440,6 +467,43 @@ def _existing_vpc(value: Any) -> ExistingVpc | None:
                 "availability zones; give one subnet per zone, in the same order"
             )
     return ExistingVpc(vpc_id, zones, public, private)
+
+
+def _stack_name(value: Any) -> str:
+    name = _text("stackName", value, STACK_NAME, "a letter, then letters, digits or hyphens")
+    if len(name) > STACK_NAME_MAX:
+        raise ConfigError(
+            f"context key 'stackName': {name!r} has {len(name)} characters; allowed: at most {STACK_NAME_MAX}, so "
+            f"that the deployment group {name + max(DEPLOYMENT_GROUP_SUFFIXES, key=len)!r} stays within CodeDeploy's "
+            f"{DEPLOYMENT_GROUP_NAME_MAX}"
+        )
+    return name
+
+
+def _instance_type(value: Any) -> str:
+    # The architecture picks the image (stacks/fleet.py); a name that cannot tell it is refused, not guessed.
+    name = _text("instanceType", value, INSTANCE_TYPE, "an EC2 instance type like t3.micro")
+    try:
+        architecture(name)
+    except UnknownInstanceType as exc:
+        raise ConfigError(f"context key 'instanceType': {exc}") from exc
+    return name
+
+
+def check_region(config: AppConfig, region: str) -> None:
+    """Refuse what only the stack's region can tell: a certificate from another region (ACM certificates are
+    regional; a load balancer can use only one from its own region, docs/decisions.md F31).
+
+    `app.py` calls it once the region is known; `load_config` cannot, as the release tool has no stack region.
+    """
+    if config.certificate_arn is None:
+        return
+    certificate_region = config.certificate_arn.split(":")[3]
+    if certificate_region != region:
+        raise ConfigError(
+            f"context key 'certificateArn': the certificate is in {certificate_region}, the stack in {region}; "
+            f"request or import the certificate in {region}"
+        )
 
 
 def load_config(context: Mapping[str, Any]) -> AppConfig:
@@ -525,7 +589,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
             )
     drain_command = _text("drainInFlightCommand", get("drainInFlightCommand"))
     return AppConfig(
-        stack_name=_text("stackName", get("stackName"), STACK_NAME, "a letter, then letters, digits or hyphens"),
+        stack_name=_stack_name(get("stackName")),
         existing_vpc=_existing_vpc(get("existingVpc")),
         max_azs=max_azs,
         nat_gateways=nat_gateways,
@@ -533,7 +597,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         health_check=health_check,
         deregistration_delay_seconds=deregistration_delay,
         certificate_arn=certificate_arn,
-        instance_type=_text("instanceType", get("instanceType"), INSTANCE_TYPE, "an EC2 instance type like t3.micro"),
+        instance_type=_instance_type(get("instanceType")),
         fleet=FleetSize(minimum=minimum, desired=desired, maximum=maximum),
         deployment_config_name=deployment_config,
         artifact_noncurrent_days=_integer(

@@ -1,6 +1,6 @@
 """The verdicts of the integration kit: pure functions from what a run observed to confirmed / refuted / not reached.
 
-Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U5) has one check here, with the id the kit
+Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U6) has one check here, with the id the kit
 prints. The kit (`integ/kit.py`) gathers the observations from a real account; these functions only decide, so the
 decision rules are tested offline with fixed inputs (tests/integ/test_beliefs.py). Plain Python, no AWS imports.
 """
@@ -58,6 +58,12 @@ BELIEFS: tuple[Belief, ...] = (
         "U5",
         "U5-ss-keepalive",
         "Under ALB keep-alive, the drain's established-connection count reaches 0 before the deregistration delay.",
+    ),
+    Belief(
+        "U6",
+        "U6-service-role-launch",
+        "With DISCOVER_EXISTING slots the release tool scales, CodeDeploy's service role never creates or updates an "
+        "Auto Scaling group nor launches or tags an instance (its launch-template permissions go unused).",
     ),
 )
 
@@ -177,6 +183,41 @@ def ss_keepalive(observed: DrainObservation | None, *, delay_seconds: float, pol
     if observed.wait_seconds >= delay_seconds:
         return Finding(Verdict.REFUTED, f"the drain ran to the {delay_seconds} s bound ({observed.wait_seconds:.0f} s)")
     return Finding(Verdict.NOT_REACHED, f"inconclusive: {observed.wait_seconds:.0f} s is within a poll of the bound")
+
+
+# The calls for which the CodeDeploy guide asks ec2:RunInstances, ec2:CreateTags and iam:PassRole with a launch
+# template (docs/decisions.md F33): Auto Scaling checks the caller's launch permissions on CreateAutoScalingGroup and
+# UpdateAutoScalingGroup; RunInstances and CreateTags are the launch itself. iam:PassRole leaves no event of its own.
+LAUNCH_TEMPLATE_CALLS = frozenset({"CreateAutoScalingGroup", "UpdateAutoScalingGroup", "RunInstances", "CreateTags"})
+# CloudTrail delivers an event within about 15 minutes of the call (CloudTrail user guide, "CloudTrail concepts"), so
+# a lookup says nothing about calls made later than this before it.
+CLOUDTRAIL_DELIVERY_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class ServiceRoleCalls:
+    """The CloudTrail events whose caller was the CodeDeploy service role's session, over the kit's releases."""
+
+    event_names: tuple[str, ...]
+    seconds_since_last_release: float
+
+
+def service_role_launch(observed: ServiceRoleCalls | None) -> Finding:
+    """U6: did CodeDeploy's service role make any call for which the guide asks launch-template permissions?"""
+    if observed is None:
+        return Finding(Verdict.NOT_REACHED, "no CloudTrail lookup of the service role's calls was made")
+    used = sorted(set(observed.event_names) & LAUNCH_TEMPLATE_CALLS)
+    if used:
+        return Finding(Verdict.REFUTED, f"the service role called {', '.join(used)}")
+    if observed.seconds_since_last_release < CLOUDTRAIL_DELIVERY_SECONDS:
+        return Finding(
+            Verdict.NOT_REACHED,
+            f"looked up {observed.seconds_since_last_release:.0f} s after the last release, within CloudTrail's "
+            "delivery delay",
+        )
+    return Finding(
+        Verdict.CONFIRMED, f"none of its {len(observed.event_names)} calls needs the launch-template permissions"
+    )
 
 
 def render(findings: Mapping[str, Finding]) -> str:

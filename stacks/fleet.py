@@ -11,8 +11,11 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.config import AGENT_READY_TIMEOUT_RANGE
+from bluegreen.instance_types import architecture
 
 SLOT_IDS = ("SlotA", "SlotB")
+# The Amazon Linux 2023 image for each architecture bluegreen.instance_types tells apart.
+AL2023_CPU_TYPES = {"x86_64": ec2.AmazonLinuxCpuType.X86_64, "arm64": ec2.AmazonLinuxCpuType.ARM_64}
 # The launch hook that keeps a new instance in Pending:Wait until its CodeDeploy agent runs. A fixed name: hook names
 # are unique per Auto Scaling group only, and the user data must know it without a token (it is rendered into bash).
 AGENT_READY_HOOK = "agent-ready"
@@ -178,8 +181,11 @@ class Fleet(Construct):
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
-            # The SSM public parameter is resolved by CloudFormation at deploy time, not looked up at synth.
-            machine_image=ec2.MachineImage.latest_amazon_linux2023(),
+            # The SSM public parameter is resolved by CloudFormation at deploy time, not looked up at synth; the arm64
+            # image for a Graviton type (bluegreen.instance_types, docs/decisions.md F29).
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(
+                cpu_type=AL2023_CPU_TYPES[architecture(instance_type)]
+            ),
             instance_type=ec2.InstanceType(instance_type),
             require_imdsv2=True,
             http_put_response_hop_limit=1,

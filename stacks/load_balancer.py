@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import CfnParameter, CfnRule, CfnRuleAssertion, Duration, Fn
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_s3 as s3
@@ -10,6 +10,10 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from bluegreen.config import HealthCheck
+
+# The stack parameter that records the port the target group was created with (see `LoadBalancer._guard_app_port`).
+DEPLOYED_APP_PORT_PARAMETER = "DeployedAppPort"
+APP_PORT_RULE = "AppPortUnchanged"
 
 
 class LoadBalancer(Construct):
@@ -68,14 +72,26 @@ class LoadBalancer(Construct):
             ),
         )
 
+        self._guard_app_port(health_check.port)
         self.listener, self.url_scheme = self._listen(certificate_arn)
         self._acknowledge_nag()
 
     def _listen(self, certificate_arn: str | None) -> tuple[elbv2.ApplicationListener, str]:
-        """HTTP forwarding to the target group, or HTTPS forwarding and an HTTP redirect to it; the URL scheme."""
+        """The port-80 listener (forwarding, or redirecting to HTTPS when a certificate is given), the HTTPS listener
+        with a certificate; the serving listener and the URL scheme.
+
+        The port-80 listener keeps its construct id `Http` either way, and only its default action follows
+        `certificateArn`: CloudFormation creates a resource under a new logical id before it deletes the old one, and
+        a second listener on port 80 fails the update with DuplicateListener (docs/decisions.md F27).
+        """
         self.security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP from the internet")
         if certificate_arn is None:
-            return self.alb.add_listener("Http", port=80, open=False, default_target_groups=[self.target_group]), "http"
+            http_action = elbv2.ListenerAction.forward([self.target_group])
+        else:
+            http_action = elbv2.ListenerAction.redirect(protocol="HTTPS", port="443", permanent=True)
+        http = self.alb.add_listener("Http", port=80, open=False, default_action=http_action)
+        if certificate_arn is None:
+            return http, "http"
         self.security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS from the internet")
         listener = self.alb.add_listener(
             "Https",
@@ -85,8 +101,42 @@ class LoadBalancer(Construct):
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             default_target_groups=[self.target_group],
         )
-        self.alb.add_redirect(source_port=80, target_port=443)
         return listener, "https"
+
+    def _guard_app_port(self, port: int) -> None:
+        """Refuse a stack update that changes `appPort`, before CloudFormation changes anything.
+
+        The target group's port is the port CodeDeploy registers instances on (the deployment group knows the target
+        group by name only), and a new port replaces the target group: the listener would move to an empty group (503s)
+        while the live instances stay in the old one, which is then deleted. So the port is recorded in a stack
+        parameter whose default is `appPort`: `cdk deploy` reuses a parameter's previous value (CDK CLI
+        `--previous-parameters`, on by default), so the recorded value is the deployed port, and the template rule
+        fails the update before any resource changes unless the two agree (docs/decisions.md F28). A deliberate
+        change follows README.md, "Changing appPort".
+        """
+        deployed = CfnParameter(
+            self,
+            DEPLOYED_APP_PORT_PARAMETER,
+            type="String",
+            default=str(port),
+            allowed_pattern="^[0-9]{1,5}$",
+            description="The appPort the target group was created with; cdk deploy reuses it. Change it only as "
+            "README.md, 'Changing appPort', describes.",
+        )
+        deployed.override_logical_id(DEPLOYED_APP_PORT_PARAMETER)
+        rule = CfnRule(
+            self,
+            APP_PORT_RULE,
+            assertions=[
+                CfnRuleAssertion(
+                    assert_=Fn.condition_equals(deployed.value_as_string, str(port)),
+                    assert_description=f"appPort {port} differs from the deployed port (parameter "
+                    f"{DEPLOYED_APP_PORT_PARAMETER}): it would replace the target group and empty the site. "
+                    "Refused before any change; see README.md, Changing appPort.",
+                )
+            ],
+        )
+        rule.override_logical_id(APP_PORT_RULE)
 
     def _acknowledge_nag(self) -> None:
         """cdk-nag findings on the load balancer's resources, each with its reason."""

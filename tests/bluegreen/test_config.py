@@ -141,13 +141,13 @@ def test_invalid_value_fails_naming_key_value_and_allowed_range(context: dict, e
 def test_existing_vpc_given_as_json_on_the_command_line_is_parsed() -> None:
     vpc = {
         "vpcId": "vpc-0123456789abcdef0",
-        "availabilityZones": ["eu-west-1a"],
-        "publicSubnetIds": ["subnet-0123456789abcdef0"],
-        "privateSubnetIds": ["subnet-0123456789abcdef1"],
+        "availabilityZones": ["eu-west-1a", "eu-west-1b"],
+        "publicSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef2"],
+        "privateSubnetIds": ["subnet-0123456789abcdef1", "subnet-0123456789abcdef3"],
     }
     config = load_config({"existingVpc": json.dumps(vpc)})
     assert config.existing_vpc is not None
-    assert config.existing_vpc.private_subnet_ids == ("subnet-0123456789abcdef1",)
+    assert config.existing_vpc.private_subnet_ids == ("subnet-0123456789abcdef1", "subnet-0123456789abcdef3")
 
 
 def test_the_drain_poll_interval_may_have_a_fraction() -> None:

@@ -11,12 +11,14 @@ from integ.beliefs import (
     FirstRelease,
     GroupListObservation,
     LaunchDeployment,
+    ServiceRoleCalls,
     Verdict,
     agent_group_id,
     asg_list,
     first_release,
     launch_registers,
     render,
+    service_role_launch,
     ss_keepalive,
 )
 
@@ -111,6 +113,20 @@ def test_the_hook_environment_belief_is_read_from_the_failing_hooks_log_tail(tai
 )
 def test_the_keepalive_belief_compares_the_drain_with_its_bound(observed, verdict):
     assert ss_keepalive(observed, delay_seconds=60, poll_seconds=5).verdict is verdict
+
+
+@pytest.mark.parametrize(
+    ("observed", "verdict"),
+    [
+        (ServiceRoleCalls(("PutLifecycleHook", "DescribeAutoScalingGroups"), 1800), Verdict.CONFIRMED),
+        (ServiceRoleCalls(("PutLifecycleHook", "UpdateAutoScalingGroup"), 1800), Verdict.REFUTED),
+        (ServiceRoleCalls(("RunInstances",), 60), Verdict.REFUTED),
+        (ServiceRoleCalls(("PutLifecycleHook",), 60), Verdict.NOT_REACHED),
+        (None, Verdict.NOT_REACHED),
+    ],
+)
+def test_the_service_role_belief_is_refuted_by_any_launch_template_call_and_needs_cloudtrails_delay(observed, verdict):
+    assert service_role_launch(observed).verdict is verdict
 
 
 def test_the_table_lists_every_belief_and_marks_unchecked_ones_not_reached():

@@ -42,6 +42,14 @@ def test_synth_without_a_region_stops_with_exit_2_saying_how_to_set_one(tmp_path
     assert "set AWS_REGION" in result.stderr
 
 
+def test_a_certificate_from_another_region_than_the_stack_stops_synth_with_exit_2(tmp_path: Path) -> None:
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    result = run_app(tmp_path, {"certificateArn": certificate}, region="eu-west-1")
+    assert result.returncode == 2
+    assert "the certificate is in us-east-1, the stack in eu-west-1" in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
 def test_the_full_stack_puts_a_termination_hook_on_both_slots(default_stack: Synthesized) -> None:
     hooks = default_stack.template.find_resources(
         "AWS::AutoScaling::LifecycleHook",
