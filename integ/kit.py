@@ -131,6 +131,14 @@ def traffic_stayed_on(live_slot: str, healthy_by_slot: Mapping[str, int]) -> tup
     return live > 0 and not elsewhere, f"healthy targets by slot: {dict(healthy_by_slot)} (live before: {live_slot})"
 
 
+def caller_role(event: Mapping[str, Any]) -> str | None:
+    """The name of the role whose session made a CloudTrail event (`userIdentity.sessionContext.sessionIssuer`)."""
+    identity = json.loads(event.get("CloudTrailEvent", "{}")).get("userIdentity", {})
+    issuer = identity.get("sessionContext", {}).get("sessionIssuer", {})
+    name = issuer.get("userName") if issuer.get("type") == "Role" else None
+    return str(name) if name else None
+
+
 class Kit:
     """One run against one account and region; holds the AWS clients and what it has seen."""
 
@@ -147,6 +155,9 @@ class Kit:
         )
         self.elbv2, self.s3, self.logs = client("elbv2"), client("s3"), client("logs")
         self.lambda_, self.sts, self.ssm = client("lambda"), client("sts"), client("ssm")
+        self.cloudtrail = client("cloudtrail")
+        self.started = time.time()
+        self.last_release = self.started
         self.report = Report()
         self.out: dict[str, str] = {}
 
@@ -163,6 +174,7 @@ class Kit:
             self.release_twice()
             self.failing_release()
             self.scale_out_and_in()
+            self.service_role_calls()
         except KitError as exc:
             self.report.record("K-STOPPED", False, str(exc))
         finally:
@@ -242,6 +254,7 @@ class Kit:
         started = time.time()
         revision = write_failing_revision(SAMPLE_APP, self.workdir / "failing-revision")
         self.release(revision, "K-FAILING-RELEASE", expect=1)
+        self.last_release = time.time()
         passed, detail = traffic_stayed_on(live, self.healthy_by_slot())
         self.report.record("K-ROLLBACK", passed, detail)
         failed = self.deployments_since(started, creator="user")
@@ -281,6 +294,22 @@ class Kit:
             beliefs.DrainObservation(wait, served[0]) if wait is not None else None,
             delay_seconds=self.config.deregistration_delay_seconds,
             poll_seconds=self.config.drain_poll_interval_seconds,
+        )
+
+    def service_role_calls(self) -> None:
+        """U6: the CodeDeploy service role's CloudTrail events since the run started (docs/decisions.md F33)."""
+        role_arn = self.codedeploy.get_deployment_group(**self.group_key())["deploymentGroupInfo"]["serviceRoleArn"]
+        role_name = role_arn.rsplit("/", 1)[-1]
+        names: list[str] = []
+        for source in ("autoscaling.amazonaws.com", "ec2.amazonaws.com"):
+            pages = self.cloudtrail.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": source}],
+                StartTime=self.started,
+            )
+            for page in pages:
+                names += [event["EventName"] for event in page["Events"] if caller_role(event) == role_name]
+        self.report.findings["U6-service-role-launch"] = beliefs.service_role_launch(
+            beliefs.ServiceRoleCalls(tuple(names), time.time() - self.last_release)
         )
 
     def destroy(self) -> None:

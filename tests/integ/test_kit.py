@@ -88,3 +88,10 @@ def test_the_kit_checks_pass_only_when_every_recorded_check_passed():
     report.record("K-ROLLBACK", False, "traffic moved")
     assert not report.ok
     assert "K-ROLLBACK" in report.render() and "FAIL" in report.render()
+
+
+def test_the_caller_role_of_a_cloudtrail_event_is_its_session_issuers_name():
+    issued = {"type": "Role", "userName": "BlueGreenIntegServiceRole", "arn": "arn:aws:iam::1:role/x"}
+    event = {"CloudTrailEvent": json.dumps({"userIdentity": {"sessionContext": {"sessionIssuer": issued}}})}
+    assert kit.caller_role(event) == "BlueGreenIntegServiceRole"
+    assert kit.caller_role({"CloudTrailEvent": json.dumps({"userIdentity": {"type": "IAMUser"}})}) is None
