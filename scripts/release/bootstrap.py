@@ -120,7 +120,7 @@ class Bootstrap:
         self._clear()
         return note
 
-    def start(self, *, slot: str, revision: Mapping[str, Any], description: str) -> str:
+    def start(self, *, slot: str, revision: Mapping[str, Any], description: str, release_id: str | None = None) -> str:
         """List `slot` on the bootstrap group and deploy `revision` to it in place; returns the deployment id.
 
         When CreateDeployment is refused, the list is cleared again before the error goes up.
@@ -133,6 +133,7 @@ class Bootstrap:
                 group=self.group.name,
                 revision=revision,
                 description=f"{description} (first release, in place)",
+                release_id=release_id,
             )
         except (ClientError, ReleaseInFlight):
             self._clear()

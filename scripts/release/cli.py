@@ -45,9 +45,15 @@ exit codes:
   1  deployment failed; CodeDeploy rolled back, the failed slot was emptied
   2  bad input or pre-flight failure, including a live slot the deployment group, the target group and
      the last successful deployment do not settle: nothing uploaded, nothing scaled
-  3  timed out: the deployment was stopped with rollback
-  4  cancelled (SIGINT/SIGTERM): the deployment was stopped with rollback
-  5  another deployment is in flight for the deployment group
+  3  timed out: the deployment was stopped with rollback (or, if StopDeployment kept failing, it still runs:
+     the message says how to stop it)
+  4  cancelled (SIGINT/SIGTERM/SIGHUP): the deployment was stopped with rollback (or still runs, as for 3)
+  5  another release holds the deployment group's release lease, or another deployment is in flight: nothing
+     was touched
+  7  released, finishing incomplete: the deployment succeeded and traffic is on the new slot, but re-pointing
+     the group, resuming scaling processes or emptying the old slot failed; the message gives the repair (the
+     next release also completes it first)
+  8  AWS could not be reached or refused the credentials or a permission (region, endpoint, IAM)
 """
 
 ENVIRONMENT = """\
@@ -463,9 +469,18 @@ def main(
         )
         return int(ExitCode.BAD_INPUT)
     except (ClientError, BotoCoreError) as exc:
-        print(
-            f"AWS call failed: {exc}\nWhat to do: check the role's permissions, the region and the names given; "
-            "`status` shows what the tool can see.",
-            file=sys.stderr,
-        )
-        return int(ExitCode.DEPLOYMENT_FAILED)
+        print(f"AWS call failed: {exc}\nWhat to do: {_aws_hint(args.command, env)}", file=sys.stderr)
+        return int(ExitCode.AWS_UNAVAILABLE)
+
+
+def _aws_hint(command: str, env: Mapping[str, str]) -> str:
+    """What helps when AWS could not be reached or refused: commands that show who and where the tool is."""
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "(none set)"
+    hint = (
+        f"`aws sts get-caller-identity` shows the credentials' account and role, and `aws configure list` the region "
+        f"({region}) and profile; a wrong region shows as an endpoint that cannot be reached. For AccessDenied, give "
+        "the role the action named above (docs/pipelines.md lists what each command needs)."
+    )
+    if command != "status":
+        hint += " Once AWS answers, `python scripts/deploy.py status` shows what the tool can see."
+    return hint

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from release.ci import CiContext
 from release.errors import ReleaseInFlight, TargetsError
+from release.retry import is_refused, is_transient
 
 IN_FLIGHT_STATUSES = ("Created", "Queued", "InProgress", "Ready", "Baking")
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
@@ -51,6 +52,8 @@ def get_group(codedeploy: Any, application: str, group: str) -> GroupInfo:
             "deploymentGroupInfo"
         ]
     except ClientError as exc:
+        if is_transient(exc) or is_refused(exc):
+            raise  # asked again (pre-flight) or reported as AWS refusing the credentials (exit 8), not a bad name
         raise TargetsError(
             f"deployment group {application}/{group} cannot be read: {exc.response['Error'].get('Message', exc)}",
             hint=(
@@ -143,29 +146,66 @@ def get_deployment(codedeploy: Any, deployment_id: str) -> dict[str, Any]:
     return info
 
 
+def release_marker(release_id: str) -> str:
+    """The tag a release puts at the start of its deployments' descriptions, to recognise them later."""
+    return f"[release {release_id}]"
+
+
+def own_deployment_in_flight(codedeploy: Any, application: str, group: str, release_id: str) -> str | None:
+    """The id of the deployment in flight that this release created (its description carries the marker), if any."""
+    ids = deployments_in_flight(codedeploy, application, group)
+    marker = release_marker(release_id)
+    for info in _deployment_infos(codedeploy, ids):
+        if str(info.get("description", "")).startswith(marker):
+            return str(info["deploymentId"])
+    return None
+
+
+def _create(codedeploy: Any, *, application: str, group: str, release_id: str | None, params: Mapping[str, Any]) -> str:
+    """CreateDeployment; on `DeploymentLimitExceededException` recognise our own deployment, else `ReleaseInFlight`.
+
+    The SDK retries CreateDeployment after a dropped connection or a 5xx, and the call is not idempotent: the first
+    attempt may have created the deployment, and the retry is then refused because one is in flight — ours. The
+    release id in the description (`release_marker`) tells it apart from someone else's, and the release follows it.
+    """
+    try:
+        return str(
+            codedeploy.create_deployment(applicationName=application, deploymentGroupName=group, **params)[
+                "deploymentId"
+            ]
+        )
+    except ClientError as exc:
+        if exc.response["Error"].get("Code") != "DeploymentLimitExceededException":
+            raise
+        own = own_deployment_in_flight(codedeploy, application, group, release_id) if release_id else None
+        if own is not None:
+            return own
+        # Someone started a deployment between our check and this call.
+        raise ReleaseInFlight(f"CodeDeploy refused a second deployment for {group}: {exc}") from exc
+
+
 def create_deployment(
-    codedeploy: Any, *, application: str, group: str, revision: Mapping[str, Any], idle_slot: str, description: str
+    codedeploy: Any,
+    *,
+    application: str,
+    group: str,
+    revision: Mapping[str, Any],
+    idle_slot: str,
+    description: str,
+    release_id: str | None = None,
 ) -> str:
     """Start a blue/green deployment whose replacement (green) environment is the idle slot's instances.
 
     With green fleet DISCOVER_EXISTING, `targetInstances.autoScalingGroups` names the replacement environment; the
     original (blue) environment is the group's own Auto Scaling groups, i.e. the live slot (TargetInstances).
+    A retried create that finds this release's own deployment in flight returns its id (`_create`).
     """
-    try:
-        return str(
-            codedeploy.create_deployment(
-                applicationName=application,
-                deploymentGroupName=group,
-                revision=dict(revision),
-                targetInstances={"autoScalingGroups": [idle_slot]},
-                description=description[:DESCRIPTION_LIMIT],
-            )["deploymentId"]
-        )
-    except ClientError as exc:
-        if exc.response["Error"].get("Code") == "DeploymentLimitExceededException":
-            # Someone started a deployment between our check and this call.
-            raise ReleaseInFlight(f"CodeDeploy refused a second deployment for {group}: {exc}") from exc
-        raise
+    params = {
+        "revision": dict(revision),
+        "targetInstances": {"autoScalingGroups": [idle_slot]},
+        "description": description[:DESCRIPTION_LIMIT],
+    }
+    return _create(codedeploy, application=application, group=group, release_id=release_id, params=params)
 
 
 def stop_deployment(codedeploy: Any, deployment_id: str) -> str:
@@ -201,14 +241,20 @@ def deployment_targets(codedeploy: Any, deployment_id: str) -> list[dict[str, An
     return targets
 
 
-def build_description(ci: CiContext, override: str | None = None) -> str:
-    """A ≤ 256-character description naming the CI run's commit, branch and build (or `override`)."""
+def build_description(ci: CiContext, override: str | None = None, *, release_id: str | None = None) -> str:
+    """A ≤ 256-character description naming the CI run's commit, branch and build (or `override`).
+
+    With `release_id`, it starts with the release's marker (`release_marker`), so truncation never cuts it off.
+    """
     if override:
-        return override[:DESCRIPTION_LIMIT]
-    commit = ci.commit or "unknown"
-    branch = ci.branch or "unknown"
-    build = ci.build or "local"
-    text = f"scripts/deploy.py release: commit {commit[:12]} branch {branch} build {build}"
+        text = override
+    else:
+        commit = ci.commit or "unknown"
+        branch = ci.branch or "unknown"
+        build = ci.build or "local"
+        text = f"scripts/deploy.py release: commit {commit[:12]} branch {branch} build {build}"
+    if release_id:
+        text = f"{release_marker(release_id)} {text}"
     return text[:DESCRIPTION_LIMIT]
 
 
@@ -282,21 +328,18 @@ def set_group_slots(codedeploy: Any, application: str, group: str, slots: list[s
 
 
 def create_in_place_deployment(
-    codedeploy: Any, *, application: str, group: str, revision: Mapping[str, Any], description: str
+    codedeploy: Any,
+    *,
+    application: str,
+    group: str,
+    revision: Mapping[str, Any],
+    description: str,
+    release_id: str | None = None,
 ) -> str:
     """CreateDeployment in an in-place group: it deploys to the instances of the Auto Scaling groups the group lists.
 
     No `targetInstances`: that field describes a blue/green replacement environment (CreateDeployment API reference).
+    A retried create that finds this release's own deployment in flight returns its id (`_create`).
     """
-    try:
-        answer = codedeploy.create_deployment(
-            applicationName=application,
-            deploymentGroupName=group,
-            revision=dict(revision),
-            description=description[:DESCRIPTION_LIMIT],
-        )
-    except ClientError as exc:
-        if exc.response["Error"].get("Code") == "DeploymentLimitExceededException":
-            raise ReleaseInFlight(f"CodeDeploy refused a second deployment for {group}: {exc}") from exc
-        raise
-    return str(answer["deploymentId"])
+    params = {"revision": dict(revision), "description": description[:DESCRIPTION_LIMIT]}
+    return _create(codedeploy, application=application, group=group, release_id=release_id, params=params)

@@ -9,7 +9,9 @@ Two families:
 * Exit 2, `InputError` and its subclasses (`AppSpecError`, `UploadError`, `TargetsError`): bad input or a failed
   pre-flight check; nothing was uploaded and nothing was scaled.
 * The outcomes of a deployment that ran, or was refused because another one runs: `DeploymentFailed` (1), `TimedOut`
-  (3), `Cancelled` (4), `ReleaseInFlight` (5).
+  (3), `Cancelled` (4), `ReleaseInFlight` (5) and its lease variants `LeaseHeld`/`LeaseLost`, `FinishIncomplete` (7:
+  released, a step after the success failed).
+* `AwsUnavailable` (8): AWS could not be reached or refused the credentials or a permission.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ class ExitCode(IntEnum):
     # `deploy.py rehearse` only: every event passed, but something could not be reproduced here (a `runas` user
     # the rehearsal, not being root, could not switch to): neither PASSED nor FAILED.
     REHEARSAL_INCOMPLETE = 6
+    # The deployment succeeded and traffic is on the new slot, but a step after it (re-pointing the group, resuming
+    # scaling processes, emptying the old slot) still failed after retries: released, finishing incomplete.
+    RELEASED_INCOMPLETE = 7
+    # AWS could not be reached, or refused the credentials or a permission (region typo, endpoint, IAM).
+    AWS_UNAVAILABLE = 8
 
 
 class ReleaseError(Exception):
@@ -152,4 +159,44 @@ class ReleaseInFlight(ReleaseError):
     default_hint = (
         "Wait for it to finish (`python scripts/deploy.py status`), or stop it with `python scripts/deploy.py stop`, "
         "then run the release again."
+    )
+
+
+class LeaseHeld(ReleaseInFlight):
+    """Another run holds the deployment group's release lease (release.lease): this run touched nothing."""
+
+    default_hint = (
+        "Another release or rollback of this deployment group is running (see the owner above). Wait for it to end, "
+        "or for its lease to expire if that run died, then run the release again; `python scripts/deploy.py status` "
+        "shows the deployment in flight. Nothing was uploaded or scaled."
+    )
+
+
+class LeaseLost(ReleaseInFlight):
+    """This run's lease was taken over (it stalled past the lease's expiry): it stops touching anything."""
+
+    default_hint = (
+        "Another run took over the deployment group after this run stalled past its lease, and owns the slots now; "
+        "this run scaled nothing after losing the lease. `python scripts/deploy.py status` shows what runs."
+    )
+
+
+class FinishIncomplete(ReleaseError):
+    """The deployment succeeded and traffic is on the new slot; a step after it failed even after retries."""
+
+    exit_code: ClassVar[int] = ExitCode.RELEASED_INCOMPLETE
+    default_hint = (
+        "Run the same release again: before anything else it finishes what is listed above (points the group at "
+        "the live slot, resumes scaling processes, empties the old slot). Or run the commands listed above by hand."
+    )
+
+
+class AwsUnavailable(ReleaseError):
+    """AWS could not be reached (region, endpoint, network) or refused the credentials or a permission."""
+
+    exit_code: ClassVar[int] = ExitCode.AWS_UNAVAILABLE
+    default_hint = (
+        "Check who and where the tool is: `aws sts get-caller-identity` (credentials, account) and `aws configure "
+        "list` (region, profile); an endpoint error names the region it tried. For AccessDenied, give the role the "
+        "action named above (docs/pipelines.md lists every one the tool needs)."
     )

@@ -19,21 +19,8 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
 from release.deployments import TERMINAL_STATUSES, deployment_targets, get_deployment
+from release.retry import is_transient
 from release.runtime import Runtime
-
-# Error codes that mean "ask again later", not "the release failed".
-TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "InternalFailure",
-        "InternalError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -164,13 +151,6 @@ class Backoff:
         """Seconds to sleep before the next poll."""
         delay = min(self.cap, self.base * (2.0**self._throttled))
         return delay * self.rng.uniform(0.8, 1.2)
-
-
-def is_transient(exc: Exception) -> bool:
-    """Throttling, a 5xx or a dropped connection after the SDK's retries: worth polling again later."""
-    if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code", "") in TRANSIENT_CODES
-    return isinstance(exc, ConnectionError | ReadTimeoutError)
 
 
 def poll(codedeploy: Any, deployment_id: str) -> Snapshot:

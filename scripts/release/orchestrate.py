@@ -27,6 +27,17 @@ files on the runner, so a run after a crash knows what to do:
   target group no longer holds any of its instances (waited for up to the deregistration delay). Otherwise it is left
   for CodeDeploy's rollback, and the next run tidies it. A failed first release always empties its slot: nothing
   served before it.
+* One run at a time: before anything is written (after the bundle and the bucket check) the run takes the deployment
+  group's release lease (`release.lease`, an S3 conditional write in the artifact bucket), renews it while it waits,
+  renews it again right before every scaling call, and releases it on every way out. A run that cannot take it exits
+  5 having touched nothing; a run whose lease was taken over (it stalled past the expiry) scales nothing any more.
+  The deployment's description starts with the run's release id, so a CreateDeployment the SDK retried and CodeDeploy
+  refused (one is in flight: our own first attempt) is recognised and followed (`deployments.own_deployment_in_flight`).
+* After the deployment succeeded nothing is reported as a failed deployment: the steps that follow (re-pointing the
+  group, resuming processes on every slot, emptying the old slot) are retried, and if one still fails the run ends
+  "released, finishing incomplete" (exit 7) with the exact repair; the next release finishes them first anyway.
+* A StopDeployment that keeps failing leaves the scaling processes suspended (the deployment still runs) and the run
+  says so, with how to stop it; the exit code stays the timeout's or the cancel's.
 * Agent readiness: the idle slot is filled until every instance is InService; the stack's launch lifecycle hook keeps
   a new instance out of InService until its CodeDeploy agent runs (docs/decisions.md F21), so InService means "ready
   to be deployed to".
@@ -36,6 +47,8 @@ files on the runner, so a run after a crash knows what to do:
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,9 +60,11 @@ from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
 from release.bundle import Bundle, build_bundle
 from release.ci import CiContext
-from release.errors import Cancelled, DeploymentFailed, ReleaseError, TimedOut
-from release.follow import FollowResult, Snapshot, failure_lines, follow
+from release.errors import AwsUnavailable, Cancelled, DeploymentFailed, FinishIncomplete, ReleaseError, TimedOut
+from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
+from release.lease import Lease, lease_key
 from release.record import ReleaseRecord
+from release.retry import AWS_ERRORS, error_code, retried
 from release.runtime import Runtime
 from release.targets import Targets
 from release.timeout import default_timeout_seconds, read_traffic_timing
@@ -85,6 +100,10 @@ class ReleaseOptions:
     cleanup_timeout_seconds: float = 120.0
     rollback_timeout_seconds: float = 900.0
     key_prefix: str | None = None
+    # The release id (in the lease and at the start of the deployment's description); a fresh one by default.
+    release_id: str | None = None
+    # Who runs the release, as the lease shows it to a refused run (default: host and process id).
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,12 +175,28 @@ class Release:
         self.options = options
         self.runtime = runtime
         self.view = view
+        self.release_id = options.release_id or uuid.uuid4().hex[:12]
         self.record = ReleaseRecord(
             command=command,
             started=runtime.now(),
             application=targets.application,
             deployment_group=targets.deployment_group,
+            release_id=self.release_id,
         )
+        self.lease = Lease(
+            clients.s3,
+            targets.bucket,
+            lease_key(targets.application, targets.deployment_group),
+            release_id=self.release_id,
+            command=command,
+            runtime=runtime,
+            owner=options.owner,
+        )
+        # Set once the deployment succeeded: from then on no error may be reported as a failed deployment.
+        self._committed = False
+        # Slots whose scaling processes could not be resumed after the deployment, and why StopDeployment failed.
+        self._unresumed: list[str] = []
+        self._stop_failure: str | None = None
 
     # -- the steps, in order -----------------------------------------------------------------------------------------
 
@@ -178,19 +213,42 @@ class Release:
             self._deploy(situation, revision, bundle.appspec if bundle is not None else None)
         except ReleaseError as exc:
             record.error = exc
-        except ClientError as exc:
-            # An AWS refusal the tool does not expect (permissions, a limit): say which call and what to check.
-            operation = getattr(exc, "operation_name", "an AWS call")
-            record.error = DeploymentFailed(
-                f"{operation} failed: {exc.response.get('Error', {}).get('Message', exc)}",
-                hint="Check the pipeline role's permissions and the resources named above; run `status`, then retry.",
-            )
-            if record.idle and record.live_after is None:
-                self._empty_idle(record.idle, traffic_safe=record.deployment_id is None)
+        except AWS_ERRORS as exc:
+            record.error = self._aws_error(exc)
         finally:
+            note = self.lease.release()
+            if note:
+                self.view.note(note)
             record.finished = self.runtime.now()
             self.view.close()
         return record
+
+    def _aws_error(self, exc: Exception) -> ReleaseError:
+        """An AWS error nobody below expected: never "deployment failed"; its meaning depends on how far we got."""
+        record = self.record
+        operation = getattr(exc, "operation_name", None) or "an AWS call"
+        detail = exc.response.get("Error", {}).get("Message", exc) if isinstance(exc, ClientError) else exc
+        text = f"{operation} failed ({error_code(exc)}): {detail}"
+        if self._committed:
+            return FinishIncomplete(
+                f"released: deployment {record.deployment_id} succeeded and traffic is on {record.idle}, but "
+                f"finishing is incomplete: {text}"
+            )
+        if record.deployment_id is not None:
+            return AwsUnavailable(
+                f"{text}; deployment {record.deployment_id} may still be running",
+                hint=(
+                    "`python scripts/deploy.py status` shows it; `python scripts/deploy.py stop` stops it with "
+                    "rollback; the next release resumes the slots' processes and empties the idle slot. If AWS "
+                    "refused the credentials: `aws sts get-caller-identity`."
+                ),
+            )
+        if record.idle and self.lease.held:
+            try:
+                self._empty_idle(record.idle, traffic_safe=True)
+            except (ReleaseError, *AWS_ERRORS) as cleanup:
+                self.view.note(f"{record.idle} left as it is ({cleanup}); the next run empties it")
+        return AwsUnavailable(text)
 
     def _bundle(self) -> Bundle:
         """Build and validate the bundle of `options.app_dir`."""
@@ -208,16 +266,41 @@ class Release:
 
         The live slot is resolved here (`release.live`), so a refusal (exit 2) comes before any upload or scaling.
         """
-        codedeploy, targets = self.clients.codedeploy, self.targets
         with self.record.phase("pre-flight", self.runtime):
-            check_bucket(self.clients.s3, targets.bucket)
-            group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
-            deployments.refuse_if_in_flight(codedeploy, targets.application, targets.deployment_group)
-            steps = self._bootstrap_group()
-            states = slots.describe_slots(self.clients.autoscaling, targets.slots)
-            evidence = self._evidence(group, states, steps)
-            decision = live.resolve(evidence)
-            evidence = self._idle_deregistered(evidence, decision.idle)
+            check_bucket(self.clients.s3, self.targets.bucket)
+            self._take_lease()
+            # Every read below is idempotent: one transient error (throttling, a dropped connection) reads again.
+            return retried(
+                self._read_situation,
+                runtime=self.runtime,
+                only_transient=True,
+                log=self.view.note,
+                what="a pre-flight read",
+            )
+
+    def _take_lease(self) -> None:
+        """Take the release lease (exit 5 without it) and renew it from every wait from now on."""
+        taken_over = self.lease.acquire()
+        if taken_over:
+            self._recovered(taken_over)
+        self.runtime = dataclasses.replace(
+            self.runtime, sleep=self.lease.renewing_sleep(self.runtime.sleep, self.view.note)
+        )
+
+    def _owned(self) -> None:
+        """Right before changing a slot or the group: renew the lease now; `LeaseLost` if another run owns them."""
+        self.lease.ensure(self.view.note)
+
+    def _read_situation(self) -> Situation:
+        """The deployment group, no deployment in flight, the bootstrap group, both slots and the live slot (reads)."""
+        codedeploy, targets = self.clients.codedeploy, self.targets
+        group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
+        deployments.refuse_if_in_flight(codedeploy, targets.application, targets.deployment_group)
+        steps = self._bootstrap_group()
+        states = slots.describe_slots(self.clients.autoscaling, targets.slots)
+        evidence = self._evidence(group, states, steps)
+        decision = live.resolve(evidence)
+        evidence = self._idle_deregistered(evidence, decision.idle)
         return Situation(group, decision, evidence, steps)
 
     def _bootstrap_group(self) -> Bootstrap | None:
@@ -300,13 +383,17 @@ class Release:
         try:
             result = self._fill_and_deploy(group, plan, revision, appspec)
         except ReleaseError:
-            if record.deployment_id is None:
+            if record.deployment_id is None and self.lease.held:
                 # Nothing was deployed (interrupted while filling, or refused by CreateDeployment): emptying is safe.
+                # Without the lease the slots are another run's: nothing is touched.
                 self._empty_idle(plan.idle, traffic_safe=True)
             raise
+        if self._stop_failure is not None:
+            raise self._still_running(plan, result)
         if not (result.ending == "finished" and result.snapshot.status == "Succeeded"):
             with record.phase("rollback", self.runtime):
-                raise self._finish_unsuccessful(plan, result)
+                raise self._with_unresumed(self._finish_unsuccessful(plan, result))
+        self._committed = True
         with record.phase("switch", self.runtime):
             self._switch(group, plan)
 
@@ -326,6 +413,7 @@ class Release:
         decision, evidence, targets = situation.decision, situation.evidence, self.targets
         for note in decision.notes:
             self.view.note(note)
+        self._owned()
         if decision.repoint:
             self._recovered(decision.repoint)
             deployments.point_group_at(self.clients.codedeploy, situation.group, decision.live)
@@ -356,6 +444,7 @@ class Release:
     def _prepare_idle(self, plan: SlotPlan) -> None:
         """Resume processes a crash may have left suspended; empty an idle slot left scaled up; wait out draining."""
         autoscaling = self.clients.autoscaling
+        self._owned()
         slots.resume(autoscaling, (plan.live, plan.idle))
         idle = plan.idle_state
         if idle.occupied:
@@ -385,6 +474,7 @@ class Release:
                 "data and the CodeDeploy agent: an instance is InService only once its agent runs"
             )
             idle_now = slots.describe_slots(autoscaling, [plan.idle])[plan.idle]
+            self._owned()
             slots.scale(autoscaling, idle_now, capacity, minimum=min(self.targets.fleet.minimum, capacity))
             slots.wait_serving(
                 autoscaling,
@@ -409,6 +499,7 @@ class Release:
             self.view.note(f"{idle} left running: {held}; the next run empties it once they have deregistered")
             return
         state = slots.describe_slots(self.clients.autoscaling, [idle])[idle]
+        self._owned()
         slots.scale(self.clients.autoscaling, state, 0, minimum=0)
         self.view.note(f"{idle} scaled back to 0")
 
@@ -430,22 +521,77 @@ class Release:
         return f"its instances are registered with the target group ({live.describe_targets(held)})" if held else None
 
     def _switch(self, group: deployments.GroupInfo, plan: SlotPlan) -> None:
-        """Point the group at the new live slot and empty the old one (the drain Lambda lets each instance go)."""
-        codedeploy = self.clients.codedeploy
+        """Point the group at the new live slot and empty the old one (the drain Lambda lets each instance go).
+
+        The deployment succeeded: traffic is on the new slot whatever happens here. Each step is retried and tried
+        even when the one before failed; what still fails ends the run "released, finishing incomplete" (exit 7).
+        """
+        codedeploy, autoscaling, record = self.clients.codedeploy, self.clients.autoscaling, self.record
+        unfinished: list[str] = []
+        record.live_after = plan.idle
 
         def point() -> None:
             deployments.point_group_at(codedeploy, group, plan.idle)
 
+        self._owned()
         if plan.bootstrap is not None:
             # The blue/green group takes the slot before the bootstrap group lets go of it (release.bootstrap).
-            plan.bootstrap.succeeded(point)
+            boot = plan.bootstrap
+            pointed = self._post_commit(
+                f"hand {plan.idle} from the bootstrap group to {group.name}",
+                lambda: boot.succeeded(point),
+                repair="the next release points the group at the live slot and clears the bootstrap group",
+                unfinished=unfinished,
+            )
         else:
-            point()
-        self.record.live_after = plan.idle
-        self.view.note(f"deployment group {group.name} now lists {plan.idle} as the live slot")
-        old = slots.describe_slots(self.clients.autoscaling, [plan.live])[plan.live]
-        slots.scale(self.clients.autoscaling, old, 0, minimum=0)
-        self.view.note(f"{plan.live} scaling to 0; the drain Lambda lets each instance go once its connections drained")
+            pointed = self._post_commit(
+                f"point {group.name} at {plan.idle}",
+                point,
+                repair=(
+                    f"aws deploy update-deployment-group --application-name {group.application} "
+                    f"--current-deployment-group-name {group.name} --auto-scaling-groups {plan.idle}"
+                ),
+                unfinished=unfinished,
+            )
+        if pointed:
+            self.view.note(f"deployment group {group.name} now lists {plan.idle} as the live slot")
+
+        def empty_old() -> None:
+            old = slots.describe_slots(autoscaling, [plan.live])[plan.live]
+            slots.scale(autoscaling, old, 0, minimum=0)
+
+        self._owned()
+        if self._post_commit(
+            f"empty {plan.live}",
+            empty_old,
+            repair=(
+                f"aws autoscaling update-auto-scaling-group --auto-scaling-group-name {plan.live} "
+                "--min-size 0 --desired-capacity 0"
+            ),
+            unfinished=unfinished,
+        ):
+            self.view.note(
+                f"{plan.live} scaling to 0; the drain Lambda lets each instance go once its connections drained"
+            )
+        unfinished.extend(
+            f"scaling processes are still suspended on {name}: {slots.resume_command(name)}" for name in self._unresumed
+        )
+        if unfinished:
+            lines = "\n".join(f"  - {line}" for line in unfinished)
+            raise FinishIncomplete(
+                f"released: deployment {record.deployment_id} succeeded and traffic is on {plan.idle}, but "
+                f"finishing is incomplete:\n{lines}"
+            )
+
+    def _post_commit(self, what: str, call: Callable[[], object], *, repair: str, unfinished: list[str]) -> bool:
+        """Run one step after the success, retried; on a lasting failure note it with its repair and go on."""
+        try:
+            retried(call, runtime=self.runtime, log=self.view.note, what=what)
+        except AWS_ERRORS as exc:
+            self.view.note(f"could not {what}: {error_code(exc)}")
+            unfinished.append(f"could not {what} ({error_code(exc)}); repair: {repair}")
+            return False
+        return True
 
     # -- the deployment ------------------------------------------------------------------------------------------------
 
@@ -476,40 +622,109 @@ class Release:
         self, group: deployments.GroupInfo, plan: SlotPlan, revision: dict[str, Any], appspec: Any
     ) -> FollowResult:
         """Fill the idle slot, deploy to it with scaling paused and follow; stop the deployment on timeout or cancel."""
-        codedeploy, record, view = self.clients.codedeploy, self.record, self.view
+        record, view, autoscaling = self.record, self.view, self.clients.autoscaling
         capacity = self._fill(plan)
         record.timeout_seconds = self._timeout(group, plan, capacity, appspec)
-        with (
-            record.phase("deployment", self.runtime),
-            slots.processes_suspended(self.clients.autoscaling, (plan.live, plan.idle), view.note),
-        ):
-            self._raise_if_stopped("creating the deployment")
-            description = deployments.build_description(self.options.ci, self.options.description)
-            if plan.bootstrap is not None:
-                record.deployment_id = plan.bootstrap.start(slot=plan.idle, revision=revision, description=description)
-            else:
-                record.deployment_id = deployments.create_deployment(
-                    codedeploy,
-                    application=group.application,
-                    group=group.name,
-                    revision=revision,
-                    idle_slot=plan.idle,
-                    description=description,
-                )
-            view.note(
-                f"deployment {record.deployment_id} created (timeout {record.timeout_seconds:.0f} s): {description}"
+        with record.phase("deployment", self.runtime):
+            self._owned()
+            suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)
+            try:
+                return self._create_and_follow(group, plan, revision)
+            finally:
+                self._after_deployment(suspended)
+
+    def _after_deployment(self, suspended: list[str]) -> None:
+        """Resume the slots' processes on every way out, unless the deployment still runs or another run owns them."""
+        if self._stop_failure is not None:
+            self.view.note(
+                f"scaling processes stay suspended on {', '.join(suspended)}: deployment "
+                f"{self.record.deployment_id} is still running"
             )
-            result = follow(
-                codedeploy, record.deployment_id, runtime=self.runtime, view=view, timeout=record.timeout_seconds
+            return
+        if not self.lease.held:
+            return  # the lease was lost: the slots are another run's now (its suspensions are its own)
+        self._owned()
+        self._unresumed = slots.resume_every(
+            self.clients.autoscaling, suspended, runtime=self.runtime, log=self.view.note
+        )
+
+    def _create_and_follow(
+        self, group: deployments.GroupInfo, plan: SlotPlan, revision: dict[str, Any]
+    ) -> FollowResult:
+        """Create the deployment (recognising our own after a retried create), follow it; stop it on timeout/cancel."""
+        codedeploy, record, view = self.clients.codedeploy, self.record, self.view
+        self._raise_if_stopped("creating the deployment")
+        description = deployments.build_description(
+            self.options.ci, self.options.description, release_id=self.release_id
+        )
+        if plan.bootstrap is not None:
+            record.deployment_id = plan.bootstrap.start(
+                slot=plan.idle, revision=revision, description=description, release_id=self.release_id
             )
-            record.snapshot = result.snapshot
-            record.deployment_status = result.snapshot.status
-            if result.ending in ("timeout", "cancelled"):
-                # Stop first, within seconds of the signal or deadline; everything else can wait (CI kills soon after
-                # SIGTERM). Processes are resumed right after, on the way out of this block.
-                message = deployments.stop_deployment(codedeploy, record.deployment_id)
-                view.note(f"StopDeployment with rollback: {message}")
+        else:
+            record.deployment_id = deployments.create_deployment(
+                codedeploy,
+                application=group.application,
+                group=group.name,
+                revision=revision,
+                idle_slot=plan.idle,
+                description=description,
+                release_id=self.release_id,
+            )
+        view.note(f"deployment {record.deployment_id} created (timeout {record.timeout_seconds:.0f} s): {description}")
+        result = follow(
+            codedeploy, record.deployment_id, runtime=self.runtime, view=view, timeout=record.timeout_seconds or 0.0
+        )
+        if result.ending in ("timeout", "cancelled"):
+            # Stop first, within seconds of the signal or deadline; everything else can wait (CI kills soon after
+            # SIGTERM). Processes are resumed right after, on the way out (`_after_deployment`).
+            result = self._stop(record.deployment_id, result)
+        record.snapshot = result.snapshot
+        record.deployment_status = result.snapshot.status
         return result
+
+    def _stop(self, deployment_id: str, result: FollowResult) -> FollowResult:
+        """StopDeployment with rollback, retried; a deployment that completed meanwhile is taken as it ended."""
+        codedeploy, view = self.clients.codedeploy, self.view
+
+        def stop() -> str | None:
+            try:
+                return deployments.stop_deployment(codedeploy, deployment_id)
+            except ClientError as exc:
+                if error_code(exc) == "DeploymentAlreadyCompletedException":
+                    return None
+                raise
+
+        try:
+            message = retried(stop, runtime=self.runtime, delay=1.0, log=view.note, what="StopDeployment")
+        except AWS_ERRORS as exc:
+            self._stop_failure = f"{error_code(exc)}: {exc}"
+            view.note(f"StopDeployment failed after retries: {self._stop_failure}")
+            return result
+        if message is None:
+            # The stop raced the deployment's end (DeploymentAlreadyCompletedException): report what really happened.
+            ended = retried(lambda: poll(codedeploy, deployment_id), runtime=self.runtime, log=view.note, what="poll")
+            view.note(f"deployment {deployment_id} had already completed ({ended.status}) when it was to be stopped")
+            return FollowResult("finished", ended)
+        view.note(f"StopDeployment with rollback: {message}")
+        return result
+
+    def _still_running(self, plan: SlotPlan, result: FollowResult) -> ReleaseError:
+        """The error when StopDeployment kept failing: the deployment runs on, processes stay suspended."""
+        deployment_id = self.record.deployment_id
+        message = (
+            f"deployment {deployment_id} is STILL RUNNING: StopDeployment failed after retries "
+            f"({self._stop_failure}). Scaling processes stay suspended on {plan.live} and {plan.idle}, as a running "
+            "deployment needs (docs/decisions.md F9); no slot was scaled"
+        )
+        hint = (
+            f"Stop it now: `python scripts/deploy.py stop` with the same --stack (or `aws deploy stop-deployment "
+            f"--deployment-id {deployment_id} --auto-rollback-enabled`). Then run the release again: it resumes the "
+            "processes and empties the idle slot once the deployment has ended."
+        )
+        if result.ending == "timeout":
+            return TimedOut(f"timed out after {self.record.timeout_seconds:.0f} s; {message}", hint=hint)
+        return Cancelled(f"release cancelled ({self.runtime.stop.reason}); {message}", hint=hint)
 
     # -- an unsuccessful end -------------------------------------------------------------------------------------------
 
@@ -566,6 +781,15 @@ class Release:
             else f"traffic stays on {plan.live}"
         )
         return DeploymentFailed(f"deployment {record.deployment_id} {snapshot.status.lower()}; {where}.{rolled}")
+
+    def _with_unresumed(self, error: ReleaseError) -> ReleaseError:
+        """Add to `error` the slots whose processes could not be resumed, with the command that resumes them."""
+        if self._unresumed:
+            commands = "; ".join(slots.resume_command(name) for name in self._unresumed)
+            error.hint = (
+                f"{error.hint} Scaling processes are still suspended on {', '.join(self._unresumed)}: {commands}"
+            )
+        return error
 
     def _clean_up_idle(self, plan: SlotPlan, snapshot: Snapshot) -> None:
         """After an unsuccessful deployment: let go of the idle slot when no traffic can be on it."""

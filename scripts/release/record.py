@@ -35,6 +35,8 @@ class ReleaseRecord:
     started: datetime
     application: str = ""
     deployment_group: str = ""
+    # This run's id: in the release lease and at the start of its deployment's description.
+    release_id: str | None = None
     finished: datetime | None = None
     phases: list[Phase] = field(default_factory=list)
     bundle_path: str | None = None

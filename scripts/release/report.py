@@ -16,7 +16,16 @@ from release.timeline import STATUSES, Span, write_timeline
 
 SUMMARY_FILE = "release-summary.json"
 TIMELINE_FILE = "timeline.svg"
-OUTCOMES = {0: "released", 1: "deployment failed", 2: "bad input", 3: "timed out", 4: "cancelled", 5: "refused"}
+OUTCOMES = {
+    0: "released",
+    1: "deployment failed",
+    2: "bad input",
+    3: "timed out",
+    4: "cancelled",
+    5: "refused",
+    7: "released, finishing incomplete",
+    8: "AWS unreachable or refused",
+}
 
 
 def outcome(record: ReleaseRecord) -> str:

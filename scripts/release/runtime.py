@@ -1,7 +1,7 @@
 """Time and cancellation, injected so the release logic runs instantly and deterministically under test.
 
 `Runtime.system()` is the real thing: wall clock, a sleep that wakes early when a stop was requested, and a
-`StopSignal` that SIGINT/SIGTERM set. Tests build a `Runtime` with a fake clock whose `sleep` only advances time.
+`StopSignal` that SIGINT/SIGTERM/SIGHUP set. Tests build a `Runtime` with a fake clock whose `sleep` only advances time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
+# The signals that stop a release (stop the deployment with rollback, clean up, report).
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Granularity of the real sleep: a stop request is noticed at most this late, well inside the few seconds a CI
 # runner grants between SIGTERM and SIGKILL.
 _SLEEP_SLICE_SECONDS = 0.25
@@ -66,7 +68,10 @@ class Runtime:
 
 @contextlib.contextmanager
 def stop_on_signals(stop: StopSignal) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into a stop request for the duration of the block, then restore the old handlers.
+    """Turn SIGINT/SIGTERM/SIGHUP into a stop request for the duration of the block, then restore the old handlers.
+
+    SIGHUP is what a closed terminal or a lost SSH session sends: without a handler it would kill the run with the
+    deployment unwatched and scaling processes suspended, so it is handled exactly like SIGTERM.
 
     The handler only records the request: the loops check it between polls, so the deployment is stopped through
     the API (StopDeployment) rather than by unwinding the stack in the middle of an AWS call.
@@ -75,7 +80,7 @@ def stop_on_signals(stop: StopSignal) -> Iterator[None]:
     def handler(signum: int, _frame: FrameType | None) -> None:
         stop.request(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

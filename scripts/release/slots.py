@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from release.errors import Cancelled, TargetsError, TimedOut
+from release.retry import AWS_ERRORS, error_code, retried
 from release.runtime import Runtime
 
 # docs/decisions.md F9: every process that can add or remove an instance while CodeDeploy works on the slots. An
@@ -210,22 +211,77 @@ def wait_empty(autoscaling: Any, name: str, *, runtime: Runtime, timeout: float,
 
 
 def resume(autoscaling: Any, names: Iterable[str]) -> None:
-    """Resume the processes this tool suspends (only those: an operator's own suspensions are left alone)."""
+    """Resume the processes this tool suspends (only those: an operator's own suspensions are left alone).
+
+    Every slot is tried even when one call fails; the first failure is raised afterwards.
+    """
+    first: BaseException | None = None
     for name in names:
-        autoscaling.resume_processes(AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES))
+        try:
+            autoscaling.resume_processes(AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES))
+        except AWS_ERRORS as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
-@contextlib.contextmanager
-def processes_suspended(autoscaling: Any, names: tuple[str, ...], log: Log) -> Iterator[None]:
-    """Suspend `SUSPENDED_PROCESSES` on the slots for the block; resume them on every way out (docs/decisions.md F9)."""
+def suspend(autoscaling: Any, names: tuple[str, ...], log: Log) -> list[str]:
+    """Suspend `SUSPENDED_PROCESSES` on the slots (docs/decisions.md F9); returns the slots suspended so far.
+
+    When a call fails, the slots already suspended are resumed before the error goes up.
+    """
     suspended: list[str] = []
     try:
         for name in names:
             autoscaling.suspend_processes(AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES))
             suspended.append(name)
-        log(f"suspended {', '.join(SUSPENDED_PROCESSES)} on {', '.join(names)}")
+    except AWS_ERRORS:
+        resume(autoscaling, suspended)
+        raise
+    log(f"suspended {', '.join(SUSPENDED_PROCESSES)} on {', '.join(names)}")
+    return suspended
+
+
+def resume_every(autoscaling: Any, names: Iterable[str], *, runtime: Runtime, log: Log) -> list[str]:
+    """Resume each slot's processes, retrying each call; returns the slots still suspended (never raises on AWS errors).
+
+    One slot's failure never keeps the other suspended: every slot gets its own retried call.
+    """
+    failed: list[str] = []
+    done: list[str] = []
+    for name in names:
+        try:
+            retried(
+                lambda name=name: autoscaling.resume_processes(  # type: ignore[misc]
+                    AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES)
+                ),
+                runtime=runtime,
+                log=log,
+                what=f"ResumeProcesses on {name}",
+            )
+            done.append(name)
+        except AWS_ERRORS as exc:
+            log(f"ResumeProcesses on {name} failed: {error_code(exc)}")
+            failed.append(name)
+    if done:
+        log(f"resumed scaling processes on {', '.join(done)}")
+    return failed
+
+
+def resume_command(name: str) -> str:
+    """The AWS CLI command that resumes what this tool suspends on `name`."""
+    return (
+        f"aws autoscaling resume-processes --auto-scaling-group-name {name} "
+        f"--scaling-processes {' '.join(SUSPENDED_PROCESSES)}"
+    )
+
+
+@contextlib.contextmanager
+def processes_suspended(autoscaling: Any, names: tuple[str, ...], log: Log) -> Iterator[None]:
+    """Suspend `SUSPENDED_PROCESSES` on the slots for the block; resume them on every way out (docs/decisions.md F9)."""
+    suspended = suspend(autoscaling, names, log)
+    try:
         yield
     finally:
         resume(autoscaling, suspended)
-        if suspended:
-            log(f"resumed scaling processes on {', '.join(suspended)}")
+        log(f"resumed scaling processes on {', '.join(suspended)}")

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from bluegreen import outputs
 from bluegreen.config import ConfigError, FleetSize
 from release.errors import TargetsError
+from release.retry import is_refused
 
 # Every stack output the release tool reads (with DescribeStacks; the stack exports none). The stack writes the same
 # names from `bluegreen.outputs`, and a test holds this tuple against `bluegreen.outputs.ALL`.
@@ -77,6 +78,8 @@ def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:
+        if is_refused(exc):
+            raise  # the credentials or permissions were refused: exit 8 at the edge, not "check the stack name"
         # DescribeStacks answers a missing stack with a ValidationError "Stack with id X does not exist".
         raise TargetsError(
             f"stack {stack_name!r} cannot be read: {exc.response['Error'].get('Message', exc)}",

@@ -74,7 +74,9 @@ class World:
         return self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
 
     def objects(self) -> list[str]:
-        return [item["Key"] for item in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        """The revisions in the bucket (the release lease, `leases/...`, is not an upload)."""
+        keys = [item["Key"] for item in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        return [key for key in keys if not key.startswith("leases/")]
 
 
 def write_revision(root: Path, *, appspec: str | None = None) -> Path:

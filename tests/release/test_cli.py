@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from release import cli
 from release.errors import ExitCode
 from release.runtime import Runtime
 
 from tests.release import scenarios
+from tests.release.fakes import client_error
 from tests.release.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +65,7 @@ def test_help_documents_every_exit_code_and_the_environment(capsys: pytest.Captu
         cli.main(["release", "--help"])
     text = capsys.readouterr().out
     # Then every exit code and the main variables are explained
-    for code in range(6):
+    for code in (0, 1, 2, 3, 4, 5, 7, 8):
         assert f"\n  {code}  " in text
     for variable in (
         "S3_BUCKET",
@@ -360,3 +362,62 @@ def test_the_script_honours_aws_endpoint_url_and_exits_2_for_a_missing_bucket(wo
     assert done.returncode == ExitCode.BAD_INPUT, done.stderr + done.stdout
     assert "absent-bucket" in done.stdout
     assert "\x1b" not in done.stdout
+
+
+# --- AWS unreachable or refusing (issue 12 §5) ------------------------------------------------------------------------
+
+
+class _Refusing:
+    """A CodeDeploy client whose every call AWS refuses or cannot be reached for."""
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str):
+        def call(*_args, **_kwargs):
+            raise self._error
+
+        return call
+
+
+def test_missing_permissions_exit_8_and_status_does_not_tell_to_run_status(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given credentials that may not read the deployment group
+    _stack(world)
+    denied = client_error("AccessDeniedException", "GetDeploymentGroup", "not authorized to codedeploy:Get*")
+    # When running status
+    code = cli.main(["status"], env={}, clients=_clients(world, _Refusing(denied)))
+    # Then it exits 8 (not 1, "deployment failed"), naming what helps, and not `status` itself
+    err = capsys.readouterr().err
+    assert code == ExitCode.AWS_UNAVAILABLE
+    assert "aws sts get-caller-identity" in err
+    assert "deploy.py status" not in err
+
+
+def test_an_unreachable_endpoint_during_a_release_exits_8_having_touched_nothing(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a CodeDeploy endpoint that cannot be reached (a region typo resolves to a host that does not exist)
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    unreachable = EndpointConnectionError(endpoint_url="https://codedeploy.eu-wset-1.amazonaws.com/")
+    # When releasing
+    code = cli.main(
+        [
+            "release",
+            "--app-dir",
+            str(world.app_dir),
+            "--bundle-dir",
+            str(tmp_path / "b"),
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        env={},
+        clients=_clients(world, _Refusing(unreachable)),
+    )
+    # Then it exits 8 with the reason, and no slot was scaled
+    out = capsys.readouterr().out
+    assert code == ExitCode.AWS_UNAVAILABLE
+    assert "eu-wset-1" in out
+    assert world.slot(SLOT_B)["DesiredCapacity"] == 0
