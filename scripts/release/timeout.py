@@ -79,3 +79,40 @@ def default_timeout_seconds(
     ready = group.ready_wait_minutes * 60 if group.ready_action == "STOP_DEPLOYMENT" else 0
     terminate = group.blue_wait_minutes * 60 if group.blue_action == "TERMINATE" else 0
     return math.ceil(green + ready + blue + terminate + TIMEOUT_MARGIN_SECONDS)
+
+
+# The release tool's own waits around the deployment, at their defaults (`deploy.py release --help`).
+DEFAULT_SCALE_TIMEOUT_SECONDS = 900
+DEFAULT_CLEANUP_TIMEOUT_SECONDS = 120
+DEFAULT_ROLLBACK_TIMEOUT_SECONDS = 900
+# The longest deregistration wait: the drain caps the deregistration delay at 840 s (docs/decisions.md F4), plus
+# slack for two health-check intervals at their 300 s maximum is more than enough.
+MAX_DEREGISTRATION_WAIT_SECONDS = 840 + 2 * 300
+
+
+def worst_case_seconds(
+    timeout_seconds: float,
+    *,
+    scale_timeout_seconds: float = DEFAULT_SCALE_TIMEOUT_SECONDS,
+    cleanup_timeout_seconds: float = DEFAULT_CLEANUP_TIMEOUT_SECONDS,
+    rollback_timeout_seconds: float = DEFAULT_ROLLBACK_TIMEOUT_SECONDS,
+) -> int:
+    """How long one `release` can run at most, for a deployment timeout of `timeout_seconds`.
+
+    The credentials a pipeline gives the release must outlive this (issue 12 §4): expired credentials mid-release
+    leave the deployment unwatched and the slots' processes suspended. The sum of every bounded wait, in order:
+    the idle slot's targets deregistering (pre-flight), an idle slot left scaled up emptying, the idle slot filling
+    (both `--scale-timeout`), the deployment (`--timeout`), a stopped deployment settling (`--cleanup-timeout`), the
+    rollback (the longer of the two rollback bounds), and the idle slot's targets deregistering before it is emptied
+    (at most `--cleanup-timeout`), plus ten minutes for the bundle, the upload and the calls between the waits.
+    """
+    waits = (
+        MAX_DEREGISTRATION_WAIT_SECONDS
+        + 2 * scale_timeout_seconds
+        + timeout_seconds
+        + cleanup_timeout_seconds
+        + max(rollback_timeout_seconds, cleanup_timeout_seconds)
+        + cleanup_timeout_seconds
+        + 600
+    )
+    return math.ceil(waits)
