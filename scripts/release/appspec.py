@@ -161,6 +161,10 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
     directory, outside the revision, or dangling, and special files (sockets, FIFOs, devices), are reported. Ignored
     entries are never looked at.
 
+    Nothing is ever left out silently: a directory that cannot be listed and an entry that cannot be looked at are
+    reported with their path (exit 2), and so is a name that is not valid UTF-8 or holds a line break (the agent
+    records installed paths one per line for its cleanup, docs/decisions.md F11, so such a name corrupts that list).
+
     Raises `AppSpecError` listing every unsupported entry.
     """
     root = revision_root.resolve()
@@ -169,7 +173,14 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
     spec = _deployignore_spec(root)
     selected: list[str] = []
     problems: list[Problem] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unreadable(error: OSError) -> None:
+        # os.walk skips a directory it cannot list unless told: never drop content silently.
+        where = Path(error.filename or root)
+        shown = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+        problems.append(Problem(_shown(shown), "", f"cannot be read ({error.strerror or error})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         directory = Path(dirpath)
         relative_dir = directory.relative_to(root).as_posix()
         prefix = "" if relative_dir == "." else f"{relative_dir}/"
@@ -180,8 +191,9 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
             relative = prefix + name
             if name == ".git" or spec.match_file(f"{relative}/"):
                 continue
-            if (directory / name).is_symlink():
-                problems.append(Problem(relative, "", "is a symlink to a directory; copy the directory in instead"))
+            problem = _bad_name(relative) or _directory_link(directory / name, relative)
+            if problem is not None:
+                problems.append(problem)
                 continue
             kept_dirs.append(name)
         dirnames[:] = kept_dirs
@@ -189,7 +201,7 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
             relative = prefix + name
             if name == ".git" or relative == DEPLOYIGNORE_FILE or spec.match_file(relative):
                 continue
-            problem = _unsupported_entry(root, directory / name, relative)
+            problem = _bad_name(relative) or _unsupported_entry(root, directory / name, relative)
             if problem is None:
                 selected.append(relative)
             else:
@@ -206,8 +218,48 @@ def _deployignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
+def _shown(name: str) -> str:
+    """A path as it can be printed: bytes that are not UTF-8 as \\x escapes, line breaks as \\n / \\r."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _bad_name(relative: str) -> Problem | None:
+    """A problem when a name cannot be carried safely to the instance: not UTF-8, or holding a line break."""
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        # os.walk hands undecodable bytes over as surrogates; a zip name, the S3 metadata and the agent need UTF-8.
+        return Problem(_shown(relative), "", "has a name that is not valid UTF-8; rename it")
+    if "\n" in relative or "\r" in relative:
+        return Problem(
+            _shown(relative),
+            "",
+            "has a line break in its name; the CodeDeploy agent records installed paths one per line for its "
+            "cleanup (docs/decisions.md F11), so such a name corrupts that list on the instance; rename it",
+        )
+    return None
+
+
+def _directory_link(path: Path, relative: str) -> Problem | None:
+    """A problem when a directory entry is a symlink (or cannot be looked at), else None."""
+    try:
+        if path.is_symlink():
+            return Problem(relative, "", "is a symlink to a directory; copy the directory in instead")
+    except OSError as exc:
+        return Problem(relative, "", f"cannot be read ({exc.strerror or exc})")
+    return None
+
+
 def _unsupported_entry(root: Path, path: Path, relative: str) -> Problem | None:
-    """A problem when the entry at `path` cannot go into a zip revision, else None."""
+    """A problem when the entry at `path` cannot go into a zip revision (or cannot be looked at), else None."""
+    try:
+        return _unsupported_kind(root, path, relative)
+    except OSError as exc:
+        return Problem(relative, "", f"cannot be read ({exc.strerror or exc})")
+
+
+def _unsupported_kind(root: Path, path: Path, relative: str) -> Problem | None:
     if path.is_symlink():
         target = path.resolve()
         if not target.exists():
@@ -420,6 +472,8 @@ def _read_document(revision_root: Path, files: frozenset[str], checker: _Checker
         text = (revision_root / APPSPEC_FILE).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise AppSpecError([Problem(APPSPEC_FILE, "", f"is not UTF-8 text ({exc.reason})")]) from exc
+    except OSError as exc:
+        raise AppSpecError([Problem(APPSPEC_FILE, "", f"cannot be read ({exc.strerror or exc})")]) from exc
     document, checker.problems = _parse_yaml(text)
     if checker.problems and document is None:
         raise AppSpecError(checker.problems)

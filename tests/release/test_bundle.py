@@ -100,8 +100,8 @@ def test_a_directory_listing_in_reverse_order_gives_the_same_zip(
     expected = build_bundle(revision, tmp_path / "out1").sha256
     real_walk = os.walk
 
-    def reversed_walk(top: Path) -> Iterator[tuple[str, list[str], list[str]]]:
-        for dirpath, dirnames, filenames in real_walk(top):
+    def reversed_walk(top: Path, onerror: object = None) -> Iterator[tuple[str, list[str], list[str]]]:
+        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror):  # type: ignore[arg-type]
             dirnames.reverse()  # in place, so the walker still honours pruning
             filenames.reverse()
             yield dirpath, dirnames, filenames

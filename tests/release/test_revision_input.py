@@ -1,0 +1,113 @@
+"""Bad input from the file system (issue 12 §6): nothing is dropped silently, every refusal is exit 2 naming the path.
+
+The tests run as root in CI containers, where chmod cannot make a file unreadable, so an unreadable entry is
+simulated by making the one OS call that reads it fail with PermissionError, as it does for an ordinary user.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from release import cli
+from release.errors import ExitCode
+
+from tests.release.support import write_revision
+
+
+def _bundle(revision: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main(["bundle", "--app-dir", str(revision), "--bundle-dir", str(tmp_path / "out")], env={})
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_an_unreadable_directory_stops_the_bundle_with_exit_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a revision whose directory app/ cannot be listed
+    revision = write_revision(tmp_path / "revision")
+    locked = str(revision / "app")
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    # When bundling
+    code, text = _bundle(revision, tmp_path, capsys)
+    # Then nothing is left out silently: exit 2 naming the directory, and no bundle
+    assert code == ExitCode.BAD_INPUT
+    assert "app: cannot be read (Permission denied)" in text
+    assert not list((tmp_path / "out").glob("*.zip"))
+
+
+def test_an_unreadable_file_stops_the_bundle_with_exit_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a revision whose app/index.html cannot be opened
+    revision = write_revision(tmp_path / "revision")
+    real_open = Path.open
+
+    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "index.html":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    # When bundling
+    code, text = _bundle(revision, tmp_path, capsys)
+    # Then exit 2 naming the file
+    assert code == ExitCode.BAD_INPUT
+    assert "app/index.html: cannot be read (Permission denied)" in text
+
+
+def test_an_unreadable_appspec_is_exit_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a revision whose appspec.yml cannot be read
+    revision = write_revision(tmp_path / "revision")
+    real_read_text = Path.read_text
+
+    def read_text(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self.name == "appspec.yml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    # When bundling
+    code, text = _bundle(revision, tmp_path, capsys)
+    # Then exit 2 naming appspec.yml, no traceback
+    assert code == ExitCode.BAD_INPUT
+    assert "appspec.yml: cannot be read (Permission denied)" in text
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_with_exit_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a file whose name is Latin-1 bytes, not UTF-8
+    revision = write_revision(tmp_path / "revision")
+    os.close(os.open(os.fsencode(revision / "app") + b"/caf\xe9.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+    # When bundling
+    code, text = _bundle(revision, tmp_path, capsys)
+    # Then exit 2, the name shown with its byte escaped
+    assert code == ExitCode.BAD_INPUT
+    assert "app/caf\\xe9.txt: has a name that is not valid UTF-8" in text
+
+
+@pytest.mark.parametrize("name", ["two\nlines.txt", "carriage\rreturn.txt"])
+def test_a_file_name_with_a_line_break_is_refused_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # Given a file whose name holds a line break
+    revision = write_revision(tmp_path / "revision")
+    (revision / "app" / name).write_text("x\n")
+    # When bundling
+    code, text = _bundle(revision, tmp_path, capsys)
+    # Then exit 2: the agent's one-path-per-line cleanup list would be corrupted
+    assert code == ExitCode.BAD_INPUT
+    assert "has a line break in its name" in text
+    assert name.replace("\n", "\\n").replace("\r", "\\r") in text
