@@ -48,7 +48,10 @@ synth: setup
 diff: setup
 	cdk diff --no-color
 
+## The pre-flight first (scripts/release/preflight.py): exit 2 with the fix when the account's Lambda concurrency
+## cannot hold the stack's reservations or the region is not CDK-bootstrapped, instead of a failed `cdk deploy`.
 deploy: setup
+	$(BIN)/python scripts/deploy.py preflight
 	cdk deploy --require-approval never --progress events
 
 ## Benchmarks print figures (never timed assertions). The bundle benchmark compares with AWS CLI v1's `aws deploy push`.

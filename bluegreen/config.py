@@ -203,6 +203,30 @@ def drain_reserved_concurrency(fleet_maximum: int) -> int:
     return min(SLOT_COUNT * fleet_maximum, DRAIN_MAX_RESERVED_CONCURRENCY)
 
 
+# A ceiling on the join Lambda's reservation, small for the same reason (F25). Events beyond it are throttled, and
+# Lambda keeps a throttled asynchronous event in its queue and retries it until its maximum age (Lambda developer guide,
+# "How Lambda handles errors and retries with asynchronous invocation"): a burst is delayed, never lost.
+JOIN_MAX_RESERVED_CONCURRENCY = 10
+# CloudFormation calls the deployment-group provider once per resource operation and the stack has two such resources,
+# which one stack operation may create, update or delete in parallel: 2 keeps a runaway retry from taking the account's
+# concurrency and guarantees both can run.
+PROVIDER_RESERVED_CONCURRENCY = 2
+# PutFunctionConcurrency: a reservation must leave at least 100 of the account's concurrency unreserved
+# (docs/decisions.md F25); an account whose whole quota is lower (new accounts) cannot reserve any.
+LAMBDA_MIN_UNRESERVED_CONCURRENCY = 100
+
+
+def join_reserved_concurrency(fleet_maximum: int) -> int:
+    """The join Lambda's reserved concurrency: one per instance the live slot can launch at once, at most the ceiling.
+
+    An instance of the idle slot is decided at once (a release filling it); only the live slot's instances may keep an
+    execution while they wait to be InService, and at most `fleet_maximum` of them launch at a time.
+    """
+    if isinstance(fleet_maximum, bool) or not isinstance(fleet_maximum, int) or fleet_maximum < 1:
+        raise ConfigError(f"fleetMaxSize: {fleet_maximum!r} must be a whole number >= 1")
+    return min(fleet_maximum, JOIN_MAX_RESERVED_CONCURRENCY)
+
+
 def _check_range(key: str, value: int, bounds: tuple[int, int]) -> None:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -290,7 +314,37 @@ class AppConfig:
     drain_poll_interval_seconds: float
     drain_heartbeat_seconds: int
     agent_ready_timeout_seconds: int
+    lambda_reserved_concurrency: bool
     warm_pool_size: int = 0
+
+
+@dataclass(frozen=True)
+class LambdaReservations:
+    """The reserved concurrency of the stack's three functions; `None` leaves a function unreserved."""
+
+    drain: int | None
+    join: int | None
+    provider: int | None
+
+    @property
+    def total(self) -> int:
+        """What the stack takes from the account's unreserved concurrency."""
+        return sum(value for value in (self.drain, self.join, self.provider) if value is not None)
+
+
+def lambda_reservations(config: AppConfig) -> LambdaReservations:
+    """What the stack reserves for the drain, join and deployment-group Lambdas (the stack and the pre-flight share it).
+
+    With `lambdaReservedConcurrency` false, nothing: `cdk deploy` then succeeds in an account whose concurrency quota
+    is below `LAMBDA_MIN_UNRESERVED_CONCURRENCY` plus the reservations (docs/security.md, "Drain Lambda concurrency").
+    """
+    if not config.lambda_reserved_concurrency:
+        return LambdaReservations(drain=None, join=None, provider=None)
+    return LambdaReservations(
+        drain=drain_reserved_concurrency(config.fleet.maximum),
+        join=join_reserved_concurrency(config.fleet.maximum),
+        provider=PROVIDER_RESERVED_CONCURRENCY,
+    )
 
 
 def _integer(key: str, value: Any, low: int, high: int) -> int:
@@ -319,6 +373,15 @@ def _seconds(key: str, value: Any, low: float, high: float) -> float:
     if not low <= number <= high:
         raise ConfigError(f"context key '{key}': {number:g} is out of range; allowed: {low:g}..{high:g}")
     return number
+
+
+def _boolean(key: str, value: Any) -> bool:
+    # cdk.json passes JSON booleans, `cdk deploy -c key=false` the string "false": accept both, but nothing else.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"context key '{key}': {value!r} is not a boolean; allowed: true, false")
 
 
 def _text(key: str, value: Any, pattern: re.Pattern[str] | None = None, allowed: str = "") -> str:
@@ -419,6 +482,15 @@ SETTINGS: tuple[Setting, ...] = (
         900,
         "Launch hook heartbeat (30..7200 s): how long a new instance may take to boot and start the CodeDeploy "
         "agent before Auto Scaling abandons it and launches a replacement; InService means the agent runs.",
+    ),
+    Setting(
+        "lambdaReservedConcurrency",
+        True,
+        "Reserve concurrency for the drain, join and deployment-group Lambdas (min(2 x fleetMaxSize, 20) + "
+        f"min(fleetMaxSize, {JOIN_MAX_RESERVED_CONCURRENCY}) + {PROVIDER_RESERVED_CONCURRENCY}: 14 with the default "
+        "fleetMaxSize, at most 32); false leaves all three unreserved, for an account whose Lambda concurrency quota "
+        f"is below {LAMBDA_MIN_UNRESERVED_CONCURRENCY} + that sum (new accounts). `scripts/deploy.py preflight` "
+        "checks it.",
     ),
     Setting(
         "warmPoolSize",
@@ -614,17 +686,29 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         agent_ready_timeout_seconds=_integer(
             "agentReadyTimeoutSeconds", get("agentReadyTimeoutSeconds"), *AGENT_READY_TIMEOUT_RANGE
         ),
+        lambda_reserved_concurrency=_boolean("lambdaReservedConcurrency", get("lambdaReservedConcurrency")),
         warm_pool_size=_integer("warmPoolSize", get("warmPoolSize"), 0, maximum),
     )
 
 
-def load_cdk_json_config(path: Path = CDK_JSON) -> AppConfig:
-    """The configuration as `cdk.json` declares it (for tools that run outside `cdk`, like the rehearsal).
+def load_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """`cdk.json`'s context (the settings a project overrides and CDK's feature flags).
 
-    Raises `ConfigError` for a bad value, or when the file cannot be read or is not JSON.
+    Raises `ConfigError` when the file cannot be read or is not JSON.
     """
     try:
         context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
         raise ConfigError(f"{path}: cannot be read as cdk.json ({exc})") from exc
-    return load_config(context)
+    if not isinstance(context, dict):
+        raise ConfigError(f"{path}: its context is not an object")
+    return context
+
+
+def load_cdk_json_config(path: Path = CDK_JSON, overrides: Mapping[str, Any] | None = None) -> AppConfig:
+    """The configuration as `cdk.json` declares it (for tools that run outside `cdk`, like the rehearsal), with
+    `overrides` on top as `cdk ... -c key=value` would set them.
+
+    Raises `ConfigError` for a bad value, or when the file cannot be read or is not JSON.
+    """
+    return load_config({**load_cdk_json_context(path), **(overrides or {})})

@@ -11,13 +11,13 @@ from cdk_nag import AwsSolutionsChecks, INagLogger
 from constructs import Construct
 
 from bluegreen import outputs as output_names
-from bluegreen.config import LOG_RETENTION_DAYS, AppConfig, drain_reserved_concurrency
+from bluegreen.config import LOG_RETENTION_DAYS, AppConfig, lambda_reservations
 from stacks.alarms import ReleaseAlarms
 from stacks.artifacts import ArtifactStore
 from stacks.deployment import BlueGreenDeployment
 from stacks.drain import DrainOnTermination
 from stacks.fleet import Fleet
-from stacks.join import JoinLiveSlot, join_reserved_concurrency
+from stacks.join import JoinLiveSlot
 from stacks.load_balancer import LoadBalancer
 from stacks.network import Network
 
@@ -28,6 +28,8 @@ class BlueGreenStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         retention: logs.RetentionDays = getattr(logs.RetentionDays, LOG_RETENTION_DAYS[config.log_retention_days])
+        # All three, or none with lambdaReservedConcurrency false (an account whose quota cannot hold them, F25).
+        reservations = lambda_reservations(config)
 
         artifacts = ArtifactStore(
             self,
@@ -74,7 +76,7 @@ class BlueGreenStack(Stack):
             heartbeat_timeout=Duration.seconds(config.drain_heartbeat_seconds),
             connection_count_command=config.drain_command,
             poll_interval=Duration.seconds(config.drain_poll_interval_seconds),
-            reserved_concurrency=drain_reserved_concurrency(config.fleet.maximum),
+            reserved_concurrency=reservations.drain,
             log_retention=retention,
         )
         alarms = ReleaseAlarms(
@@ -90,6 +92,7 @@ class BlueGreenStack(Stack):
             alarms=alarms.alarms,
             deployment_config_name=config.deployment_config_name,
             log_retention=retention,
+            provider_concurrency=reservations.provider,
         )
         JoinLiveSlot(
             self,
@@ -98,7 +101,7 @@ class BlueGreenStack(Stack):
             target_group=entry.target_group,
             application_name=deployment.application.application_name,
             deployment_group_name=deployment.deployment_group_name,
-            reserved_concurrency=join_reserved_concurrency(config.fleet.maximum),
+            reserved_concurrency=reservations.join,
             log_retention=retention,
         )
 

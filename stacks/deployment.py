@@ -34,6 +34,7 @@ from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
+from bluegreen.config import PROVIDER_RESERVED_CONCURRENCY
 from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 
 # CodeDeploy's policy for an EC2/On-Premises service role (CodeDeploy user guide, "Create a service role"; F14).
@@ -51,12 +52,6 @@ PROVIDER_GROUP_ACTIONS = (
 # StopDeployment lists no resource type there, so only "*" is certain to authorize it; a narrower ARN would deny the
 # stop and so the Delete.
 PROVIDER_STOP_ACTION = "codedeploy:StopDeployment"
-# CloudFormation calls the provider once per resource operation and this stack has two such resources, which one
-# stack operation may create, update or delete in parallel. A bound of 2 keeps a runaway retry from taking the
-# account's concurrency and guarantees both can run. Lambda keeps 100 units unreserved (Lambda developer guide,
-# "Configuring reserved concurrency"), so an account whose quota is still the new-account 10 cannot reserve any:
-# `provider_concurrency=None` leaves it unreserved there.
-PROVIDER_CONCURRENCY = 2
 # Role propagation retries (2 min) + waiting for stopped deployments (5 min) + the calls themselves.
 PROVIDER_TIMEOUT = Duration.minutes(10)
 BLUE_GREEN_ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST")
@@ -81,7 +76,7 @@ class BlueGreenDeployment(Construct):
         deployment_config_name: str,
         log_retention: logs.RetentionDays,
         bootstrap_deployment_config_name: str = BOOTSTRAP_DEPLOYMENT_CONFIG,
-        provider_concurrency: int | None = PROVIDER_CONCURRENCY,
+        provider_concurrency: int | None = PROVIDER_RESERVED_CONCURRENCY,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)

@@ -49,7 +49,7 @@ class DrainOnTermination(Construct):
         heartbeat_timeout: Duration,
         connection_count_command: str,
         poll_interval: Duration,
-        reserved_concurrency: int,
+        reserved_concurrency: int | None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -108,7 +108,7 @@ class DrainOnTermination(Construct):
         heartbeat_timeout: Duration,
         connection_count_command: str,
         poll_interval: Duration,
-        reserved_concurrency: int,
+        reserved_concurrency: int | None,
         timing: DrainTiming,
     ) -> lambda_.Function:
         """The drain Lambda: one invocation waits out at most the deregistration delay."""
@@ -125,7 +125,8 @@ class DrainOnTermination(Construct):
             log_group=self.log_group,
             memory_size=256,
             timeout=Duration.seconds(timing.function_timeout_seconds),
-            # bluegreen.config.drain_reserved_concurrency: both slots emptied at once, each at its maximum.
+            # bluegreen.config.drain_reserved_concurrency: both slots emptied at once, each at its maximum; None
+            # when lambdaReservedConcurrency is false.
             reserved_concurrent_executions=reserved_concurrency,
             environment={
                 "TARGET_GROUP_ARN": target_group.target_group_arn,

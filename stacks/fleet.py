@@ -237,39 +237,33 @@ class Fleet(Construct):
             NagSuppressions.add_resource_suppressions(
                 slot,
                 [
-                    {
-                        "id": "AwsSolutions-AS1",
-                        "reason": "Slots are deliberately not attached to the target group (CodeDeploy registers "
-                        "instances itself), so ELB health checks cannot apply; EC2 health checks replace "
-                        "broken instances and CodeDeploy's ValidateService gates new ones.",
-                    },
-                    {
-                        "id": "AwsSolutions-AS3",
-                        "reason": "Scaling events are reported by the release tool and the drain Lambda's logs "
+                    NagPackSuppression(
+                        id="AwsSolutions-AS3",
+                        reason="Scaling events are reported by the release tool and the drain Lambda's logs "
                         "and metrics; no SNS topic subscriber exists to receive notifications.",
-                    },
+                    ),
                 ],
             )
         NagSuppressions.add_resource_suppressions(
             self.role,
             [
-                {
-                    "id": "AwsSolutions-IAM4",
-                    "reason": "AmazonSSMManagedInstanceCore is AWS's maintained minimum for the SSM agent, which "
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason="AmazonSSMManagedInstanceCore is AWS's maintained minimum for the SSM agent, which "
                     "the drain Lambda's connection check runs through.",
-                    "applies_to": ["Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"],
-                },
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "Read-only access to the revision objects of the artifact bucket (any key: keys "
+                    applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Read-only access to the revision objects of the artifact bucket (any key: keys "
                     "are content hashes chosen at release time).",
-                    "applies_to": [
+                    applies_to=[
                         "Action::s3:GetBucket*",
                         "Action::s3:GetObject*",
                         "Action::s3:List*",
-                        {"regex": "/^Resource::<ArtifactsRevisions[A-Za-z0-9]+\\.Arn>\\/\\*$/"},
+                        RegexAppliesTo(regex="/^Resource::<ArtifactsRevisions[A-Za-z0-9]+\\.Arn>\\/\\*$/"),
                     ],
-                },
+                ),
             ],
             apply_to_children=True,
         )

@@ -20,27 +20,11 @@ from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 METRIC_NAMESPACE = "BlueGreen/Join"
-# A ceiling on the reservation: PutFunctionConcurrency keeps 100 of the account's concurrency unreserved and new
-# accounts start with reduced quotas (docs/decisions.md F25), so it stays small. Events beyond it are throttled, and
-# Lambda keeps a throttled asynchronous event in its queue and retries it until its maximum age (Lambda developer guide,
-# "How Lambda handles errors and retries with asynchronous invocation"): a burst is delayed, never lost.
-MAX_RESERVED_CONCURRENCY = 10
 # The function may wait, polling, for an instance still Pending (lambdas/join/decision.py): Lambda's maximum.
 FUNCTION_TIMEOUT = Duration.minutes(15)
 # A late registration is still correct (the function reads the instance's state and the live slot when it runs), so
 # throttled events are kept as long as Lambda allows (6 hours).
 MAX_EVENT_AGE = Duration.hours(6)
-
-
-def join_reserved_concurrency(fleet_maximum: int) -> int:
-    """Concurrent executions to reserve: one per instance the live slot can launch at once, at most the ceiling.
-
-    An instance of the idle slot is decided at once (a release filling it); only the live slot's instances may keep an
-    execution while they wait to be InService, and at most `fleet_maximum` of them launch at a time.
-    """
-    if fleet_maximum < 1:
-        raise ValueError(f"fleet_maximum must be >= 1, got {fleet_maximum}")
-    return min(fleet_maximum, MAX_RESERVED_CONCURRENCY)
 
 
 class JoinLiveSlot(Construct):
@@ -56,8 +40,9 @@ class JoinLiveSlot(Construct):
     events reference, Auto Scaling): a lost one leaves a live instance out of the target group (capacity, not wrong
     traffic).
 
-    Bounded retries, a dead-letter queue (encrypted), reserved concurrency, a log group with the stack's retention and
-    least-privilege permissions: RegisterTargets on this target group, GetDeploymentGroup on this deployment group.
+    Bounded retries, a dead-letter queue (encrypted), reserved concurrency (unless lambdaReservedConcurrency is false),
+    a log group with the stack's retention and least-privilege permissions: RegisterTargets on this target group,
+    GetDeploymentGroup on this deployment group.
     """
 
     def __init__(
@@ -69,7 +54,7 @@ class JoinLiveSlot(Construct):
         target_group: elbv2.ApplicationTargetGroup,
         application_name: str,
         deployment_group_name: str,
-        reserved_concurrency: int,
+        reserved_concurrency: int | None,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -104,6 +89,7 @@ class JoinLiveSlot(Construct):
             log_group=self.log_group,
             memory_size=256,
             timeout=FUNCTION_TIMEOUT,
+            # bluegreen.config.join_reserved_concurrency, or None (lambdaReservedConcurrency false).
             reserved_concurrent_executions=reserved_concurrency,
             environment={
                 "TARGET_GROUP_ARN": target_group.target_group_arn,
@@ -189,15 +175,6 @@ class JoinLiveSlot(Construct):
             ],
             apply_to_children=True,
         )
-        NagSuppressions.add_resource_suppressions(
-            self.dead_letter_queue,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-SQS3",
-                    reason="This queue is itself the dead-letter queue of the join Lambda and of its rule target.",
-                )
-            ],
-        )
 
 
-__all__ = ["JoinLiveSlot", "join_reserved_concurrency"]
+__all__ = ["JoinLiveSlot"]

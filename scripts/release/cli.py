@@ -23,13 +23,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config
+from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
 from release import rehearse
 from release.bundle import build_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
 from release.operations import previous_revision, print_status, stop_in_flight
 from release.orchestrate import Clients, Release, ReleaseOptions
+from release.preflight import Preflight, PreflightClients, bootstrap_qualifier
 from release.report import write_reports
 from release.runtime import Runtime, stop_on_signals
 from release.targets import OUTPUTS_READ, TargetOverrides, Targets, fleet_size, resolve_targets
@@ -112,6 +113,8 @@ class Invocation:
     release: ReleaseArgs
     last: int
     ci: CiContext
+    # `preflight -c KEY=VALUE`: settings on top of cdk.json's context, as `cdk deploy -c` would set them.
+    context: tuple[tuple[str, str], ...] = ()
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -235,6 +238,23 @@ def build_parser() -> argparse.ArgumentParser:
     stop = _command(commands, "stop", "stop the deployment in flight, with automatic rollback")
     _add_targets(stop)
     _add_aws(stop)
+    preflight = _command(
+        commands,
+        "preflight",
+        "check the account can take `cdk deploy`: Lambda concurrency and the CDK bootstrap (make deploy runs it)",
+        description="Read-only checks before `cdk deploy`, for the stack cdk.json (and any -c) configures: the "
+        "account's Lambda concurrency holds what the stack reserves plus the 100 Lambda keeps unreserved, and the "
+        "region is CDK-bootstrapped. Exit 2 with the fix when either would fail the deploy.",
+    )
+    preflight.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting on top of cdk.json's context, as `cdk deploy -c KEY=VALUE` (repeatable)",
+    )
+    _add_aws(preflight)
     rehearse_parser = commands.add_parser("rehearse", help="rehearse the revision's hooks locally (no AWS)")
     rehearse.configure_parser(rehearse_parser)
     return parser
@@ -324,7 +344,15 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
         ),
         last=getattr(args, "last", 5),
         ci=CiContext.from_env(env),
+        context=tuple(_context_pair(item) for item in getattr(args, "context", None) or ()),
     )
+
+
+def _context_pair(item: str) -> tuple[str, str]:
+    key, separator, value = item.partition("=")
+    if not separator or not key:
+        raise InputError(f"-c {item!r} is not KEY=VALUE", hint="Write -c lambdaReservedConcurrency=false, as for cdk.")
+    return key, value
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -341,6 +369,8 @@ class AwsClients:
     codedeploy: Any
     cloudformation: Any
     elbv2: Any
+    lambda_: Any = None
+    ssm: Any = None
 
 
 def build_clients(settings: AwsSettings) -> AwsClients:
@@ -360,6 +390,8 @@ def build_clients(settings: AwsSettings) -> AwsClients:
         codedeploy=session.client("codedeploy", config=config),
         cloudformation=session.client("cloudformation", config=config),
         elbv2=session.client("elbv2", config=config),
+        lambda_=session.client("lambda", config=config),
+        ssm=session.client("ssm", config=config),
     )
 
 
@@ -387,6 +419,18 @@ def _cmd_bundle(invocation: Invocation) -> int:
         raise InputError("--app-dir is missing", hint="Give --app-dir DIR (or APP_DIR), the folder with appspec.yml.")
     bundle = build_bundle(app_dir, invocation.release.bundle_dir)
     print(f"bundle  {bundle.path}\nsha256  {bundle.sha256}\nsize    {bundle.size} bytes\nfiles   {bundle.file_count}")
+    return int(ExitCode.RELEASED)
+
+
+def _cmd_preflight(invocation: Invocation, clients: AwsClients) -> int:
+    overrides = dict(invocation.context)
+    try:
+        config = load_cdk_json_config(overrides=overrides)
+        qualifier = bootstrap_qualifier({**load_cdk_json_context(), **overrides})
+    except ConfigError as exc:
+        raise InputError(f"cdk.json or -c: {exc}", hint="Fix the setting named above (README, Configuration).") from exc
+    checks = PreflightClients(lambda_=clients.lambda_, cloudformation=clients.cloudformation, ssm=clients.ssm)
+    Preflight(checks, config, qualifier=qualifier).run(sys.stdout)
     return int(ExitCode.RELEASED)
 
 
@@ -431,6 +475,8 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
     clients = clients or build_clients(invocation.aws)
     if invocation.command in ("release", "rollback"):
         return _cmd_release(invocation, clients, runtime or Runtime.system())
+    if invocation.command == "preflight":
+        return _cmd_preflight(invocation, clients)
     targets = _targets(invocation, clients)
     if invocation.command == "status":
         return print_status(

@@ -301,21 +301,6 @@ def test_both_release_alarms_are_attached_to_the_deployment_group(template: Temp
     assert sorted(ref["Ref"] for ref in attached) == sorted(alarms)
 
 
-def test_codedeploy_service_role_mutates_only_this_stacks_groups_and_target_group(template: Template) -> None:
-    statements = Capture()
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "Roles": [{"Ref": Match.string_like_regexp("DeploymentServiceRole")}],
-            "PolicyDocument": Match.object_like({"Statement": statements}),
-        },
-    )
-    for statement in statements.as_array():
-        if statement["Resource"] == "*":
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            assert all(":Describe" in action or action == "tag:GetResources" for action in actions), actions
-
-
 def test_outputs_are_everything_the_release_tool_reads_and_are_not_exported(template: Template) -> None:
     outputs = template.find_outputs("*")
     assert set(outputs) == set(output_names.ALL)

@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
-from stacks.join import MAX_RESERVED_CONCURRENCY, JoinLiveSlot, join_reserved_concurrency
+from stacks.join import JoinLiveSlot
 
 pytestmark = pytest.mark.slow
 
@@ -209,10 +209,3 @@ def test_the_join_construct_has_no_unacknowledged_aws_solutions_findings(synth: 
         for message in finder("/JoinTest/Join/*", Match.string_like_regexp(r"AwsSolutions-.*"))
     ]
     assert findings == []
-
-
-@pytest.mark.parametrize(
-    ("fleet_maximum", "expected"), [(1, 1), (4, 4), (MAX_RESERVED_CONCURRENCY, 10), (1000, MAX_RESERVED_CONCURRENCY)]
-)
-def test_reserved_concurrency_follows_the_fleet_maximum_up_to_the_ceiling(fleet_maximum: int, expected: int) -> None:
-    assert join_reserved_concurrency(fleet_maximum) == expected

@@ -79,23 +79,7 @@ def dicts_passed_as_arguments(source: str, filename: str = "<source>") -> list[s
     return problems
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            path.name,
-            # Not strict while the owner's fix is in flight: the marker goes with the fix.
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="stacks/fleet.py (fleet owner, issue 9 section 1): its cdk-nag suppressions are dicts, so "
-                "jsii drops their applies_to and each acknowledges every finding of its rule.",
-            ),
-        )
-        if path.name == "fleet.py"
-        else path.name
-        for path in sorted(STACKS.glob("*.py"))
-    ],
-)
+@pytest.mark.parametrize("path", [path.name for path in sorted(STACKS.glob("*.py"))])
 def test_no_dict_is_passed_where_a_struct_is_expected(path: str) -> None:
     # Given a module of stacks/, When its calls are read, Then no argument is a dict outside the allowed parameters
     source = (STACKS / path).read_text(encoding="utf-8")

@@ -1,8 +1,6 @@
 """Every cdk-nag acknowledgement still hides a finding: a stale one hid the deployment group's broken ARN (issue 9).
 
-One test per construct of the stack, so a stale acknowledgement names its owner. Constructs marked below carry stale
-acknowledgements today; their owners remove them, and the (non-strict, while the fixes are in flight) markers here,
-with their fixes.
+One test per construct of the stack, so a stale acknowledgement names its owner.
 """
 
 from __future__ import annotations
@@ -19,23 +17,9 @@ CONSTRUCTS = [
     "Artifacts",
     "Network",
     "LoadBalancer",
-    pytest.param(
-        "Fleet",
-        marks=pytest.mark.xfail(
-            strict=False,
-            reason="stacks/fleet.py (fleet owner): AwsSolutions-AS1 on both slots matches nothing (cdk-nag reports "
-            "the slots compliant with AS1), and the dict suppressions lose applies_to (docs/decisions.md F16).",
-        ),
-    ),
+    "Fleet",
     "Drain",
-    pytest.param(
-        "Join",
-        marks=pytest.mark.xfail(
-            strict=False,
-            reason="stacks/join.py (its owner): AwsSolutions-SQS3 on its dead-letter queue matches nothing "
-            "(cdk-nag recognises a queue used as a dead-letter queue).",
-        ),
-    ),
+    "Join",
     "Alarms",
     "Deployment",
 ]
