@@ -62,7 +62,7 @@ from release.bundle import Bundle, build_bundle
 from release.ci import CiContext
 from release.errors import AwsUnavailable, Cancelled, DeploymentFailed, FinishIncomplete, ReleaseError, TimedOut
 from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
-from release.lease import Lease, lease_key
+from release.lease import Lease, default_owner, lease_key
 from release.record import ReleaseRecord
 from release.retry import AWS_ERRORS, error_code, retried
 from release.runtime import Runtime
@@ -152,6 +152,12 @@ def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
     )
 
 
+def _owner(ci: CiContext) -> str:
+    """Who runs this release, as the lease shows it to a run it refuses: the CI build when there is one."""
+    where = default_owner()
+    return f"build {ci.build} of {ci.branch or '?'} ({where})" if ci.build else where
+
+
 class Release:
     """One `release` (or `rollback`) run: its collaborators, held once, and the record it fills in.
 
@@ -190,7 +196,7 @@ class Release:
             release_id=self.release_id,
             command=command,
             runtime=runtime,
-            owner=options.owner,
+            owner=options.owner or _owner(options.ci),
         )
         # Set once the deployment succeeded: from then on no error may be reported as a failed deployment.
         self._committed = False

@@ -152,9 +152,11 @@ def test_two_releases_started_together_exactly_one_proceeds_and_the_other_touche
     world.clock.on_sleep = start_b
     # When A runs to its end
     record, _ = release(world, codedeploy)
-    # Then B exited 5 on the lease, wrote nothing to CodeDeploy and never changed a slot; A released and converged
+    # Then B exited 5 on the lease naming A's CI build, wrote nothing to CodeDeploy and never changed a slot;
+    # A released and converged
     assert second["record"].exit_code == ExitCode.RELEASE_IN_FLIGHT
     assert "release lease" in second["record"].error.message
+    assert "build 42 of main" in second["record"].error.message
     assert second["writes"] == []
     assert second["slots"] == (2, 2)
     assert record.exit_code == ExitCode.RELEASED
