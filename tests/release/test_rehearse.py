@@ -567,6 +567,24 @@ def test_a_process_a_hook_daemonizes_out_of_sight_is_adopted_killed_and_reaped(r
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreapers are a Linux feature")
+def test_a_child_the_caller_started_before_the_rehearsal_is_never_taken_for_a_hooks_orphan(revision: Path) -> None:
+    # Given a child of this process that predates the rehearsal (as the jsii kernel of an in-process CDK app does
+    # when pytest runs the stack tests and the rehearsal tests in one session)
+    bystander = subprocess.Popen(["/bin/sleep", "60"])
+    try:
+        # When a rehearsal runs as child subreaper
+        result = rehearse(options_for(revision))
+
+        # Then it neither adopts nor signals that child
+        assert result.exit_code == 0, format_report(result)
+        assert bystander.poll() is None, "the caller's own child was killed by the rehearsal"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+@pytest.mark.slow
 def test_a_script_without_a_shebang_runs_with_bin_sh_as_the_agents_ruby_runs_it(revision: Path) -> None:
     script = revision / "scripts" / "before_install.sh"
     script.write_text('echo "no #! line"\n')

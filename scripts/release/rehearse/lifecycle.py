@@ -106,8 +106,9 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
 def _adopt_orphans(run: RunState) -> None:
     """Become the child subreaper, so what a hook daemonizes is adopted and reaped here rather than by PID 1."""
     why_not = set_child_subreaper(True)
-    run.tracker.subreaper = why_not is None
-    if why_not is not None:
+    if why_not is None:
+        run.tracker.start_adopting()
+    else:
         run.notes.append(
             f"the rehearsal could not become the child subreaper ({why_not}): processes a hook daemonizes are "
             "found by process group and REHEARSAL_ID only, and their zombies are left to PID 1"

@@ -68,10 +68,19 @@ class ProcessTracker:
         self.token = token
         self._marker = f"REHEARSAL_ID={token}".encode()
         self.groups: set[int] = set()
-        # Set while this process is the child subreaper: every child it did not start itself was left by a hook.
+        # Set while this process is the child subreaper: a new child it did not start itself was left by a hook.
         self.subreaper = False
+        # Children this process had before the rehearsal (a test runner's helpers, such as the jsii kernel of an
+        # in-process CDK app): never taken for a hook's orphan, so never signalled.
+        self.preexisting: frozenset[int] = frozenset()
         self.adopted: set[int] = set()
         self.reaped = 0
+
+    def start_adopting(self) -> None:
+        """Treat new direct children as a hook's orphans from now on (call once this process is the subreaper)."""
+        me = os.getpid()
+        self.preexisting = frozenset(pid for pid, ppid, _pgid, _state, _environ in _process_table() if ppid == me)
+        self.subreaper = True
 
     def add_group(self, pgid: int) -> None:
         """Remember a process group created for a script."""
@@ -84,7 +93,7 @@ class ProcessTracker:
         for pid, ppid, pgid, state, environ in _process_table():
             if pid == me or state in ("Z", "X"):
                 continue
-            adopted = self.subreaper and ppid == me and pid not in self.groups
+            adopted = self.subreaper and ppid == me and pid not in self.groups and pid not in self.preexisting
             if adopted:
                 self.adopted.add(pid)
             if adopted or pgid in self.groups or self._marker in environ.split(b"\0"):
