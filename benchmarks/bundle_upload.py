@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -159,11 +160,24 @@ def moto_server() -> Iterator[str]:
             process.kill()
 
 
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    """Run `action`; return its duration in seconds and its result."""
+CPU: dict[str, list[float]] = {}
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (`aws deploy push`; not moto_server)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(action: Callable[[], Any], name: str = "") -> tuple[float, Any]:
+    """Run `action`; return its duration in seconds and its result; record its CPU seconds under `name`."""
+    cpu = cpu_seconds()
     start = time.perf_counter()
     result = action()
-    return time.perf_counter() - start, result
+    seconds = time.perf_counter() - start
+    if name:
+        CPU.setdefault(name, []).append(cpu_seconds() - cpu)
+    return seconds, result
 
 
 def empty_bucket(s3: Any) -> None:
@@ -239,12 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(options.runs):
             out = work / f"out{run}"
             for name, action in measures(s3, root, out, f"run{run}").items():
-                seconds, size = timed(action)
+                seconds, size = timed(action, name)
                 results[name].append(seconds)
                 if size:
                     sizes[name] = size
             key = f"push/run{run}.zip"
+            cpu = cpu_seconds()
             seconds, code, error = aws_push(options, endpoint, root, key)
+            CPU.setdefault("push", []).append(cpu_seconds() - cpu)
             sizes["push"] = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
             results["push"].append(seconds)
             results["startup"].append(aws_startup(options))
@@ -345,6 +361,14 @@ def report(options: Options, content: int, results: dict[str, list[float]], size
     print(f"  ratio aws deploy push / release tool, cold (zip file):      {push / file_path:.2f}x")
     print(f"  ratio aws deploy push / seed bundler, cold:                 {push / median['seed']:.2f}x")
     print(f"  ratio aws deploy push / seed bundler, unchanged:            {push / median['seed-unchanged']:.2f}x")
+    # CPU seconds of the client side (this process, and the finished `aws` process), which a busy machine disturbs
+    # less than the wall clock; moto_server's own CPU is in neither.
+    cpu = {name: statistics.median(values) for name, values in CPU.items()}
+    print("  client CPU seconds (medians): " + ", ".join(f"{name} {value:.2f}" for name, value in cpu.items()))
+    print(
+        f"  CPU ratio aws deploy push / release tool: cold (streamed) {cpu['push'] / cpu['stream']:.2f}x, "
+        f"unchanged {cpu['push'] / cpu['unchanged']:.2f}x, seed cold {cpu['push'] / cpu['seed']:.2f}x"
+    )
 
 
 if __name__ == "__main__":
