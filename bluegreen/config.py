@@ -36,6 +36,8 @@ SERVER_DEPLOYMENT_CONFIGS = (
 CERTIFICATE_ARN = re.compile(
     r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
 )
+# A standard topic: CloudWatch alarm actions and CodeDeploy triggers publish to standard SNS topics.
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 HEALTH_CHECK_MATCHER = re.compile(r"^[2-4]\d\d(-[2-4]\d\d)?(,[2-4]\d\d(-[2-4]\d\d)?)*$")
 HEALTH_CHECK_MATCHER_ALLOWED = "HTTP codes 200..499, e.g. 200, 200,204 or 200-299"
 # ELBv2 CreateTargetGroup HealthCheckPath: starts with /, at most 1024 characters.
@@ -316,6 +318,8 @@ class AppConfig:
     agent_ready_timeout_seconds: int
     lambda_reserved_concurrency: bool
     warm_pool_size: int = 0
+    # notificationsTopic: False (none), True (the stack creates one) or an existing topic's ARN.
+    notifications_topic: bool | str = False
 
 
 @dataclass(frozen=True)
@@ -382,6 +386,20 @@ def _boolean(key: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise ConfigError(f"context key '{key}': {value!r} is not a boolean; allowed: true, false")
+
+
+def _notifications_topic(value: Any) -> bool | str:
+    # cdk.json gives true/false or an ARN; `cdk deploy -c notificationsTopic=true` gives the string "true".
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if isinstance(value, str) and SNS_TOPIC_ARN.match(value.strip()):
+        return value.strip()
+    raise ConfigError(
+        f"context key 'notificationsTopic': {value!r} is not valid; allowed: true, false or a standard SNS topic ARN "
+        "(arn:aws:sns:REGION:ACCOUNT:NAME)"
+    )
 
 
 def _text(key: str, value: Any, pattern: re.Pattern[str] | None = None, allowed: str = "") -> str:
@@ -497,6 +515,13 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "Stopped, agent-ready instances kept beside each slot (Auto Scaling warm pool, 0..fleetMaxSize; 0 = none): "
         "a release starts them instead of launching and installing. Off by default: see docs/performance.md.",
+    ),
+    Setting(
+        "notificationsTopic",
+        False,
+        "SNS notifications of deployments (start, success, failure, stop, rollback) and of the rollback alarms: "
+        "true creates an encrypted topic (output NotificationsTopicArn) to subscribe e-mail or chat to; an existing "
+        "standard topic's ARN uses that topic; false (default) sends none.",
     ),
 )
 DEFAULTS: Mapping[str, Any] = {setting.key: setting.default for setting in SETTINGS}
@@ -688,6 +713,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         ),
         lambda_reserved_concurrency=_boolean("lambdaReservedConcurrency", get("lambdaReservedConcurrency")),
         warm_pool_size=_integer("warmPoolSize", get("warmPoolSize"), 0, maximum),
+        notifications_topic=_notifications_topic(get("notificationsTopic")),
     )
 
 

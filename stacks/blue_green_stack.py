@@ -14,12 +14,16 @@ from bluegreen import outputs as output_names
 from bluegreen.config import LOG_RETENTION_DAYS, AppConfig, lambda_reservations
 from stacks.alarms import ReleaseAlarms
 from stacks.artifacts import ArtifactStore
+from stacks.dashboard import ReleaseDashboard
 from stacks.deployment import BlueGreenDeployment
+from stacks.drain import METRIC_NAMESPACE as DRAIN_METRIC_NAMESPACE
 from stacks.drain import DrainOnTermination
 from stacks.fleet import Fleet
+from stacks.join import METRIC_NAMESPACE as JOIN_METRIC_NAMESPACE
 from stacks.join import JoinLiveSlot
 from stacks.load_balancer import LoadBalancer
 from stacks.network import Network
+from stacks.notifications import ReleaseNotifications
 
 
 class BlueGreenStack(Stack):
@@ -66,7 +70,7 @@ class BlueGreenStack(Stack):
         )
         fleet.admit_from(entry.alb, config.app_port)
 
-        DrainOnTermination(
+        drain = DrainOnTermination(
             self,
             "Drain",
             slots=fleet.slots,
@@ -82,6 +86,7 @@ class BlueGreenStack(Stack):
         alarms = ReleaseAlarms(
             self, "Alarms", target_group=entry.target_group, target_5xx_threshold=config.alarm_5xx_threshold
         )
+        notifications = _notifications(self, config)
         deployment = BlueGreenDeployment(
             self,
             "Deployment",
@@ -93,8 +98,13 @@ class BlueGreenStack(Stack):
             deployment_config_name=config.deployment_config_name,
             log_retention=retention,
             provider_concurrency=reservations.provider,
+            triggers=notifications.trigger_configurations() if notifications else (),
         )
-        JoinLiveSlot(
+        if notifications is not None:
+            notifications.allow_publish(deployment.service_role)
+            notifications.notify_on(alarms.alarms)
+            CfnOutput(self, output_names.NOTIFICATIONS_TOPIC_ARN, value=notifications.topic.topic_arn)
+        join = JoinLiveSlot(
             self,
             "Join",
             slots=fleet.slots,
@@ -102,6 +112,21 @@ class BlueGreenStack(Stack):
             application_name=deployment.application.application_name,
             deployment_group_name=deployment.deployment_group_name,
             reserved_concurrency=reservations.join,
+            log_retention=retention,
+        )
+        dashboard = ReleaseDashboard(
+            self,
+            "Dashboard",
+            slots=fleet.slots,
+            load_balancer=entry.alb,
+            target_group=entry.target_group,
+            alarms=alarms.alarms,
+            drain_function=drain.function,
+            drain_namespace=DRAIN_METRIC_NAMESPACE,
+            join_function=join.function,
+            join_namespace=JOIN_METRIC_NAMESPACE,
+            application_name=deployment.application.application_name,
+            deployment_group_names=(deployment.deployment_group_name, deployment.bootstrap_group_name),
             log_retention=retention,
         )
 
@@ -119,9 +144,18 @@ class BlueGreenStack(Stack):
             output_names.FLEET_MIN_SIZE: str(config.fleet.minimum),
             output_names.FLEET_DESIRED_SIZE: str(config.fleet.desired),
             output_names.FLEET_MAX_SIZE: str(config.fleet.maximum),
+            output_names.DASHBOARD: dashboard.dashboard_name,
         }
         for key in output_names.ALL:
             CfnOutput(self, key, value=values[key])
+
+
+def _notifications(scope: Construct, config: AppConfig) -> ReleaseNotifications | None:
+    """The notifications topic setting notificationsTopic asks for: none, a new one, or an existing one by ARN."""
+    if config.notifications_topic is False:
+        return None
+    existing = config.notifications_topic if isinstance(config.notifications_topic, str) else None
+    return ReleaseNotifications(scope, "Notifications", existing_topic_arn=existing)
 
 
 def build_stack(

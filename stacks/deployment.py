@@ -77,6 +77,7 @@ class BlueGreenDeployment(Construct):
         log_retention: logs.RetentionDays,
         bootstrap_deployment_config_name: str = BOOTSTRAP_DEPLOYMENT_CONFIG,
         provider_concurrency: int | None = PROVIDER_RESERVED_CONCURRENCY,
+        triggers: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -92,6 +93,9 @@ class BlueGreenDeployment(Construct):
             log_group=logs.LogGroup(self, "ProviderFrameworkLogs", retention=log_retention),
         )
         shared = self._shared_properties(target_group)
+        if triggers:
+            # CodeDeploy triggers (stacks/notifications.py); absent means none, and the provider then removes any.
+            shared["TriggerConfigurations"] = [dict(trigger) for trigger in triggers]
         self.deployment_group = self._group(
             "DeploymentGroup",
             "Custom::BlueGreenDeploymentGroup",

@@ -11,6 +11,7 @@ and numbers as digits; both spellings are accepted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,22 @@ BLUE_INSTANCE_TERMINATION = ("KEEP_ALIVE",)
 FLAGS = {"true": True, "false": False}
 # CodeDeploy's limits on names (CreateDeploymentGroup API reference: 1 to 100 characters).
 MAX_NAME_LENGTH = 100
+# TriggerEventType in the CodeDeploy API reference; a deployment group holds at most 10 triggers (CodeDeploy user
+# guide, "Delete a trigger from a CodeDeploy deployment group").
+TRIGGER_EVENTS = (
+    "DeploymentStart",
+    "DeploymentSuccess",
+    "DeploymentFailure",
+    "DeploymentStop",
+    "DeploymentRollback",
+    "DeploymentReady",
+    "InstanceStart",
+    "InstanceSuccess",
+    "InstanceFailure",
+    "InstanceReady",
+)
+MAX_TRIGGERS = 10
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
 class PropertyError(ValueError):
@@ -78,6 +95,19 @@ class BlueGreenSpec:
 
 
 @dataclass(frozen=True)
+class TriggerSpec:
+    """One CodeDeploy trigger: the events of the group's deployments that publish to an SNS topic."""
+
+    name: str
+    target_arn: str
+    events: tuple[str, ...]
+
+    def request(self) -> dict[str, Any]:
+        """The trigger as CodeDeploy's `TriggerConfig` spells it."""
+        return {"triggerName": self.name, "triggerTargetArn": self.target_arn, "triggerEvents": list(self.events)}
+
+
+@dataclass(frozen=True)
 class GroupSpec:
     """A deployment group as the stack declares it: every setting the provider sends."""
 
@@ -94,6 +124,7 @@ class GroupSpec:
     outdated_instances_strategy: str
     initial_auto_scaling_groups: tuple[str, ...]
     blue_green: BlueGreenSpec | None
+    triggers: tuple[TriggerSpec, ...] = ()
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, Any]) -> GroupSpec:
@@ -119,6 +150,7 @@ class GroupSpec:
             outdated_instances_strategy=reader.choice("OutdatedInstancesStrategy", OUTDATED_INSTANCES_STRATEGIES),
             initial_auto_scaling_groups=(initial,) if initial else (),
             blue_green=_blue_green(reader) if deployment_type == "BLUE_GREEN" else None,
+            triggers=reader.triggers("TriggerConfigurations"),
         )
         if deployment_type == "IN_PLACE":
             reader.refuse_present(BLUE_GREEN_KEYS, "only for DeploymentType BLUE_GREEN")
@@ -211,6 +243,29 @@ class _Reader:
         self.problems.append(f"{key} must be a whole number of minutes, got {value!r}")
         return None
 
+    def triggers(self, key: str) -> tuple[TriggerSpec, ...]:
+        """`[{TriggerName, TriggerTargetArn, TriggerEvents}]`; absent or empty means no trigger."""
+        value = self.properties.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+            self.problems.append(f"{key} must be a list of objects, got {value!r}")
+            return ()
+        if len(value) > MAX_TRIGGERS:
+            self.problems.append(f"{key}: a deployment group holds at most {MAX_TRIGGERS} triggers, got {len(value)}")
+            return ()
+        return tuple(self._trigger(key, index, item) for index, item in enumerate(value))
+
+    def _trigger(self, key: str, index: int, item: Mapping[str, Any]) -> TriggerSpec:
+        where = f"{key}[{index}]"
+        name, arn, events = item.get("TriggerName"), item.get("TriggerTargetArn"), item.get("TriggerEvents")
+        if not isinstance(name, str) or not name:
+            self.problems.append(f"{where}.TriggerName is missing or empty")
+        if not isinstance(arn, str) or not SNS_TOPIC_ARN.match(arn):
+            self.problems.append(f"{where}.TriggerTargetArn must be an SNS topic ARN, got {arn!r}")
+        if not isinstance(events, list) or not events or not all(event in TRIGGER_EVENTS for event in events):
+            self.problems.append(f"{where}.TriggerEvents must list some of {', '.join(TRIGGER_EVENTS)}, got {events!r}")
+            events = []
+        return TriggerSpec(str(name or ""), str(arn or ""), tuple(events))
+
     def refuse_present(self, keys: Sequence[str], reason: str) -> None:
         present = [key for key in keys if key in self.properties]
         if present:
@@ -231,8 +286,8 @@ def _blue_green_configuration(blue_green: BlueGreenSpec) -> dict[str, Any]:
 def group_settings(spec: GroupSpec) -> dict[str, Any]:
     """Settings shared by CreateDeploymentGroup and UpdateDeploymentGroup (never the Auto Scaling groups).
 
-    Every field is sent on every update, so the group converges on the declared state: an empty rollback-event or
-    alarm list turns that feature off rather than leaving what was there.
+    Every field is sent on every update, so the group converges on the declared state: an empty rollback-event,
+    alarm or trigger list turns that feature off rather than leaving what was there.
     """
     settings: dict[str, Any] = {
         "serviceRoleArn": spec.service_role_arn,
@@ -249,6 +304,9 @@ def group_settings(spec: GroupSpec) -> dict[str, Any]:
         },
         "outdatedInstancesStrategy": spec.outdated_instances_strategy,
         "terminationHookEnabled": spec.termination_hook_enabled,
+        # Always sent: an empty list removes the group's triggers (CodeDeploy user guide, "Delete a trigger from a
+        # CodeDeploy deployment group": update-deployment-group with empty trigger configuration parameters).
+        "triggerConfigurations": [trigger.request() for trigger in spec.triggers],
     }
     if spec.target_group_name is not None:
         settings["loadBalancerInfo"] = {"targetGroupInfoList": [{"name": spec.target_group_name}]}

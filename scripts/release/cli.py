@@ -28,6 +28,7 @@ from release import rehearse
 from release.bundle import build_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
+from release.links import console_links
 from release.operations import previous_revision, print_status, stop_in_flight
 from release.orchestrate import Clients, Release, ReleaseOptions
 from release.preflight import Preflight, PreflightClients, bootstrap_qualifier
@@ -115,6 +116,8 @@ class Invocation:
     ci: CiContext
     # `preflight -c KEY=VALUE`: settings on top of cdk.json's context, as `cdk deploy -c` would set them.
     context: tuple[tuple[str, str], ...] = ()
+    # `status --json`: the status as JSON for scripts instead of the one-screen text.
+    json_output: bool = False
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -230,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = _command(commands, "status", "live slot, deployment in flight, last releases")
     _add_targets(status)
     status.add_argument("--last", type=int, default=5, help="how many recent deployments to list (default 5)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON (stable keys) for scripts")
     _add_aws(status)
     rollback = _command(commands, "rollback", "release the previous successful revision again (onto the idle slot)")
     _add_targets(rollback)
@@ -343,6 +347,7 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
             live_view=getattr(args, "live_view", None),
         ),
         last=getattr(args, "last", 5),
+        json_output=bool(getattr(args, "json", False)),
         ci=CiContext.from_env(env),
         context=tuple(_context_pair(item) for item in getattr(args, "context", None) or ()),
     )
@@ -464,8 +469,15 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     )
     with stop_on_signals(runtime.stop):
         record = release.run(revision)
-    write_reports(record, args.report_dir, invocation.ci, sys.stdout)
+    links = console_links(_region(clients), targets, record.deployment_id)
+    write_reports(record, args.report_dir, invocation.ci, sys.stdout, links=links)
     return record.exit_code
+
+
+def _region(clients: AwsClients) -> str | None:
+    """The region the clients call (for console links); None when a stand-in client has none."""
+    meta = getattr(clients.autoscaling, "meta", None)
+    return getattr(meta, "region_name", None)
 
 
 def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: Runtime | None = None) -> int:
@@ -480,7 +492,14 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
     targets = _targets(invocation, clients)
     if invocation.command == "status":
         return print_status(
-            clients.codedeploy, clients.autoscaling, targets, sys.stdout, last=invocation.last, elbv2=clients.elbv2
+            clients.codedeploy,
+            clients.autoscaling,
+            targets,
+            sys.stdout,
+            last=invocation.last,
+            elbv2=clients.elbv2,
+            as_json=invocation.json_output,
+            region=_region(clients),
         )
     return stop_in_flight(clients.codedeploy, targets, sys.stdout)
 

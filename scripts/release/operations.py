@@ -1,12 +1,19 @@
-"""The small subcommands: `status` (what is live, runs, ran), `stop`, and the revision `rollback` goes back to."""
+"""The small subcommands: `status` (what is live, runs, ran), `stop`, and the revision `rollback` goes back to.
+
+`status` reads everything once into a `Status` and renders it as one screen (`status_text`) or as JSON for scripts
+(`status_json`, `status --json`).
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from release import deployments, live, slots
+from release import deployments, links, live, slots
 from release.errors import LiveSlotUnclear, ReleaseError, TargetsError
+from release.follow import format_seconds
 from release.targets import Targets
 
 # How far back `rollback` looks for the previous successful release.
@@ -56,51 +63,239 @@ def _live_slot(evidence: live.Evidence) -> tuple[str | None, str]:
     return decision.live, line
 
 
-def print_status(
-    codedeploy: Any, autoscaling: Any, targets: Targets, stream: TextIO, *, last: int, elbv2: Any | None = None
-) -> int:
-    """Print the live slot, both slots' instances and targets, the deployment in flight and the last deployments.
+@dataclass(frozen=True)
+class SlotStatus:
+    """One slot as `status` shows it: capacity, instances, suspended processes and its targets (None: not read)."""
 
-    The live slot is shown as the next release would resolve it (`release.live`), so a refusal shows here first.
+    name: str
+    role: str
+    state: slots.SlotState
+    targets: dict[str, str] | None
+
+    @property
+    def healthy(self) -> int:
+        """Registered targets whose health check passes."""
+        return sum(1 for state in (self.targets or {}).values() if state == "healthy")
+
+    def as_json(self) -> dict[str, Any]:
+        """The slot's stable JSON form."""
+        state = self.state
+        return {
+            "name": self.name,
+            "role": self.role,
+            "desired": state.desired,
+            "min": state.min_size,
+            "max": state.max_size,
+            "inService": state.serving,
+            "leaving": len(state.instances) - len(state.staying),
+            "suspendedProcesses": sorted(state.suspended),
+            "targets": None
+            if self.targets is None
+            else {
+                "registered": len(self.targets),
+                "healthy": self.healthy,
+                "states": dict(sorted(self.targets.items())),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything `status` shows, read once: the group, the live slot, both slots, deployments and links."""
+
+    application: str
+    deployment_group: str
+    deployment_config: str
+    live: str | None
+    live_line: str
+    slots: tuple[SlotStatus, ...]
+    in_flight: tuple[dict[str, Any], ...]
+    recent: tuple[dict[str, Any], ...]
+    links: dict[str, str]
+    now: datetime
+
+    @property
+    def idle(self) -> str | None:
+        """The slot that is not live, once the live slot is known."""
+        return next((slot.name for slot in self.slots if slot.role == "idle"), None)
+
+
+def _target_slot(info: dict[str, Any]) -> str:
+    return ",".join((info.get("targetInstances") or {}).get("autoScalingGroups") or []) or "-"
+
+
+def _seconds_between(start: Any, end: Any) -> float | None:
+    return (end - start).total_seconds() if isinstance(start, datetime) and isinstance(end, datetime) else None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+def read_status(
+    clients: StatusClients, targets: Targets, *, last: int, now: datetime, region: str | None = None
+) -> Status:
+    """Read the group, both slots, the target group, the deployments in flight and the last `last` deployments.
+
+    The live slot is the one the next release would resolve (`release.live`), so a refusal shows here first.
     """
+    codedeploy = clients.codedeploy
     group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
-    states = slots.describe_slots(autoscaling, targets.slots)
-    stream.write(f"deployment group  {targets.application} / {targets.deployment_group} ({group.deployment_config})\n")
+    states = slots.describe_slots(clients.autoscaling, targets.slots)
     evidence: live.Evidence | None = None
     try:
-        evidence = _evidence(codedeploy, elbv2, targets, group, states)
+        evidence = _evidence(codedeploy, clients.elbv2, targets, group, states)
         current, line = _live_slot(evidence)
     except ReleaseError as exc:
         current, line = None, f"cannot be determined: {exc.message}"
-    stream.write(f"live slot         {line}\n")
-    for name in targets.slots:
-        state = states[name]
-        mark = "live" if name == current else "idle" if current else "?"
-        suspended = f", suspended: {', '.join(sorted(state.suspended))}" if state.suspended else ""
-        registered = (
-            f", registered: {live.describe_targets(evidence.registered_in(name))}"
-            if evidence is not None and evidence.targets is not None
-            else ""
+    slot_views = tuple(
+        SlotStatus(
+            name=name,
+            role="live" if name == current else "idle" if current else "?",
+            state=states[name],
+            targets=evidence.registered_in(name) if evidence is not None and evidence.targets is not None else None,
         )
-        stream.write(
-            f"  {mark:4}  {name}: desired {state.desired} (min {state.min_size}, max {state.max_size}), "
-            f"{state.serving} InService, {len(state.instances) - len(state.staying)} leaving{suspended}{registered}\n"
-        )
-    in_flight = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
-    stream.write(f"in flight         {', '.join(in_flight) if in_flight else 'none'}\n")
-    recent = deployments.recent_deployments(
-        codedeploy, targets.application, targets.deployment_group, last, now=datetime.now(UTC)
+        for name in targets.slots
     )
-    stream.write(f"last {len(recent)} deployments:\n")
-    for info in recent:
-        created = info.get("createTime")
-        when = created.strftime("%Y-%m-%d %H:%M:%SZ") if isinstance(created, datetime) else "?"
-        target = ",".join((info.get("targetInstances") or {}).get("autoScalingGroups") or []) or "-"
-        stream.write(
-            f"  {info.get('deploymentId')}  {when}  {info.get('status', '?'):10} "
-            f"{info.get('creator', '?'):18} -> {target}  {_revision_name(info)}  "
-            f"{info.get('description', '')}\n"
+    flying = tuple(
+        deployments.get_deployment(codedeploy, deployment_id)
+        for deployment_id in deployments.deployments_in_flight(
+            codedeploy, targets.application, targets.deployment_group
         )
+    )
+    recent = deployments.recent_deployments(codedeploy, targets.application, targets.deployment_group, last, now=now)
+    return Status(
+        application=targets.application,
+        deployment_group=targets.deployment_group,
+        deployment_config=group.deployment_config,
+        live=current,
+        live_line=line,
+        slots=slot_views,
+        in_flight=flying,
+        recent=tuple(recent),
+        links=links.console_links(region, targets),
+        now=now,
+    )
+
+
+def _slot_line(slot: SlotStatus) -> str:
+    state = slot.state
+    suspended = f", suspended: {', '.join(sorted(state.suspended))}" if state.suspended else ""
+    health = ""
+    if slot.targets is not None:
+        health = (
+            f", targets {len(slot.targets)} registered / {slot.healthy} healthy, "
+            f"registered: {live.describe_targets(slot.targets)}"
+        )
+    return (
+        f"  {slot.role:4}  {slot.name}: desired {state.desired} (min {state.min_size}, max {state.max_size}), "
+        f"{state.serving} InService, {len(state.instances) - len(state.staying)} leaving{suspended}{health}\n"
+    )
+
+
+def _overview(info: dict[str, Any]) -> str:
+    counts = info.get("deploymentOverview") or {}
+    shown = [
+        f"{counts[key]} {key.lower()}" for key in ("Succeeded", "InProgress", "Failed", "Pending") if key in counts
+    ]
+    return f": instances {', '.join(shown)}" if shown else ""
+
+
+def _in_flight_line(info: dict[str, Any], status: Status) -> str:
+    elapsed = format_seconds(_seconds_between(info.get("createTime"), status.now))
+    return (
+        f"{info.get('deploymentId')} {info.get('status', '?')} for {elapsed}, onto {_target_slot(info)} "
+        f"(created by {info.get('creator', '?')}){_overview(info)}"
+    )
+
+
+def _recent_line(info: dict[str, Any]) -> str:
+    created = info.get("createTime")
+    when = created.strftime("%Y-%m-%d %H:%M:%SZ") if isinstance(created, datetime) else "?"
+    took = format_seconds(_seconds_between(created, info.get("completeTime")))
+    return (
+        f"  {info.get('deploymentId')}  {when}  {info.get('status', '?'):10} {took:>12}  "
+        f"{info.get('creator', '?'):18} -> {_target_slot(info)}  {_revision_name(info)}  {info.get('description', '')}"
+    ).rstrip() + "\n"
+
+
+def status_text(status: Status) -> str:
+    """The one-screen status: the group, the live slot and its health, the idle slot, deployments, links."""
+    out = [f"deployment group  {status.application} / {status.deployment_group} ({status.deployment_config})\n"]
+    out.append(f"live slot         {status.live_line}\n")
+    out.extend(_slot_line(slot) for slot in status.slots)
+    flying = "\n                  ".join(_in_flight_line(info, status) for info in status.in_flight)
+    out.append(f"in flight         {flying or 'none'}\n")
+    out.append(f"last {len(status.recent)} deployments:\n")
+    out.extend(_recent_line(info) for info in status.recent)
+    for key, label in (("dashboard", "dashboard"), ("deploymentGroup", "console")):
+        if key in status.links:
+            out.append(f"{label:18}{status.links[key]}\n")
+    return "".join(out)
+
+
+def _deployment_json(info: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    created = info.get("createTime")
+    item: dict[str, Any] = {
+        "id": info.get("deploymentId"),
+        "status": info.get("status"),
+        "creator": info.get("creator"),
+        "targetSlot": None if _target_slot(info) == "-" else _target_slot(info),
+        "revision": None if _revision_name(info) == "-" else _revision_name(info),
+        "description": info.get("description"),
+        "createTime": _iso(created),
+        "completeTime": _iso(info.get("completeTime")),
+        "durationSeconds": _seconds_between(created, info.get("completeTime")),
+    }
+    if now is not None:
+        item["elapsedSeconds"] = _seconds_between(created, now)
+        item["instances"] = dict(info.get("deploymentOverview") or {})
+    return item
+
+
+def status_json(status: Status) -> dict[str, Any]:
+    """The machine-readable status (`status --json`; stable keys, times in ISO 8601)."""
+    return {
+        "application": status.application,
+        "deploymentGroup": status.deployment_group,
+        "deploymentConfig": status.deployment_config,
+        "liveSlot": status.live,
+        "idleSlot": status.idle,
+        "liveSlotReason": status.live_line,
+        "slots": [slot.as_json() for slot in status.slots],
+        "inFlight": [_deployment_json(info, status.now) for info in status.in_flight],
+        "recent": [_deployment_json(info) for info in status.recent],
+        "links": dict(status.links),
+        "readAt": status.now.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class StatusClients:
+    """The clients `status` reads with; `elbv2` None leaves the target group out (values given without a stack)."""
+
+    codedeploy: Any
+    autoscaling: Any
+    elbv2: Any | None = None
+
+
+def print_status(
+    codedeploy: Any,
+    autoscaling: Any,
+    targets: Targets,
+    stream: TextIO,
+    *,
+    last: int,
+    elbv2: Any | None = None,
+    as_json: bool = False,
+    region: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Write the status (`status_text`, or `status_json` as JSON with `as_json`) to `stream`; 0."""
+    status = read_status(
+        StatusClients(codedeploy, autoscaling, elbv2), targets, last=last, now=now or datetime.now(UTC), region=region
+    )
+    stream.write(json.dumps(status_json(status), indent=2) + "\n" if as_json else status_text(status))
     return 0
 
 

@@ -6,6 +6,7 @@ Written on every exit path (success, failure, timeout, cancel, refusal), from th
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,8 +47,12 @@ def _total(record: ReleaseRecord) -> float | None:
     return (record.finished - record.started).total_seconds() if record.finished else None
 
 
-def summary_text(record: ReleaseRecord) -> str:
-    """The one-screen summary printed at the end."""
+# The console links the summary shows (release.links.console_links), in this order.
+LINK_LABELS = (("dashboard", "dashboard"), ("deployment", "deployment page"), ("deploymentGroup", "console"))
+
+
+def summary_text(record: ReleaseRecord, links: Mapping[str, str] | None = None) -> str:
+    """The one-screen summary printed at the end; `links` adds the dashboard and console pages."""
     switch = (
         f"{record.live_before} -> {record.live_after}"
         if record.live_after
@@ -70,6 +75,7 @@ def summary_text(record: ReleaseRecord) -> str:
     lines.extend(f"recovered        {note}" for note in record.recovered)
     lines.append("phases           " + ", ".join(f"{p.name} {format_seconds(p.seconds)}" for p in record.phases))
     lines.append(f"total            {format_seconds(_total(record))}")
+    lines.extend(f"{label:17}{(links or {})[key]}" for key, label in LINK_LABELS if key in (links or {}))
     if record.failure:
         lines.append("failure:")
         lines.extend(f"  {line}" for line in record.failure)
@@ -78,8 +84,8 @@ def summary_text(record: ReleaseRecord) -> str:
     return "\n".join(lines)
 
 
-def summary_json(record: ReleaseRecord) -> dict[str, Any]:
-    """The machine-readable summary (stable keys; times in ISO 8601 UTC)."""
+def summary_json(record: ReleaseRecord, links: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The machine-readable summary (stable keys; times in ISO 8601 UTC); `links` are the console pages."""
 
     def iso(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
@@ -144,6 +150,7 @@ def summary_json(record: ReleaseRecord) -> dict[str, Any]:
             for target in targets
         ],
         "failure": record.failure,
+        "links": dict(links or {}),
     }
 
 
@@ -160,7 +167,7 @@ def spans(record: ReleaseRecord) -> list[Span]:
     return result
 
 
-def github_markdown(record: ReleaseRecord, timeline: Path | None) -> str:
+def github_markdown(record: ReleaseRecord, timeline: Path | None, links: Mapping[str, str] | None = None) -> str:
     """The GitHub step summary: outcome, slots, phases table, failure details."""
     icon = "✅" if record.exit_code == 0 else "❌"
     rows = "\n".join(f"| {p.name} | {format_seconds(p.seconds)} |" for p in record.phases)
@@ -175,6 +182,7 @@ def github_markdown(record: ReleaseRecord, timeline: Path | None) -> str:
         parts.append(f"- Rollback: `{record.rollback_id}` {record.rollback_status or ''}")
     if timeline is not None:
         parts.append(f"- Timeline: `{timeline}` (uploaded as an artifact by the workflow)")
+    parts.extend(f"- {label.capitalize()}: {(links or {})[key]}" for key, label in LINK_LABELS if key in (links or {}))
     parts += [
         "",
         "| phase | duration |",
@@ -192,23 +200,33 @@ def _escape_annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def write_reports(record: ReleaseRecord, report_dir: Path, ci: CiContext, stream: TextIO) -> dict[str, Path]:
-    """Print the summary, write the JSON file and the timeline, and feed GitHub Actions when `ci` says it runs there."""
+def write_reports(
+    record: ReleaseRecord,
+    report_dir: Path,
+    ci: CiContext,
+    stream: TextIO,
+    *,
+    links: Mapping[str, str] | None = None,
+) -> dict[str, Path]:
+    """Print the summary, write the JSON file and the timeline, and feed GitHub Actions when `ci` says it runs there.
+
+    `links` (release.links.console_links) put the release dashboard and the console pages in every form of the report.
+    """
     report_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     summary_path = report_dir / SUMMARY_FILE
-    summary_path.write_text(json.dumps(summary_json(record), indent=2, default=str) + "\n", encoding="utf-8")
+    summary_path.write_text(json.dumps(summary_json(record, links), indent=2, default=str) + "\n", encoding="utf-8")
     written["summary"] = summary_path
     timeline: Path | None = None
     if record.snapshot and record.snapshot.targets:
         title = f"{record.application} {record.deployment_id or ''} ({outcome(record)})"
         timeline = write_timeline(report_dir / TIMELINE_FILE, spans(record), title=title)
         written["timeline"] = timeline
-    stream.write("\n" + summary_text(record) + "\n")
+    stream.write("\n" + summary_text(record, links) + "\n")
     stream.write(f"summary: {summary_path}" + (f"  timeline: {timeline}" if timeline else "") + "\n")
     if ci.step_summary is not None:
         with ci.step_summary.open("a", encoding="utf-8") as handle:
-            handle.write(github_markdown(record, timeline))
+            handle.write(github_markdown(record, timeline, links))
     if ci.github_actions:
         if record.error is not None:
             stream.write(

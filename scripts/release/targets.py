@@ -29,6 +29,7 @@ OUTPUTS_READ: tuple[str, ...] = (
     outputs.TARGET_GROUP_ARN,
     outputs.SITE_URL,
     outputs.BOOTSTRAP_DEPLOYMENT_GROUP,
+    outputs.DASHBOARD,
 )
 
 
@@ -71,6 +72,8 @@ class Targets:
     stack_name: str | None = None
     # The in-place group of the first release (release.bootstrap); None for a stack from before it.
     bootstrap_group: str | None = None
+    # The release dashboard (stacks/dashboard.py), linked from `status` and the report; None for an older stack.
+    dashboard_name: str | None = None
 
 
 def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
@@ -168,4 +171,5 @@ def resolve_targets(
         site_url=found.get(outputs.SITE_URL),
         stack_name=overrides.stack_name,
         bootstrap_group=found.get(outputs.BOOTSTRAP_DEPLOYMENT_GROUP),
+        dashboard_name=found.get(outputs.DASHBOARD),
     )

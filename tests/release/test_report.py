@@ -100,3 +100,22 @@ def test_outside_github_no_workflow_commands_are_printed(tmp_path: Path) -> None
     stream = io.StringIO()
     write_reports(_record(), tmp_path, CiContext.from_env({}), stream)
     assert "::" not in stream.getvalue()
+
+
+def test_the_report_links_the_release_dashboard_and_the_deployment_in_every_form(tmp_path: Path) -> None:
+    # Given the console links of the release (release.links.console_links)
+    record = _record()
+    links = {
+        "dashboard": "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/d",
+        "deployment": "https://eu-west-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-1?region=eu-west-1",
+    }
+    step_summary = tmp_path / "step-summary.md"
+    ci = CiContext.from_env({"GITHUB_STEP_SUMMARY": str(step_summary)})
+    stream = io.StringIO()
+    # When writing the reports
+    write_reports(record, tmp_path / "report", ci, stream, links=links)
+    # Then the printed summary, the JSON file and the step summary carry them
+    assert f"dashboard        {links['dashboard']}" in stream.getvalue()
+    assert f"deployment page  {links['deployment']}" in stream.getvalue()
+    assert json.loads((tmp_path / "report" / "release-summary.json").read_text())["links"] == links
+    assert f"- Dashboard: {links['dashboard']}" in step_summary.read_text()

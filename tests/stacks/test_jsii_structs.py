@@ -24,6 +24,8 @@ JSON_PARAMETERS = {
     "properties": "CustomResource / CfnResource: CloudFormation properties, Mapping[str, Any]",
     "resource_properties": "CfnCustomResource-like constructs: CloudFormation properties, Mapping[str, Any]",
     "tags": "resource tags, Mapping[str, str]",
+    "dimensions_map": "cloudwatch.Metric: the metric's dimensions, Mapping[str, str]",
+    "dimensions": "logs.MetricFilter: dimension name -> JSON selector, Mapping[str, str]",
 }
 MAPPING_OF_STRUCTS = {
     "flow_logs": "ec2.Vpc: Mapping[str, FlowLogOptions]",

@@ -52,6 +52,18 @@ BOOTSTRAP = {
     "AutoRollbackEvents": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"],
     "AlarmNames": [],
 }
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:BlueGreenApp-NotificationsTopic-1A2B"
+TRIGGER = {
+    "TriggerName": "BlueGreenApp-deployments",
+    "TriggerTargetArn": TOPIC_ARN,
+    "TriggerEvents": [
+        "DeploymentStart",
+        "DeploymentSuccess",
+        "DeploymentFailure",
+        "DeploymentStop",
+        "DeploymentRollback",
+    ],
+}
 IN_FLIGHT = {
     "applicationName": APP,
     "deploymentGroupName": GROUP,
@@ -139,6 +151,7 @@ def test_create_makes_the_blue_green_group_the_properties_describe_on_slot_a(cod
             },
             "outdatedInstancesStrategy": "UPDATE",
             "terminationHookEnabled": False,
+            "triggerConfigurations": [],
         },
     )
 
@@ -172,6 +185,7 @@ def test_create_of_the_bootstrap_group_is_in_place_with_traffic_control_and_no_a
             "alarmConfiguration": {"enabled": False, "ignorePollAlarmFailure": False, "alarms": []},
             "outdatedInstancesStrategy": "UPDATE",
             "terminationHookEnabled": False,
+            "triggerConfigurations": [],
         },
     )
 
@@ -432,6 +446,75 @@ def test_delete_failure_other_than_gone_fails_the_request(codedeploy: tuple[Any,
 
     with pytest.raises(ClientError, match="ThrottlingException"):
         handler.handle(event("Delete"), client, no_sleep)
+
+
+# --- triggers ----------------------------------------------------------------------------------------------------
+
+
+def test_create_sends_the_declared_trigger_to_the_notifications_topic(codedeploy: tuple[Any, Stubber]) -> None:
+    client, stubber = codedeploy
+    declared = {**PROPERTIES, "TriggerConfigurations": [TRIGGER]}
+    expected = create_request(spec(declared), [SLOT_A])
+    stubber.add_response("create_deployment_group", {"deploymentGroupId": "0f1e"}, expected)
+
+    handler.handle(event("Create", declared), client, no_sleep)
+
+    assert expected["triggerConfigurations"] == [
+        {
+            "triggerName": "BlueGreenApp-deployments",
+            "triggerTargetArn": TOPIC_ARN,
+            "triggerEvents": [
+                "DeploymentStart",
+                "DeploymentSuccess",
+                "DeploymentFailure",
+                "DeploymentStop",
+                "DeploymentRollback",
+            ],
+        }
+    ]
+
+
+def test_update_that_adds_a_trigger_applies_it_in_place(codedeploy: tuple[Any, Stubber]) -> None:
+    client, stubber = codedeploy
+    new = {**PROPERTIES, "TriggerConfigurations": [TRIGGER]}
+    expected = update_request(spec(new))
+    stubber.add_response("update_deployment_group", {}, expected)
+    expect_get(stubber)
+
+    handler.handle(event("Update", new, old=PROPERTIES), client, no_sleep)
+
+    assert expected["triggerConfigurations"][0]["triggerTargetArn"] == TOPIC_ARN
+    assert "autoScalingGroups" not in expected
+
+
+def test_update_that_turns_notifications_off_sends_an_empty_trigger_list(codedeploy: tuple[Any, Stubber]) -> None:
+    client, stubber = codedeploy
+    # An empty list removes the triggers; omitting the field would leave the old one publishing.
+    stubber.add_response("update_deployment_group", {}, {**update_request(spec()), "triggerConfigurations": []})
+    expect_get(stubber)
+
+    handler.handle(event("Update", PROPERTIES, old={**PROPERTIES, "TriggerConfigurations": [TRIGGER]}), client)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        ({**TRIGGER, "TriggerEvents": ["DeploymentExploded"]}, r"TriggerConfigurations\[0\]\.TriggerEvents must list"),
+        ({**TRIGGER, "TriggerEvents": []}, r"TriggerConfigurations\[0\]\.TriggerEvents must list"),
+        ({**TRIGGER, "TriggerTargetArn": "arn:aws:sqs:eu-west-1:123456789012:q"}, "must be an SNS topic ARN"),
+        ({**TRIGGER, "TriggerName": ""}, r"TriggerConfigurations\[0\]\.TriggerName is missing"),
+    ],
+)
+def test_a_malformed_trigger_is_refused_before_any_call(trigger: dict[str, Any], message: str) -> None:
+    with pytest.raises(PropertyError, match=message):
+        GroupSpec.from_properties({**PROPERTIES, "TriggerConfigurations": [trigger]})
+
+
+def test_more_triggers_than_codedeploy_holds_are_refused() -> None:
+    triggers = [{**TRIGGER, "TriggerName": f"t{index}"} for index in range(11)]
+
+    with pytest.raises(PropertyError, match="at most 10 triggers"):
+        GroupSpec.from_properties({**PROPERTIES, "TriggerConfigurations": triggers})
 
 
 # --- properties and routing ------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ _REF: Mapping[str, Callable[[str], str]] = {
     "AWS::CloudWatch::Alarm": lambda name: name,
     "AWS::CodeDeploy::Application": lambda name: name,
     "AWS::SQS::Queue": lambda name: f"https://sqs.{REGION}.{URL_SUFFIX}/{ACCOUNT}/{name}",
+    "AWS::SNS::Topic": lambda name: f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{name}",
+    "AWS::KMS::Key": lambda name: "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
     "AWS::EC2::SecurityGroup": lambda name: "sg-0123456789abcdef0",
     "AWS::EC2::VPC": lambda name: "vpc-0123456789abcdef0",
     "AWS::EC2::LaunchTemplate": lambda name: "lt-0123456789abcdef0",
@@ -54,6 +56,10 @@ _GET_ATT: Mapping[tuple[str, str], Callable[[str], str]] = {
     ("AWS::Lambda::Function", "Arn"): lambda name: f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}",
     ("AWS::SQS::Queue", "Arn"): lambda name: f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}",
     ("AWS::SQS::Queue", "QueueName"): lambda name: name,
+    ("AWS::KMS::Key", "Arn"): lambda name: (
+        f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    ),
+    ("AWS::SNS::Topic", "TopicArn"): lambda name: f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{name}",
     ("AWS::Logs::LogGroup", "Arn"): lambda name: f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
     ("AWS::CloudWatch::Alarm", "Arn"): lambda name: f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
     ("AWS::ElasticLoadBalancingV2::TargetGroup", "TargetGroupName"): lambda name: name[:32],
@@ -181,7 +187,7 @@ def policy_documents(
     template: Mapping[str, Any], stack_name: str, paths: Mapping[str, str] | None = None
 ) -> Iterator[PolicyDocument]:
     """Every identity and resource policy of the template: IAM policies, roles' inline policies, managed policies,
-    bucket and queue policies, each located by its construct path (`paths`: logical id -> path) or logical id.
+    bucket, queue and topic policies, each located by its construct path (`paths`: logical id -> path) or logical id.
 
     Trust policies are left out: they name principals, not resources, and parliament checks actions on resources.
     """
@@ -190,7 +196,13 @@ def policy_documents(
         kind = resource["Type"]
         properties = resource.get("Properties", {})
         where = (paths or {}).get(logical_id, logical_id)
-        if kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+        if kind in (
+            "AWS::IAM::Policy",
+            "AWS::IAM::ManagedPolicy",
+            "AWS::S3::BucketPolicy",
+            "AWS::SQS::QueuePolicy",
+            "AWS::SNS::TopicPolicy",
+        ):
             yield PolicyDocument(where, kind, resolver.resolve(properties["PolicyDocument"]))
         elif kind == "AWS::IAM::Role":
             for policy in properties.get("Policies", []):
