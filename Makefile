@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-fast lint synth diff deploy bench clean
+.PHONY: setup demo test test-fast lint synth diff deploy bootstrap bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -44,6 +44,10 @@ lint: setup
 ## The CDK CLI with this project's Node and virtualenv first on PATH (cdk.json runs `python3 app.py`).
 synth: setup
 	cdk synth --quiet
+
+## Once per account and region: the CDK CLI builds the app first, so it needs this project's Python on PATH.
+bootstrap: setup
+	cdk bootstrap
 
 diff: setup
 	cdk diff --no-color

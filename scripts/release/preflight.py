@@ -41,7 +41,7 @@ PERMISSIONS = (
     "cloudformation:ListStackResources",
     "ssm:GetParameter",
 )
-BOOTSTRAP_COMMAND = 'PATH="$PWD/node_modules/.bin:$PWD/.venv/bin:$PATH" cdk bootstrap'
+BOOTSTRAP_COMMAND = "make bootstrap"  # `cdk bootstrap` with this project's Node and Python first on PATH
 
 
 @dataclass(frozen=True)

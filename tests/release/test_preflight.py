@@ -182,7 +182,7 @@ def test_with_the_setting_false_the_concurrency_is_not_even_read(
     assert "reserves none" in capsys.readouterr().out
 
 
-def test_a_region_never_bootstrapped_fails_and_names_cdk_bootstrap(
+def test_a_region_never_bootstrapped_fails_and_names_make_bootstrap(
     stubs: Stubs, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stubs.account(quota=1000, unreserved=1000)
@@ -191,7 +191,7 @@ def test_a_region_never_bootstrapped_fails_and_names_cdk_bootstrap(
     assert preflight(stubs) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
     assert f"{FAKE_REGION} is not bootstrapped (no SSM parameter {VERSION_PARAMETER})" in err
-    assert "cdk bootstrap" in err
+    assert "`make bootstrap`" in err
 
 
 def test_a_bootstrap_older_than_the_template_accepts_fails(stubs: Stubs, capsys: pytest.CaptureFixture[str]) -> None:
