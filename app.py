@@ -15,7 +15,9 @@ from stacks.blue_green_stack import build_stack
 def main() -> int:
     """Synthesize the stack with the settings' defaults (`bluegreen.config.SETTINGS`), overridden by any key set in
     `cdk.json` context or with `cdk ... -c key=value`."""
-    app = cdk.App()
+    # aws-cdk-lib's built-in template validation only warns and costs most of synth's CPU (docs/performance.md);
+    # the tests run cfn-lint on every template instead.
+    app = cdk.App(builtin_cloud_formation_validation=False)
     context = {
         setting.key: value for setting in SETTINGS if (value := app.node.try_get_context(setting.key)) is not None
     }

@@ -67,6 +67,7 @@ class BlueGreenStack(Stack):
             max_capacity=config.fleet.maximum,
             artifact_bucket=artifacts.bucket,
             agent_ready_timeout=Duration.seconds(config.agent_ready_timeout_seconds),
+            warm_pool_size=config.warm_pool_size,
         )
         fleet.admit_from(entry.alb, config.app_port)
 
