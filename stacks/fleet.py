@@ -67,9 +67,15 @@ trap 'on_error $LINENO' ERR
 # for Amazon Linux or RHEL"). Any failure ends cloud-init with an error on the console and in cloud-init-output.log,
 # so a broken image is visible instead of an instance that silently never deploys.
 AGENT_INSTALL = """\
-dnf install -y ruby wget
+# A mirror or metadata hiccup must not cost the instance: retry the package manager (inside a loop a failing
+# command does not trip the ERR trap), then let `rpm -q` fail loudly if ruby never arrived. curl ships with AL2023.
+for attempt in 1 2 3 4 5; do
+  dnf install -y ruby && break
+  sleep $((attempt * 10))
+done
+rpm -q ruby
 cd /tmp
-wget --tries=5 --retry-connrefused -O codedeploy-install \\
+curl -fsS --retry 5 --retry-connrefused -o codedeploy-install \\
   "https://aws-codedeploy-{region}.s3.{region}.{url_suffix}/latest/install"
 chmod +x codedeploy-install
 ./codedeploy-install auto

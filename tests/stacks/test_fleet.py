@@ -269,3 +269,39 @@ def test_the_warm_pool_fleet_has_no_unacknowledged_aws_solutions_findings(warm: 
         for message in finder("/FleetTest/Fleet/*", Match.string_like_regexp(r"AwsSolutions-.*"))
     ]
     assert findings == []
+
+
+def _package_install_step(script: str) -> str:
+    start = script.index("for attempt in 1 2 3 4 5; do\n  dnf install")
+    end = script.index("rpm -q ruby\n") + len("rpm -q ruby\n")
+    return script[start:end]
+
+
+@pytest.mark.parametrize(("failures", "expected_exit"), [(0, 0), (2, 0), (5, 9)])
+def test_the_package_manager_is_retried_and_a_lasting_failure_trips_the_error_trap(
+    synth: Synth, tmp_path: Path, failures: int, expected_exit: int
+) -> None:
+    # Given stand-ins for dnf (failing `failures` times, then installing) and rpm (true once ruby is installed)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dnf").write_text(
+        "#!/bin/bash\n"
+        f'count=$(cat "{tmp_path}/tries" 2>/dev/null || echo 0); echo $((count + 1)) > "{tmp_path}/tries"\n'
+        f'[ "$count" -lt {failures} ] && exit 1\ntouch "{tmp_path}/ruby"\n'
+    )
+    (bin_dir / "rpm").write_text(f'#!/bin/bash\ntest -e "{tmp_path}/ruby"\n')
+    for tool in ("dnf", "rpm"):
+        (bin_dir / tool).chmod(0o755)
+    step = tmp_path / "step.sh"
+    step.write_text(
+        "set -euo pipefail\ntrap 'exit 9' ERR\nsleep() { :; }\n" + _package_install_step(rendered_user_data(synth))
+    )
+
+    # When the user data's package step runs
+    result = subprocess.run(
+        ["bash", str(step)], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, check=False
+    )
+
+    # Then transient failures are retried, and five failures in a row end in the error trap (ABANDON)
+    assert result.returncode == expected_exit, result.stderr
+    assert int((tmp_path / "tries").read_text()) == min(failures + 1, 5)
