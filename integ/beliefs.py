@@ -1,6 +1,6 @@
 """The verdicts of the integration kit: pure functions from what a run observed to confirmed / refuted / not reached.
 
-Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U6) has one check here, with the id the kit
+Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U7) has one check here, with the id the kit
 prints. The kit (`integ/kit.py`) gathers the observations from a real account; these functions only decide, so the
 decision rules are tested offline with fixed inputs (tests/integ/test_beliefs.py). Plain Python, no AWS imports.
 """
@@ -64,6 +64,11 @@ BELIEFS: tuple[Belief, ...] = (
         "U6-service-role-launch",
         "With DISCOVER_EXISTING slots the release tool scales, CodeDeploy's service role never creates or updates an "
         "Auto Scaling group nor launches or tags an instance (its launch-template permissions go unused).",
+    ),
+    Belief(
+        "U7",
+        "U7-register-gone",
+        "RegisterTargets answers InvalidTarget for an instance that has terminated (no dead target gets in).",
     ),
 )
 
@@ -218,6 +223,29 @@ def service_role_launch(observed: ServiceRoleCalls | None) -> Finding:
     return Finding(
         Verdict.CONFIRMED, f"none of its {len(observed.event_names)} calls needs the launch-template permissions"
     )
+
+
+# The error code of ELBv2's InvalidTargetException ("The specified target does not exist, is not in the same VPC as the
+# target group, or has an unsupported instance type"; docs/decisions.md F49).
+INVALID_TARGET = "InvalidTarget"
+
+
+@dataclass(frozen=True)
+class GoneRegistration:
+    """RegisterTargets for an instance the kit saw leave its slot (terminated): the error code, None if accepted."""
+
+    error_code: str | None
+
+
+def register_gone(observed: GoneRegistration | None) -> Finding:
+    """U7: does RegisterTargets refuse an instance that has terminated?"""
+    if observed is None:
+        return Finding(Verdict.NOT_REACHED, "no drained instance was seen leaving its slot")
+    if observed.error_code == INVALID_TARGET:
+        return Finding(Verdict.CONFIRMED, "RegisterTargets answered InvalidTarget for the terminated instance")
+    if observed.error_code is None:
+        return Finding(Verdict.REFUTED, "RegisterTargets accepted the terminated instance (the kit deregistered it)")
+    return Finding(Verdict.NOT_REACHED, f"RegisterTargets failed with {observed.error_code}, which does not decide U7")
 
 
 def render(findings: Mapping[str, Finding]) -> str:

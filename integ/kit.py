@@ -7,9 +7,10 @@
 `run`: deploy the integration app (integ/integ_blue_green.py: the stack as `BlueGreenInteg` plus its assertion
 stack) with the pinned `cdk` → read the deploy-time assertions → release the sample revision twice with the release
 tool → release a revision whose ValidateService hook exits 1 and check the rollback left traffic on the old slot →
-scale the live slot out (the new instance must get traffic) and in (the drain must complete the hook) → destroy
-both stacks and the resources they retain, also when a step failed → print the kit checks (K-*) and, for every
-unverified belief of docs/decisions.md, whether the run confirmed it, refuted it or did not reach it.
+scale the live slot out (the new instance must get traffic) and in (the drain must complete the hook) → once the
+drained instance has left its slot, try to register it with the target group (belief U7) → destroy both stacks and
+the resources they retain, also when a step failed → print the kit checks (K-*) and, for every unverified belief
+of docs/decisions.md, whether the run confirmed it, refuted it or did not reach it.
 
 Exit codes: 0 every kit check passed; 1 a kit check failed; 2 pre-flight refused (nothing was deployed).
 Beliefs never change the exit code: the design is meant to be safe either way (docs/decisions.md).
@@ -55,6 +56,8 @@ echo "integration kit: this revision fails on purpose" >&2
 exit 1
 """
 POLL_SECONDS = 3.0
+# How long the kit waits for a drained instance to leave its slot (terminated) before U7 is not reached.
+GONE_TIMEOUT_SECONDS = 900.0
 RETAINED = frozenset({"Retain", "RetainExceptOnCreate"})
 
 
@@ -131,6 +134,19 @@ def traffic_stayed_on(live_slot: str, healthy_by_slot: Mapping[str, int]) -> tup
     return live > 0 and not elsewhere, f"healthy targets by slot: {dict(healthy_by_slot)} (live before: {live_slot})"
 
 
+def register_target_once(elbv2: Any, target_group_arn: str, instance_id: str) -> str | None:
+    """RegisterTargets for `instance_id` (U7): the error code it answered, or None when it was accepted, in which case
+    the target is deregistered again at once so no dead target stays in the group.
+    """
+    targets = {"TargetGroupArn": target_group_arn, "Targets": [{"Id": instance_id}]}
+    try:
+        elbv2.register_targets(**targets)
+    except ClientError as exc:
+        return str(exc.response.get("Error", {}).get("Code", "")) or "unknown"
+    elbv2.deregister_targets(**targets)
+    return None
+
+
 def caller_role(event: Mapping[str, Any]) -> str | None:
     """The name of the role whose session made a CloudTrail event (`userIdentity.sessionContext.sessionIssuer`)."""
     identity = json.loads(event.get("CloudTrailEvent", "{}")).get("userIdentity", {})
@@ -160,6 +176,8 @@ class Kit:
         self.last_release = self.started
         self.report = Report()
         self.out: dict[str, str] = {}
+        # (slot, instance id) of the instance the scale-in drained, for U7.
+        self.drained: tuple[str, str] | None = None
 
     # ---- the steps -------------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -174,6 +192,7 @@ class Kit:
             self.release_twice()
             self.failing_release()
             self.scale_out_and_in()
+            self.register_gone()
             self.service_role_calls()
         except KitError as exc:
             self.report.record("K-STOPPED", False, str(exc))
@@ -295,6 +314,23 @@ class Kit:
             delay_seconds=self.config.deregistration_delay_seconds,
             poll_seconds=self.config.drain_poll_interval_seconds,
         )
+
+    def register_gone(self) -> None:
+        """U7: RegisterTargets for the drained instance once Auto Scaling has removed it from its slot (terminated)."""
+        observed: beliefs.GoneRegistration | None = None
+        if self.drained is not None:
+            slot, instance_id = self.drained
+            deadline = time.time() + GONE_TIMEOUT_SECONDS
+            try:
+                while time.time() < deadline:
+                    if instance_id not in {instance["InstanceId"] for instance in self.slot(slot)["Instances"]}:
+                        code = register_target_once(self.elbv2, self.out[outputs.TARGET_GROUP_ARN], instance_id)
+                        observed = beliefs.GoneRegistration(code)
+                        break
+                    time.sleep(POLL_SECONDS)
+            except ClientError as exc:  # a belief never stops the run: say so, leave U7 not reached
+                print(f"[kit] U7 check stopped: {exc}", flush=True)
+        self.report.findings["U7-register-gone"] = beliefs.register_gone(observed)
 
     def service_role_calls(self) -> None:
         """U6: the CodeDeploy service role's CloudTrail events since the run started (docs/decisions.md F33)."""
@@ -473,6 +509,7 @@ class Kit:
             if watched is None:
                 watched = next((iid for iid, state in states.items() if state == "Terminating:Wait"), None)
                 entered = time.time() if watched else None
+                self.drained = (slot, watched) if watched else None
             elif states.get(watched) != "Terminating:Wait" and entered is not None:
                 return time.time() - entered
             time.sleep(1)

@@ -9,6 +9,7 @@ from integ.beliefs import (
     DrainObservation,
     Finding,
     FirstRelease,
+    GoneRegistration,
     GroupListObservation,
     LaunchDeployment,
     ServiceRoleCalls,
@@ -17,6 +18,7 @@ from integ.beliefs import (
     asg_list,
     first_release,
     launch_registers,
+    register_gone,
     render,
     service_role_launch,
     ss_keepalive,
@@ -127,6 +129,19 @@ def test_the_keepalive_belief_compares_the_drain_with_its_bound(observed, verdic
 )
 def test_the_service_role_belief_is_refuted_by_any_launch_template_call_and_needs_cloudtrails_delay(observed, verdict):
     assert service_role_launch(observed).verdict is verdict
+
+
+@pytest.mark.parametrize(
+    ("observed", "verdict"),
+    [
+        (GoneRegistration("InvalidTarget"), Verdict.CONFIRMED),
+        (GoneRegistration(None), Verdict.REFUTED),
+        (GoneRegistration("Throttling"), Verdict.NOT_REACHED),
+        (None, Verdict.NOT_REACHED),
+    ],
+)
+def test_registering_a_terminated_instance_confirms_the_belief_only_with_invalid_target(observed, verdict):
+    assert register_gone(observed).verdict is verdict
 
 
 def test_the_table_lists_every_belief_and_marks_unchecked_ones_not_reached():

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import pytest
+from botocore.exceptions import ClientError
 from release.appspec import load_appspec
 
 from integ import kit
@@ -95,3 +96,34 @@ def test_the_caller_role_of_a_cloudtrail_event_is_its_session_issuers_name():
     event = {"CloudTrailEvent": json.dumps({"userIdentity": {"sessionContext": {"sessionIssuer": issued}}})}
     assert kit.caller_role(event) == "BlueGreenIntegServiceRole"
     assert kit.caller_role({"CloudTrailEvent": json.dumps({"userIdentity": {"type": "IAMUser"}})}) is None
+
+
+class FakeElbv2:
+    """RegisterTargets answers `error` (an ELBv2 error code) or accepts; every call is recorded."""
+
+    def __init__(self, error: str | None) -> None:
+        self.error = error
+        self.calls: list[tuple[str, dict]] = []
+
+    def register_targets(self, **kwargs):
+        self.calls.append(("register", kwargs))
+        if self.error:
+            raise ClientError({"Error": {"Code": self.error, "Message": "refused"}}, "RegisterTargets")
+
+    def deregister_targets(self, **kwargs):
+        self.calls.append(("deregister", kwargs))
+
+
+def test_a_refused_registration_of_a_gone_instance_returns_the_error_code_and_changes_nothing():
+    elbv2 = FakeElbv2("InvalidTarget")
+
+    assert kit.register_target_once(elbv2, "arn:tg", "i-gone") == "InvalidTarget"
+    assert [name for name, _ in elbv2.calls] == ["register"]
+
+
+def test_an_accepted_registration_of_a_gone_instance_is_undone_at_once():
+    elbv2 = FakeElbv2(None)
+
+    assert kit.register_target_once(elbv2, "arn:tg", "i-gone") is None
+    targets = {"TargetGroupArn": "arn:tg", "Targets": [{"Id": "i-gone"}]}
+    assert elbv2.calls == [("register", targets), ("deregister", targets)]
