@@ -12,12 +12,11 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.config import DrainTiming, drain_timing
-from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
+from stacks.lambda_code import LAMBDA_RUNTIME, function_surroundings, handler_name, lambda_code
 
 SHELL_DOCUMENT = "AWS-RunShellScript"
 # Auto Scaling tags every instance it launches with the name of its group.
@@ -67,24 +66,14 @@ class DrainOnTermination(Construct):
             )
             for index, slot in enumerate(slots)
         ]
-        # SQS-managed SSE, not KMS: the queue's writers (EventBridge and Lambda's async invocation) need no key
-        # policy and no kms:GenerateDataKey grant, and nothing but lifecycle events ever lands here
-        # (docs/security.md, "Drain dead-letter queue").
-        self.dead_letter_queue = sqs.Queue(
+        surroundings = function_surroundings(
             self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            role_description="Drain Lambda: completes termination lifecycle actions of the slots",
+            log_retention=log_retention,
         )
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Drain Lambda: completes termination lifecycle actions of the slots",
-        )
-        self.log_group.grant_write(self.role)
+        self.dead_letter_queue = surroundings.dead_letter_queue
+        self.log_group = surroundings.log_group
+        self.role = surroundings.role
         self._grant(slots, target_group)
         self.function = self._function(
             target_group=target_group,

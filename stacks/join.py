@@ -12,11 +12,10 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
+from stacks.lambda_code import LAMBDA_RUNTIME, function_surroundings, handler_name, lambda_code
 
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 METRIC_NAMESPACE = "BlueGreen/Join"
@@ -60,21 +59,14 @@ class JoinLiveSlot(Construct):
         super().__init__(scope, construct_id)
         if not slots:
             raise ValueError("JoinLiveSlot needs at least one slot")
-        self.dead_letter_queue = sqs.Queue(
+        surroundings = function_surroundings(
             self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,  # docs/decisions.md F26
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            role_description="Join Lambda: registers instances that joined the live slot with the target group",
+            log_retention=log_retention,
         )
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Join Lambda: registers instances that joined the live slot with the target group",
-        )
-        self.log_group.grant_write(self.role)
+        self.dead_letter_queue = surroundings.dead_letter_queue
+        self.log_group = surroundings.log_group
+        self.role = surroundings.role
         self._grant(target_group, application_name, deployment_group_name)
 
         self.function = lambda_.Function(

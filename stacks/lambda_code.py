@@ -1,10 +1,17 @@
-"""Where Lambda code comes from: one package per function under `lambdas/`."""
+"""Where Lambda code comes from (one package per function under `lambdas/`), and what every event-driven function
+of the stack has around it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 # One runtime for every function of the stack: the newest Python that aws-cdk-lib knows (cdk-nag AwsSolutions-L1).
@@ -29,3 +36,36 @@ def lambda_code(package: str) -> lambda_.Code:
 def handler_name(package: str) -> str:
     """The handler string for the function in `lambdas/<package>/handler.py`."""
     return f"{package}.handler.lambda_handler"
+
+
+@dataclass(frozen=True)
+class FunctionSurroundings:
+    """The dead-letter queue, log group and execution role of one event-driven function."""
+
+    dead_letter_queue: sqs.Queue
+    log_group: logs.LogGroup
+    role: iam.Role
+
+
+def function_surroundings(
+    scope: Construct, *, role_description: str, log_retention: logs.RetentionDays
+) -> FunctionSurroundings:
+    """Create them under `scope` with the construct ids `DeadLetterQueue`, `LogGroup` and `Role` (kept stable).
+
+    The queue uses SQS-managed SSE, not KMS: its writers (EventBridge and Lambda's asynchronous invocation) then need
+    no key policy and no kms:GenerateDataKey grant, and nothing but the events that failed lands there
+    (docs/decisions.md F26, docs/security.md). The role may write to the log group and nothing else yet.
+    """
+    dead_letter_queue = sqs.Queue(
+        scope,
+        "DeadLetterQueue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    log_group = logs.LogGroup(scope, "LogGroup", retention=log_retention)
+    role = iam.Role(
+        scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=role_description
+    )
+    log_group.grant_write(role)
+    return FunctionSurroundings(dead_letter_queue, log_group, role)
