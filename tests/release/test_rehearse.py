@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -421,7 +422,10 @@ def test_a_missing_app_dir_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFi
 
 @pytest.mark.slow
 def test_sigint_during_a_hook_exits_4_and_leaves_no_process(revision: Path, tmp_path: Path) -> None:
-    write_script(revision / "scripts" / "before_install.sh", "sleep 300 &\nsleep 300\n")
+    # A duration no other process on the machine uses, so the checks below see this rehearsal's processes only
+    # (other rehearsals may run at the same time, e.g. a second test session).
+    sleep = f"sleep 300.{os.getpid()}{int(time.time() * 1000) % 100000}"
+    write_script(revision / "scripts" / "before_install.sh", f"{sleep} &\n{sleep}\n")
     driver = tmp_path / "driver.py"
     driver.write_text(
         "import argparse, sys\n"
@@ -440,21 +444,32 @@ def test_sigint_during_a_hook_exits_4_and_leaves_no_process(revision: Path, tmp_
     for line in process.stdout:
         if "BeforeInstall: running" in line:
             break
+    rehearsal_ids = _rehearsal_ids_of(sleep, deadline=time.monotonic() + 10)
     process.send_signal(signal.SIGINT)
     output = process.stdout.read()
     exit_code = process.wait(30)
 
     assert exit_code == 4, output
     assert "interrupted" in output
-    rehearsal_ids = {
-        value
-        for pid in os.listdir("/proc")
-        if pid.isdigit()
-        for value in [_environ_value(int(pid), "REHEARSAL_ID")]
-        if value is not None
-    }
+    assert rehearsal_ids, "the hook's processes carry the rehearsal's REHEARSAL_ID"
     assert all(processes_marked(value) == [] for value in rehearsal_ids)
-    assert "sleep 300" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert sleep not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+
+
+def _rehearsal_ids_of(command: str, *, deadline: float) -> set[str]:
+    """The REHEARSAL_ID values of the running processes whose command line is `command`, waiting until one runs."""
+    while True:
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+            if cmdline == command and (value := _environ_value(int(pid), "REHEARSAL_ID")) is not None:
+                found.add(value)
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
 
 
 def _environ_value(pid: int, name: str) -> str | None:
