@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -65,6 +66,7 @@ environment variables (a flag wins over its variable):
   APPLICATION_NAME       --application      SCALE_TIMEOUT      --scale-timeout (seconds)
   DEPLOYMENT_GROUP_NAME  --deployment-group RELEASE_DESCRIPTION --description
   SLOTS                  --slots A,B        REPORT_DIR         --report-dir
+  TARGET_GROUP_ARN       --target-group (the live slot is checked against it; needed with explicit --slots)
   FLEET_MIN_SIZE / FLEET_DESIRED_SIZE / FLEET_MAX_SIZE   --fleet-min / --fleet-desired / --fleet-max
   AWS_PROFILE, AWS_REGION (or AWS_DEFAULT_REGION), AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> (for example
   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_CODEDEPLOY): the AWS SDK's standard configuration, honoured as is.
@@ -144,6 +146,10 @@ def _add_targets(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--application", help="CodeDeploy application (env APPLICATION_NAME)")
     group.add_argument("--deployment-group", help="CodeDeploy deployment group (env DEPLOYMENT_GROUP_NAME)")
     group.add_argument("--slots", help="the two Auto Scaling groups, SLOT_A,SLOT_B (env SLOTS)")
+    group.add_argument(
+        "--target-group",
+        help="target group ARN (env TARGET_GROUP_ARN; default the stack's TargetGroupArn output): which slot serves",
+    )
     group.add_argument("--fleet-min", type=int, help="fleet minimum (env FLEET_MIN_SIZE)")
     group.add_argument("--fleet-desired", type=int, help="fleet desired size (env FLEET_DESIRED_SIZE)")
     group.add_argument("--fleet-max", type=int, help="fleet maximum (env FLEET_MAX_SIZE)")
@@ -268,9 +274,13 @@ def _number(raw: Any, name: str, kind: type[int] | type[float]) -> Any:
     if raw is None or raw == "":
         return None
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError as exc:
         raise InputError(f"{name}={raw!r} is not a number", hint=f"Set {name} to a number or unset it.") from exc
+    if not math.isfinite(value):
+        # float("nan") and float("inf") parse, but a deadline of nan never passes: refuse them like text.
+        raise InputError(f"{name}={raw!r} is not a finite number", hint=f"Set {name} to a number of seconds.")
+    return value
 
 
 def _slots(raw: str | None) -> tuple[str, str] | None:
@@ -313,6 +323,7 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
         deployment_group=pick("deployment_group", "DEPLOYMENT_GROUP_NAME"),
         slots=_slots(pick("slots", "SLOTS")),
         fleet=fleet,
+        target_group_arn=pick("target_group", "TARGET_GROUP_ARN"),
     )
     complete = all((explicit.bucket, explicit.application, explicit.deployment_group, explicit.slots))
     if not explicit.stack_name and not complete:
@@ -323,8 +334,8 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
         raise InputError(f"AWS_RETRY_MODE={retry_mode!r} is not a retry mode", hint="Use adaptive or standard.")
     app_dir = pick("app_dir", "APP_DIR")
     timeout = _number(pick("timeout", "RELEASE_TIMEOUT"), "RELEASE_TIMEOUT", float)
-    if timeout is not None and timeout <= 0:
-        raise InputError(f"--timeout {timeout} must be positive", hint="Give a number of seconds, e.g. --timeout 1800.")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise InputError(f"--timeout {timeout} must be a positive number of seconds", hint="e.g. --timeout 1800.")
     return Invocation(
         command=args.command,
         aws=AwsSettings(

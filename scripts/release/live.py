@@ -143,6 +143,18 @@ def _from_list_only(evidence: Evidence) -> LiveSlot:
     notes = ["target group unknown (no TargetGroupArn output): the live slot comes from the deployment group alone"]
     live = listed[0] if listed else evidence.pair[0]
     switched = evidence.last_success_slot
+    chosen = switched if switched and switched != live else live
+    idle = _other(evidence.pair, chosen)
+    occupied = sorted(i for i, slot in evidence.members.items() if slot == idle)
+    if occupied and not any(slot == chosen for slot in evidence.members.values()):
+        # The slot the list names is empty while the other one holds instances: without the target group nothing
+        # proves which one serves, and the next step would empty the occupied one as a leftover. Refuse instead.
+        raise _unclear(
+            evidence,
+            f"the target group is unknown, {chosen} (from the deployment group) has no instance and the idle slot "
+            f"{idle} holds {len(occupied)} ({', '.join(occupied)}) that may be serving; give --target-group ARN "
+            "(or TARGET_GROUP_ARN, or --stack)",
+        )
     if switched and switched != live:
         why = (
             f"previous release {evidence.last_success_id} succeeded on {switched} but the group lists "

@@ -56,6 +56,7 @@ class TargetOverrides:
     deployment_group: str | None = None
     slots: tuple[str, str] | None = None
     fleet: FleetSize | None = None
+    target_group_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def resolve_targets(
         deployment_group=group,
         slots=slots,
         fleet=fleet,
-        target_group_arn=found.get(outputs.TARGET_GROUP_ARN),
+        target_group_arn=overrides.target_group_arn or found.get(outputs.TARGET_GROUP_ARN),
         site_url=found.get(outputs.SITE_URL),
         stack_name=overrides.stack_name,
         bootstrap_group=found.get(outputs.BOOTSTRAP_DEPLOYMENT_GROUP),

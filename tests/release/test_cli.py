@@ -105,6 +105,29 @@ def test_complete_explicit_targets_need_no_stack() -> None:
     assert invocation.targets.slots == ("x", "y")
 
 
+def test_an_explicit_target_group_is_taken_from_its_flag_or_variable() -> None:
+    invocation = _invocation(["status", "--target-group", "arn:flag"], {"TARGET_GROUP_ARN": "arn:env"})
+    assert invocation.targets.target_group_arn == "arn:flag"
+    assert _invocation(["status"], {"TARGET_GROUP_ARN": "arn:env"}).targets.target_group_arn == "arn:env"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["release", "--timeout", "nan"], {}),
+        (["release", "--timeout", "inf"], {}),
+        (["release"], {"RELEASE_TIMEOUT": "nan"}),
+        (["release", "--scale-timeout", "nan"], {}),
+    ],
+)
+def test_a_timeout_that_could_never_pass_is_refused(
+    argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When a timeout is not a finite number, Then it exits 2 naming it, before anything is read or written
+    assert cli.main([*argv, "--app-dir", "sample-app"], env=env) == ExitCode.BAD_INPUT
+    assert "finite" in capsys.readouterr().err
+
+
 def test_slots_must_name_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
     # When SLOTS names one group
     code = cli.main(["status"], env={"SLOTS": "only-one"})

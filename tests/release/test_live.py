@@ -27,11 +27,12 @@ def evidence(
     *,
     last: str | None = None,
     bootstrap: str | None = None,
+    members: dict[str, str] | None = None,
 ) -> Evidence:
     return Evidence(
         pair=PAIR,
         listed=listed,
-        members=MEMBERS,
+        members=MEMBERS if members is None else members,
         targets=targets,
         last_success_id="d-LAST" if last else None,
         last_success_slot=last,
@@ -176,9 +177,22 @@ def test_targets_outside_both_slots_are_noted_and_left_alone() -> None:
 
 
 def test_without_a_target_group_the_list_decides_and_says_so() -> None:
-    chosen = resolve(evidence((SLOT_A,), None, last=SLOT_B))
+    # Given no target group and an old slot (A) already emptied after B's successful release
+    chosen = resolve(evidence((SLOT_A,), None, last=SLOT_B, members={B1: SLOT_B, B2: SLOT_B}))
     assert (chosen.live, chosen.point_group, chosen.checked) == (SLOT_B, True, False)
     assert any("target group unknown" in note for note in chosen.notes)
+
+
+def test_without_a_target_group_an_idle_slot_holding_instances_is_refused_not_emptied() -> None:
+    # Given explicit targets without a target group, the group listing A, and B holding two instances (which may be
+    # the slot that serves: nothing but the target group could tell),
+    # while A, the slot the group names, has none
+    with pytest.raises(LiveSlotUnclear) as raised:
+        resolve(evidence((SLOT_A,), None, members={B1: SLOT_B, B2: SLOT_B}))
+    # Then the release is refused before anything is uploaded or scaled, naming the fix
+    assert raised.value.exit_code == ExitCode.BAD_INPUT
+    assert f"the idle slot {SLOT_B} holds 2 ({B1}, {B2})" in raised.value.message
+    assert "--target-group" in raised.value.message
 
 
 def test_without_a_target_group_both_slots_listed_is_refused() -> None:
