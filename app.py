@@ -8,7 +8,7 @@ import sys
 
 import aws_cdk as cdk
 
-from bluegreen.config import SETTINGS, ConfigError, check_region, load_config
+from bluegreen.config import RENAMED_DRAIN_KEYS, SETTINGS, ConfigError, check_region, load_config
 from stacks.blue_green_stack import build_stack
 
 
@@ -18,9 +18,10 @@ def main() -> int:
     # aws-cdk-lib's built-in template validation only warns and costs most of synth's CPU (docs/performance.md);
     # the tests run cfn-lint on every template instead.
     app = cdk.App(builtin_cloud_formation_validation=False)
-    context = {
-        setting.key: value for setting in SETTINGS if (value := app.node.try_get_context(setting.key)) is not None
-    }
+    # The settings, and the retired keys too, so that a renamed setting is refused with its new name rather than
+    # silently ignored (CDK's own feature flags share the context, so other keys are not ours to judge here).
+    keys = [setting.key for setting in SETTINGS] + list(RENAMED_DRAIN_KEYS)
+    context = {key: value for key in keys if (value := app.node.try_get_context(key)) is not None}
     try:
         config = load_config(context)
     except ConfigError as error:

@@ -36,6 +36,15 @@ def test_an_invalid_setting_stops_synth_with_exit_2_naming_the_key(tmp_path: Pat
     assert not list(tmp_path.glob("*.template.json"))
 
 
+def test_a_renamed_setting_stops_synth_naming_its_new_key(tmp_path: Path) -> None:
+    # Given a cdk.json (or -c) that still uses the drain's old key
+    result = run_app(tmp_path, {"drainConnectionCountCommand": "ss -Htn | wc -l"}, region="eu-west-1")
+    # Then synth refuses it, naming the key that replaced it, instead of synthesizing the default silently
+    assert result.returncode == 2, result.stderr
+    assert "drainInFlightCommand" in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
 def test_synth_without_a_region_stops_with_exit_2_saying_how_to_set_one(tmp_path: Path) -> None:
     result = run_app(tmp_path, {}, region=None)
     assert result.returncode == 2
