@@ -80,4 +80,4 @@ integ-snapshot: setup
 	$(BIN)/python integ/snapshot.py update
 
 integ: setup
-	$(BIN)/python integ/kit.py run
+	$(BIN)/python -m integ.kit run

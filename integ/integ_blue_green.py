@@ -23,9 +23,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    # integ-runner runs `python integ/integ_blue_green.py` with the test directory as working directory.
-    sys.path.insert(0, str(ROOT))
 
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk import integ_tests_alpha as integ_tests  # noqa: E402

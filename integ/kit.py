@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 from botocore.exceptions import ClientError, WaiterError  # noqa: E402
@@ -225,7 +223,7 @@ class Kit:
                 "cdk",
                 "deploy",
                 "--app",
-                f"{sys.executable} {TEST_APP}",
+                f"{sys.executable} -m integ.integ_blue_green",  # -m: the checkout (cwd) is importable
                 "--all",
                 "--require-approval",
                 "never",

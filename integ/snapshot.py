@@ -81,7 +81,7 @@ def synthesize(outdir: Path) -> None:
         "cdk",
         "synth",
         "--app",
-        f"{sys.executable} {TEST_APP}",
+        f"{sys.executable} -m integ.integ_blue_green",  # -m: the checkout (cwd) is importable
         "--output",
         str(outdir),
         "--quiet",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import signal
@@ -261,11 +262,11 @@ def test_in_flight_counts_requests_not_idle_connections(app: RunningApp) -> None
 )
 def test_only_a_loopback_peer_may_read_the_in_flight_count(peer: str, local: bool) -> None:
     # Given the address of the peer of a connection (the load balancer's is a VPC address, never loopback)
-    sys.path.insert(0, str(SERVER.parent))
-    try:
-        import server  # the sample app's module, standard library only
-    finally:
-        sys.path.remove(str(SERVER.parent))
+    # The sample app's module (standard library only), loaded from its file: the revision is not a package.
+    spec = importlib.util.spec_from_file_location("sample_app_server", SERVER)
+    assert spec is not None and spec.loader is not None
+    server = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(server)
 
     # When the app decides whether to answer /in-flight, Then only a process on the instance itself is answered
     assert server.is_loopback(peer) is local
