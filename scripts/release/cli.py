@@ -53,6 +53,8 @@ exit codes:
   4  cancelled (SIGINT/SIGTERM/SIGHUP): the deployment was stopped with rollback (or still runs, as for 3)
   5  another release holds the deployment group's release lease, or another deployment is in flight: nothing
      was touched
+  6  rehearse only: INCOMPLETE, nothing failed but something could not be reproduced here (runas when not root);
+     see docs/agent-conformance.md
   7  released, finishing incomplete: the deployment succeeded and traffic is on the new slot, but re-pointing
      the group, resuming scaling processes or emptying the old slot failed; the message gives the repair (the
      next release also completes it first)
@@ -434,6 +436,9 @@ def _cmd_bundle(invocation: Invocation) -> int:
     if app_dir is None:
         raise InputError("--app-dir is missing", hint="Give --app-dir DIR (or APP_DIR), the folder with appspec.yml.")
     bundle = build_bundle(app_dir, invocation.release.bundle_dir)
+    # What the agent accepts but may surprise (docs/agent-conformance.md): said, never refused.
+    for warning in bundle.appspec.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"bundle  {bundle.path}\nsha256  {bundle.sha256}\nsize    {bundle.size} bytes\nfiles   {bundle.file_count}")
     return int(ExitCode.RELEASED)
 

@@ -181,6 +181,21 @@ def test_bundle_prints_the_path_and_hash(world: World, tmp_path: Path, capsys: p
     assert "sha256  " in out and ".zip" in out
 
 
+def test_bundle_says_what_the_agent_accepts_but_warns_about(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a revision with an event key left without scripts (the agent skips it)
+    revision = tmp_path / "rev"
+    (revision / "app").mkdir(parents=True)
+    (revision / "app" / "index.html").write_text("ok\n")
+    (revision / "appspec.yml").write_text(
+        "version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: /opt/site\nhooks:\n  BeforeInstall:\n"
+    )
+    # When it is bundled, Then it is accepted and the warning is printed
+    assert cli.main(["bundle", "--app-dir", str(revision), "--bundle-dir", str(tmp_path / "out")]) == 0
+    assert "warning: " in capsys.readouterr().err
+
+
 def test_bundle_of_an_invalid_appspec_exits_2(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     # Given an appspec for Windows
     (world.app_dir / "appspec.yml").write_text("version: 0.0\nos: windows\n")
