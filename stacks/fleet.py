@@ -137,8 +137,8 @@ class Fleet(Construct):
     """One launch template (Amazon Linux 2023, IMDSv2, encrypted root volume, least-privilege role) and two slots.
 
     The slots are not attached to the target group (CodeDeploy moves instances in and out of it) and carry no
-    desired capacity, because a desired capacity in the template resets the group on every stack update (DESIGN F6):
-    the release tool owns capacity.
+    desired capacity, because a desired capacity in the template resets the group on every stack update
+    (docs/decisions.md F6): the release tool owns capacity.
     """
 
     def __init__(

@@ -1,1 +1,4 @@
-"""Custom resource: the EC2 blue/green CodeDeploy deployment group, which CloudFormation cannot declare (DESIGN F1)."""
+"""Custom resource: the EC2 blue/green CodeDeploy deployment group, which CloudFormation cannot declare.
+
+See docs/decisions.md F1.
+"""

@@ -88,7 +88,7 @@ class AwsJoinPorts:
         return str(instances[0]["LifecycleState"]) if instances else None
 
     def live_groups(self) -> tuple[str, ...]:
-        """GetDeploymentGroup: the names in deploymentGroupInfo.autoScalingGroups (the live slot, DESIGN F3)."""
+        """GetDeploymentGroup: deploymentGroupInfo.autoScalingGroups, the live slot (docs/decisions.md F3)."""
         try:
             response = self._codedeploy.get_deployment_group(
                 applicationName=self._application_name, deploymentGroupName=self._deployment_group_name
