@@ -421,7 +421,10 @@ def test_a_missing_app_dir_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.slow
-def test_sigint_during_a_hook_exits_4_and_leaves_no_process(revision: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_during_a_hook_exits_4_and_leaves_no_process(
+    revision: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
     # A duration no other process on the machine uses, so the checks below see this rehearsal's processes only
     # (other rehearsals may run at the same time, e.g. a second test session).
     sleep = f"sleep 300.{os.getpid()}{int(time.time() * 1000) % 100000}"
@@ -445,7 +448,7 @@ def test_sigint_during_a_hook_exits_4_and_leaves_no_process(revision: Path, tmp_
         if "BeforeInstall: running" in line:
             break
     rehearsal_ids = _rehearsal_ids_of(sleep, deadline=time.monotonic() + 10)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     output = process.stdout.read()
     exit_code = process.wait(30)
 

@@ -175,7 +175,10 @@ def options_from_args(namespace: argparse.Namespace) -> RehearsalOptions:
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM (a CI runner cancelling the job) like Ctrl-C, so cleanup runs; main thread only."""
+    """Treat SIGTERM (a CI runner cancelling the job) and SIGHUP (a closed terminal) like Ctrl-C, so cleanup runs.
+
+    Main thread only (Python delivers signals there).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -183,11 +186,12 @@ def _sigterm_interrupts() -> Iterator[None]:
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_from_args(namespace: argparse.Namespace) -> int:
