@@ -1,4 +1,5 @@
-"""The release lease: one run at a time per deployment group, held in the artifact bucket with S3 conditional writes.
+"""The release lease: one run at a time per deployment group, held in the artifact bucket with S3 conditional writes
+(docs/decisions.md F56).
 
 Checking for a deployment in flight is a check-then-act: two runs started together both pass it, and each one's
 cleanup then scales a slot the other is using. So every `release`/`rollback` run first takes an exclusive lease, an
