@@ -211,8 +211,11 @@ class Release:
         record = self.record
         try:
             bundle = self._bundle() if revision is None else None
+            # A stop during bundling ends the run before it takes the lease or uploads anything.
+            self._raise_if_stopped("the pre-flight")
             situation = self._preflight()
             if bundle is not None:
+                self._raise_if_stopped("uploading the revision")
                 revision = self._upload(bundle)
             assert revision is not None
             record.revision = revision

@@ -432,6 +432,8 @@ def test_a_stop_requested_before_the_slots_are_touched_ends_the_run_without_scal
     assert record.exit_code == ExitCode.CANCELLED
     assert world.slot(SLOT_B)["DesiredCapacity"] == 0
     assert codedeploy.called("create_deployment") == []
+    # and before taking the release lease or uploading the revision: the bucket is as it was
+    assert world.s3.list_objects_v2(Bucket=BUCKET).get("Contents", []) == []
 
 
 def test_a_second_signal_skips_waiting_for_the_stopped_deployment(world: World) -> None:
