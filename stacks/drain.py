@@ -16,7 +16,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.config import DrainTiming, drain_timing
-from stacks.lambda_code import LAMBDA_RUNTIME, function_surroundings, handler_name, lambda_code
+from stacks.lambda_code import function_surroundings
 
 SHELL_DOCUMENT = "AWS-RunShellScript"
 # Auto Scaling tags every instance it launches with the name of its group.
@@ -71,6 +71,7 @@ class DrainOnTermination(Construct):
             role_description="Drain Lambda: completes termination lifecycle actions of the slots",
             log_retention=log_retention,
         )
+        self.surroundings = surroundings
         self.dead_letter_queue = surroundings.dead_letter_queue
         self.log_group = surroundings.log_group
         self.role = surroundings.role
@@ -102,21 +103,14 @@ class DrainOnTermination(Construct):
     ) -> lambda_.Function:
         """The drain Lambda: one invocation waits out at most the deregistration delay."""
         delay_seconds = deregistration_delay.to_seconds()
-        return lambda_.Function(
+        return self.surroundings.function(
             self,
-            "Function",
-            runtime=LAMBDA_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_code("drain"),
-            handler=handler_name("drain"),
+            package="drain",
             description="Deregisters a terminating slot instance and completes its lifecycle hook once drained",
-            role=self.role,
-            log_group=self.log_group,
-            memory_size=256,
             timeout=Duration.seconds(timing.function_timeout_seconds),
             # bluegreen.config.drain_reserved_concurrency: both slots emptied at once, each at its maximum; None
             # when lambdaReservedConcurrency is false.
-            reserved_concurrent_executions=reserved_concurrency,
+            reserved_concurrency=reserved_concurrency,
             environment={
                 "TARGET_GROUP_ARN": target_group.target_group_arn,
                 "APP_PORT": str(app_port),
@@ -128,7 +122,6 @@ class DrainOnTermination(Construct):
                 "IN_FLIGHT_COMMAND": connection_count_command.replace("{port}", str(app_port)),
                 "METRIC_NAMESPACE": METRIC_NAMESPACE,
             },
-            dead_letter_queue=self.dead_letter_queue,
             # One retry: the function absorbs AWS errors itself, so a failure is one CompleteLifecycleAction
             # refused; a second try after the first has run its course is enough.
             retry_attempts=1,

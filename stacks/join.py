@@ -10,12 +10,11 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from stacks.lambda_code import LAMBDA_RUNTIME, function_surroundings, handler_name, lambda_code
+from stacks.lambda_code import function_surroundings
 
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 METRIC_NAMESPACE = "BlueGreen/Join"
@@ -69,20 +68,13 @@ class JoinLiveSlot(Construct):
         self.role = surroundings.role
         self._grant(target_group, application_name, deployment_group_name)
 
-        self.function = lambda_.Function(
+        self.function = surroundings.function(
             self,
-            "Function",
-            runtime=LAMBDA_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_code("join"),
-            handler=handler_name("join"),
+            package="join",
             description="Registers an instance that joined the live slot outside a release with the target group",
-            role=self.role,
-            log_group=self.log_group,
-            memory_size=256,
             timeout=FUNCTION_TIMEOUT,
             # bluegreen.config.join_reserved_concurrency, or None (lambdaReservedConcurrency false).
-            reserved_concurrent_executions=reserved_concurrency,
+            reserved_concurrency=reserved_concurrency,
             environment={
                 "TARGET_GROUP_ARN": target_group.target_group_arn,
                 "APPLICATION_NAME": application_name,
@@ -90,7 +82,6 @@ class JoinLiveSlot(Construct):
                 "POLL_INTERVAL_SECONDS": "10",
                 "METRIC_NAMESPACE": METRIC_NAMESPACE,
             },
-            dead_letter_queue=self.dead_letter_queue,
             # Two retries (Lambda's maximum): an AWS call that keeps failing, or an instance still Pending after
             # three invocations, belongs in the dead-letter queue where an operator sees it.
             retry_attempts=2,

@@ -46,6 +46,42 @@ class FunctionSurroundings:
     log_group: logs.LogGroup
     role: iam.Role
 
+    def function(
+        self,
+        scope: Construct,
+        *,
+        package: str,
+        description: str,
+        timeout: Duration,
+        reserved_concurrency: int | None,
+        environment: dict[str, str],
+        retry_attempts: int,
+        max_event_age: Duration,
+    ) -> lambda_.Function:
+        """The function `Function` under `scope` running `lambdas/<package>/`, with these surroundings.
+
+        Every event-driven function of the stack shares the runtime, architecture and memory; failed asynchronous
+        invocations (after `retry_attempts`, or older than `max_event_age`) go to the dead-letter queue.
+        """
+        return lambda_.Function(
+            scope,
+            "Function",
+            runtime=LAMBDA_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_code(package),
+            handler=handler_name(package),
+            description=description,
+            role=self.role,
+            log_group=self.log_group,
+            memory_size=256,
+            timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment=environment,
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=retry_attempts,
+            max_event_age=max_event_age,
+        )
+
 
 def function_surroundings(
     scope: Construct, *, role_description: str, log_retention: logs.RetentionDays
