@@ -5,8 +5,8 @@ Generates a revision (default 200 MB over 10 000 files, half of the bytes incomp
 
 - release tool, cold: `scan_revision` (validate + content hash) and `publish_revision` (HeadObject misses, then
   compression on every core streamed into the multipart upload) to a key not seen before;
-- release tool, zip file: `build_bundle` (the zip written to disk) and `upload_bundle`, the path `deploy.py bundle`
-  and a release that keeps its zip take;
+- release tool, by part (to see where the cold path's time goes): `scan_revision` alone (listing, validation,
+  reading and hashing) and the zip writer alone into a sink that discards it (reading again, deflate, zip records);
 - release tool, unchanged: `scan_revision` + `publish_revision` on an unchanged revision (hash, HeadObject: nothing
   compressed, nothing uploaded);
 - the seed's bundler (`seed_bundle.py`, the tool before issue 13: zipfile at level 6, keyed by the zip's sha256),
@@ -42,10 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from release.bundle import build_bundle
 from release.tree import scan_revision
-from release.upload import DEFAULT_TRANSFER_CONFIG, check_bucket, publish_revision, upload_bundle
-from release.zipwriter import DEFLATE_LIBRARY
+from release.upload import DEFAULT_TRANSFER_CONFIG, check_bucket, publish_revision
+from release.zipwriter import DEFLATE_LIBRARY, packed_members, write_zip
 from seed_bundle import SeedBundle, build_seed_bundle
 
 MB = 1_000_000
@@ -273,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-MEASURES = ("stream", "unchanged", "bundle", "upload", "seed", "seed-unchanged", "push", "startup")
+MEASURES = ("stream", "unchanged", "scan", "zip", "seed", "seed-unchanged", "push", "startup")
 
 
 def measures(s3: Any, root: Path, out: Path, run: str) -> dict[str, Callable[[], int]]:
@@ -289,16 +288,15 @@ def measures(s3: Any, root: Path, out: Path, run: str) -> dict[str, Callable[[],
         assert not revision.uploaded
         return 0
 
-    built: list[Any] = []
+    scanned: list[Any] = []
 
-    def bundle() -> int:
-        built.append(build_bundle(root, out / "new"))
+    def scan() -> int:
+        scanned.append(scan_revision(root))
         return 0
 
-    def upload() -> int:
-        revision = upload_bundle(s3, built[0], bucket=BUCKET, application=APPLICATION, prefix=f"{run}-file")
-        assert revision.uploaded
-        return int(built[0].size)
+    def zip_only() -> int:
+        tree = scanned[0]
+        return write_zip(tree.root, packed_members(tree.root, tree.files), lambda chunk: None)
 
     def seed() -> int:
         bundle = build_seed_bundle(root, out / "seed")
@@ -312,8 +310,8 @@ def measures(s3: Any, root: Path, out: Path, run: str) -> dict[str, Callable[[],
     return {
         "stream": stream,
         "unchanged": unchanged,
-        "bundle": bundle,
-        "upload": upload,
+        "scan": scan,
+        "zip": zip_only,
         "seed": seed,
         "seed-unchanged": seed_unchanged,
     }
@@ -334,15 +332,13 @@ def seed_upload(s3: Any, bundle: SeedBundle, prefix: str) -> bool:
 def report(options: Options, content: int, results: dict[str, list[float]], sizes: dict[str, int]) -> None:
     """Print the medians, throughputs and ratios."""
     median = {name: statistics.median(values) for name, values in results.items()}
-    file_path = median["bundle"] + median["upload"]
     print(f"\nmedians over {options.runs} runs ({content / MB:.1f} MB of content, {options.files} files)")
     print(f"deflate: {DEFLATE_LIBRARY}; {len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.1f}")
     rows = [
         ("release tool: scan + streamed compress/upload (cold)", median["stream"]),
         ("release tool: unchanged (scan + HeadObject)", median["unchanged"]),
-        ("release tool: build_bundle (zip file)", median["bundle"]),
-        ("release tool: upload_bundle (zip file)", median["upload"]),
-        ("release tool: build_bundle + upload_bundle", file_path),
+        ("  part: scan_revision (list, validate, read, hash)", median["scan"]),
+        ("  part: zip writer into a sink (read, deflate, records)", median["zip"]),
         ("seed bundler: bundle + upload (cold)", median["seed"]),
         ("seed bundler: unchanged (re-zip + HeadObject)", median["seed-unchanged"]),
         ("aws deploy push (zip + sequential upload)", median["push"]),
@@ -358,7 +354,6 @@ def report(options: Options, content: int, results: dict[str, list[float]], size
     push = median["push"]
     print(f"  ratio aws deploy push / release tool, cold (streamed):      {push / median['stream']:.2f}x")
     print(f"  ratio aws deploy push / release tool, unchanged:            {push / median['unchanged']:.2f}x")
-    print(f"  ratio aws deploy push / release tool, cold (zip file):      {push / file_path:.2f}x")
     print(f"  ratio aws deploy push / seed bundler, cold:                 {push / median['seed']:.2f}x")
     print(f"  ratio aws deploy push / seed bundler, unchanged:            {push / median['seed-unchanged']:.2f}x")
     # CPU seconds of the client side (this process, and the finished `aws` process), which a busy machine disturbs

@@ -1,11 +1,9 @@
-"""Build the reproducible zip bundle of a revision, validated before it is written.
+"""`deploy.py bundle`: the zip of a scanned revision written to a file, for inspection or another uploader.
 
-Two steps, so that an unchanged revision costs no compression at all:
-
-1. `release.tree.scan_revision` validates the appspec against the files that go in and hashes them into the
-   revision's content hash, which is the bundle's name (`<content_sha256>.zip`) and its S3 key;
-2. `release.zipwriter` compresses the files on every core and writes the zip in order: here into a file
-   (`build_bundle`, `write_bundle`), in `release.upload.publish_revision` straight into the upload.
+A release never writes this file: `release.upload.publish_revision` streams the same zip into S3, and only when the
+revision's key is missing. Both take the tree `release.tree.scan_revision` validated and hashed, and both write it with
+`release.zipwriter`, so the file `write_bundle` leaves is byte for byte the object a release would upload, under the
+same name (`<content_sha256>.zip`).
 
 Same tree and same deflate library → byte-identical zip; same tree → same name and key whatever the library (what the
 key promises: the extracted content; docs/performance.md). The rules that make the bytes reproducible are listed in
@@ -21,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.appspec import AppSpec
-from release.tree import RevisionTree, scan_revision
+from release.tree import RevisionTree
 from release.zipwriter import ZIP_EPOCH, packed_members, write_zip
 
-__all__ = ["ZIP_EPOCH", "Bundle", "build_bundle", "sha256_of", "write_bundle"]
-
-_CHUNK = 1024 * 1024
+__all__ = ["ZIP_EPOCH", "Bundle", "write_bundle"]
 
 
 @dataclass(frozen=True)
@@ -43,18 +39,12 @@ class Bundle:
     content_sha256: str
 
 
-def build_bundle(revision_root: Path, out_dir: Path, *, workers: int | None = None) -> Bundle:
-    """Validate the revision at `revision_root`, then write its zip bundle into `out_dir` as `<content_sha256>.zip`.
-
-    The appspec is validated against exactly the files that go into the zip, before the zip is written, so an
-    invalid revision never produces a bundle that could be uploaded. Raises `AppSpecError` listing every problem, and
-    `InputError` when a file cannot be read or changes while the bundle is built.
-    """
-    return write_bundle(scan_revision(revision_root, workers=workers), out_dir, workers=workers)
-
-
 def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = None) -> Bundle:
-    """Write the zip of an already scanned revision into `out_dir` as `<content_sha256>.zip`."""
+    """Write the zip of a scanned revision into `out_dir` as `<content_sha256>.zip`; return what was written.
+
+    The appspec was validated by the scan, so an invalid revision never gets here. Raises `InputError` when a file
+    cannot be read or changed since the scan (nothing is left under the bundle's name then).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     # Write under a temporary name in the same directory, then rename: a crash never leaves a half zip under a
     # content-addressed name.
@@ -82,12 +72,3 @@ def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = Non
         appspec=tree.appspec,
         content_sha256=tree.content_sha256,
     )
-
-
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of the file at `path`, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
 from release import rehearse
-from release.bundle import build_bundle
+from release.bundle import write_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
 from release.links import console_links
@@ -36,6 +36,7 @@ from release.preflight import Preflight, PreflightClients, bootstrap_qualifier
 from release.report import write_reports
 from release.runtime import Runtime, stop_on_signals
 from release.targets import OUTPUTS_READ, TargetOverrides, Targets, fleet_size, resolve_targets
+from release.tree import scan_revision
 from release.views import make_view
 
 DEFAULT_STACK = "BlueGreenApp"
@@ -162,7 +163,6 @@ def _add_release(parser: argparse.ArgumentParser, *, app_dir: bool) -> None:
     if app_dir:
         group.add_argument("--app-dir", help="revision directory holding appspec.yml (env APP_DIR)")
         group.add_argument("--key-prefix", help="S3 key prefix of revisions (default revisions/<application>)")
-    group.add_argument("--bundle-dir", help=f"where bundles are written (default {DEFAULT_BUNDLE_DIR})")
     group.add_argument(
         "--report-dir", help=f"summary JSON and timeline SVG (env REPORT_DIR; default {DEFAULT_REPORT_DIR})"
     )
@@ -435,11 +435,16 @@ def _cmd_bundle(invocation: Invocation) -> int:
     app_dir = invocation.release.app_dir
     if app_dir is None:
         raise InputError("--app-dir is missing", hint="Give --app-dir DIR (or APP_DIR), the folder with appspec.yml.")
-    bundle = build_bundle(app_dir, invocation.release.bundle_dir)
+    # The release's own steps (scan, then the zip writer), so the file is the object a release would upload.
+    tree = scan_revision(app_dir)
     # What the agent accepts but may surprise (docs/agent-conformance.md): said, never refused.
-    for warning in bundle.appspec.warnings:
+    for warning in tree.appspec.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"bundle  {bundle.path}\nsha256  {bundle.sha256}\nsize    {bundle.size} bytes\nfiles   {bundle.file_count}")
+    bundle = write_bundle(tree, invocation.release.bundle_dir)
+    print(
+        f"bundle  {bundle.path}\ncontent {bundle.content_sha256} (the S3 key's name)\nsha256  {bundle.sha256}\n"
+        f"size    {bundle.size} bytes\nfiles   {bundle.file_count}"
+    )
     return int(ExitCode.RELEASED)
 
 
@@ -466,7 +471,6 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
         print(f"rolling back to the revision of deployment {source}: {revision.get('s3Location', {}).get('key')}")
     options = ReleaseOptions(
         app_dir=args.app_dir,
-        out_dir=args.bundle_dir,
         ci=invocation.ci,
         description=args.description,
         timeout_seconds=args.timeout_seconds,

@@ -58,7 +58,6 @@ from botocore.exceptions import ClientError
 from release import bootstrap, deployments, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
-from release.bundle import Bundle, build_bundle
 from release.ci import CiContext
 from release.errors import AwsUnavailable, Cancelled, DeploymentFailed, FinishIncomplete, ReleaseError, TimedOut
 from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
@@ -68,7 +67,8 @@ from release.retry import AWS_ERRORS, error_code, retried
 from release.runtime import Runtime
 from release.targets import Targets
 from release.timeout import default_timeout_seconds, read_traffic_timing
-from release.upload import check_bucket, upload_bundle
+from release.tree import RevisionTree, scan_revision
+from release.upload import check_bucket, publish_revision
 from release.views import LineView, LiveView
 
 View = LineView | LiveView
@@ -92,7 +92,6 @@ class ReleaseOptions:
     """How to release."""
 
     app_dir: Path | None
-    out_dir: Path
     ci: CiContext = field(default_factory=CiContext)
     description: str | None = None
     timeout_seconds: float | None = None
@@ -210,16 +209,16 @@ class Release:
         """Release `options.app_dir`, or the given `revision` (for `rollback`); return the filled-in record."""
         record = self.record
         try:
-            bundle = self._bundle() if revision is None else None
+            tree = self._bundle() if revision is None else None
             # A stop during bundling ends the run before it takes the lease or uploads anything.
             self._raise_if_stopped("the pre-flight")
             situation = self._preflight()
-            if bundle is not None:
+            if tree is not None:
                 self._raise_if_stopped("uploading the revision")
-                revision = self._upload(bundle)
+                revision = self._upload(tree)
             assert revision is not None
             record.revision = revision
-            self._deploy(situation, revision, bundle.appspec if bundle is not None else None)
+            self._deploy(situation, revision, tree.appspec if tree is not None else None)
         except ReleaseError as exc:
             record.error = exc
         except AWS_ERRORS as exc:
@@ -259,16 +258,22 @@ class Release:
                 self.view.note(f"{record.idle} left as it is ({cleanup}); the next run empties it")
         return AwsUnavailable(text)
 
-    def _bundle(self) -> Bundle:
-        """Build and validate the bundle of `options.app_dir`."""
+    def _bundle(self) -> RevisionTree:
+        """Validate `options.app_dir` and hash its files into the revision's content hash (nothing is compressed).
+
+        The zip is made only if the upload finds its key missing (`_upload`), so an unchanged revision costs one read
+        of its files.
+        """
         assert self.options.app_dir is not None
         record = self.record
         with record.phase("bundle", self.runtime):
-            bundle = build_bundle(self.options.app_dir, self.options.out_dir)
-            record.bundle_path, record.bundle_sha256 = str(bundle.path), bundle.sha256
-            record.bundle_size, record.bundle_files = bundle.size, bundle.file_count
-            self.view.note(f"bundle {bundle.path.name}: {bundle.file_count} files, {bundle.size} bytes, appspec valid")
-        return bundle
+            tree = scan_revision(self.options.app_dir)
+            record.bundle_sha256, record.bundle_files = tree.content_sha256, len(tree.files)
+            self.view.note(
+                f"revision {tree.content_sha256[:12]}: {len(tree.files)} files, {tree.content_bytes} bytes, "
+                "appspec valid"
+            )
+        return tree
 
     def _preflight(self) -> Situation:
         """Bucket, deployment groups, no deployment in flight, both slots and the live slot, before anything is written.
@@ -361,13 +366,14 @@ class Release:
         left = {i: state for i, state in (evidence.targets or {}).items() if evidence.members.get(i) != idle}
         return dataclasses.replace(evidence, targets=left)
 
-    def _upload(self, bundle: Bundle) -> dict[str, Any]:
-        """Put the bundle in the artifact bucket (unless there already); return the CodeDeploy revision."""
+    def _upload(self, tree: RevisionTree) -> dict[str, Any]:
+        """Zip the revision into the artifact bucket as it is compressed, unless its key is there already; return the
+        CodeDeploy revision (pinned by ETag and version id)."""
         ci = self.options.ci
         with self.record.phase("upload", self.runtime):
-            stored = upload_bundle(
+            stored = publish_revision(
                 self.clients.s3,
-                bundle,
+                tree,
                 bucket=self.targets.bucket,
                 application=self.targets.application,
                 prefix=self.options.key_prefix,
@@ -375,7 +381,7 @@ class Release:
                 branch=ci.branch,
                 build=ci.build,
             )
-            self.record.uploaded = stored.uploaded
+            self.record.uploaded, self.record.bundle_size = stored.uploaded, stored.size
             self.view.note(
                 f"{'uploaded' if stored.uploaded else 'unchanged, upload skipped'}: s3://{stored.bucket}/{stored.key}"
             )

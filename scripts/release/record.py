@@ -39,7 +39,8 @@ class ReleaseRecord:
     release_id: str | None = None
     finished: datetime | None = None
     phases: list[Phase] = field(default_factory=list)
-    bundle_path: str | None = None
+    # The revision's content hash (release.tree: its S3 key's name), its file count, and the stored zip's size in
+    # bytes (whether uploaded by this run or found unchanged).
     bundle_sha256: str | None = None
     bundle_size: int | None = None
     bundle_files: int | None = None

@@ -103,7 +103,6 @@ def summary_json(record: ReleaseRecord, links: Mapping[str, str] | None = None) 
         "finishedAt": iso(record.finished),
         "totalSeconds": _total(record),
         "bundle": {
-            "path": record.bundle_path,
             "sha256": record.bundle_sha256,
             "size": record.bundle_size,
             "files": record.bundle_files,

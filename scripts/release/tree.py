@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from release.appspec import AppSpec, load_appspec, revision_files
-from release.errors import InputError
+from release.errors import AppSpecError, Problem
 
 try:  # ISA-L's crc32 is several times faster than zlib's (docs/performance.md); the values are the same.
     from isal.isal_zlib import crc32
@@ -95,8 +95,9 @@ def worker_count() -> int:
 def scan_revision(revision_root: Path, *, workers: int | None = None) -> RevisionTree:
     """Validate the revision at `revision_root` and hash every file that goes into its bundle.
 
-    Raises `AppSpecError` listing every problem of the appspec. Reading and hashing run on `workers` threads (default
-    `worker_count()`), alongside the validation: hashlib and crc32 release the GIL while they work.
+    Raises `AppSpecError` (exit 2) listing every problem of the appspec, or else every file that cannot be read.
+    Reading and hashing run on `workers` threads (default `worker_count()`), alongside the validation: hashlib and
+    crc32 release the GIL while they work.
     """
     names = revision_files(revision_root)
     tasks = [names[start : start + _FILES_PER_TASK] for start in range(0, len(names), _FILES_PER_TASK)]
@@ -106,9 +107,15 @@ def scan_revision(revision_root: Path, *, workers: int | None = None) -> Revisio
         # invalid appspec cancels what has not started, and nothing is written either way.
         hashed = [pool.submit(_hash_files, revision_root, task) for task in tasks]
         appspec = load_appspec(revision_root, included=names)
-        files = tuple(file for future in hashed for file in future.result())
+        results = [item for future in hashed for item in future.result()]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    unreadable = [item for item in results if isinstance(item, Problem)]
+    if unreadable:
+        raise AppSpecError(
+            unreadable, hint="Make the files listed above readable by this user, or list them in .deployignore."
+        )
+    files = tuple(item for item in results if isinstance(item, TreeFile))
     return RevisionTree(
         root=revision_root, files=files, appspec=appspec, content_sha256=content_sha256(files, BUNDLE_FORMAT)
     )
@@ -137,11 +144,11 @@ def read_chunks(reader: IO[bytes], size_hint: int) -> Iterator[bytes]:
         yield chunk
 
 
-def _hash_files(root: Path, names: tuple[str, ...]) -> list[TreeFile]:
+def _hash_files(root: Path, names: tuple[str, ...]) -> list[TreeFile | Problem]:
     return [_hash_file(root, name) for name in names]
 
 
-def _hash_file(root: Path, name: str) -> TreeFile:
+def _hash_file(root: Path, name: str) -> TreeFile | Problem:
     # open() follows symlinks: revision_files only lets through links to regular files inside the revision, and those
     # are bundled as the file they point to.
     try:
@@ -153,7 +160,8 @@ def _hash_file(root: Path, name: str) -> TreeFile:
                 checksum = crc32(chunk, checksum)
                 size += len(chunk)
     except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc.strerror})") from exc
+        # Reported with every other unreadable file: one run names them all.
+        return Problem(name, "", f"cannot be read ({exc.strerror or exc})")
     return TreeFile(
         name=name, mode=normalised_mode(status.st_mode), size=size, crc32=checksum, sha256=digest.hexdigest()
     )

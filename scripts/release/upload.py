@@ -2,29 +2,27 @@
 
 The key derives from the revision's content hash (`<prefix>/<content_sha256>.zip`, `release.tree`), computed before
 anything is compressed, so an unchanged revision maps to an object that already exists: it is found with HeadObject
-and neither compressed nor uploaded again. `publish_revision` is the fast path: hash, HeadObject, and only when the
-object is missing compress on every core straight into a streaming multipart upload (no zip on disk).
-`upload_bundle` uploads a zip already written by `release.bundle.build_bundle`.
+and neither compressed nor uploaded again. Only when the object is missing does `publish_revision` compress on every
+core, straight into a streaming multipart upload (no zip on disk; `deploy.py bundle` writes the same bytes to a file,
+`release.bundle`).
 
 The revision is pinned by ETag and version id, which CodeDeploy checks when the instance downloads the bundle, so a
 later overwrite of the key cannot change what a deployment installs.
 
 The bucket itself is checked once per release, by `check_bucket` in the release's pre-flight (before anything is
-scaled); `upload_bundle` expects a bucket that passed it.
+scaled); `publish_revision` expects a bucket that passed it.
 """
 
 from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from release.bundle import Bundle
 from release.errors import UploadError
 from release.tree import BUNDLE_FORMAT, RevisionTree
 from release.zipwriter import DEFLATE_LIBRARY, ZipReader
@@ -36,7 +34,6 @@ __all__ = [
     "default_prefix",
     "publish_revision",
     "revision_key",
-    "upload_bundle",
 ]
 
 _MIB = 1024 * 1024
@@ -90,35 +87,6 @@ def revision_key(content_sha256: str, prefix: str) -> str:
     return f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
 
 
-def upload_bundle(
-    s3: Any,
-    bundle: Bundle,
-    *,
-    bucket: str,
-    application: str,
-    prefix: str | None = None,
-    commit: str | None = None,
-    branch: str | None = None,
-    build: str | None = None,
-    transfer_config: TransferConfig | None = None,
-) -> S3Revision:
-    """Put the zip `bundle` at `<prefix>/<content_sha256>.zip` in `bucket` unless that object exists; return it.
-
-    `s3` is a boto3 S3 client. `prefix` defaults to `default_prefix(application)`. Commit, branch and build go into
-    the object's metadata. Large bundles go up in parallel multipart chunks (`transfer_config`, default
-    `DEFAULT_TRANSFER_CONFIG`). The bucket is expected to have passed `check_bucket`; raises `UploadError` (exit 2)
-    when the object cannot be looked up or written.
-    """
-    key = revision_key(bundle.content_sha256, default_prefix(application) if prefix is None else prefix)
-    existing = _head(s3, bucket, key)
-    if existing is not None:
-        return _revision(bucket, key, existing, uploaded=False)
-    metadata = _metadata(
-        content_sha256=bundle.content_sha256, application=application, commit=commit, branch=branch, build=build
-    )
-    return _put(s3, bundle.path, bucket=bucket, key=key, metadata=metadata, transfer_config=transfer_config)
-
-
 def publish_revision(
     s3: Any,
     tree: RevisionTree,
@@ -134,10 +102,13 @@ def publish_revision(
 ) -> S3Revision:
     """Upload the zip of a scanned revision (`release.tree.scan_revision`) unless its key exists; return the object.
 
-    Nothing is compressed when `<prefix>/<content_sha256>.zip` is there already. Otherwise the zip is compressed on
-    `workers` threads and streamed into the upload as it is made (multipart above the threshold of
-    `transfer_config`), so compression and network overlap and no zip is written to disk. Arguments and errors as
-    `upload_bundle`; `InputError` when a file changed since it was scanned (the upload is then aborted).
+    `s3` is a boto3 S3 client; `prefix` defaults to `default_prefix(application)`; commit, branch and build go into
+    the object's metadata. Nothing is compressed when `<prefix>/<content_sha256>.zip` is there already. Otherwise
+    the zip is compressed on `workers` threads and streamed into the upload as it is made (parallel multipart parts
+    above the threshold of `transfer_config`, default `DEFAULT_TRANSFER_CONFIG`), so compression and network overlap
+    and no zip is written to disk. The bucket is expected to have passed `check_bucket`. Raises `UploadError` (exit 2)
+    when the object cannot be looked up or written, `InputError` when a file cannot be read or changed since it was
+    scanned (the multipart upload is then aborted: nothing is left under the key).
     """
     key = revision_key(tree.content_sha256, default_prefix(application) if prefix is None else prefix)
     existing = _head(s3, bucket, key)
@@ -155,24 +126,20 @@ def publish_revision(
 
 def _put(
     s3: Any,
-    source: Path | ZipReader,
+    source: ZipReader,
     *,
     bucket: str,
     key: str,
     metadata: dict[str, str],
     transfer_config: TransferConfig | None,
 ) -> S3Revision:
-    """Upload a zip file or stream to the key (multipart in parallel when large), then read its ETag and version id."""
-    metadata = {**metadata, "bundle-format": BUNDLE_FORMAT}
-    if isinstance(source, ZipReader):
-        metadata["deflate"] = DEFLATE_LIBRARY  # which library wrote these bytes (the key promises the content only)
+    """Stream the zip to the key (multipart in parallel when large), then read its ETag and version id."""
+    # The deflate library is recorded because the key promises the content only, not these bytes.
+    metadata = {**metadata, "bundle-format": BUNDLE_FORMAT, "deflate": DEFLATE_LIBRARY}
     extra = {"Metadata": metadata, "ContentType": "application/zip"}
     config = transfer_config or DEFAULT_TRANSFER_CONFIG
     try:
-        if isinstance(source, Path):
-            s3.upload_file(str(source), bucket, key, ExtraArgs=extra, Config=config)
-        else:
-            s3.upload_fileobj(source, bucket, key, ExtraArgs=extra, Config=config)
+        s3.upload_fileobj(source, bucket, key, ExtraArgs=extra, Config=config)
     except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
         raise UploadError(f"Could not upload the revision to s3://{bucket}/{key}: {exc}") from exc
     stored = _head(s3, bucket, key)
@@ -184,7 +151,7 @@ def _put(
 def check_bucket(s3: Any, bucket: str) -> None:
     """Pre-flight (HeadBucket): fail early and clearly when the artifact bucket is missing, elsewhere or denied.
 
-    Raises `UploadError` (exit 2) with what to do. Needed before `upload_bundle` because HeadObject alone cannot tell
+    Raises `UploadError` (exit 2) with what to do. Needed before `publish_revision` because HeadObject alone cannot tell
     a missing bucket from a missing key (both answer 404 without a body).
     """
     try:

@@ -37,7 +37,6 @@ class World:
     cloudformation: Any
     clock: FakeClock
     app_dir: Path
-    out_dir: Path
 
     def codedeploy(self, listed_slot: str | None = SLOT_A, script: Script | None = None) -> FakeCodeDeploy:
         return FakeCodeDeploy(APP, GROUP, listed_slot, script=script)
@@ -54,7 +53,6 @@ class World:
     def options(self, **overrides: Any) -> ReleaseOptions:
         values: dict[str, Any] = {
             "app_dir": self.app_dir,
-            "out_dir": self.out_dir,
             "ci": CiContext.from_env(
                 {"GITHUB_SHA": "0123456789abcdef", "GITHUB_REF_NAME": "main", "GITHUB_RUN_ID": "42"}
             ),
@@ -122,5 +120,4 @@ def make_world(tmp_path: Path) -> World:
         cloudformation=boto3.client("cloudformation", region_name=REGION),
         clock=FakeClock(),
         app_dir=write_revision(tmp_path / "revision"),
-        out_dir=tmp_path / "out",
     )

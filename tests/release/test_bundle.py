@@ -1,4 +1,5 @@
-"""The revision bundle: reproducible bytes, modes kept, .deployignore and .git honoured, validated before writing."""
+"""The revision bundle (`deploy.py bundle`, and the bytes a release streams to S3): reproducible bytes, modes kept,
+.deployignore and .git honoured, validated before writing."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from release import appspec as appspec_module
-from release.bundle import ZIP_EPOCH, build_bundle
+from release.bundle import ZIP_EPOCH, Bundle, write_bundle
 from release.errors import AppSpecError
+from release.tree import scan_revision
 
 APPSPEC = """\
 version: 0.0
@@ -27,6 +29,11 @@ hooks:
     - location: scripts/start.sh
       timeout: 60
 """
+
+
+def bundle_of(revision: Path, out_dir: Path) -> Bundle:
+    """The revision scanned and written as `deploy.py bundle` does."""
+    return write_bundle(scan_revision(revision), out_dir)
 
 
 def write(root: Path, relative: str, text: str = "", *, mode: int = 0o644) -> Path:
@@ -66,19 +73,19 @@ def entries(bundle_path: Path) -> dict[str, zipfile.ZipInfo]:
 
 def test_building_twice_gives_byte_identical_zips(revision: Path, tmp_path: Path) -> None:
     # When
-    first = build_bundle(revision, tmp_path / "out1")
-    second = build_bundle(revision, tmp_path / "out2")
+    first = bundle_of(revision, tmp_path / "out1")
+    second = bundle_of(revision, tmp_path / "out2")
     # Then
     assert first.path.read_bytes() == second.path.read_bytes()
 
 
 def test_different_modification_times_give_the_same_zip(revision: Path, tmp_path: Path) -> None:
     # Given
-    before = build_bundle(revision, tmp_path / "out1")
+    before = bundle_of(revision, tmp_path / "out1")
     for path in revision.rglob("*"):
         os.utime(path, (1_700_000_000, 1_700_000_000))
     # When
-    after = build_bundle(revision, tmp_path / "out2")
+    after = bundle_of(revision, tmp_path / "out2")
     # Then
     assert after.sha256 == before.sha256
 
@@ -88,7 +95,7 @@ def test_files_created_in_another_order_give_the_same_zip(tmp_path: Path) -> Non
     forward = make_revision(tmp_path / "forward")
     backward = make_revision(tmp_path / "backward", reverse=True)
     # When
-    bundles = build_bundle(forward, tmp_path / "out1"), build_bundle(backward, tmp_path / "out2")
+    bundles = bundle_of(forward, tmp_path / "out1"), bundle_of(backward, tmp_path / "out2")
     # Then
     assert bundles[0].sha256 == bundles[1].sha256
 
@@ -97,7 +104,7 @@ def test_a_directory_listing_in_reverse_order_gives_the_same_zip(
     revision: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given
-    expected = build_bundle(revision, tmp_path / "out1").sha256
+    expected = bundle_of(revision, tmp_path / "out1").sha256
     real_walk = os.walk
 
     def reversed_walk(top: Path, onerror: object = None) -> Iterator[tuple[str, list[str], list[str]]]:
@@ -108,20 +115,20 @@ def test_a_directory_listing_in_reverse_order_gives_the_same_zip(
 
     monkeypatch.setattr(appspec_module.os, "walk", reversed_walk)
     # When
-    actual = build_bundle(revision, tmp_path / "out2").sha256
+    actual = bundle_of(revision, tmp_path / "out2").sha256
     # Then
     assert actual == expected
 
 
 def test_different_content_gives_a_different_zip(revision: Path, tmp_path: Path) -> None:
-    before = build_bundle(revision, tmp_path / "out1")
+    before = bundle_of(revision, tmp_path / "out1")
     write(revision, "README.md", "changed\n")
-    assert build_bundle(revision, tmp_path / "out2").sha256 != before.sha256
+    assert bundle_of(revision, tmp_path / "out2").sha256 != before.sha256
 
 
 def test_entries_are_sorted_and_carry_the_fixed_1980_timestamp(revision: Path, tmp_path: Path) -> None:
     # When
-    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    infos = entries(bundle_of(revision, tmp_path / "out").path)
     # Then
     assert list(infos) == sorted(infos)
     assert {info.date_time for info in infos.values()} == {ZIP_EPOCH}
@@ -129,7 +136,7 @@ def test_entries_are_sorted_and_carry_the_fixed_1980_timestamp(revision: Path, t
 
 def test_hook_scripts_stay_executable_and_other_files_get_0644(revision: Path, tmp_path: Path) -> None:
     # When
-    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    infos = entries(bundle_of(revision, tmp_path / "out").path)
     # Then
     assert stat.S_IMODE(infos["scripts/start.sh"].external_attr >> 16) == 0o755
     assert stat.S_IMODE(infos["app/server.py"].external_attr >> 16) == 0o644
@@ -137,11 +144,11 @@ def test_hook_scripts_stay_executable_and_other_files_get_0644(revision: Path, t
 
 def test_modes_are_normalised_so_another_umask_gives_the_same_zip(revision: Path, tmp_path: Path) -> None:
     # Given a checkout made under umask 002 (group-writable files)
-    before = build_bundle(revision, tmp_path / "out1")
+    before = bundle_of(revision, tmp_path / "out1")
     (revision / "README.md").chmod(0o664)
     (revision / "scripts/start.sh").chmod(0o775)
     # When
-    after = build_bundle(revision, tmp_path / "out2")
+    after = bundle_of(revision, tmp_path / "out2")
     # Then
     assert after.sha256 == before.sha256
 
@@ -151,7 +158,7 @@ def test_an_incompressible_file_is_stored_and_a_compressible_one_deflated(revisi
     (revision / "app/image.bin").write_bytes(random.Random(3).randbytes(200_000))
     (revision / "app/log.txt").write_text("the same line again\n" * 10_000)
     # When
-    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    infos = entries(bundle_of(revision, tmp_path / "out").path)
     # Then
     assert (infos["app/image.bin"].compress_type, infos["app/log.txt"].compress_type) == (
         zipfile.ZIP_STORED,
@@ -160,13 +167,13 @@ def test_an_incompressible_file_is_stored_and_a_compressible_one_deflated(revisi
 
 
 def test_entries_are_unix_files_only(revision: Path, tmp_path: Path) -> None:
-    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    infos = entries(bundle_of(revision, tmp_path / "out").path)
     assert {(info.create_system, info.is_dir()) for info in infos.values()} == {(3, False)}
 
 
 def test_a_file_deflate_cannot_shrink_is_stored(revision: Path, tmp_path: Path) -> None:
     # Given a file of 8 bytes (deflate's block overhead makes it larger)
-    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    infos = entries(bundle_of(revision, tmp_path / "out").path)
     # Then
     assert (infos["README.md"].compress_type, infos["app/server.py"].compress_type) == (
         zipfile.ZIP_STORED,
@@ -178,20 +185,20 @@ def test_a_file_with_an_already_compressed_extension_is_stored_without_a_probe(r
     # Given text (very compressible) under an archive's extension
     write(revision, "app/vendor.whl", "the same line again\n" * 10_000)
     # When
-    infos = entries(build_bundle(revision, tmp_path / "out").path)
+    infos = entries(bundle_of(revision, tmp_path / "out").path)
     # Then
     assert infos["app/vendor.whl"].compress_type == zipfile.ZIP_STORED
 
 
 def test_the_zip_holds_the_revision_content(revision: Path, tmp_path: Path) -> None:
-    bundle = build_bundle(revision, tmp_path / "out")
+    bundle = bundle_of(revision, tmp_path / "out")
     with zipfile.ZipFile(bundle.path) as archive:
         assert archive.read("app/server.py") == (revision / "app/server.py").read_bytes()
 
 
 def test_the_bundle_reports_its_hash_size_and_files(revision: Path, tmp_path: Path) -> None:
     # When
-    bundle = build_bundle(revision, tmp_path / "out")
+    bundle = bundle_of(revision, tmp_path / "out")
     # Then
     data = bundle.path.read_bytes()
     assert (bundle.sha256, bundle.size, bundle.path.name) == (
@@ -209,7 +216,7 @@ def test_deployignore_patterns_leave_matching_files_out(revision: Path, tmp_path
     write(revision, "app/cache.pyc")
     write(revision, ".deployignore", "# build leftovers\ntests/\n*.pyc\n")
     # When
-    files = build_bundle(revision, tmp_path / "out").files
+    files = bundle_of(revision, tmp_path / "out").files
     # Then
     assert not {"tests/test_app.py", "app/cache.pyc"} & set(files)
 
@@ -218,13 +225,13 @@ def test_a_deployignore_negation_keeps_a_file_back_in(revision: Path, tmp_path: 
     write(revision, "docs/a.md")
     write(revision, "docs/keep.md")
     write(revision, ".deployignore", "docs/*\n!docs/keep.md\n")
-    files = build_bundle(revision, tmp_path / "out").files
+    files = bundle_of(revision, tmp_path / "out").files
     assert [name for name in files if name.startswith("docs/")] == ["docs/keep.md"]
 
 
 def test_the_deployignore_file_itself_is_not_bundled(revision: Path, tmp_path: Path) -> None:
     write(revision, ".deployignore", "*.log\n")
-    assert ".deployignore" not in build_bundle(revision, tmp_path / "out").files
+    assert ".deployignore" not in bundle_of(revision, tmp_path / "out").files
 
 
 def test_git_directories_are_always_excluded_even_when_deployignore_asks_for_them(
@@ -235,21 +242,21 @@ def test_git_directories_are_always_excluded_even_when_deployignore_asks_for_the
     write(revision, "vendor/lib/.git", "gitdir: ../../.git/modules/lib\n")
     write(revision, ".deployignore", "!.git/\n")
     # When
-    files = build_bundle(revision, tmp_path / "out").files
+    files = bundle_of(revision, tmp_path / "out").files
     # Then
     assert [name for name in files if ".git" in name.split("/")] == []
 
 
 def test_hidden_files_other_than_git_are_bundled(revision: Path, tmp_path: Path) -> None:
     write(revision, "app/.env.example", "PORT=8080\n")
-    assert "app/.env.example" in build_bundle(revision, tmp_path / "out").files
+    assert "app/.env.example" in bundle_of(revision, tmp_path / "out").files
 
 
 def test_a_symlink_to_a_file_inside_the_revision_is_bundled_as_that_file(revision: Path, tmp_path: Path) -> None:
     # Given
     (revision / "app/current.py").symlink_to("server.py")
     # When
-    bundle = build_bundle(revision, tmp_path / "out")
+    bundle = bundle_of(revision, tmp_path / "out")
     # Then
     with zipfile.ZipFile(bundle.path) as archive:
         assert archive.read("app/current.py") == (revision / "app/server.py").read_bytes()
@@ -259,26 +266,26 @@ def test_a_symlink_leaving_the_revision_is_rejected(revision: Path, tmp_path: Pa
     outside = write(tmp_path, "secret.txt", "secret")
     (revision / "app/secret.txt").symlink_to(outside)
     with pytest.raises(AppSpecError) as caught:
-        build_bundle(revision, tmp_path / "out")
+        bundle_of(revision, tmp_path / "out")
     assert [p.file for p in caught.value.problems] == ["app/secret.txt"]
 
 
 def test_a_dangling_symlink_is_rejected(revision: Path, tmp_path: Path) -> None:
     (revision / "app/gone.txt").symlink_to("nowhere.txt")
     with pytest.raises(AppSpecError, match="dangling"):
-        build_bundle(revision, tmp_path / "out")
+        bundle_of(revision, tmp_path / "out")
 
 
 def test_a_symlink_to_a_directory_is_rejected(revision: Path, tmp_path: Path) -> None:
     (revision / "assets").symlink_to("app/static")
     with pytest.raises(AppSpecError, match="symlink to a directory"):
-        build_bundle(revision, tmp_path / "out")
+        bundle_of(revision, tmp_path / "out")
 
 
 def test_an_ignored_symlink_is_not_looked_at(revision: Path, tmp_path: Path) -> None:
     (revision / "app/gone.txt").symlink_to("nowhere.txt")
     write(revision, ".deployignore", "gone.txt\n")
-    assert "app/gone.txt" not in build_bundle(revision, tmp_path / "out").files
+    assert "app/gone.txt" not in bundle_of(revision, tmp_path / "out").files
 
 
 def test_an_invalid_appspec_writes_no_bundle(revision: Path, tmp_path: Path) -> None:
@@ -287,7 +294,7 @@ def test_an_invalid_appspec_writes_no_bundle(revision: Path, tmp_path: Path) -> 
     out = tmp_path / "out"
     # When
     with pytest.raises(AppSpecError):
-        build_bundle(revision, out)
+        bundle_of(revision, out)
     # Then
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -295,12 +302,12 @@ def test_an_invalid_appspec_writes_no_bundle(revision: Path, tmp_path: Path) -> 
 def test_a_hook_script_left_out_by_deployignore_fails_the_build(revision: Path, tmp_path: Path) -> None:
     write(revision, ".deployignore", "scripts/\n")
     with pytest.raises(AppSpecError) as caught:
-        build_bundle(revision, tmp_path / "out")
+        bundle_of(revision, tmp_path / "out")
     assert [p.key for p in caught.value.problems] == ["hooks.ApplicationStart[0].location"]
 
 
 def test_the_bundle_carries_the_validated_appspec(revision: Path, tmp_path: Path) -> None:
-    bundle = build_bundle(revision, tmp_path / "out")
+    bundle = bundle_of(revision, tmp_path / "out")
     assert bundle.appspec.hooks["ApplicationStart"][0].timeout_seconds == 60
 
 
@@ -309,4 +316,4 @@ def test_a_copied_revision_gives_the_same_zip(revision: Path, tmp_path: Path) ->
     copy = tmp_path / "copy"
     shutil.copytree(revision, copy)
     # When / Then
-    assert build_bundle(copy, tmp_path / "out1").sha256 == build_bundle(revision, tmp_path / "out2").sha256
+    assert bundle_of(copy, tmp_path / "out1").sha256 == bundle_of(revision, tmp_path / "out2").sha256

@@ -143,9 +143,7 @@ def test_two_releases_started_together_exactly_one_proceeds_and_the_other_touche
     def start_b(sleep_number: int) -> None:
         if sleep_number == 1 and not second:
             before = len(codedeploy.calls)
-            second["record"], second["output"] = release(
-                world, codedeploy, autoscaling=b_autoscaling, out_dir=world.out_dir / "b"
-            )
+            second["record"], second["output"] = release(world, codedeploy, autoscaling=b_autoscaling)
             second["writes"] = _writes(codedeploy.calls[before:])
             second["slots"] = (world.slot(SLOT_A)["DesiredCapacity"], world.slot(SLOT_B)["DesiredCapacity"])
 
@@ -175,7 +173,7 @@ def test_a_run_that_stalled_past_its_lease_scales_nothing_after_another_run_took
         answer = original(**params)
         if not second:
             world.clock.current += TAKEOVER
-            second["record"], _ = release(world, codedeploy, out_dir=world.out_dir / "b")
+            second["record"], _ = release(world, codedeploy)
         return answer
 
     a_autoscaling.update_auto_scaling_group = fill_then_stall  # type: ignore[attr-defined]

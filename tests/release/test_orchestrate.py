@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
+import pytest
+from release import upload as upload_module
 from release.errors import ExitCode
 from release.orchestrate import Release
 from release.runtime import stop_on_signals
+from release.tree import scan_revision
 
 from tests.release import scenarios
 from tests.release.fakes import Frame, Script
@@ -343,16 +347,62 @@ def test_the_bucket_is_checked_once_per_release(world: World) -> None:
 # --- upload ---------------------------------------------------------------------------------------------------------
 
 
-def test_an_unchanged_bundle_skips_the_upload(world: World) -> None:
+def test_the_release_stores_the_revision_under_its_content_hash_and_records_it(world: World) -> None:
+    # Given slot A live and the revision's content hash, computed before anything is compressed
+    world.scale(SLOT_A, 2)
+    tree = scan_revision(world.app_dir)
+    # When releasing
+    record, _, _ = _release(world, world.codedeploy(SLOT_A, scenarios.success()))
+    # Then the deployed object is named by that hash, and the record holds the hash, the file count and the stored size
+    key = record.revision["s3Location"]["key"]
+    assert key == f"revisions/{world.targets().application}/{tree.content_sha256}.zip"
+    stored = world.s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    assert (record.bundle_sha256, record.bundle_files, record.bundle_size) == (tree.content_sha256, 3, stored)
+
+
+def test_an_unchanged_revision_is_neither_compressed_nor_uploaded_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a first release of the revision
     world.scale(SLOT_A, 2)
     first, _, _ = _release(world, world.codedeploy(SLOT_A, scenarios.success()))
+
+    def no_zip(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the zip was built for an unchanged revision")
+
+    monkeypatch.setattr(upload_module, "ZipReader", no_zip)
     # When the same revision is released again
     second, output, _ = _release(world, world.codedeploy(SLOT_B, scenarios.success()))
-    # Then the second run skipped the upload and deployed the same object
+    # Then the second run compressed nothing, skipped the upload and deployed the same object
+    assert second.exit_code == ExitCode.RELEASED
     assert first.uploaded is True and second.uploaded is False
     assert "upload skipped" in output
-    assert second.revision == first.revision
+    assert (second.revision, second.bundle_size) == (first.revision, first.bundle_size)
+
+
+def test_unreadable_files_exit_2_naming_each_and_nothing_is_uploaded_or_scaled(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two files of the revision that cannot be opened (simulated: the tests may run as root)
+    (world.app_dir / "app" / "style.css").write_text("h1 {}\n")
+    real_open = Path.open
+
+    def open_(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name in {"index.html", "style.css"}:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", open_)
+    codedeploy = world.codedeploy(SLOT_A, scenarios.success())
+    # When releasing
+    record, _, _ = _release(world, codedeploy)
+    # Then exit 2 naming both files; the bucket holds no revision and no slot was touched
+    assert record.exit_code == ExitCode.BAD_INPUT
+    assert "app/index.html: cannot be read (Permission denied)" in record.error.describe()
+    assert "app/style.css: cannot be read (Permission denied)" in record.error.describe()
+    assert world.objects() == []
+    assert world.slot(SLOT_B)["DesiredCapacity"] == 0
+    assert codedeploy.called("create_deployment") == []
 
 
 # --- recovery -------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from release import tree as tree_module
-from release.bundle import build_bundle
+from release.bundle import write_bundle
 from release.errors import AppSpecError
 from release.tree import scan_revision
 
@@ -28,7 +28,8 @@ def revision(tmp_path: Path) -> Path:
 
 
 def test_the_content_hash_names_the_zip_file(revision: Path, tmp_path: Path) -> None:
-    assert build_bundle(revision, tmp_path / "out").path.name == f"{scan_revision(revision).content_sha256}.zip"
+    tree = scan_revision(revision)
+    assert write_bundle(tree, tmp_path / "out").path.name == f"{tree.content_sha256}.zip"
 
 
 def test_a_copy_with_other_times_has_the_same_content_hash(revision: Path, tmp_path: Path) -> None:
@@ -81,3 +82,25 @@ def test_an_invalid_appspec_is_refused(revision: Path) -> None:
     (revision / "appspec.yml").write_text(APPSPEC.replace("linux", "windows"))
     with pytest.raises(AppSpecError):
         scan_revision(revision)
+
+
+def test_every_unreadable_file_is_named_in_one_refusal(revision: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two files that cannot be opened (simulated: tests may run as root, where chmod does not lock a file)
+    (revision / "app" / "other.txt").write_text("x\n")
+    real_open = Path.open
+
+    def open_(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name in {"data.txt", "other.txt"}:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", open_)
+    # When
+    with pytest.raises(AppSpecError) as caught:
+        scan_revision(revision, workers=2)
+    # Then one exit-2 error lists both, each with its path and reason
+    assert [str(problem) for problem in caught.value.problems] == [
+        "app/data.txt: cannot be read (Permission denied)",
+        "app/other.txt: cannot be read (Permission denied)",
+    ]
+    assert caught.value.exit_code == 2
