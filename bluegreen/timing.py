@@ -104,8 +104,8 @@ def deployment_batches(deployment_config_name: str, instances: int) -> int:
     """How many batches CodeDeploy deploys `instances` replacement instances in, for a predefined configuration.
 
     OneAtATime: one instance at a time; HalfAtATime: at most half at a time (minimum healthy hosts 50 %); AllAtOnce:
-    all together (CodeDeploy guide, "Working with deployment configurations"; in a blue/green deployment the
-    configuration applies to the replacement environment). Unknown names count as one at a time (the slowest).
+    all together; in a blue/green deployment the configuration applies to the replacement environment, both to the
+    install and to rerouting traffic (docs/decisions.md F64). Unknown names count as one at a time (the slowest).
     """
     if instances <= 1 or deployment_config_name.endswith("AllAtOnce"):
         return 1
@@ -124,9 +124,10 @@ def release_model(
     """The modelled phases of a release of `instances` replacement instances with this target-group timing.
 
     Provisioning runs for all instances at once (the slot scales to its size in one request). Install and AllowTraffic
-    run per instance, batch after batch (`deployment_batches`). BlockTraffic deregisters the original instances
-    together; the model assumes so (no source says whether the deployment configuration batches the original
-    environment). Drain and termination follow the release's last step, off its critical path.
+    run per instance, batch after batch (`deployment_batches`, docs/decisions.md F64). BlockTraffic deregisters the
+    original instances together; the model assumes so (no source says whether the deployment configuration batches
+    the original environment). Drain and termination follow the release's last step, off its critical path. With
+    `warm_pool` the slot's instances are started from a stopped, initialised pool instead of launched (F65).
     """
     batches = deployment_batches(deployment_config_name, instances)
     provisioning = (

@@ -102,7 +102,17 @@ def release_time_model(template: dict[str, Any], config: AppConfig) -> str:
         f"  {'release':<14} {minutes(ours):>10} {minutes(default):>13}  end to end, what the release waits for",
         f"  the seed's measured release of two instances: {SEED_RELEASE_SECONDS // 60} min "
         f"({SEED_RELEASE_SECONDS / ours.release_seconds:.1f}x this model); warm pool: {'on' if warm else 'off'}",
+        "  other paths, same figures (docs/performance.md):",
     ]
+    timing = template_timing(template)
+    if not deployment_config.endswith("AllAtOnce"):
+        once = release_model(timing, instances=instances, deployment_config_name="CodeDeployDefault.AllAtOnce")
+        label = "deploymentConfigName=CodeDeployDefault.AllAtOnce"
+        lines.append(f"    {label:<50}{minutes(once):>11}  one batch; succeeds when any one instance does (F64)")
+    if not warm:
+        pooled = release_model(timing, instances=instances, deployment_config_name=deployment_config, warm_pool=True)
+        label = f"warmPoolSize={instances} (off by default, F65)"
+        lines.append(f"    {label:<50}{minutes(pooled):>11}  started from a stopped, initialised pool")
     return "\n".join(lines)
 
 

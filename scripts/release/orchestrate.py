@@ -55,6 +55,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen.timing import release_model
 from release import bootstrap, deployments, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
@@ -640,6 +641,13 @@ class Release:
         record, view, autoscaling = self.record, self.view, self.clients.autoscaling
         capacity = self._fill(plan)
         record.timeout_seconds = self._timeout(group, plan, capacity, appspec)
+        if plan.bootstrap is None:
+            # What the report sets beside the measured phases (the blue/green release-time model, docs/performance.md).
+            record.model = release_model(
+                read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
+                instances=capacity,
+                deployment_config_name=group.deployment_config,
+            )
         with record.phase("deployment", self.runtime):
             self._owned()
             suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)

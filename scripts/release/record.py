@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bluegreen.timing import ReleaseModel
 from release.errors import ExitCode, ReleaseError
 from release.follow import Snapshot
 from release.runtime import Runtime
@@ -61,6 +62,9 @@ class ReleaseRecord:
     rollback_message: str | None = None
     failure: list[str] = field(default_factory=list)
     error: ReleaseError | None = None
+    # The release-time model (bluegreen.timing) for this release's target group, configuration and capacity, which
+    # the report sets beside the measured phases.
+    model: ReleaseModel | None = None
 
     @property
     def exit_code(self) -> int:

@@ -6,12 +6,15 @@ Written on every exit path (success, failure, timeout, cancel, refusal), from th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from release.appspec import GREEN_EVENT_ORDER
 from release.ci import CiContext
-from release.follow import format_seconds
+from release.follow import LifecycleEvent, format_seconds
 from release.record import ReleaseRecord
 from release.timeline import STATUSES, Span, write_timeline
 
@@ -150,6 +153,10 @@ def summary_json(record: ReleaseRecord, links: Mapping[str, str] | None = None) 
         ],
         "failure": record.failure,
         "links": dict(links or {}),
+        "model": [
+            {"phase": row.phase, "modelledSeconds": row.modelled, "measuredSeconds": row.measured, "measured": row.how}
+            for row in model_rows(record)
+        ],
     }
 
 
@@ -194,6 +201,96 @@ def github_markdown(record: ReleaseRecord, timeline: Path | None, links: Mapping
     return "\n".join(parts) + "\n"
 
 
+# -- the release-time model beside what this release measured (issue 13) ---------------------------------------------
+
+# The replacement instance's events up to ValidateService: what the model calls "install".
+_INSTALL_EVENTS = frozenset(GREEN_EVENT_ORDER[: GREEN_EVENT_ORDER.index("BeforeAllowTraffic")])
+_NOT_MEASURED = "not measured: after the release returns"
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One phase of the model beside its measured time: `measured` in seconds, None when this run cannot tell."""
+
+    phase: str
+    modelled: int
+    measured: float | None
+    how: str
+
+
+def model_rows(record: ReleaseRecord) -> list[ModelRow]:
+    """The model's phases (`record.model`), each with what this release measured for it; [] without a model.
+
+    Measured, from the record alone: provisioning = the `scale-up` phase (scale the idle slot until every instance is
+    InService); install = from the start of the `deployment` phase to the last replacement instance's ValidateService
+    (the agent's pick-up included, as in the model); AllowTraffic and BlockTraffic = from the first such event's start
+    to the last one's end, over the Green and the Blue instances; release = scale-up and deployment together. Drain
+    and termination happen after the tool returns and are not measured.
+    """
+    if record.model is None:
+        return []
+    phases = {phase.name: phase for phase in record.phases}
+    green = _events(record, "Green")
+    deployment = phases.get("deployment")
+    install_end = _last_end(event for event in green if event.name in _INSTALL_EVENTS)
+    measured: dict[str, tuple[float | None, str]] = {
+        "provisioning": (_phase_seconds(record, "scale-up"), "scale-up phase"),
+        "install": (
+            (install_end - deployment.start).total_seconds() if deployment and install_end else None,
+            "deployment start to the last ValidateService",
+        ),
+        "AllowTraffic": (_span(e for e in green if e.name == "AllowTraffic"), "first to last AllowTraffic (Green)"),
+        "BlockTraffic": (
+            _span(e for e in _events(record, "Blue") if e.name == "BlockTraffic"),
+            "first to last BlockTraffic (Blue)",
+        ),
+    }
+    rows = [
+        ModelRow(phase.name, phase.seconds, *measured.get(phase.name, (None, _NOT_MEASURED)))
+        for phase in record.model.phases
+    ]
+    provisioning, deployed = _phase_seconds(record, "scale-up"), _phase_seconds(record, "deployment")
+    total = provisioning + deployed if provisioning is not None and deployed is not None else None
+    return [*rows, ModelRow("release", record.model.release_seconds, total, "scale-up + deployment phases")]
+
+
+def model_text(record: ReleaseRecord) -> str:
+    """The model beside the measured phases, one line per phase; "" without a model."""
+    rows = model_rows(record)
+    if not rows:
+        return ""
+    lines = [
+        "model vs measured (bluegreen.timing; docs/performance.md)",
+        f"  {'phase':<14}{'model':>10}{'measured':>12}",
+    ]
+    for row in rows:
+        measured = format_seconds(row.measured) if row.measured is not None else "-"
+        lines.append(f"  {row.phase:<14}{format_seconds(row.modelled):>10}{measured:>12}  {row.how}")
+    return "\n".join(lines)
+
+
+def _phase_seconds(record: ReleaseRecord, name: str) -> float | None:
+    return next((phase.seconds for phase in record.phases if phase.name == name), None)
+
+
+def _events(record: ReleaseRecord, label: str) -> list[LifecycleEvent]:
+    targets = record.snapshot.targets if record.snapshot else ()
+    return [event for target in targets if target.label == label for event in target.events]
+
+
+def _last_end(events: Iterable[LifecycleEvent]) -> datetime | None:
+    return max((event.end for event in events if event.end is not None), default=None)
+
+
+def _span(events: Iterable[LifecycleEvent]) -> float | None:
+    finished = [event for event in events if event.start is not None and event.end is not None]
+    if not finished:
+        return None
+    start = min(event.start for event in finished if event.start is not None)
+    end = max(event.end for event in finished if event.end is not None)
+    return (end - start).total_seconds()
+
+
 def _escape_annotation(text: str) -> str:
     # Workflow commands: %, CR and LF must be escaped in the message (GitHub "Workflow commands" reference).
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -222,6 +319,8 @@ def write_reports(
         timeline = write_timeline(report_dir / TIMELINE_FILE, spans(record), title=title)
         written["timeline"] = timeline
     stream.write("\n" + summary_text(record, links) + "\n")
+    if model := model_text(record):
+        stream.write(model + "\n")
     stream.write(f"summary: {summary_path}" + (f"  timeline: {timeline}" if timeline else "") + "\n")
     if ci.step_summary is not None:
         with ci.step_summary.open("a", encoding="utf-8") as handle:

@@ -13,6 +13,7 @@ from release.orchestrate import Release
 from release.runtime import stop_on_signals
 from release.tree import scan_revision
 
+from bluegreen.timing import ALB_DEFAULTS, INSTALL_SECONDS
 from tests.release import scenarios
 from tests.release.fakes import Frame, Script
 from tests.release.support import BUCKET, SLOT_A, SLOT_B, World
@@ -500,3 +501,13 @@ def test_a_second_signal_skips_waiting_for_the_stopped_deployment(world: World) 
     # Then it exits 4 after a poll or two of the stopped deployment instead of waiting out the cleanup timeout
     assert record.exit_code == ExitCode.CANCELLED
     assert codedeploy.polls[codedeploy.created[0]] <= 2
+
+
+def test_a_release_records_the_model_of_its_own_capacity_and_deployment_configuration(world: World) -> None:
+    # Given slot A live with 3 instances (the idle slot gets 3) and no target group known (ALB defaults apply)
+    world.scale(SLOT_A, 3)
+    # When releasing
+    record, _, _ = _release(world, world.codedeploy(SLOT_A, scenarios.success()))
+    # Then the model covers 3 instances one at a time (the group's configuration): 3 install and AllowTraffic batches
+    phases = {phase.name: phase.seconds for phase in record.model.phases}
+    assert (phases["install"], phases["AllowTraffic"]) == (3 * INSTALL_SECONDS, 3 * ALB_DEFAULTS.allow_traffic_seconds)

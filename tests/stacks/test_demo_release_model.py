@@ -21,3 +21,12 @@ def test_the_model_prints_each_phase_and_the_release_against_aws_defaults(defaul
     assert "AllowTraffic         30 s         360 s" in text
     assert "release        3 min 15 s   16 min 00 s" in text
     assert "warm pool: off" in text
+
+
+def test_the_model_shows_the_one_batch_and_the_warm_pool_paths_beside_the_default(default_stack: Synthesized) -> None:
+    # When
+    lines = release_time_model(default_stack.template.to_json(), load_config({})).splitlines()
+    # Then one batch saves an install and an AllowTraffic step (25 s); a warm pool 70 s of provisioning
+    paths = {line.split()[0]: line for line in lines if line.startswith("    ")}
+    assert "2 min 50 s" in paths["deploymentConfigName=CodeDeployDefault.AllAtOnce"]
+    assert "2 min 05 s" in paths["warmPoolSize=2"]
