@@ -175,3 +175,42 @@ def idle_may_be_emptied(*, traffic_reached_green: bool, rollback_status: str | N
     original slot). The caller also checks that the target group holds none of the slot's instances.
     """
     return not traffic_reached_green or rollback_status == "Succeeded"
+
+
+# ELBv2 target states in which a target is registered (DescribeTargetHealth TargetHealth.State; `unused` means not).
+REGISTERED_STATES = frozenset({"initial", "healthy", "unhealthy", "unavailable", "draining", "unhealthy.draining"})
+# BatchGetDeploymentTargets takes at most 25 target ids.
+BATCH_GET_TARGETS_LIMIT = 25
+
+
+def registered_instances(elbv2: Any, target_group_arn: str, instances: Iterable[str]) -> dict[str, str]:
+    """Which of `instances` the target group holds (DescribeTargetHealth), instance id → state."""
+    wanted = set(instances)
+    if not wanted:
+        return {}
+    answer = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+    return {
+        item["Target"]["Id"]: item["TargetHealth"]["State"]
+        for item in answer.get("TargetHealthDescriptions", [])
+        if item["Target"]["Id"] in wanted and item.get("TargetHealth", {}).get("State") in REGISTERED_STATES
+    }
+
+
+def lifecycle_events(codedeploy: Any, deployment_id: str) -> list[tuple[str, str, str]]:
+    """Every instance's lifecycle events of the deployment as (instance label, event, status), for
+    `traffic_reached_green` (ListDeploymentTargets, then BatchGetDeploymentTargets in chunks of 25)."""
+    ids: list[str] = []
+    for page in codedeploy.get_paginator("list_deployment_targets").paginate(deploymentId=deployment_id):
+        ids.extend(page.get("targetIds", []))
+    events: list[tuple[str, str, str]] = []
+    for start in range(0, len(ids), BATCH_GET_TARGETS_LIMIT):
+        answer = codedeploy.batch_get_deployment_targets(
+            deploymentId=deployment_id, targetIds=ids[start : start + BATCH_GET_TARGETS_LIMIT]
+        )
+        for target in answer.get("deploymentTargets", []):
+            instance = target.get("instanceTarget") or {}
+            events.extend(
+                (str(instance.get("instanceLabel", "")), str(item.get("lifecycleEventName")), str(item.get("status")))
+                for item in instance.get("lifecycleEvents", [])
+            )
+    return events
