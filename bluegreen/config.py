@@ -213,6 +213,12 @@ JOIN_MAX_RESERVED_CONCURRENCY = 10
 # which one stack operation may create, update or delete in parallel: 2 keeps a runaway retry from taking the account's
 # concurrency and guarantees both can run.
 PROVIDER_RESERVED_CONCURRENCY = 2
+# The AWS-side finisher (lambdas/finisher) converges one deployment group: its invocations run one at a time (a
+# deployment event and a sweep arriving together would otherwise race for the lease, one of them for nothing).
+FINISHER_RESERVED_CONCURRENCY = 1
+# How often the finisher's sweep runs (an EventBridge scheduled rule), in minutes: a rate expression takes whole
+# minutes, at least 1; a release's lease lives 10 minutes, so an hour is the longest wait worth allowing.
+FINISHER_SWEEP_RANGE_MINUTES = (1, 60)
 # PutFunctionConcurrency: a reservation must leave at least 100 of the account's concurrency unreserved
 # (docs/decisions.md F25); an account whose whole quota is lower (new accounts) cannot reserve any.
 LAMBDA_MIN_UNRESERVED_CONCURRENCY = 100
@@ -320,24 +326,30 @@ class AppConfig:
     warm_pool_size: int = 0
     # notificationsTopic: False (none), True (the stack creates one) or an existing topic's ARN.
     notifications_topic: bool | str = False
+    # The AWS-side finisher (README, "If the runner dies") and the interval of its sweep, in minutes.
+    finisher_enabled: bool = True
+    finisher_sweep_minutes: int = 5
 
 
 @dataclass(frozen=True)
 class LambdaReservations:
-    """The reserved concurrency of the stack's three functions; `None` leaves a function unreserved."""
+    """The reserved concurrency of the stack's event-driven functions; `None` leaves a function unreserved."""
 
     drain: int | None
     join: int | None
     provider: int | None
+    # The AWS-side finisher (none when finisherEnabled is false).
+    finisher: int | None = None
 
     @property
     def total(self) -> int:
         """What the stack takes from the account's unreserved concurrency."""
-        return sum(value for value in (self.drain, self.join, self.provider) if value is not None)
+        return sum(value for value in (self.drain, self.join, self.provider, self.finisher) if value is not None)
 
 
 def lambda_reservations(config: AppConfig) -> LambdaReservations:
-    """What the stack reserves for the drain, join and deployment-group Lambdas (the stack and the pre-flight share it).
+    """What the stack reserves for the drain, join, deployment-group and finisher Lambdas (the stack and the pre-flight
+    share it).
 
     With `lambdaReservedConcurrency` false, nothing: `cdk deploy` then succeeds in an account whose concurrency quota
     is below `LAMBDA_MIN_UNRESERVED_CONCURRENCY` plus the reservations (docs/security.md, "Drain Lambda concurrency").
@@ -348,6 +360,7 @@ def lambda_reservations(config: AppConfig) -> LambdaReservations:
         drain=drain_reserved_concurrency(config.fleet.maximum),
         join=join_reserved_concurrency(config.fleet.maximum),
         provider=PROVIDER_RESERVED_CONCURRENCY,
+        finisher=FINISHER_RESERVED_CONCURRENCY if config.finisher_enabled else None,
     )
 
 
@@ -504,9 +517,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "lambdaReservedConcurrency",
         True,
-        "Reserve concurrency for the drain, join and deployment-group Lambdas (min(2 x fleetMaxSize, 20) + "
-        f"min(fleetMaxSize, {JOIN_MAX_RESERVED_CONCURRENCY}) + {PROVIDER_RESERVED_CONCURRENCY}: 14 with the default "
-        "fleetMaxSize, at most 32); false leaves all three unreserved, for an account whose Lambda concurrency quota "
+        "Reserve concurrency for the drain, join, deployment-group and finisher Lambdas (min(2 x fleetMaxSize, 20) + "
+        f"min(fleetMaxSize, {JOIN_MAX_RESERVED_CONCURRENCY}) + {PROVIDER_RESERVED_CONCURRENCY} + "
+        f"{FINISHER_RESERVED_CONCURRENCY} with finisherEnabled: 15 with the defaults, at most 33); false leaves all of "
+        "them unreserved, for an account whose Lambda concurrency quota "
         f"is below {LAMBDA_MIN_UNRESERVED_CONCURRENCY} + that sum (new accounts). `scripts/deploy.py preflight` "
         "checks it.",
     ),
@@ -522,6 +536,19 @@ SETTINGS: tuple[Setting, ...] = (
         "SNS notifications of deployments (start, success, failure, stop, rollback) and of the rollback alarms: "
         "true creates an encrypted topic (output NotificationsTopicArn) to subscribe e-mail or chat to; an existing "
         "standard topic's ARN uses that topic; false (default) sends none.",
+    ),
+    Setting(
+        "finisherEnabled",
+        True,
+        "The AWS-side finisher: a Lambda that completes a release whose runner died (switch the group, empty the old "
+        "slot, or clean up after a rollback; resume scaling) when the deployment ends or at the next sweep once the "
+        "run's lease expired (README, If the runner dies). false: only the next release converges it.",
+    ),
+    Setting(
+        "finisherSweepMinutes",
+        5,
+        "How often the finisher looks for an unfinished release (1..60 minutes; it acts only when there is something "
+        "to converge and the release lease is free).",
     ),
 )
 DEFAULTS: Mapping[str, Any] = {setting.key: setting.default for setting in SETTINGS}
@@ -714,6 +741,10 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         lambda_reserved_concurrency=_boolean("lambdaReservedConcurrency", get("lambdaReservedConcurrency")),
         warm_pool_size=_integer("warmPoolSize", get("warmPoolSize"), 0, maximum),
         notifications_topic=_notifications_topic(get("notificationsTopic")),
+        finisher_enabled=_boolean("finisherEnabled", get("finisherEnabled")),
+        finisher_sweep_minutes=_integer(
+            "finisherSweepMinutes", get("finisherSweepMinutes"), *FINISHER_SWEEP_RANGE_MINUTES
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from stacks.dashboard import ReleaseDashboard
 from stacks.deployment import BlueGreenDeployment
 from stacks.drain import METRIC_NAMESPACE as DRAIN_METRIC_NAMESPACE
 from stacks.drain import DrainOnTermination
+from stacks.finisher import ReleaseFinisher
 from stacks.fleet import Fleet
 from stacks.join import METRIC_NAMESPACE as JOIN_METRIC_NAMESPACE
 from stacks.join import JoinLiveSlot
@@ -115,6 +116,20 @@ class BlueGreenStack(Stack):
             reserved_concurrency=reservations.join,
             log_retention=retention,
         )
+        if config.finisher_enabled:
+            ReleaseFinisher(
+                self,
+                "Finisher",
+                slots=fleet.slots,
+                target_group=entry.target_group,
+                artifact_bucket=artifacts.bucket,
+                application_name=deployment.application.application_name,
+                deployment_group_name=deployment.deployment_group_name,
+                bootstrap_group_name=deployment.bootstrap_group_name,
+                sweep_interval=Duration.minutes(config.finisher_sweep_minutes),
+                reserved_concurrency=reservations.finisher,
+                log_retention=retention,
+            )
         dashboard = ReleaseDashboard(
             self,
             "Dashboard",

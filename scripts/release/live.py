@@ -31,12 +31,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen.finish import REGISTERED_STATES
 from release import deployments
 from release.errors import LiveSlotUnclear, TargetsError
 from release.runtime import Runtime
 
-# TargetHealth.State values that mean "registered with the target group" (everything but `unused`).
-REGISTERED_STATES = frozenset({"initial", "healthy", "unhealthy", "unavailable", "draining", "unhealthy.draining"})
 # Registered but on the way out: no new requests (docs/decisions.md F4, F13).
 LEAVING_STATES = frozenset({"draining", "unhealthy.draining"})
 # How often the target group is re-read while waiting for a slot's targets to finish deregistering.

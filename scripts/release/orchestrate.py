@@ -55,12 +55,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen import finish
 from bluegreen.timing import release_model
 from release import bootstrap, deployments, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
 from release.ci import CiContext
-from release.errors import AwsUnavailable, Cancelled, DeploymentFailed, FinishIncomplete, ReleaseError, TimedOut
+from release.errors import (
+    AwsUnavailable,
+    Cancelled,
+    DeploymentFailed,
+    FinishIncomplete,
+    LeaseLost,
+    ReleaseError,
+    TimedOut,
+)
 from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
 from release.lease import Lease, default_owner, lease_key
 from release.record import ReleaseRecord
@@ -144,11 +153,8 @@ def _hook_seconds(appspec: Any, events: tuple[str, ...]) -> int:
 def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
     if snapshot is None:
         return False
-    return any(
-        event.name == "AllowTraffic" and event.status in ("InProgress", "Succeeded", "Failed")
-        for target in snapshot.targets
-        if target.label == "Green"
-        for event in target.events
+    return finish.traffic_reached_green(
+        (target.label, event.name, event.status) for target in snapshot.targets for event in target.events
     )
 
 
@@ -514,9 +520,8 @@ class Release:
         if held:
             self.view.note(f"{idle} left running: {held}; the next run empties it once they have deregistered")
             return
-        state = slots.describe_slots(self.clients.autoscaling, [idle])[idle]
         self._owned()
-        slots.scale(self.clients.autoscaling, state, 0, minimum=0)
+        finish.empty_slot(self.clients.autoscaling, idle)
         self.view.note(f"{idle} scaled back to 0")
 
     def _held_by_target_group(self, idle: str) -> str | None:
@@ -539,58 +544,42 @@ class Release:
     def _switch(self, group: deployments.GroupInfo, plan: SlotPlan) -> None:
         """Point the group at the new live slot and empty the old one (the drain Lambda lets each instance go).
 
-        The deployment succeeded: traffic is on the new slot whatever happens here. Each step is retried and tried
-        even when the one before failed; what still fails ends the run "released, finishing incomplete" (exit 7).
+        The deployment succeeded: traffic is on the new slot whatever happens here. The steps are
+        `bluegreen.finish.switch_steps`, the ones the AWS-side finisher runs too; each is retried and tried even when
+        the one before failed; what still fails ends the run "released, finishing incomplete" (exit 7). When the
+        finisher took the lease over (this run stalled past it) and already finished, the run sees it done.
         """
-        codedeploy, autoscaling, record = self.clients.codedeploy, self.clients.autoscaling, self.record
+        record = self.record
         unfinished: list[str] = []
         record.live_after = plan.idle
-
-        def point() -> None:
-            deployments.point_group_at(codedeploy, group, plan.idle)
-
-        self._owned()
+        if self._finished_by_another(plan):
+            return
+        point, empty_old = finish.switch_steps(
+            self.clients.codedeploy,
+            self.clients.autoscaling,
+            application=group.application,
+            group=group.name,
+            new_live=plan.idle,
+            old_live=plan.live,
+        )
         if plan.bootstrap is not None:
             # The blue/green group takes the slot before the bootstrap group lets go of it (release.bootstrap).
-            boot = plan.bootstrap
-            pointed = self._post_commit(
+            boot, point_blue_green = plan.bootstrap, point.call
+            point = finish.Step(
                 f"hand {plan.idle} from the bootstrap group to {group.name}",
-                lambda: boot.succeeded(point),
-                repair="the next release points the group at the live slot and clears the bootstrap group",
-                unfinished=unfinished,
+                lambda: boot.succeeded(point_blue_green),
+                "the next release points the group at the live slot and clears the bootstrap group",
             )
-        else:
-            pointed = self._post_commit(
-                f"point {group.name} at {plan.idle}",
-                point,
-                repair=(
-                    f"aws deploy update-deployment-group --application-name {group.application} "
-                    f"--current-deployment-group-name {group.name} --auto-scaling-groups {plan.idle}"
-                ),
-                unfinished=unfinished,
-            )
-        if pointed:
+        if self._post_commit(point.what, point.call, repair=point.repair, unfinished=unfinished):
             self.view.note(f"deployment group {group.name} now lists {plan.idle} as the live slot")
-
-        def empty_old() -> None:
-            old = slots.describe_slots(autoscaling, [plan.live])[plan.live]
-            slots.scale(autoscaling, old, 0, minimum=0)
-
         self._owned()
-        if self._post_commit(
-            f"empty {plan.live}",
-            empty_old,
-            repair=(
-                f"aws autoscaling update-auto-scaling-group --auto-scaling-group-name {plan.live} "
-                "--min-size 0 --desired-capacity 0"
-            ),
-            unfinished=unfinished,
-        ):
+        if self._post_commit(empty_old.what, empty_old.call, repair=empty_old.repair, unfinished=unfinished):
             self.view.note(
                 f"{plan.live} scaling to 0; the drain Lambda lets each instance go once its connections drained"
             )
         unfinished.extend(
-            f"scaling processes are still suspended on {name}: {slots.resume_command(name)}" for name in self._unresumed
+            f"scaling processes are still suspended on {name}: {finish.resume_command(name)}"
+            for name in self._unresumed
         )
         if unfinished:
             lines = "\n".join(f"  - {line}" for line in unfinished)
@@ -598,6 +587,32 @@ class Release:
                 f"released: deployment {record.deployment_id} succeeded and traffic is on {plan.idle}, but "
                 f"finishing is incomplete:\n{lines}"
             )
+
+    def _finished_by_another(self, plan: SlotPlan) -> bool:
+        """Renew the lease before the switch; if it was lost, whether another actor already finished this release.
+
+        A run that stalled past its lease (a frozen runner, a long network partition) finds, when it wakes up, that
+        the finisher took the lease over. If the group already lists this release's slot, the other slot is empty
+        and nothing is suspended (`bluegreen.finish.converged`), the release is done: the run says so and exits 0.
+        Otherwise `LeaseLost` goes up (exit 5): the slots are another actor's now.
+        """
+        try:
+            self._owned()
+            return False
+        except LeaseLost:
+            listed = deployments.get_group(
+                self.clients.codedeploy, self.targets.application, self.targets.deployment_group
+            )
+            why = finish.converged(
+                listed.listed_slots, finish.read_slots(self.clients.autoscaling, self.targets.slots), live=plan.idle
+            )
+            if why is not None:
+                raise
+        self.view.note(
+            f"the release lease was taken over meanwhile, and the release is already finished: {plan.idle} is live"
+        )
+        self._unresumed = []
+        return True
 
     def _post_commit(self, what: str, call: Callable[[], object], *, repair: str, unfinished: list[str]) -> bool:
         """Run one step after the success, retried; on a lasting failure note it with its repair and go on."""
@@ -666,7 +681,12 @@ class Release:
             return
         if not self.lease.held:
             return  # the lease was lost: the slots are another run's now (its suspensions are its own)
-        self._owned()
+        try:
+            self._owned()
+        except LeaseLost:
+            # Taken over meanwhile (this run stalled past its lease): the slots are another actor's now; the switch
+            # finds out whether that actor already finished (`_finished_by_another`).
+            return
         self._unresumed = slots.resume_every(
             self.clients.autoscaling, suspended, runtime=self.runtime, log=self.view.note
         )
@@ -808,7 +828,7 @@ class Release:
     def _with_unresumed(self, error: ReleaseError) -> ReleaseError:
         """Add to `error` the slots whose processes could not be resumed, with the command that resumes them."""
         if self._unresumed:
-            commands = "; ".join(slots.resume_command(name) for name in self._unresumed)
+            commands = "; ".join(finish.resume_command(name) for name in self._unresumed)
             error.hint = (
                 f"{error.hint} Scaling processes are still suspended on {', '.join(self._unresumed)}: {commands}"
             )
@@ -822,7 +842,9 @@ class Release:
             plan.bootstrap.ended_unsuccessfully()
             self._empty_idle(plan.idle, traffic_safe=True, force=True)
             return
-        traffic_safe = not _traffic_reached_green(snapshot) or self.record.rollback_status == "Succeeded"
+        traffic_safe = finish.idle_may_be_emptied(
+            traffic_reached_green=_traffic_reached_green(snapshot), rollback_status=self.record.rollback_status
+        )
         self._empty_idle(plan.idle, traffic_safe=traffic_safe)
 
     def _follow_rollback(self, deployment_id: str, timeout: float) -> None:

@@ -179,4 +179,5 @@ class Preflight:
 
 
 def _figures(reservations: LambdaReservations) -> str:
-    return f"drain {reservations.drain}, join {reservations.join}, deployment-group provider {reservations.provider}"
+    figures = f"drain {reservations.drain}, join {reservations.join}, deployment-group provider {reservations.provider}"
+    return figures + (f", finisher {reservations.finisher}" if reservations.finisher else "")

@@ -1,5 +1,7 @@
 """The two Auto Scaling groups ("slots"): their state, their capacity, and the processes paused while deploying.
 
+Which processes a release pauses, and how they are resumed, is `bluegreen.finish` (shared with the AWS-side finisher).
+
 The tool owns the slots' capacity (docs/decisions.md F6): the template gives them min 0 and no desired capacity.
 Between releases the live slot runs the fleet and the idle slot is empty; during a release the idle slot is filled,
 deployed to, and either becomes live (the old one is emptied) or is emptied again.
@@ -14,24 +16,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen.finish import SUSPENDED_PROCESSES, resume_processes
 from release.errors import Cancelled, TargetsError, TimedOut
 from release.retry import AWS_ERRORS, error_code, retried
 from release.runtime import Runtime
 
-# docs/decisions.md F9: every process that can add or remove an instance while CodeDeploy works on the slots. An
-# instance launched mid-deployment is never deployed to, one terminated mid-deployment fails it
-# (aws-samples/aws-codedeploy-samples#80). InstanceRefresh replaces instances too, so it is paused as well.
-# HealthCheck and AddToLoadBalancer stay active: health is still reported, and the slots are not attached to the
-# target group anyway (CodeDeploy registers green instances itself).
-SUSPENDED_PROCESSES: tuple[str, ...] = (
-    "Launch",
-    "Terminate",
-    "AZRebalance",
-    "ReplaceUnhealthy",
-    "AlarmNotification",
-    "ScheduledActions",
-    "InstanceRefresh",
-)
 # How often a slot is re-read while waiting for its instances; Auto Scaling moves in tens of seconds.
 SLOT_POLL_SECONDS = 10.0
 WAIT_HINT = (
@@ -218,7 +207,7 @@ def resume(autoscaling: Any, names: Iterable[str]) -> None:
     first: BaseException | None = None
     for name in names:
         try:
-            autoscaling.resume_processes(AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES))
+            resume_processes(autoscaling, name)
         except AWS_ERRORS as exc:
             first = first or exc
     if first is not None:
@@ -252,9 +241,7 @@ def resume_every(autoscaling: Any, names: Iterable[str], *, runtime: Runtime, lo
     for name in names:
         try:
             retried(
-                lambda name=name: autoscaling.resume_processes(  # type: ignore[misc]
-                    AutoScalingGroupName=name, ScalingProcesses=list(SUSPENDED_PROCESSES)
-                ),
+                lambda name=name: resume_processes(autoscaling, name),  # type: ignore[misc]
                 runtime=runtime,
                 log=log,
                 what=f"ResumeProcesses on {name}",
@@ -266,14 +253,6 @@ def resume_every(autoscaling: Any, names: Iterable[str], *, runtime: Runtime, lo
     if done:
         log(f"resumed scaling processes on {', '.join(done)}")
     return failed
-
-
-def resume_command(name: str) -> str:
-    """The AWS CLI command that resumes what this tool suspends on `name`."""
-    return (
-        f"aws autoscaling resume-processes --auto-scaling-group-name {name} "
-        f"--scaling-processes {' '.join(SUSPENDED_PROCESSES)}"
-    )
 
 
 @contextlib.contextmanager

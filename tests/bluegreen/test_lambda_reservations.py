@@ -27,16 +27,24 @@ def test_the_join_reservation_needs_a_fleet_maximum_of_at_least_one(fleet_maximu
         join_reserved_concurrency(fleet_maximum)
 
 
-def test_by_default_the_three_functions_reserve_their_figures() -> None:
-    # Given the defaults (fleetMaxSize 4)
+def test_by_default_the_four_functions_reserve_their_figures() -> None:
+    # Given the defaults (fleetMaxSize 4, finisherEnabled true)
     reservations = lambda_reservations(load_config({}))
-    # Then drain 2 x 4, join 4, provider 2
-    assert reservations == LambdaReservations(drain=8, join=4, provider=PROVIDER_RESERVED_CONCURRENCY)
+    # Then drain 2 x 4, join 4, provider 2, finisher 1 (serialised)
+    assert reservations == LambdaReservations(drain=8, join=4, provider=PROVIDER_RESERVED_CONCURRENCY, finisher=1)
+    assert reservations.total == 15
+
+
+def test_the_largest_fleet_reserves_at_most_the_four_ceilings() -> None:
+    assert lambda_reservations(load_config({"fleetMaxSize": 1000})).total == 20 + 10 + 2 + 1
+
+
+def test_without_the_finisher_nothing_is_reserved_for_it() -> None:
+    # Given finisherEnabled false
+    reservations = lambda_reservations(load_config({"finisherEnabled": False}))
+    # Then the other three keep their reservations and the finisher has none
+    assert reservations.finisher is None
     assert reservations.total == 14
-
-
-def test_the_largest_fleet_reserves_at_most_the_three_ceilings() -> None:
-    assert lambda_reservations(load_config({"fleetMaxSize": 1000})).total == 20 + 10 + 2
 
 
 @pytest.mark.parametrize("value", [False, "false", "False", " FALSE "])

@@ -223,6 +223,10 @@ class FakeCodeDeploy:
         }
         if self.last_successful:
             info["lastSuccessfulDeployment"] = {"deploymentId": self.last_successful, "status": "Succeeded"}
+        if self.deployments:
+            # The newest deployment of the group, whatever its status (ids grow with creation here).
+            latest = max(self.deployments)
+            info["lastAttemptedDeployment"] = {"deploymentId": latest, "status": self.deployments[latest]["status"]}
         return _validated("GetDeploymentGroup", params, {"deploymentGroupInfo": info})
 
     def update_deployment_group(self, **params: Any) -> dict[str, Any]:
@@ -286,6 +290,9 @@ class FakeCodeDeploy:
                 self.rollbacks[deployment_id] = self.add_deployment(
                     status="InProgress", creator="codeDeployRollback", minutes_ago=0, frames=frame.rollback_frames
                 )
+                self.deployments[self.rollbacks[deployment_id]]["rollbackInfo"] = {
+                    "rollbackTriggeringDeploymentId": deployment_id
+                }
             if frame.rollback or deployment_id in self.rollbacks:
                 info["rollbackInfo"] = {**(frame.rollback or {})}
                 if deployment_id in self.rollbacks:

@@ -20,6 +20,7 @@ CONSTRUCTS = [
     "Fleet",
     "Drain",
     "Join",
+    "Finisher",
     "Alarms",
     "Deployment",
 ]

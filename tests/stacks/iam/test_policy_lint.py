@@ -24,6 +24,7 @@ CONSTRUCTS = [
     "Fleet",
     "Drain",
     "Join",
+    "Finisher",
     "Deployment",
     # aws-cdk-lib's own provider that empties the new VPC's default security group
     # (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup).

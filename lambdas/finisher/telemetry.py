@@ -1,0 +1,70 @@
+"""One structured JSON log line per invocation: the trigger, the decision, why, and the steps done or failed.
+
+Lines go straight to stdout as JSON (as the drain and join functions do): Lambda's `logging` handler would prefix
+each line and break the JSON that CloudWatch Logs Insights queries.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from finisher.converge import Action, Outcome
+from finisher.event import Trigger
+
+# Decisions an operator should look at: something stays unfinished that the finisher will not finish by itself.
+_WARNINGS = frozenset({Action.SLOT_LEFT, Action.LEFT_ALONE, Action.NO_DEPLOYMENT})
+
+
+def _trigger(trigger: Trigger) -> dict[str, Any]:
+    if trigger.kind == "sweep":
+        return {"trigger": "sweep"}
+    return {
+        "trigger": "deployment",
+        "event_deployment_id": trigger.deployment_id,
+        "event_state": trigger.state,
+        "event_deployment_group": trigger.deployment_group,
+    }
+
+
+def outcome_record(trigger: Trigger, outcome: Outcome, *, level: str | None = None) -> dict[str, Any]:
+    """The log line for one invocation's decision."""
+    return {
+        "level": level or ("WARNING" if outcome.action in _WARNINGS else "INFO"),
+        "message": f"finisher: {outcome.action}: {outcome.reason}",
+        **_trigger(trigger),
+        "action": str(outcome.action),
+        "reason": outcome.reason,
+        "deployment_id": outcome.deployment_id,
+        "done": outcome.done,
+        "failed": outcome.failed,
+        "lease": outcome.lease_note,
+    }
+
+
+def failure_record(trigger: Trigger, error: Exception) -> dict[str, Any]:
+    """The log line for an invocation an AWS error stopped (left to Lambda's retry, then the dead-letter queue)."""
+    return {
+        "level": "ERROR",
+        "message": f"finisher: not converged, left to Lambda's retry: {error}",
+        **_trigger(trigger),
+        "error": type(error).__name__,
+    }
+
+
+def ignored_record(reason: str, event: Any) -> dict[str, Any]:
+    """The log line for an event that is not for this function (answered normally: a retry cannot change it)."""
+    return {
+        "level": "WARNING",
+        "message": f"finisher: event ignored: {reason}",
+        "event": event if isinstance(event, Mapping | list | str | int | float | bool | None) else repr(event),
+    }
+
+
+def emit(record: Mapping[str, Any], stream: TextIO | None = None) -> None:
+    """Write the record as one JSON line."""
+    out = stream if stream is not None else sys.stdout
+    out.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+    out.flush()
