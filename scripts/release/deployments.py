@@ -193,18 +193,29 @@ def create_deployment(
     idle_slot: str,
     description: str,
     release_id: str | None = None,
+    ignore_application_stop_failures: bool = False,
+    file_exists_behavior: str | None = None,
 ) -> str:
     """Start a blue/green deployment whose replacement (green) environment is the idle slot's instances.
 
     With green fleet DISCOVER_EXISTING, `targetInstances.autoScalingGroups` names the replacement environment; the
     original (blue) environment is the group's own Auto Scaling groups, i.e. the live slot (TargetInstances).
     A retried create that finds this release's own deployment in flight returns its id (`_create`).
+
+    `ignore_application_stop_failures` lets a failing ApplicationStop, BeforeBlockTraffic or AfterBlockTraffic
+    script (the previous revision's, docs/decisions.md F72) not fail the deployment; `file_exists_behavior`
+    (DISALLOW, OVERWRITE or RETAIN) is sent only when given, so CodeDeploy's default DISALLOW applies otherwise
+    (docs/decisions.md F73).
     """
-    params = {
+    params: dict[str, Any] = {
         "revision": dict(revision),
         "targetInstances": {"autoScalingGroups": [idle_slot]},
         "description": description[:DESCRIPTION_LIMIT],
     }
+    if ignore_application_stop_failures:
+        params["ignoreApplicationStopFailures"] = True
+    if file_exists_behavior is not None:
+        params["fileExistsBehavior"] = file_exists_behavior
     return _create(codedeploy, application=application, group=group, release_id=release_id, params=params)
 
 

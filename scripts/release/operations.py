@@ -7,13 +7,25 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from release import deployments, links, live, slots
-from release.errors import LiveSlotUnclear, ReleaseError, TargetsError
-from release.follow import format_seconds
+from release.errors import (
+    Cancelled,
+    DeploymentFailed,
+    ExitCode,
+    FinishIncomplete,
+    LiveSlotUnclear,
+    ReleaseError,
+    TargetsError,
+    TimedOut,
+)
+from release.follow import Watched, failure_lines, format_seconds, watch
+from release.orchestrate import Release
+from release.record import ReleaseRecord
 from release.targets import Targets
 
 # How far back `rollback` looks for the previous successful release.
@@ -354,3 +366,97 @@ def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any]
         )
     chosen = max(candidates, key=lambda info: info["createTime"])
     return dict(chosen["revision"]), str(chosen["deploymentId"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# status --follow: follow a deployment another run started, then finish it as a release would
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str | None) -> str:
+    """The deployment `status --follow` follows: the one given, else the one in flight, else the group's latest.
+
+    A given id must be a deployment of the target's deployment group (or its bootstrap group): `TargetsError`
+    (exit 2) otherwise, and when the group has never had a deployment.
+    """
+    groups = {name for name in (targets.deployment_group, targets.bootstrap_group) if name}
+    if deployment_id:
+        info = deployments.get_deployment(codedeploy, deployment_id)
+        if info.get("applicationName") != targets.application or info.get("deploymentGroupName") not in groups:
+            raise TargetsError(
+                f"deployment {deployment_id} belongs to {info.get('applicationName')}/"
+                f"{info.get('deploymentGroupName')}, not to {targets.application}/{targets.deployment_group}",
+                hint="Give a deployment of this group (`status` lists them), or the --stack it belongs to.",
+            )
+        return deployment_id
+    for group in sorted(groups, key=lambda name: name != targets.deployment_group):
+        flying = deployments.deployments_in_flight(codedeploy, targets.application, group)
+        if flying:
+            return flying[0]
+    latest = deployments.get_group(codedeploy, targets.application, targets.deployment_group).last_attempted_id
+    if latest is None:
+        raise TargetsError(
+            f"{targets.application}/{targets.deployment_group} has no deployment to follow",
+            hint="Start one with `python scripts/deploy.py release` (or `release --no-wait`).",
+        )
+    return latest
+
+
+def _watch_error(watched: Watched, deployment_id: str, reason: str | None) -> ReleaseError:
+    """The watch ended before the deployment did (timeout, stop request): nothing was stopped, it runs on."""
+    hint = (
+        f"`python scripts/deploy.py status --follow --deployment-id {deployment_id}` watches it again and finishes "
+        "it; `python scripts/deploy.py stop` stops it with rollback."
+    )
+    what = watched.rollback_id or deployment_id
+    if watched.result.ending == "timeout":
+        return TimedOut(
+            f"stopped watching after --timeout; deployment {what} still runs (it was not stopped)", hint=hint
+        )
+    return Cancelled(f"stopped watching ({reason}); deployment {what} still runs (it was not stopped)", hint=hint)
+
+
+def follow_and_finish(release: Release, deployment_id: str, *, timeout: float | None) -> ReleaseRecord:
+    """`status --follow`: watch the deployment to its end (`follow.watch`), then finish as a release would.
+
+    After the end, `Release.converge` does what every release does first (re-point the group to the slot that
+    serves, resume scaling on both slots, empty the idle slot). The record carries release's outcome and exit code:
+    0 succeeded and finished, 1 failed (rolled back), 3/4 the watch ended first (the deployment runs on), 5 another
+    run holds the lease (it finishes), 7 succeeded but finishing failed, 8 AWS unreachable.
+    """
+    codedeploy, runtime, view = release.clients.codedeploy, release.runtime, release.view
+    record = release.record
+    with record.phase("deployment", runtime):
+        watched = watch(codedeploy, deployment_id, runtime=runtime, view=view, timeout=timeout or math.inf)
+    snapshot = watched.result.snapshot
+    record.rollback_id, record.rollback_status = watched.rollback_id, watched.rollback_status
+    record.rollback_message = watched.rollback_message
+    if watched.result.ending != "finished":
+        record.deployment_id, record.snapshot, record.deployment_status = deployment_id, snapshot, snapshot.status
+        record.error = _watch_error(watched, deployment_id, runtime.stop.reason)
+        record.finished = runtime.now()
+        view.close()
+        return record
+    release.converge()
+    # Set after `converge`, whose AWS-error path reads a deployment id as "may still be running".
+    record.deployment_id, record.snapshot, record.deployment_status = deployment_id, snapshot, snapshot.status
+    record.failure = failure_lines(snapshot.targets)
+    succeeded = snapshot.status == "Succeeded"
+    target = _target_slot(snapshot.deployment).split(",")[0]
+    if target in release.targets.slots:
+        # What the deployment changed, not what `converge` found afterwards (by then the group lists the new slot).
+        record.idle = target
+        record.live_before = next(name for name in release.targets.slots if name != target)
+        record.live_after = target if succeeded else None
+    finish = record.error
+    if finish is not None and succeeded and finish.exit_code == ExitCode.AWS_UNAVAILABLE:
+        record.error = FinishIncomplete(
+            f"released: deployment {deployment_id} succeeded, but finishing is incomplete: {finish.message}",
+            hint="Run `python scripts/deploy.py status --follow` again, or the next release: either finishes it.",
+        )
+    elif not succeeded and (finish is None or finish.exit_code != ExitCode.RELEASE_IN_FLIGHT):
+        rolled = f" Rollback {watched.rollback_id}: {watched.rollback_status}." if watched.rollback_id else ""
+        record.error = DeploymentFailed(f"deployment {deployment_id} {snapshot.status.lower()}.{rolled}")
+        if finish is not None:
+            record.error.hint += f" Finishing after it did not complete: {finish.message}"
+    return record

@@ -77,6 +77,23 @@ class Targets:
     dashboard_name: str | None = None
 
 
+def require_region(region: str | None) -> str:
+    """The AWS region the tool calls, or `TargetsError` (exit 2) when none is configured.
+
+    botocore does not refuse a missing region for every service: S3 falls back to us-east-1 (its global endpoint)
+    while the regional services raise NoRegionError at client creation. A release must never write to a bucket in a
+    region it did not choose, so the tool checks the region itself before building any client.
+    """
+    if not region:
+        raise TargetsError(
+            "no AWS region is configured (none from --region, AWS_REGION, AWS_DEFAULT_REGION or the profile); "
+            "the tool does not guess one",
+            hint="Set the stack's region, e.g. `export AWS_REGION=eu-west-1`, or pass --region "
+            "(the pipelines set AWS_REGION: docs/pipelines.md).",
+        )
+    return region
+
+
 def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     """The stack's outputs as a key → value mapping (DescribeStacks), or `TargetsError` if it does not exist."""
     try:
