@@ -22,6 +22,7 @@ from release.errors import (
     ReleaseError,
     TargetsError,
     TimedOut,
+    required,
 )
 from release.follow import Watched, failure_lines, format_seconds, watch
 from release.orchestrate import Release
@@ -340,7 +341,7 @@ def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any]
             hint="Release a revision first (`python scripts/deploy.py release`).",
         )
     current = deployments.get_deployment(codedeploy, group.last_successful_id)
-    end = current["createTime"]
+    end = required(current, "createTime", "GetDeployment")
     candidates = deployments.list_deployments(
         codedeploy,
         targets.application,
@@ -352,8 +353,9 @@ def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any]
     candidates = [
         info
         for info in candidates
-        if info["deploymentId"] != current["deploymentId"]
+        if info.get("deploymentId") not in (None, current.get("deploymentId"))
         and info.get("creator") == "user"
+        and info.get("revision")
         and info.get("revision") != current.get("revision")
         and info.get("createTime") is not None
         and info["createTime"] < end

@@ -21,7 +21,7 @@ from bluegreen.timing import (
     TrafficTiming,
 )
 from release.deployments import GroupInfo
-from release.errors import InputError
+from release.errors import InputError, UnexpectedAnswer, required
 
 # A duration: whole hours, minutes and seconds in that order, each at most once; a bare number is seconds.
 _DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
@@ -47,6 +47,7 @@ def parse_duration(raw: str, source: str) -> int:
     return total
 
 
+_GROUPS, _ATTRIBUTES = "DescribeTargetGroups", "DescribeTargetGroupAttributes"
 # Allowance for the script-less events DownloadBundle and Install (and agent pick-up), per instance.
 AGENT_EVENTS_SECONDS = 120
 # Head-room for CodeDeploy's own bookkeeping between events.
@@ -58,12 +59,21 @@ def read_traffic_timing(elbv2: Any | None, target_group_arn: str | None) -> Traf
     if elbv2 is None or not target_group_arn:
         return ALB_DEFAULTS
     try:
-        group = elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])["TargetGroups"][0]
-        attributes = elbv2.describe_target_group_attributes(TargetGroupArn=target_group_arn)["Attributes"]
+        groups = required(elbv2.describe_target_groups(TargetGroupArns=[target_group_arn]), "TargetGroups", _GROUPS)
+        attributes = required(
+            elbv2.describe_target_group_attributes(TargetGroupArn=target_group_arn), "Attributes", _ATTRIBUTES
+        )
     except ClientError:
         return ALB_DEFAULTS
+    if not groups:
+        raise UnexpectedAnswer(f"{_GROUPS} answered no target group for {target_group_arn}")
+    group = groups[0]
     delay = next(
-        (int(a["Value"]) for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"),
+        (
+            int(a["Value"])
+            for a in attributes
+            if a.get("Key") == "deregistration_delay.timeout_seconds" and a.get("Value") is not None
+        ),
         ALB_DEFAULT_DEREGISTRATION_DELAY_SECONDS,
     )
     return TrafficTiming(

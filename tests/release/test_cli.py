@@ -22,7 +22,7 @@ from release.runtime import Runtime
 from release.timeout import DURATION_FORMS
 
 from tests.release import scenarios
-from tests.release.fakes import client_error
+from tests.release.fakes import FakeCodeDeploy, client_error
 from tests.release.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
 
 REPO = Path(__file__).resolve().parents[2]
@@ -599,3 +599,120 @@ def test_an_unreachable_endpoint_during_a_release_exits_8_having_touched_nothing
     assert code == ExitCode.AWS_UNAVAILABLE
     assert "eu-wset-1" in out
     assert world.slot(SLOT_B)["DesiredCapacity"] == 0
+
+
+# --- CreateDeployment options (issue 16, parity with `aws deploy create-deployment`) ----------------------------------
+
+
+def _release_with(world: World, tmp_path: Path, extra: list[str], env: dict[str, str]):
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    codedeploy = world.codedeploy(SLOT_A, scenarios.success())
+    code = cli.main(
+        [*_release_argv(world, tmp_path), *extra],
+        env=env,
+        clients=_clients(world, codedeploy),
+        runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
+    )
+    return code, codedeploy
+
+
+@pytest.mark.parametrize(
+    ("extra", "env"),
+    [
+        (["--ignore-application-stop-failures", "--file-exists-behavior", "overwrite"], {}),
+        ([], {"IGNORE_APPLICATION_STOP_FAILURES": "true", "FILE_EXISTS_BEHAVIOR": "OVERWRITE"}),
+    ],
+)
+def test_stop_failures_and_file_exists_options_reach_create_deployment(
+    world: World, tmp_path: Path, extra: list[str], env: dict[str, str]
+) -> None:
+    # When releasing with both options, as flags or as variables
+    code, codedeploy = _release_with(world, tmp_path, extra, env)
+    # Then CreateDeployment (checked against CodeDeploy's service model) carries them
+    assert code == 0
+    (call,) = codedeploy.called("create_deployment")
+    assert call["ignoreApplicationStopFailures"] is True
+    assert call["fileExistsBehavior"] == "OVERWRITE"
+
+
+def test_without_the_options_codedeploy_keeps_its_defaults(world: World, tmp_path: Path) -> None:
+    # When releasing without them
+    code, codedeploy = _release_with(world, tmp_path, [], {})
+    # Then neither is sent: CodeDeploy's own defaults apply (stop failures fail, DISALLOW)
+    (call,) = codedeploy.called("create_deployment")
+    assert code == 0
+    assert "ignoreApplicationStopFailures" not in call and "fileExistsBehavior" not in call
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["release", "--file-exists-behavior", "REPLACE"], {}, "--file-exists-behavior 'REPLACE'"),
+        (["release"], {"FILE_EXISTS_BEHAVIOR": "keep"}, "FILE_EXISTS_BEHAVIOR='keep'"),
+        (["release"], {"IGNORE_APPLICATION_STOP_FAILURES": "maybe"}, "IGNORE_APPLICATION_STOP_FAILURES='maybe'"),
+    ],
+)
+def test_a_create_deployment_option_out_of_range_is_refused_in_one_line(
+    argv: list[str], env: dict[str, str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When an option has a value CodeDeploy does not know, Then exit 2 in one line naming it, before any AWS call
+    assert cli.main([*argv, "--app-dir", "sample-app"], env=env) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(named) and err.count("\n") == 1
+
+
+# --- an answer of an unexpected shape (issue 12 leftovers) ------------------------------------------------------------
+
+
+class _ShapelessGroup(FakeCodeDeploy):
+    """CodeDeploy (or a stand-in for it) whose GetDeploymentGroup answers without `deploymentGroupInfo`."""
+
+    def get_deployment_group(self, **params):
+        self.calls.append(("get_deployment_group", params))
+        return {"ResponseMetadata": {}}
+
+
+class _ShapelessDeployment(FakeCodeDeploy):
+    """GetDeployment answers without `deploymentInfo` once the deployment exists."""
+
+    def get_deployment(self, **params):
+        self.calls.append(("get_deployment", params))
+        return {}
+
+
+def test_an_answer_without_a_field_the_tool_reads_is_exit_8_with_a_clear_message(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a deployment group read whose answer lacks deploymentGroupInfo
+    _stack(world)
+    codedeploy = _ShapelessGroup(APP, GROUP, SLOT_A)
+    # When asking for the status
+    code = cli.main(["status"], env={}, clients=_clients(world, codedeploy))
+    # Then it exits 8 naming the call and the missing field, not a traceback (exit 1, "deployment failed")
+    err = capsys.readouterr().err
+    assert code == ExitCode.AWS_UNAVAILABLE
+    assert "GetDeploymentGroup answered without 'deploymentGroupInfo'" in err
+    assert "Traceback" not in err and "AWS_ENDPOINT_URL" in err
+
+
+def test_a_shapeless_answer_while_following_a_release_is_exit_8_not_a_failed_deployment(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a release whose GetDeployment answers come back without deploymentInfo
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    codedeploy = _ShapelessDeployment(APP, GROUP, SLOT_A, script=scenarios.success())
+    # When releasing
+    code = cli.main(
+        _release_argv(world, tmp_path),
+        env={},
+        clients=_clients(world, codedeploy),
+        runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
+    )
+    # Then it exits 8 (AWS answered something unusable), names GetDeployment, and never says "deployment failed"
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "report" / "release-summary.json").read_text())
+    assert code == ExitCode.AWS_UNAVAILABLE
+    assert "GetDeployment answered without 'deploymentInfo'" in summary["message"]
+    assert "deployment failed" not in out
