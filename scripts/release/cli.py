@@ -737,7 +737,7 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
             as_json=invocation.json_output,
             region=_region(clients),
         )
-    return stop_in_flight(clients.codedeploy, targets, sys.stdout)
+    return stop_in_flight(clients.codedeploy, targets, sys.stdout, region=_region(clients))
 
 
 def main(

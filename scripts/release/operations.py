@@ -126,6 +126,13 @@ class Status:
     recent: tuple[dict[str, Any], ...]
     links: dict[str, str]
     now: datetime
+    # The region the status was read in: each deployment's console page is built from it (None: no links).
+    region: str | None = None
+
+    def page(self, info: dict[str, Any]) -> str | None:
+        """The deployment's console page (docs/decisions.md F74), or None without a region or an id."""
+        deployment_id = info.get("deploymentId")
+        return links.deployment_url(self.region, str(deployment_id)) if self.region and deployment_id else None
 
     @property
     def idle(self) -> str | None:
@@ -188,6 +195,7 @@ def read_status(
         recent=tuple(recent),
         links=links.console_links(region, targets),
         now=now,
+        region=region,
     )
 
 
@@ -237,10 +245,16 @@ def status_text(status: Status) -> str:
     out = [f"deployment group  {status.application} / {status.deployment_group} ({status.deployment_config})\n"]
     out.append(f"live slot         {status.live_line}\n")
     out.extend(_slot_line(slot) for slot in status.slots)
-    flying = "\n                  ".join(_in_flight_line(info, status) for info in status.in_flight)
+    flying = "\n                  ".join(
+        _in_flight_line(info, status) + (f"\n                  {status.page(info)}" if status.page(info) else "")
+        for info in status.in_flight
+    )
     out.append(f"in flight         {flying or 'none'}\n")
     out.append(f"last {len(status.recent)} deployments:\n")
     out.extend(_recent_line(info) for info in status.recent)
+    newest = status.page(status.recent[0]) if status.recent else None
+    if newest:
+        out.append(f"{'last deployment':18}{newest}\n")
     for key, label in (("dashboard", "dashboard"), ("deploymentGroup", "console")):
         if key in status.links:
             out.append(f"{label:18}{status.links[key]}\n")
@@ -276,8 +290,8 @@ def status_json(status: Status) -> dict[str, Any]:
         "idleSlot": status.idle,
         "liveSlotReason": status.live_line,
         "slots": [slot.as_json() for slot in status.slots],
-        "inFlight": [_deployment_json(info, status.now) for info in status.in_flight],
-        "recent": [_deployment_json(info) for info in status.recent],
+        "inFlight": [{**_deployment_json(info, status.now), "link": status.page(info)} for info in status.in_flight],
+        "recent": [{**_deployment_json(info), "link": status.page(info)} for info in status.recent],
         "links": dict(status.links),
         "readAt": status.now.isoformat(),
     }
@@ -312,8 +326,11 @@ def print_status(
     return 0
 
 
-def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO) -> int:
-    """Stop every deployment in flight for the group, with automatic rollback; 0 also when none runs."""
+def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO, *, region: str | None = None) -> int:
+    """Stop every deployment in flight for the group, with automatic rollback; 0 also when none runs.
+
+    Each stopped deployment's console page is printed when the region is known (docs/decisions.md F74).
+    """
     ids = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
     if not ids:
         stream.write("no deployment in flight; nothing to stop\n")
@@ -322,6 +339,8 @@ def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO) -> int:
         stream.write(
             f"stopping {deployment_id} with rollback: {deployments.stop_deployment(codedeploy, deployment_id)}\n"
         )
+        if region:
+            stream.write(f"  {links.deployment_url(region, deployment_id)}\n")
     stream.write(
         "the release that started it (if still running) cleans up its idle slot; otherwise the next release does\n"
     )

@@ -407,7 +407,15 @@ def test_a_failed_release_through_main_exits_1_and_annotates_github(
     out = capsys.readouterr().out
     assert code == ExitCode.DEPLOYMENT_FAILED
     assert "::error title=release deployment failed::" in out
-    assert "AfterInstall failed" in summary_file.read_text()
+    step_summary = summary_file.read_text()
+    assert "AfterInstall failed" in step_summary
+    # And the text, the JSON and the step summary link the deployment and CodeDeploy's rollback (F74)
+    (deployment_id,) = codedeploy.created
+    rollback_id = codedeploy.rollbacks[deployment_id]
+    links = json.loads((tmp_path / "report" / "release-summary.json").read_text())["links"]
+    for shown in (out, step_summary, json.dumps(links)):
+        assert f"/codesuite/codedeploy/deployments/{deployment_id}?region=eu-west-1" in shown
+        assert f"/codesuite/codedeploy/deployments/{rollback_id}?region=eu-west-1" in shown
 
 
 def test_a_missing_stack_exits_2_with_what_to_do(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -436,16 +444,17 @@ def test_status_shows_the_live_slot_and_the_deployment_in_flight(
     assert f"in flight         {running}" in out
 
 
-def test_stop_stops_the_deployment_in_flight_with_rollback(world: World) -> None:
+def test_stop_stops_the_deployment_in_flight_with_rollback(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     # Given a deployment in progress
     _stack(world)
     codedeploy = world.codedeploy(SLOT_A)
     running = codedeploy.add_deployment(status="InProgress", target_slot=SLOT_B, minutes_ago=2)
     # When stopping
     code = cli.main(["stop"], env={}, clients=_clients(world, codedeploy))
-    # Then StopDeployment was called with automatic rollback
+    # Then StopDeployment was called with automatic rollback, and the deployment's console page is printed
     assert code == 0
     assert codedeploy.called("stop_deployment") == [{"deploymentId": running, "autoRollbackEnabled": True}]
+    assert f"/codesuite/codedeploy/deployments/{running}?region=eu-west-1" in capsys.readouterr().out
 
 
 def test_rollback_redeploys_the_previous_successful_revision(world: World, tmp_path: Path) -> None:
@@ -462,11 +471,13 @@ def test_rollback_redeploys_the_previous_successful_revision(world: World, tmp_p
         clients=_clients(world, codedeploy),
         runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
     )
-    # Then the old revision was deployed onto the idle slot
+    # Then the old revision was deployed onto the idle slot, and the report links that deployment
     assert code == 0
     (call,) = codedeploy.called("create_deployment")
     assert call["revision"]["s3Location"]["key"] == "old.zip"
     assert call["targetInstances"] == {"autoScalingGroups": [SLOT_B]}
+    links = json.loads((tmp_path / "r" / "release-summary.json").read_text())["links"]
+    assert links["deployment"].endswith(f"/deployments/{codedeploy.created[0]}?region=eu-west-1")
 
 
 def test_rollback_without_an_earlier_release_exits_2(world: World, capsys: pytest.CaptureFixture[str]) -> None:
