@@ -175,3 +175,24 @@ def test_status_follow_with_nothing_to_follow_exits_2(
 def test_deployment_id_without_follow_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["status", "--deployment-id", "d-1"], env={}) == ExitCode.BAD_INPUT
     assert "--follow" in capsys.readouterr().err
+
+
+def test_the_next_release_finishes_an_unwatched_success_before_its_own(live_a: World, tmp_path: Path) -> None:
+    # Given a --no-wait release onto B whose deployment then succeeded with nobody watching
+    codedeploy = live_a.codedeploy(SLOT_A, scenarios.success())
+    _release_no_wait(live_a, tmp_path, codedeploy)
+    (first,) = codedeploy.created
+    while codedeploy.deployments[first]["status"] != "Succeeded":
+        codedeploy.get_deployment(deploymentId=first)
+    # When the next release runs (and waits)
+    argv = ["release", "--app-dir", str(live_a.app_dir), "--report-dir", str(tmp_path / "next"), "--plain"]
+    code = cli.main(argv, env={}, clients=_clients(live_a, codedeploy), runtime=live_a.runtime())
+    # Then it first took B as live (the unwatched switch finished) and released onto A, ending with B emptied
+    # and A live, no process suspended
+    summary = json.loads((tmp_path / "next" / "release-summary.json").read_text())
+    assert code == ExitCode.RELEASED
+    assert codedeploy.called("create_deployment")[-1]["targetInstances"] == {"autoScalingGroups": [SLOT_A]}
+    assert any(first in note for note in summary["recovered"])
+    assert codedeploy.listed == [SLOT_A]
+    assert live_a.slot(SLOT_B)["DesiredCapacity"] == 0
+    assert not _suspended(live_a, SLOT_A) and not _suspended(live_a, SLOT_B)
