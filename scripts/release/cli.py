@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +30,27 @@ from release.bundle import write_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
 from release.links import console_links
-from release.operations import previous_revision, print_status, stop_in_flight
+from release.operations import (
+    deployment_to_follow,
+    follow_and_finish,
+    previous_revision,
+    print_status,
+    stop_in_flight,
+)
 from release.orchestrate import Clients, Release, ReleaseOptions
 from release.preflight import Preflight, PreflightClients, bootstrap_qualifier
+from release.record import ReleaseRecord
 from release.report import write_reports
 from release.runtime import Runtime, stop_on_signals
-from release.targets import OUTPUTS_READ, TargetOverrides, Targets, fleet_size, resolve_targets
+from release.targets import (
+    OUTPUTS_READ,
+    TargetOverrides,
+    Targets,
+    fleet_size,
+    require_region,
+    resolve_targets,
+)
+from release.timeout import DEFAULT_CLEANUP_TIMEOUT_SECONDS, DEFAULT_SCALE_TIMEOUT_SECONDS, parse_duration
 from release.tree import scan_revision
 from release.views import make_view
 
@@ -43,36 +58,75 @@ DEFAULT_STACK = "BlueGreenApp"
 DEFAULT_REPORT_DIR = "release-report"
 DEFAULT_BUNDLE_DIR = "build/bundles"
 
-EXIT_CODES = """\
-exit codes:
-  0  released (or: command done)
-  1  deployment failed; CodeDeploy rolled back, the failed slot was emptied
-  2  bad input or pre-flight failure, including a live slot the deployment group, the target group and
-     the last successful deployment do not settle: nothing uploaded, nothing scaled
-  3  timed out: the deployment was stopped with rollback (or, if StopDeployment kept failing, it still runs:
-     the message says how to stop it)
-  4  cancelled (SIGINT/SIGTERM/SIGHUP): the deployment was stopped with rollback (or still runs, as for 3)
-  5  another release holds the deployment group's release lease, or another deployment is in flight: nothing
-     was touched
-  6  rehearse only: INCOMPLETE, nothing failed but something could not be reproduced here (runas when not root);
-     see docs/agent-conformance.md
-  7  released, finishing incomplete: the deployment succeeded and traffic is on the new slot, but re-pointing
-     the group, resuming scaling processes or emptying the old slot failed; the message gives the repair (the
-     next release also completes it first)
-  8  AWS could not be reached or refused the credentials or a permission (region, endpoint, IAM)
-"""
+# What each exit code means, once; every command's help lists the codes that command can end with (COMMAND_EXIT_CODES).
+EXIT_CODE_MEANINGS: dict[int, str] = {
+    ExitCode.RELEASED: "success: released (release, rollback, status --follow), the deployment created (release "
+    "--no-wait), or the command done",
+    ExitCode.DEPLOYMENT_FAILED: "deployment failed; CodeDeploy rolled back, the failed slot was emptied",
+    ExitCode.BAD_INPUT: "bad input or pre-flight failure, including a live slot the deployment group, the target "
+    "group and the last successful deployment do not settle: nothing uploaded, nothing scaled",
+    ExitCode.TIMED_OUT: "timed out: the deployment was stopped with rollback (or, if StopDeployment kept failing, it "
+    "still runs: the message says how to stop it)",
+    ExitCode.CANCELLED: "cancelled (SIGINT/SIGTERM/SIGHUP): the deployment was stopped with rollback (or still runs, "
+    "as for 3)",
+    ExitCode.RELEASE_IN_FLIGHT: "another release holds the deployment group's release lease, or another deployment "
+    "is in flight: nothing was touched",
+    ExitCode.REHEARSAL_INCOMPLETE: "rehearse only: INCOMPLETE, nothing failed but something could not be reproduced "
+    "here (runas when not root); see docs/agent-conformance.md",
+    ExitCode.RELEASED_INCOMPLETE: "released, finishing incomplete: the deployment succeeded and traffic is on the new "
+    "slot, but re-pointing the group, resuming scaling processes or emptying the old slot failed; the message gives "
+    "the repair (the next release also completes it first)",
+    ExitCode.AWS_UNAVAILABLE: "AWS could not be reached, refused the credentials or a permission (region, endpoint, "
+    "IAM), or answered in a shape the tool does not know",
+}
+# The deployment's outcomes: whatever follows a deployment (`release`, `rollback`, `status --follow`) can end in these.
+_DEPLOYING = tuple(code for code in ExitCode if code != ExitCode.REHEARSAL_INCOMPLETE)
+# The exit codes each command can end with. `bundle` calls no AWS API and deploys nothing (tests/release/test_cli.py
+# derives its codes from the code it runs); `rehearse` runs locally (release.rehearse).
+COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
+    "release": _DEPLOYING,
+    "rollback": _DEPLOYING,
+    "status": _DEPLOYING,
+    "bundle": (ExitCode.RELEASED, ExitCode.BAD_INPUT),
+    "stop": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
+    "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
+    "rehearse": (
+        ExitCode.RELEASED,
+        ExitCode.DEPLOYMENT_FAILED,
+        ExitCode.BAD_INPUT,
+        ExitCode.CANCELLED,
+        ExitCode.REHEARSAL_INCOMPLETE,
+    ),
+}
+
+
+def exit_codes_text(codes: Sequence[int] = tuple(ExitCode)) -> str:
+    """The `exit codes:` block of a help text, listing `codes` with their meanings, wrapped at 116 columns."""
+    lines = ["exit codes:"]
+    for code in sorted(codes):
+        wrapped = textwrap.wrap(EXIT_CODE_MEANINGS[code], width=112)
+        lines.append(f"  {int(code)}  {wrapped[0]}")
+        lines.extend(f"     {line}" for line in wrapped[1:])
+    return "\n".join(lines) + "\n"
+
+
+EXIT_CODES = exit_codes_text()
 
 ENVIRONMENT = """\
 environment variables (a flag wins over its variable):
   STACK_NAME             --stack            APP_DIR            --app-dir
-  S3_BUCKET              --bucket           RELEASE_TIMEOUT    --timeout (seconds)
-  APPLICATION_NAME       --application      SCALE_TIMEOUT      --scale-timeout (seconds)
-  DEPLOYMENT_GROUP_NAME  --deployment-group RELEASE_DESCRIPTION --description
-  SLOTS                  --slots A,B        REPORT_DIR         --report-dir
+  S3_BUCKET              --bucket           RELEASE_TIMEOUT    --timeout
+  APPLICATION_NAME       --application      SCALE_TIMEOUT      --scale-timeout
+  DEPLOYMENT_GROUP_NAME  --deployment-group CLEANUP_TIMEOUT    --cleanup-timeout
+  SLOTS                  --slots A,B        RELEASE_DESCRIPTION --description
+  REPORT_DIR             --report-dir       FILE_EXISTS_BEHAVIOR --file-exists-behavior
+  IGNORE_APPLICATION_STOP_FAILURES (true/false)   --ignore-application-stop-failures
   TARGET_GROUP_ARN       --target-group (the live slot is checked against it; needed with explicit --slots)
   FLEET_MIN_SIZE / FLEET_DESIRED_SIZE / FLEET_MAX_SIZE   --fleet-min / --fleet-desired / --fleet-max
+  Durations (flags and variables alike): 90 or 90s (seconds), 30m, 1h, 1h30m.
   AWS_PROFILE, AWS_REGION (or AWS_DEFAULT_REGION), AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> (for example
-  AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_CODEDEPLOY): the AWS SDK's standard configuration, honoured as is.
+  AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_CODEDEPLOY): the AWS SDK's standard configuration, honoured as is. With no
+  region from --region, these variables or the profile, the tool stops (exit 2) instead of guessing one.
   AWS_RETRY_MODE (--retry-mode), AWS_MAX_ATTEMPTS (--max-attempts): SDK retries of each call.
   Release description (commit/branch/build): BITBUCKET_COMMIT/BITBUCKET_BRANCH/BITBUCKET_BUILD_NUMBER,
   GITHUB_SHA/GITHUB_REF_NAME/GITHUB_RUN_ID, or RELEASE_COMMIT/RELEASE_BRANCH/RELEASE_BUILD.
@@ -107,6 +161,11 @@ class ReleaseArgs:
     cleanup_timeout_seconds: float
     key_prefix: str | None
     live_view: bool | None
+    # CreateDeployment's ignoreApplicationStopFailures and fileExistsBehavior (None: not sent, CodeDeploy's default).
+    ignore_application_stop_failures: bool = False
+    file_exists_behavior: str | None = None
+    # False with --no-wait: create the deployment and exit 0 without following it.
+    wait: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,6 +182,9 @@ class Invocation:
     context: tuple[tuple[str, str], ...] = ()
     # `status --json`: the status as JSON for scripts instead of the one-screen text.
     json_output: bool = False
+    # `status --follow [--deployment-id ID]`: follow a deployment to its end and finish it, as release would.
+    follow: bool = False
+    deployment_id: str | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -139,7 +201,7 @@ def _add_aws(parser: argparse.ArgumentParser) -> None:
         choices=("adaptive", "standard"),
         help="SDK retry mode (env AWS_RETRY_MODE; default adaptive: client-side rate limiting)",
     )
-    group.add_argument("--max-attempts", type=int, help="SDK attempts per call (env AWS_MAX_ATTEMPTS; default 10)")
+    group.add_argument("--max-attempts", help="SDK attempts per call (env AWS_MAX_ATTEMPTS; default 10)")
 
 
 def _add_targets(parser: argparse.ArgumentParser) -> None:
@@ -153,37 +215,37 @@ def _add_targets(parser: argparse.ArgumentParser) -> None:
         "--target-group",
         help="target group ARN (env TARGET_GROUP_ARN; default the stack's TargetGroupArn output): which slot serves",
     )
-    group.add_argument("--fleet-min", type=int, help="fleet minimum (env FLEET_MIN_SIZE)")
-    group.add_argument("--fleet-desired", type=int, help="fleet desired size (env FLEET_DESIRED_SIZE)")
-    group.add_argument("--fleet-max", type=int, help="fleet maximum (env FLEET_MAX_SIZE)")
+    group.add_argument("--fleet-min", help="fleet minimum (env FLEET_MIN_SIZE)")
+    group.add_argument("--fleet-desired", help="fleet desired size (env FLEET_DESIRED_SIZE)")
+    group.add_argument("--fleet-max", help="fleet maximum (env FLEET_MAX_SIZE)")
 
 
-def _add_release(parser: argparse.ArgumentParser, *, app_dir: bool) -> None:
-    group = parser.add_argument_group("release")
-    if app_dir:
-        group.add_argument("--app-dir", help="revision directory holding appspec.yml (env APP_DIR)")
-        group.add_argument("--key-prefix", help="S3 key prefix of revisions (default revisions/<application>)")
-    group.add_argument(
-        "--report-dir", help=f"summary JSON and timeline SVG (env REPORT_DIR; default {DEFAULT_REPORT_DIR})"
-    )
-    group.add_argument("--description", help="deployment description (env RELEASE_DESCRIPTION; default from CI vars)")
-    group.add_argument(
-        "--timeout",
-        type=float,
-        help="deployment timeout in seconds (env RELEASE_TIMEOUT; default: "
-        "derived from the group's settings, the hooks' timeouts and the target group's timing)",
-    )
-    group.add_argument(
-        "--scale-timeout",
-        type=float,
-        help="seconds to wait for the idle slot to fill (every instance InService, i.e. its CodeDeploy agent "
-        "running: launch, boot, user data and agent start) or to empty (env SCALE_TIMEOUT; default 900)",
-    )
-    group.add_argument(
-        "--cleanup-timeout",
-        type=float,
-        help="seconds to wait for a stopped deployment's rollback before exiting (default 120)",
-    )
+# Why the flag exists, in the help: the three events it covers run the PREVIOUS revision's scripts (F72).
+IGNORE_STOP_HELP = (
+    "let the deployment go on past a failing ApplicationStop, BeforeBlockTraffic or AfterBlockTraffic script "
+    "(CreateDeployment ignoreApplicationStopFailures; env IGNORE_APPLICATION_STOP_FAILURES=true). Those events run "
+    "the scripts of the revision an instance got LAST, not this one (docs/decisions.md F72): the live slot's "
+    "instances run BeforeBlockTraffic/AfterBlockTraffic from the previous release, and an idle-slot instance runs "
+    "ApplicationStop only if it already holds a revision of this group (freshly launched ones run none). One broken "
+    "script there fails every release, including the one that fixes it: use this for that release."
+)
+FILE_EXISTS_HELP = (
+    "what Install does with a file at a destination that the last successful deployment did not put there: "
+    "DISALLOW fails the deployment, OVERWRITE replaces the file, RETAIN keeps it (CreateDeployment "
+    "fileExistsBehavior; env FILE_EXISTS_BEHAVIOR). Default: not sent, so CodeDeploy's default DISALLOW applies. "
+    "An appspec.yml file_exists_behavior wins over this option (docs/decisions.md F73)."
+)
+NO_WAIT_HELP = (
+    "create the deployment, print its id and exit 0 without following it. This run's release lease is released on "
+    "exit, but the deployment in flight keeps every other release and rollback out (exit 5, nothing touched). "
+    "Scaling processes stay suspended on both slots, as a running deployment needs, and nothing switches the group "
+    "or empties a slot until one of these finishes it exactly as release would: `status --follow` (follows it to "
+    "its end, then finishes), the next release or rollback (finishes a previous deployment first), or an AWS-side "
+    "finisher if the stack has one."
+)
+
+
+def _add_view(group: argparse._ArgumentGroup) -> None:
     view = group.add_mutually_exclusive_group()
     view.add_argument(
         "--live",
@@ -200,6 +262,59 @@ def _add_release(parser: argparse.ArgumentParser, *, app_dir: bool) -> None:
     )
 
 
+def _add_release(parser: argparse.ArgumentParser, *, app_dir: bool) -> None:
+    group = parser.add_argument_group("release")
+    if app_dir:
+        group.add_argument("--app-dir", help="revision directory holding appspec.yml (env APP_DIR)")
+        group.add_argument("--key-prefix", help="S3 key prefix of revisions (default revisions/<application>)")
+    group.add_argument(
+        "--report-dir", help=f"summary JSON and timeline SVG (env REPORT_DIR; default {DEFAULT_REPORT_DIR})"
+    )
+    group.add_argument("--description", help="deployment description (env RELEASE_DESCRIPTION; default from CI vars)")
+    group.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        help="deployment timeout, e.g. 1800, 30m or 1h30m (env RELEASE_TIMEOUT; default: "
+        "derived from the group's settings, the hooks' timeouts and the target group's timing)",
+    )
+    group.add_argument(
+        "--scale-timeout",
+        metavar="DURATION",
+        help="how long to wait for the idle slot to fill (every instance InService, i.e. its CodeDeploy agent "
+        "running: launch, boot, user data and agent start) or to empty (env SCALE_TIMEOUT; default 15m)",
+    )
+    group.add_argument(
+        "--cleanup-timeout",
+        metavar="DURATION",
+        help="how long to wait for a stopped deployment's rollback before exiting (env CLEANUP_TIMEOUT; default 2m)",
+    )
+    group.add_argument("--ignore-application-stop-failures", action="store_true", default=None, help=IGNORE_STOP_HELP)
+    group.add_argument("--file-exists-behavior", metavar="DISALLOW|OVERWRITE|RETAIN", help=FILE_EXISTS_HELP)
+    group.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
+    _add_view(group)
+
+
+def _add_follow(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("follow")
+    group.add_argument(
+        "--follow",
+        action="store_true",
+        help="follow the deployment in flight (or --deployment-id) to its end with release's view, then finish it as "
+        "release would (switch the group and empty the old slot, or after a failure empty the failed slot; resume "
+        "scaling), and exit with release's exit codes. It never stops the deployment: Ctrl-C or --timeout end the "
+        "watch (4 or 3) and the deployment runs on",
+    )
+    group.add_argument("--deployment-id", help="with --follow: the deployment to follow (default: the one in flight)")
+    group.add_argument(
+        "--timeout", metavar="DURATION", help="with --follow: stop watching after this long (default: until the end)"
+    )
+    group.add_argument(
+        "--report-dir",
+        help=f"with --follow: summary JSON and timeline SVG (env REPORT_DIR; default {DEFAULT_REPORT_DIR})",
+    )
+    _add_view(group)
+
+
 def _command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -208,12 +323,13 @@ def _command(
     description: str | None = None,
     aws: bool = True,
 ) -> argparse.ArgumentParser:
-    """A subcommand whose help ends with the environment variables (when it calls AWS) and the exit codes."""
+    """A subcommand whose help ends with the environment variables (when it calls AWS) and its own exit codes."""
+    codes = exit_codes_text(COMMAND_EXIT_CODES[name])
     return commands.add_parser(
         name,
         help=summary,
         description=description,
-        epilog=(ENVIRONMENT + "\n" + EXIT_CODES) if aws else EXIT_CODES,
+        epilog=(ENVIRONMENT + "\n" + codes) if aws else codes,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
@@ -238,10 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = _command(commands, "bundle", "build and validate the bundle only; print its path and hash", aws=False)
     bundle.add_argument("--app-dir", help="revision directory holding appspec.yml (env APP_DIR)")
     bundle.add_argument("--bundle-dir", help=f"where the bundle is written (default {DEFAULT_BUNDLE_DIR})")
-    status = _command(commands, "status", "live slot, deployment in flight, last releases")
+    status = _command(commands, "status", "live slot, deployment in flight, last releases; --follow follows one")
     _add_targets(status)
-    status.add_argument("--last", type=int, default=5, help="how many recent deployments to list (default 5)")
+    status.add_argument("--last", help="how many recent deployments to list (default 5)")
     status.add_argument("--json", action="store_true", help="print the status as JSON (stable keys) for scripts")
+    _add_follow(status)
     _add_aws(status)
     rollback = _command(commands, "rollback", "release the previous successful revision again (onto the idle slot)")
     _add_targets(rollback)
@@ -267,22 +384,74 @@ def build_parser() -> argparse.ArgumentParser:
         help="a setting on top of cdk.json's context, as `cdk deploy -c KEY=VALUE` (repeatable)",
     )
     _add_aws(preflight)
-    rehearse_parser = commands.add_parser("rehearse", help="rehearse the revision's hooks locally (no AWS)")
+    rehearse_parser = commands.add_parser(
+        "rehearse",
+        help="rehearse the revision's hooks locally (no AWS)",
+        epilog=exit_codes_text(COMMAND_EXIT_CODES["rehearse"]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rehearse.configure_parser(rehearse_parser)
     return parser
 
 
-def _number(raw: Any, name: str, kind: type[int] | type[float]) -> Any:
-    if raw is None or raw == "":
-        return None
-    try:
-        value = kind(raw)
-    except ValueError as exc:
-        raise InputError(f"{name}={raw!r} is not a number", hint=f"Set {name} to a number or unset it.") from exc
-    if not math.isfinite(value):
-        # float("nan") and float("inf") parse, but a deadline of nan never passes: refuse them like text.
-        raise InputError(f"{name}={raw!r} is not a finite number", hint=f"Set {name} to a number of seconds.")
-    return value
+FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class _Given:
+    """The parsed flags and the environment, read together: a flag wins over its variable."""
+
+    args: argparse.Namespace
+    env: Mapping[str, str]
+
+    def value(self, flag: str, variable: str | None = None) -> tuple[Any, str]:
+        """The flag's value, else the variable's, with the name of the one that gave it (for messages)."""
+        given = getattr(self.args, flag, None)
+        if given is not None:
+            return given, "--" + flag.replace("_", "-")
+        if variable and self.env.get(variable) is not None:
+            return self.env[variable], variable
+        return None, "--" + flag.replace("_", "-")
+
+    def text(self, flag: str, variable: str | None = None) -> Any:
+        return self.value(flag, variable)[0]
+
+    def duration(self, flag: str, variable: str | None) -> float | None:
+        """A duration option through the one duration parser (`release.timeout.parse_duration`)."""
+        raw, source = self.value(flag, variable)
+        return None if raw is None or raw == "" else float(parse_duration(str(raw), source))
+
+    def whole(self, flag: str, variable: str | None, *, minimum: int = 0) -> int | None:
+        """A whole number of at least `minimum`, or None when not given."""
+        raw, source = self.value(flag, variable)
+        if raw is None or raw == "":
+            return None
+        text = str(raw).strip()
+        if not text.isdigit() or int(text) < minimum:
+            given = f"{source} {raw!r}" if source.startswith("-") else f"{source}={raw!r}"
+            raise InputError(f"{given} is not a whole number of at least {minimum}", hint="")
+        return int(text)
+
+    def switch(self, flag: str, variable: str) -> bool:
+        """A yes/no option: the flag sets it; the variable takes true/false (1/0, yes/no, on/off)."""
+        raw, source = self.value(flag, variable)
+        if raw is None or isinstance(raw, bool):
+            return bool(raw)
+        text = str(raw).strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise InputError(f"{source}={raw!r} is not true or false", hint="")
+        return text in _TRUE
+
+    def choice(self, flag: str, variable: str, choices: tuple[str, ...]) -> str | None:
+        """One of `choices` (case-insensitive), or None when not given."""
+        raw, source = self.value(flag, variable)
+        if raw is None or raw == "":
+            return None
+        if str(raw).strip().upper() not in choices:
+            given = f"{source} {raw!r}" if source.startswith("-") else f"{source}={raw!r}"
+            raise InputError(f"{given} is not one of {', '.join(choices)}", hint="")
+        return str(raw).strip().upper()
 
 
 def _slots(raw: str | None) -> tuple[str, str] | None:
@@ -297,72 +466,89 @@ def _slots(raw: str | None) -> tuple[str, str] | None:
     return names[0], names[1]
 
 
-def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocation:
-    """Merge flags and environment (flags win) into an `Invocation`; bad values raise `InputError` (exit 2)."""
-
-    def pick(flag: str, variable: str | None) -> Any:
-        value = getattr(args, flag, None)
-        return value if value is not None else (env.get(variable) if variable else None)
-
+def _target_overrides(given: _Given) -> TargetOverrides:
     fleet_values = [
-        _number(pick(flag, variable), variable, int)
+        given.whole(flag, variable)
         for flag, variable in (
             ("fleet_min", "FLEET_MIN_SIZE"),
             ("fleet_desired", "FLEET_DESIRED_SIZE"),
             ("fleet_max", "FLEET_MAX_SIZE"),
         )
     ]
-    if any(value is not None for value in fleet_values) and not all(value is not None for value in fleet_values):
+    known = [value for value in fleet_values if value is not None]
+    if known and len(known) != len(fleet_values):
         raise InputError(
             "the fleet size needs all three of --fleet-min, --fleet-desired and --fleet-max",
             hint="Give all three (or their FLEET_*_SIZE variables), or none to use the stack's outputs.",
         )
-    fleet = fleet_size(*fleet_values) if all(value is not None for value in fleet_values) else None
     explicit = TargetOverrides(
-        stack_name=pick("stack", "STACK_NAME"),
-        bucket=pick("bucket", "S3_BUCKET"),
-        application=pick("application", "APPLICATION_NAME"),
-        deployment_group=pick("deployment_group", "DEPLOYMENT_GROUP_NAME"),
-        slots=_slots(pick("slots", "SLOTS")),
-        fleet=fleet,
-        target_group_arn=pick("target_group", "TARGET_GROUP_ARN"),
+        stack_name=given.text("stack", "STACK_NAME"),
+        bucket=given.text("bucket", "S3_BUCKET"),
+        application=given.text("application", "APPLICATION_NAME"),
+        deployment_group=given.text("deployment_group", "DEPLOYMENT_GROUP_NAME"),
+        slots=_slots(given.text("slots", "SLOTS")),
+        fleet=fleet_size(*known) if known else None,
+        target_group_arn=given.text("target_group", "TARGET_GROUP_ARN"),
     )
     complete = all((explicit.bucket, explicit.application, explicit.deployment_group, explicit.slots))
     if not explicit.stack_name and not complete:
         explicit = dataclasses.replace(explicit, stack_name=DEFAULT_STACK)
-    max_attempts = _number(pick("max_attempts", "AWS_MAX_ATTEMPTS"), "AWS_MAX_ATTEMPTS", int) or 10
-    retry_mode = pick("retry_mode", "AWS_RETRY_MODE") or "adaptive"
+    return explicit
+
+
+def _release_args(given: _Given) -> ReleaseArgs:
+    app_dir = given.text("app_dir", "APP_DIR")
+    scale_timeout = given.duration("scale_timeout", "SCALE_TIMEOUT")
+    cleanup_timeout = given.duration("cleanup_timeout", "CLEANUP_TIMEOUT")
+    return ReleaseArgs(
+        app_dir=Path(app_dir) if app_dir else None,
+        bundle_dir=Path(given.text("bundle_dir") or DEFAULT_BUNDLE_DIR),
+        report_dir=Path(given.text("report_dir", "REPORT_DIR") or DEFAULT_REPORT_DIR),
+        description=given.text("description", "RELEASE_DESCRIPTION"),
+        timeout_seconds=given.duration("timeout", "RELEASE_TIMEOUT"),
+        scale_timeout_seconds=scale_timeout or float(DEFAULT_SCALE_TIMEOUT_SECONDS),
+        cleanup_timeout_seconds=cleanup_timeout or float(DEFAULT_CLEANUP_TIMEOUT_SECONDS),
+        key_prefix=given.text("key_prefix"),
+        live_view=given.text("live_view"),
+        ignore_application_stop_failures=given.switch(
+            "ignore_application_stop_failures", "IGNORE_APPLICATION_STOP_FAILURES"
+        ),
+        file_exists_behavior=given.choice("file_exists_behavior", "FILE_EXISTS_BEHAVIOR", FILE_EXISTS_BEHAVIORS),
+        wait=not given.text("no_wait"),
+    )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocation:
+    """Merge flags and environment (flags win) into an `Invocation`; bad values raise `InputError` (exit 2)."""
+    given = _Given(args, env)
+    retry_mode = given.text("retry_mode", "AWS_RETRY_MODE") or "adaptive"
     if retry_mode not in ("adaptive", "standard", "legacy"):
         raise InputError(f"AWS_RETRY_MODE={retry_mode!r} is not a retry mode", hint="Use adaptive or standard.")
-    app_dir = pick("app_dir", "APP_DIR")
-    timeout = _number(pick("timeout", "RELEASE_TIMEOUT"), "RELEASE_TIMEOUT", float)
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise InputError(f"--timeout {timeout} must be a positive number of seconds", hint="e.g. --timeout 1800.")
+    # A status only follows a deployment when asked to; its --timeout then bounds the watch, not a deployment.
+    follow = bool(given.text("follow"))
+    if not follow and given.text("deployment_id"):
+        raise InputError("--deployment-id is only used with --follow", hint="Add --follow, or drop --deployment-id.")
     return Invocation(
         command=args.command,
         aws=AwsSettings(
-            profile=pick("profile", None),
+            profile=given.text("profile"),
             # botocore reads AWS_DEFAULT_REGION; AWS_REGION (what CI actions export) is honoured here as well.
-            region=pick("region", "AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            region=given.text("region", "AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
             retry_mode=retry_mode,
-            max_attempts=max_attempts,
+            max_attempts=given.whole("max_attempts", "AWS_MAX_ATTEMPTS", minimum=1) or 10,
         ),
-        targets=explicit,
-        release=ReleaseArgs(
-            app_dir=Path(app_dir) if app_dir else None,
-            bundle_dir=Path(pick("bundle_dir", None) or DEFAULT_BUNDLE_DIR),
-            report_dir=Path(pick("report_dir", "REPORT_DIR") or DEFAULT_REPORT_DIR),
-            description=pick("description", "RELEASE_DESCRIPTION"),
-            timeout_seconds=timeout,
-            scale_timeout_seconds=_number(pick("scale_timeout", "SCALE_TIMEOUT"), "SCALE_TIMEOUT", float) or 900.0,
-            cleanup_timeout_seconds=getattr(args, "cleanup_timeout", None) or 120.0,
-            key_prefix=getattr(args, "key_prefix", None),
-            live_view=getattr(args, "live_view", None),
-        ),
-        last=getattr(args, "last", 5),
-        json_output=bool(getattr(args, "json", False)),
+        targets=_target_overrides(given),
+        release=_release_args(given),
+        last=_or(given.whole("last", None), 5),
+        json_output=bool(given.text("json")),
         ci=CiContext.from_env(env),
-        context=tuple(_context_pair(item) for item in getattr(args, "context", None) or ()),
+        context=tuple(_context_pair(item) for item in given.text("context") or ()),
+        follow=follow,
+        deployment_id=given.text("deployment_id"),
     )
 
 
@@ -398,6 +584,8 @@ def build_clients(settings: AwsSettings) -> AwsClients:
     `endpoint_url` profile settings), which is how the tests and local stand-ins point the tool elsewhere.
     """
     session = boto3.Session(profile_name=settings.profile, region_name=settings.region)
+    # Without a region botocore would send S3 (and STS) to us-east-1 and refuse the rest: stop before either.
+    require_region(session.region_name)
     config = Config(
         retries={"mode": settings.retry_mode, "max_attempts": settings.max_attempts},
         user_agent_extra="cdk-ec2-blue-green-release",
@@ -460,6 +648,44 @@ def _cmd_preflight(invocation: Invocation, clients: AwsClients) -> int:
     return int(ExitCode.RELEASED)
 
 
+def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runtime: Runtime) -> Release:
+    """The release command object with the options and the view the command line asked for."""
+    args = invocation.release
+    options = ReleaseOptions(
+        app_dir=args.app_dir,
+        ci=invocation.ci,
+        description=args.description,
+        timeout_seconds=args.timeout_seconds,
+        scale_timeout_seconds=args.scale_timeout_seconds,
+        cleanup_timeout_seconds=args.cleanup_timeout_seconds,
+        key_prefix=args.key_prefix,
+        ignore_application_stop_failures=args.ignore_application_stop_failures,
+        file_exists_behavior=args.file_exists_behavior,
+        wait=args.wait,
+    )
+    view = make_view(sys.stdout, runtime.now, live=args.live_view)
+    return Release(
+        Clients(s3=clients.s3, autoscaling=clients.autoscaling, codedeploy=clients.codedeploy, elbv2=clients.elbv2),
+        targets,
+        options,
+        runtime,
+        view,
+        command=invocation.command,
+    )
+
+
+def _report(invocation: Invocation, clients: AwsClients, targets: Targets, record: ReleaseRecord) -> int:
+    """Write the report (text, JSON, GitHub step summary) with the console links; return the run's exit code."""
+    links = console_links(_region(clients), targets, record.deployment_id, rollback_id=record.rollback_id)
+    write_reports(record, invocation.release.report_dir, invocation.ci, sys.stdout, links=links)
+    if record.exit_code == ExitCode.RELEASED and not invocation.release.wait and record.deployment_id:
+        print(
+            f"deployment {record.deployment_id} started, not followed (--no-wait); "
+            f"`python scripts/deploy.py status --follow --deployment-id {record.deployment_id}` follows and finishes it"
+        )
+    return record.exit_code
+
+
 def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
     args = invocation.release
     if invocation.command == "release" and args.app_dir is None:
@@ -469,29 +695,21 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     if invocation.command == "rollback":
         revision, source = previous_revision(clients.codedeploy, targets)
         print(f"rolling back to the revision of deployment {source}: {revision.get('s3Location', {}).get('key')}")
-    options = ReleaseOptions(
-        app_dir=args.app_dir,
-        ci=invocation.ci,
-        description=args.description,
-        timeout_seconds=args.timeout_seconds,
-        scale_timeout_seconds=args.scale_timeout_seconds,
-        cleanup_timeout_seconds=args.cleanup_timeout_seconds,
-        key_prefix=args.key_prefix,
-    )
-    view = make_view(sys.stdout, runtime.now, live=args.live_view)
-    release = Release(
-        Clients(s3=clients.s3, autoscaling=clients.autoscaling, codedeploy=clients.codedeploy, elbv2=clients.elbv2),
-        targets,
-        options,
-        runtime,
-        view,
-        command=invocation.command,
-    )
+    release = _release(invocation, clients, targets, runtime)
     with stop_on_signals(runtime.stop):
         record = release.run(revision)
-    links = console_links(_region(clients), targets, record.deployment_id)
-    write_reports(record, args.report_dir, invocation.ci, sys.stdout, links=links)
-    return record.exit_code
+    return _report(invocation, clients, targets, record)
+
+
+def _cmd_follow(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+    """`status --follow`: follow the deployment to its end with release's view, finish it, report as release does."""
+    targets = _targets(invocation, clients)
+    deployment_id = deployment_to_follow(clients.codedeploy, targets, invocation.deployment_id)
+    release = _release(invocation, clients, targets, runtime)
+    release.view.note(f"following deployment {deployment_id} of {targets.application}/{targets.deployment_group}")
+    with stop_on_signals(runtime.stop):
+        record = follow_and_finish(release, deployment_id, timeout=invocation.release.timeout_seconds)
+    return _report(invocation, clients, targets, record)
 
 
 def _region(clients: AwsClients) -> str | None:
@@ -509,6 +727,8 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
         return _cmd_release(invocation, clients, runtime or Runtime.system())
     if invocation.command == "preflight":
         return _cmd_preflight(invocation, clients)
+    if invocation.command == "status" and invocation.follow:
+        return _cmd_follow(invocation, clients, runtime or Runtime.system())
     targets = _targets(invocation, clients)
     if invocation.command == "status":
         return print_status(
@@ -521,7 +741,7 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
             as_json=invocation.json_output,
             region=_region(clients),
         )
-    return stop_in_flight(clients.codedeploy, targets, sys.stdout)
+    return stop_in_flight(clients.codedeploy, targets, sys.stdout, region=_region(clients))
 
 
 def main(

@@ -6,7 +6,8 @@ these functions; each takes the boto3 CodeDeploy client built by the CLI as its 
 Facts relied on (CodeDeploy API reference): one deployment per deployment group at a time
 (`DeploymentLimitExceededException`); deployment statuses Created, Queued, InProgress, Baking, Ready (waiting for
 ContinueDeployment), Succeeded, Failed, Stopped; `StopDeployment(autoRollbackEnabled=True)` stops and rolls back;
-a description is at most 256 characters.
+a description is at most 256 characters. A field the tool reads that an answer lacks is `UnexpectedAnswer` (exit 8,
+`release.errors.required`), never a KeyError's traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from release.ci import CiContext
-from release.errors import ReleaseInFlight, TargetsError
+from release.errors import ReleaseInFlight, TargetsError, required
 from release.retry import is_refused, is_transient
 
 IN_FLIGHT_STATUSES = ("Created", "Queued", "InProgress", "Ready", "Baking")
@@ -48,9 +49,7 @@ class GroupInfo:
 def get_group(codedeploy: Any, application: str, group: str) -> GroupInfo:
     """Read the deployment group; a missing application or group is a `TargetsError`."""
     try:
-        info = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=group)[
-            "deploymentGroupInfo"
-        ]
+        answer = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=group)
     except ClientError as exc:
         if is_transient(exc) or is_refused(exc):
             raise  # asked again (pre-flight) or reported as AWS refusing the credentials (exit 8), not a bad name
@@ -60,6 +59,7 @@ def get_group(codedeploy: Any, application: str, group: str) -> GroupInfo:
                 "Check --application/--deployment-group (or the stack outputs) and the region; deploy the stack first."
             ),
         ) from exc
+    info = required(answer, "deploymentGroupInfo", "GetDeploymentGroup")
     style = info.get("deploymentStyle", {})
     if style.get("deploymentType") != "BLUE_GREEN":
         raise TargetsError(
@@ -72,7 +72,7 @@ def get_group(codedeploy: Any, application: str, group: str) -> GroupInfo:
     return GroupInfo(
         application=application,
         name=group,
-        listed_slots=tuple(item["name"] for item in info.get("autoScalingGroups", [])),
+        listed_slots=tuple(required(item, "name", "GetDeploymentGroup") for item in info.get("autoScalingGroups", [])),
         deployment_config=info.get("deploymentConfigName", "CodeDeployDefault.OneAtATime"),
         ready_action=ready.get("actionOnTimeout", "CONTINUE_DEPLOYMENT"),
         ready_wait_minutes=int(ready.get("waitTimeInMinutes", 0)),
@@ -95,7 +95,7 @@ def _deployment_ids(codedeploy: Any, application: str, group: str, **filters: An
     ids: list[str] = []
     paginator = codedeploy.get_paginator("list_deployments")
     for page in paginator.paginate(applicationName=application, deploymentGroupName=group, **filters):
-        ids.extend(page["deployments"])
+        ids.extend(required(page, "deployments", "ListDeployments"))
     return ids
 
 
@@ -104,7 +104,8 @@ def _deployment_infos(codedeploy: Any, ids: list[str]) -> list[dict[str, Any]]:
     infos: list[dict[str, Any]] = []
     for start in range(0, len(ids), BATCH_GET_DEPLOYMENTS_LIMIT):
         chunk = ids[start : start + BATCH_GET_DEPLOYMENTS_LIMIT]
-        infos.extend(codedeploy.batch_get_deployments(deploymentIds=chunk)["deploymentsInfo"])
+        answer = codedeploy.batch_get_deployments(deploymentIds=chunk)
+        infos.extend(required(answer, "deploymentsInfo", "BatchGetDeployments"))
     return infos
 
 
@@ -142,7 +143,9 @@ def refuse_if_in_flight(codedeploy: Any, application: str, group: str) -> None:
 
 def get_deployment(codedeploy: Any, deployment_id: str) -> dict[str, Any]:
     """GetDeployment's `deploymentInfo`."""
-    info: dict[str, Any] = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    info: dict[str, Any] = required(
+        codedeploy.get_deployment(deploymentId=deployment_id), "deploymentInfo", "GetDeployment"
+    )
     return info
 
 
@@ -157,7 +160,7 @@ def own_deployment_in_flight(codedeploy: Any, application: str, group: str, rele
     marker = release_marker(release_id)
     for info in _deployment_infos(codedeploy, ids):
         if str(info.get("description", "")).startswith(marker):
-            return str(info["deploymentId"])
+            return str(required(info, "deploymentId", "BatchGetDeployments"))
     return None
 
 
@@ -169,11 +172,7 @@ def _create(codedeploy: Any, *, application: str, group: str, release_id: str | 
     release id in the description (`release_marker`) tells it apart from someone else's, and the release follows it.
     """
     try:
-        return str(
-            codedeploy.create_deployment(applicationName=application, deploymentGroupName=group, **params)[
-                "deploymentId"
-            ]
-        )
+        answer = codedeploy.create_deployment(applicationName=application, deploymentGroupName=group, **params)
     except ClientError as exc:
         if exc.response["Error"].get("Code") != "DeploymentLimitExceededException":
             raise
@@ -182,6 +181,7 @@ def _create(codedeploy: Any, *, application: str, group: str, release_id: str | 
             return own
         # Someone started a deployment between our check and this call.
         raise ReleaseInFlight(f"CodeDeploy refused a second deployment for {group}: {exc}") from exc
+    return str(required(answer, "deploymentId", "CreateDeployment"))
 
 
 def create_deployment(
@@ -193,18 +193,29 @@ def create_deployment(
     idle_slot: str,
     description: str,
     release_id: str | None = None,
+    ignore_application_stop_failures: bool = False,
+    file_exists_behavior: str | None = None,
 ) -> str:
     """Start a blue/green deployment whose replacement (green) environment is the idle slot's instances.
 
     With green fleet DISCOVER_EXISTING, `targetInstances.autoScalingGroups` names the replacement environment; the
     original (blue) environment is the group's own Auto Scaling groups, i.e. the live slot (TargetInstances).
     A retried create that finds this release's own deployment in flight returns its id (`_create`).
+
+    `ignore_application_stop_failures` lets a failing ApplicationStop, BeforeBlockTraffic or AfterBlockTraffic
+    script (the previous revision's, docs/decisions.md F72) not fail the deployment; `file_exists_behavior`
+    (DISALLOW, OVERWRITE or RETAIN) is sent only when given, so CodeDeploy's default DISALLOW applies otherwise
+    (docs/decisions.md F73).
     """
-    params = {
+    params: dict[str, Any] = {
         "revision": dict(revision),
         "targetInstances": {"autoScalingGroups": [idle_slot]},
         "description": description[:DESCRIPTION_LIMIT],
     }
+    if ignore_application_stop_failures:
+        params["ignoreApplicationStopFailures"] = True
+    if file_exists_behavior is not None:
+        params["fileExistsBehavior"] = file_exists_behavior
     return _create(codedeploy, application=application, group=group, release_id=release_id, params=params)
 
 
@@ -286,15 +297,14 @@ class BootstrapGroupInfo:
 def get_bootstrap_group(codedeploy: Any, application: str, name: str) -> BootstrapGroupInfo:
     """Read the bootstrap group (GetDeploymentGroup); it must be IN_PLACE with traffic control, else `TargetsError`."""
     try:
-        info = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=name)[
-            "deploymentGroupInfo"
-        ]
+        answer = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=name)
     except ClientError as exc:
         raise TargetsError(
             f"bootstrap deployment group {application}/{name} cannot be read: "
             f"{exc.response.get('Error', {}).get('Message', exc)}",
             hint="Deploy the stack (output BootstrapDeploymentGroupName) and check the region.",
         ) from exc
+    info = required(answer, "deploymentGroupInfo", "GetDeploymentGroup")
     style = info.get("deploymentStyle") or {}
     if (style.get("deploymentType"), style.get("deploymentOption")) != ("IN_PLACE", "WITH_TRAFFIC_CONTROL"):
         raise TargetsError(
@@ -306,7 +316,7 @@ def get_bootstrap_group(codedeploy: Any, application: str, name: str) -> Bootstr
     return BootstrapGroupInfo(
         application=application,
         name=name,
-        listed_slots=tuple(item["name"] for item in info.get("autoScalingGroups", [])),
+        listed_slots=tuple(required(item, "name", "GetDeploymentGroup") for item in info.get("autoScalingGroups", [])),
         deployment_config=info.get("deploymentConfigName", "CodeDeployDefault.OneAtATime"),
         last_attempted_id=attempted.get("deploymentId"),
         last_attempted_status=attempted.get("status"),

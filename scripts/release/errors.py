@@ -11,14 +11,16 @@ Two families:
 * The outcomes of a deployment that ran, or was refused because another one runs: `DeploymentFailed` (1), `TimedOut`
   (3), `Cancelled` (4), `ReleaseInFlight` (5) and its lease variants `LeaseHeld`/`LeaseLost`, `FinishIncomplete` (7:
   released, a step after the success failed).
-* `AwsUnavailable` (8): AWS could not be reached or refused the credentials or a permission.
+* `AwsUnavailable` (8): AWS could not be reached or refused the credentials or a permission; `UnexpectedAnswer`
+  (8) when an answer lacks a field the tool reads (`required`), instead of a traceback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ExitCode(IntEnum):
@@ -200,3 +202,22 @@ class AwsUnavailable(ReleaseError):
         "list` (region, profile); an endpoint error names the region it tried. For AccessDenied, give the role the "
         "action named above (docs/pipelines.md lists every one the tool needs)."
     )
+
+
+class UnexpectedAnswer(AwsUnavailable):
+    """An AWS answer lacks a field the tool reads: a stand-in endpoint that implements the call partly, or a change
+    of the API. Exit 8 like any answer from AWS the tool cannot use, never a traceback."""
+
+    default_hint = (
+        "The answer is not the shape the AWS API reference documents. If AWS_ENDPOINT_URL (or "
+        "AWS_ENDPOINT_URL_<SERVICE>) points at a stand-in, check that it implements the call; otherwise update the SDK "
+        "(`make setup`) and report the message above. `python scripts/deploy.py status` shows what runs now."
+    )
+
+
+def required(answer: Any, key: str, operation: str) -> Any:
+    """`answer[key]` of an AWS response, or `UnexpectedAnswer` (exit 8) naming the operation and the missing field."""
+    if isinstance(answer, Mapping) and answer.get(key) is not None:
+        return answer[key]
+    shown = sorted(answer) if isinstance(answer, Mapping) else type(answer).__name__
+    raise UnexpectedAnswer(f"{operation} answered without {key!r} (got {shown}): the tool cannot go on with it")

@@ -229,3 +229,54 @@ def format_seconds(seconds: float | None) -> str:
         return "-"
     whole = round(seconds)
     return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
+
+
+# `status --follow`: how long to wait for CodeDeploy to name the rollback of a failed or stopped deployment.
+ROLLBACK_NAMED_WITHIN_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Watched:
+    """How `status --follow` saw a deployment end: the deployment's result and, if CodeDeploy rolled it back, the
+    rollback deployment's id, its last status and CodeDeploy's rollback message."""
+
+    result: FollowResult
+    rollback_id: str | None = None
+    rollback_status: str | None = None
+    rollback_message: str | None = None
+
+
+def watch(codedeploy: Any, deployment_id: str, *, runtime: Runtime, view: View, timeout: float) -> Watched:
+    """Follow a deployment another run started to its end and, when it did not succeed, its rollback too.
+
+    Unlike a release, nothing is stopped here: a timeout or a stop request only ends the watch (`result.ending`
+    "timeout" or "cancelled"), and the deployment runs on. The rollback is named in GetDeployment's `rollbackInfo`
+    shortly after the failure; it is waited for (at most `ROLLBACK_NAMED_WITHIN_SECONDS`) and followed within what is
+    left of `timeout`, so that a finish after it finds no deployment in flight.
+    """
+    started = runtime.now()
+    result = follow(codedeploy, deployment_id, runtime=runtime, view=view, timeout=timeout)
+    if result.ending != "finished" or result.snapshot.status == "Succeeded":
+        return Watched(result)
+    info = result.snapshot.deployment
+    waited = 0.0
+    while not (info.get("rollbackInfo") or {}).get("rollbackDeploymentId") and waited < ROLLBACK_NAMED_WITHIN_SECONDS:
+        if runtime.stop.requested:
+            break
+        runtime.sleep(5.0)
+        waited += 5.0
+        info = get_deployment(codedeploy, deployment_id)
+    rollback = info.get("rollbackInfo") or {}
+    rollback_id = rollback.get("rollbackDeploymentId")
+    message = rollback.get("rollbackMessage")
+    if not rollback_id:
+        return Watched(result, rollback_message=message)
+    view.note(f"rollback deployment {rollback_id} started by CodeDeploy; following it")
+    left = timeout - (runtime.now() - started).total_seconds()
+    ended = follow(codedeploy, rollback_id, runtime=runtime, view=view, timeout=max(left, 0.0))
+    return Watched(
+        FollowResult(ended.ending, result.snapshot),
+        rollback_id=rollback_id,
+        rollback_status=ended.snapshot.status,
+        rollback_message=message,
+    )

@@ -33,8 +33,11 @@ def deployment_url(region: str, deployment_id: str) -> str:
     return f"{_console(region)}/codesuite/codedeploy/deployments/{quote(deployment_id, safe='')}?region={region}"
 
 
-def console_links(region: str | None, targets: Targets, deployment_id: str | None = None) -> dict[str, str]:
-    """`dashboard` (when the stack has one), `deploymentGroup` and, given an id, `deployment`; none without a region."""
+def console_links(
+    region: str | None, targets: Targets, deployment_id: str | None = None, *, rollback_id: str | None = None
+) -> dict[str, str]:
+    """`dashboard` (when the stack has one), `deploymentGroup` and, given their ids, `deployment` and `rollback`
+    (CodeDeploy's rollback is a deployment of its own, with its own page); none without a region."""
     if not region:
         return {}
     links: dict[str, str] = {}
@@ -43,4 +46,6 @@ def console_links(region: str | None, targets: Targets, deployment_id: str | Non
     links["deploymentGroup"] = deployment_group_url(region, targets.application, targets.deployment_group)
     if deployment_id:
         links["deployment"] = deployment_url(region, deployment_id)
+    if rollback_id:
+        links["rollback"] = deployment_url(region, rollback_id)
     return links

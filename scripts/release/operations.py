@@ -7,13 +7,26 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from release import deployments, links, live, slots
-from release.errors import LiveSlotUnclear, ReleaseError, TargetsError
-from release.follow import format_seconds
+from release.errors import (
+    Cancelled,
+    DeploymentFailed,
+    ExitCode,
+    FinishIncomplete,
+    LiveSlotUnclear,
+    ReleaseError,
+    TargetsError,
+    TimedOut,
+    required,
+)
+from release.follow import Watched, failure_lines, format_seconds, watch
+from release.orchestrate import Release
+from release.record import ReleaseRecord
 from release.targets import Targets
 
 # How far back `rollback` looks for the previous successful release.
@@ -113,6 +126,13 @@ class Status:
     recent: tuple[dict[str, Any], ...]
     links: dict[str, str]
     now: datetime
+    # The region the status was read in: each deployment's console page is built from it (None: no links).
+    region: str | None = None
+
+    def page(self, info: dict[str, Any]) -> str | None:
+        """The deployment's console page (docs/decisions.md F74), or None without a region or an id."""
+        deployment_id = info.get("deploymentId")
+        return links.deployment_url(self.region, str(deployment_id)) if self.region and deployment_id else None
 
     @property
     def idle(self) -> str | None:
@@ -175,6 +195,7 @@ def read_status(
         recent=tuple(recent),
         links=links.console_links(region, targets),
         now=now,
+        region=region,
     )
 
 
@@ -224,10 +245,16 @@ def status_text(status: Status) -> str:
     out = [f"deployment group  {status.application} / {status.deployment_group} ({status.deployment_config})\n"]
     out.append(f"live slot         {status.live_line}\n")
     out.extend(_slot_line(slot) for slot in status.slots)
-    flying = "\n                  ".join(_in_flight_line(info, status) for info in status.in_flight)
+    flying = "\n                  ".join(
+        _in_flight_line(info, status) + (f"\n                  {status.page(info)}" if status.page(info) else "")
+        for info in status.in_flight
+    )
     out.append(f"in flight         {flying or 'none'}\n")
     out.append(f"last {len(status.recent)} deployments:\n")
     out.extend(_recent_line(info) for info in status.recent)
+    newest = status.page(status.recent[0]) if status.recent else None
+    if newest:
+        out.append(f"{'last deployment':18}{newest}\n")
     for key, label in (("dashboard", "dashboard"), ("deploymentGroup", "console")):
         if key in status.links:
             out.append(f"{label:18}{status.links[key]}\n")
@@ -263,8 +290,8 @@ def status_json(status: Status) -> dict[str, Any]:
         "idleSlot": status.idle,
         "liveSlotReason": status.live_line,
         "slots": [slot.as_json() for slot in status.slots],
-        "inFlight": [_deployment_json(info, status.now) for info in status.in_flight],
-        "recent": [_deployment_json(info) for info in status.recent],
+        "inFlight": [{**_deployment_json(info, status.now), "link": status.page(info)} for info in status.in_flight],
+        "recent": [{**_deployment_json(info), "link": status.page(info)} for info in status.recent],
         "links": dict(status.links),
         "readAt": status.now.isoformat(),
     }
@@ -299,8 +326,11 @@ def print_status(
     return 0
 
 
-def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO) -> int:
-    """Stop every deployment in flight for the group, with automatic rollback; 0 also when none runs."""
+def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO, *, region: str | None = None) -> int:
+    """Stop every deployment in flight for the group, with automatic rollback; 0 also when none runs.
+
+    Each stopped deployment's console page is printed when the region is known (docs/decisions.md F74).
+    """
     ids = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
     if not ids:
         stream.write("no deployment in flight; nothing to stop\n")
@@ -309,6 +339,8 @@ def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO) -> int:
         stream.write(
             f"stopping {deployment_id} with rollback: {deployments.stop_deployment(codedeploy, deployment_id)}\n"
         )
+        if region:
+            stream.write(f"  {links.deployment_url(region, deployment_id)}\n")
     stream.write(
         "the release that started it (if still running) cleans up its idle slot; otherwise the next release does\n"
     )
@@ -328,7 +360,7 @@ def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any]
             hint="Release a revision first (`python scripts/deploy.py release`).",
         )
     current = deployments.get_deployment(codedeploy, group.last_successful_id)
-    end = current["createTime"]
+    end = required(current, "createTime", "GetDeployment")
     candidates = deployments.list_deployments(
         codedeploy,
         targets.application,
@@ -340,8 +372,9 @@ def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any]
     candidates = [
         info
         for info in candidates
-        if info["deploymentId"] != current["deploymentId"]
+        if info.get("deploymentId") not in (None, current.get("deploymentId"))
         and info.get("creator") == "user"
+        and info.get("revision")
         and info.get("revision") != current.get("revision")
         and info.get("createTime") is not None
         and info["createTime"] < end
@@ -354,3 +387,97 @@ def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any]
         )
     chosen = max(candidates, key=lambda info: info["createTime"])
     return dict(chosen["revision"]), str(chosen["deploymentId"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# status --follow: follow a deployment another run started, then finish it as a release would
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str | None) -> str:
+    """The deployment `status --follow` follows: the one given, else the one in flight, else the group's latest.
+
+    A given id must be a deployment of the target's deployment group (or its bootstrap group): `TargetsError`
+    (exit 2) otherwise, and when the group has never had a deployment.
+    """
+    groups = {name for name in (targets.deployment_group, targets.bootstrap_group) if name}
+    if deployment_id:
+        info = deployments.get_deployment(codedeploy, deployment_id)
+        if info.get("applicationName") != targets.application or info.get("deploymentGroupName") not in groups:
+            raise TargetsError(
+                f"deployment {deployment_id} belongs to {info.get('applicationName')}/"
+                f"{info.get('deploymentGroupName')}, not to {targets.application}/{targets.deployment_group}",
+                hint="Give a deployment of this group (`status` lists them), or the --stack it belongs to.",
+            )
+        return deployment_id
+    for group in sorted(groups, key=lambda name: name != targets.deployment_group):
+        flying = deployments.deployments_in_flight(codedeploy, targets.application, group)
+        if flying:
+            return flying[0]
+    latest = deployments.get_group(codedeploy, targets.application, targets.deployment_group).last_attempted_id
+    if latest is None:
+        raise TargetsError(
+            f"{targets.application}/{targets.deployment_group} has no deployment to follow",
+            hint="Start one with `python scripts/deploy.py release` (or `release --no-wait`).",
+        )
+    return latest
+
+
+def _watch_error(watched: Watched, deployment_id: str, reason: str | None) -> ReleaseError:
+    """The watch ended before the deployment did (timeout, stop request): nothing was stopped, it runs on."""
+    hint = (
+        f"`python scripts/deploy.py status --follow --deployment-id {deployment_id}` watches it again and finishes "
+        "it; `python scripts/deploy.py stop` stops it with rollback."
+    )
+    what = watched.rollback_id or deployment_id
+    if watched.result.ending == "timeout":
+        return TimedOut(
+            f"stopped watching after --timeout; deployment {what} still runs (it was not stopped)", hint=hint
+        )
+    return Cancelled(f"stopped watching ({reason}); deployment {what} still runs (it was not stopped)", hint=hint)
+
+
+def follow_and_finish(release: Release, deployment_id: str, *, timeout: float | None) -> ReleaseRecord:
+    """`status --follow`: watch the deployment to its end (`follow.watch`), then finish as a release would.
+
+    After the end, `Release.converge` does what every release does first (re-point the group to the slot that
+    serves, resume scaling on both slots, empty the idle slot). The record carries release's outcome and exit code:
+    0 succeeded and finished, 1 failed (rolled back), 3/4 the watch ended first (the deployment runs on), 5 another
+    run holds the lease (it finishes), 7 succeeded but finishing failed, 8 AWS unreachable.
+    """
+    codedeploy, runtime, view = release.clients.codedeploy, release.runtime, release.view
+    record = release.record
+    with record.phase("deployment", runtime):
+        watched = watch(codedeploy, deployment_id, runtime=runtime, view=view, timeout=timeout or math.inf)
+    snapshot = watched.result.snapshot
+    record.rollback_id, record.rollback_status = watched.rollback_id, watched.rollback_status
+    record.rollback_message = watched.rollback_message
+    if watched.result.ending != "finished":
+        record.deployment_id, record.snapshot, record.deployment_status = deployment_id, snapshot, snapshot.status
+        record.error = _watch_error(watched, deployment_id, runtime.stop.reason)
+        record.finished = runtime.now()
+        view.close()
+        return record
+    release.converge()
+    # Set after `converge`, whose AWS-error path reads a deployment id as "may still be running".
+    record.deployment_id, record.snapshot, record.deployment_status = deployment_id, snapshot, snapshot.status
+    record.failure = failure_lines(snapshot.targets)
+    succeeded = snapshot.status == "Succeeded"
+    target = _target_slot(snapshot.deployment).split(",")[0]
+    if target in release.targets.slots:
+        # What the deployment changed, not what `converge` found afterwards (by then the group lists the new slot).
+        record.idle = target
+        record.live_before = next(name for name in release.targets.slots if name != target)
+        record.live_after = target if succeeded else None
+    finish = record.error
+    if finish is not None and succeeded and finish.exit_code == ExitCode.AWS_UNAVAILABLE:
+        record.error = FinishIncomplete(
+            f"released: deployment {deployment_id} succeeded, but finishing is incomplete: {finish.message}",
+            hint="Run `python scripts/deploy.py status --follow` again, or the next release: either finishes it.",
+        )
+    elif not succeeded and (finish is None or finish.exit_code != ExitCode.RELEASE_IN_FLIGHT):
+        rolled = f" Rollback {watched.rollback_id}: {watched.rollback_status}." if watched.rollback_id else ""
+        record.error = DeploymentFailed(f"deployment {deployment_id} {snapshot.status.lower()}.{rolled}")
+        if finish is not None:
+            record.error.hint += f" Finishing after it did not complete: {finish.message}"
+    return record

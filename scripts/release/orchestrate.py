@@ -113,6 +113,11 @@ class ReleaseOptions:
     release_id: str | None = None
     # Who runs the release, as the lease shows it to a refused run (default: host and process id).
     owner: str | None = None
+    # CreateDeployment options (release.cli --ignore-application-stop-failures, --file-exists-behavior).
+    ignore_application_stop_failures: bool = False
+    file_exists_behavior: str | None = None
+    # False (--no-wait): create the deployment and end; `status --follow` or the next run finishes it (`converge`).
+    wait: bool = True
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,37 @@ class Release:
             record.finished = self.runtime.now()
             self.view.close()
         return record
+
+    def converge(self) -> ReleaseRecord:
+        """Finish what an ended deployment left, exactly as every release does first, and nothing more.
+
+        For `status --follow` after a `release --no-wait` (or any run that ended before its deployment): take the
+        lease, resolve the live slot (re-pointing the group after a deployment that succeeded unwatched), resume the
+        scaling processes on both slots and empty the idle slot (`_preflight`, `_plan_slots`, `_prepare_idle`).
+        Like `run`, never raises a `ReleaseError`: the outcome is in the record.
+        """
+        record = self.record
+        try:
+            situation = self._preflight()
+            with record.phase("finish", self.runtime):
+                plan = self._plan_slots(situation)
+                record.live_before, record.idle = plan.live, plan.idle
+                self._prepare_idle(plan)
+        except ReleaseError as exc:
+            record.error = exc
+        except AWS_ERRORS as exc:
+            record.error = self._aws_error(exc)
+        finally:
+            self._end()
+        return record
+
+    def _end(self) -> None:
+        """On every way out: release the lease, note the end, leave the screen tidy."""
+        note = self.lease.release()
+        if note:
+            self.view.note(note)
+        self.record.finished = self.runtime.now()
+        self.view.close()
 
     def _aws_error(self, exc: Exception) -> ReleaseError:
         """An AWS error nobody below expected: never "deployment failed"; its meaning depends on how far we got."""
@@ -410,6 +446,8 @@ class Release:
                 # Without the lease the slots are another run's: nothing is touched.
                 self._empty_idle(plan.idle, traffic_safe=True)
             raise
+        if result.ending == "started":
+            return  # --no-wait: the deployment runs on; `converge` (status --follow, the next run) finishes it
         if self._stop_failure is not None:
             raise self._still_running(plan, result)
         if not (result.ending == "finished" and result.snapshot.status == "Succeeded"):
@@ -673,6 +711,12 @@ class Release:
 
     def _after_deployment(self, suspended: list[str]) -> None:
         """Resume the slots' processes on every way out, unless the deployment still runs or another run owns them."""
+        if not self.options.wait and self.record.deployment_id is not None:
+            self.view.note(
+                f"scaling processes stay suspended on {', '.join(suspended)} while deployment "
+                f"{self.record.deployment_id} runs (--no-wait): `status --follow` or the next release finishes it"
+            )
+            return
         if self._stop_failure is not None:
             self.view.note(
                 f"scaling processes stay suspended on {', '.join(suspended)}: deployment "
@@ -713,7 +757,14 @@ class Release:
                 idle_slot=plan.idle,
                 description=description,
                 release_id=self.release_id,
+                ignore_application_stop_failures=self.options.ignore_application_stop_failures,
+                file_exists_behavior=self.options.file_exists_behavior,
             )
+        if not self.options.wait:
+            view.note(f"deployment {record.deployment_id} created, not followed (--no-wait): {description}")
+            started = Snapshot(deployment={"deploymentId": record.deployment_id, "status": "Created"}, targets=())
+            record.snapshot, record.deployment_status = started, started.status
+            return FollowResult("started", started)
         view.note(f"deployment {record.deployment_id} created (timeout {record.timeout_seconds:.0f} s): {description}")
         result = follow(
             codedeploy, record.deployment_id, runtime=self.runtime, view=view, timeout=record.timeout_seconds or 0.0

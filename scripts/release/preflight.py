@@ -14,6 +14,8 @@ Two checks, both read-only:
   `/cdk-bootstrap/<qualifier>/version`, and its `CheckBootstrapVersion` rule refuses versions 1-5. A missing
   parameter means the environment was never bootstrapped.
 
+A problem found is exit 2 with its fix; a read AWS refused or could not answer is exit 8 (`AwsUnavailable`).
+
 Imports no `aws_cdk`: the settings come from the plain-Python `bluegreen.config`.
 """
 
@@ -23,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen.config import LAMBDA_MIN_UNRESERVED_CONCURRENCY, AppConfig, LambdaReservations, lambda_reservations
-from release.errors import InputError
+from release.errors import AwsUnavailable, InputError
 
 # cdk.json context key of a custom bootstrap qualifier (`cdk bootstrap --qualifier`), and CDK's default.
 QUALIFIER_CONTEXT_KEY = "@aws-cdk/core:bootstrapQualifier"
@@ -79,10 +81,13 @@ class Preflight:
         """Run every check, print what each found, and raise `InputError` (exit 2) naming every problem."""
         try:
             problems = [problem for problem in (self.concurrency(out), self.bootstrap(out)) if problem is not None]
-        except ClientError as exc:
-            raise InputError(
+        except (ClientError, BotoCoreError) as exc:
+            # AWS refused a read or could not be reached: not a problem of the stack's settings (exit 2) but of who
+            # and where the tool is (exit 8), like every other command's.
+            raise AwsUnavailable(
                 f"pre-flight: a read failed, so nothing was checked for sure: {exc}",
-                hint=f"The pre-flight reads with {', '.join(PERMISSIONS)}; check the credentials and the region.",
+                hint=f"The pre-flight reads with {', '.join(PERMISSIONS)}; check the credentials (`aws sts "
+                "get-caller-identity`), the region (`aws configure list`) and the network.",
             ) from exc
         if problems:
             raise InputError(

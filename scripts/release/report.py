@@ -34,6 +34,8 @@ OUTCOMES = {
 
 def outcome(record: ReleaseRecord) -> str:
     """A word for how the run ended."""
+    if record.exit_code == 0 and record.deployment_id and record.live_after is None:
+        return "started, not followed"  # `release --no-wait`: the deployment runs on, nobody switched yet
     return OUTCOMES.get(record.exit_code, "failed")
 
 
@@ -51,7 +53,12 @@ def _total(record: ReleaseRecord) -> float | None:
 
 
 # The console links the summary shows (release.links.console_links), in this order.
-LINK_LABELS = (("dashboard", "dashboard"), ("deployment", "deployment page"), ("deploymentGroup", "console"))
+LINK_LABELS = (
+    ("dashboard", "dashboard"),
+    ("deployment", "deployment page"),
+    ("rollback", "rollback page"),
+    ("deploymentGroup", "console"),
+)
 
 
 def summary_text(record: ReleaseRecord, links: Mapping[str, str] | None = None) -> str:

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from bluegreen import outputs
 from bluegreen.config import ConfigError, FleetSize
-from release.errors import TargetsError
+from release.errors import TargetsError, required
 from release.retry import is_refused
 
 # Every stack output the release tool reads (with DescribeStacks; the stack exports none). The stack writes the same
@@ -77,10 +77,27 @@ class Targets:
     dashboard_name: str | None = None
 
 
+def require_region(region: str | None) -> str:
+    """The AWS region the tool calls, or `TargetsError` (exit 2) when none is configured.
+
+    botocore does not refuse a missing region for every service: S3 falls back to us-east-1 (its global endpoint)
+    while the regional services raise NoRegionError at client creation. A release must never write to a bucket in a
+    region it did not choose, so the tool checks the region itself before building any client.
+    """
+    if not region:
+        raise TargetsError(
+            "no AWS region is configured (none from --region, AWS_REGION, AWS_DEFAULT_REGION or the profile); "
+            "the tool does not guess one",
+            hint="Set the stack's region, e.g. `export AWS_REGION=eu-west-1`, or pass --region "
+            "(the pipelines set AWS_REGION: docs/pipelines.md).",
+        )
+    return region
+
+
 def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     """The stack's outputs as a key → value mapping (DescribeStacks), or `TargetsError` if it does not exist."""
     try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        answer = cloudformation.describe_stacks(StackName=stack_name)
     except ClientError as exc:
         if is_refused(exc):
             raise  # the credentials or permissions were refused: exit 8 at the edge, not "check the stack name"
@@ -92,13 +109,21 @@ def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
                 "or give --bucket, --application, --deployment-group and --slots explicitly."
             ),
         ) from exc
+    stacks = required(answer, "Stacks", "DescribeStacks")
+    if not stacks:
+        raise TargetsError(
+            f"stack {stack_name!r} was not found", hint="Deploy it first (`cdk deploy`), or fix --stack."
+        )
     status = stacks[0].get("StackStatus", "")
     if status.endswith("_IN_PROGRESS") and not status.startswith("UPDATE_COMPLETE"):
         raise TargetsError(
             f"stack {stack_name!r} is {status}; its outputs may be about to change",
             hint="Wait for the stack operation to finish (`cdk deploy` in the same pipeline does), then run again.",
         )
-    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    return {
+        str(required(output, "OutputKey", "DescribeStacks")): str(output.get("OutputValue", ""))
+        for output in stacks[0].get("Outputs", [])
+    }
 
 
 def _fleet_from_outputs(values: Mapping[str, str]) -> FleetSize | None:

@@ -8,6 +8,7 @@ ALB's defaults when the target group is unknown or cannot be read.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,7 +21,33 @@ from bluegreen.timing import (
     TrafficTiming,
 )
 from release.deployments import GroupInfo
+from release.errors import InputError, UnexpectedAnswer, required
 
+# A duration: whole hours, minutes and seconds in that order, each at most once; a bare number is seconds.
+_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
+DURATION_FORMS = "seconds (90 or 90s), minutes (30m), hours (1h) or a combination (1h30m)"
+
+
+def parse_duration(raw: str, source: str) -> int:
+    """Seconds of a duration written `90`, `90s`, `30m`, `1h` or `1h30m` (any of h, m, s in that order).
+
+    `source` names where the text came from (`--timeout`, `RELEASE_TIMEOUT`) for the message. Anything else, and a
+    duration of zero, is an `InputError` (exit 2) of one line: every duration option and environment variable of the
+    tool goes through this one parser, so they all accept and refuse the same texts with the same message.
+    """
+    text = raw.strip().lower()
+    match = _DURATION.fullmatch(text)
+    given = f"{source} {raw!r}" if source.startswith("-") else f"{source}={raw!r}"
+    if not text or match is None or not any(match.groupdict().values()):
+        raise InputError(f"{given} is not a duration: write {DURATION_FORMS}", hint="")
+    hours, minutes, seconds = (int(match.group(unit) or 0) for unit in ("h", "m", "s"))
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise InputError(f"{given} must be longer than zero: write {DURATION_FORMS}", hint="")
+    return total
+
+
+_GROUPS, _ATTRIBUTES = "DescribeTargetGroups", "DescribeTargetGroupAttributes"
 # Allowance for the script-less events DownloadBundle and Install (and agent pick-up), per instance.
 AGENT_EVENTS_SECONDS = 120
 # Head-room for CodeDeploy's own bookkeeping between events.
@@ -32,12 +59,21 @@ def read_traffic_timing(elbv2: Any | None, target_group_arn: str | None) -> Traf
     if elbv2 is None or not target_group_arn:
         return ALB_DEFAULTS
     try:
-        group = elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])["TargetGroups"][0]
-        attributes = elbv2.describe_target_group_attributes(TargetGroupArn=target_group_arn)["Attributes"]
+        groups = required(elbv2.describe_target_groups(TargetGroupArns=[target_group_arn]), "TargetGroups", _GROUPS)
+        attributes = required(
+            elbv2.describe_target_group_attributes(TargetGroupArn=target_group_arn), "Attributes", _ATTRIBUTES
+        )
     except ClientError:
         return ALB_DEFAULTS
+    if not groups:
+        raise UnexpectedAnswer(f"{_GROUPS} answered no target group for {target_group_arn}")
+    group = groups[0]
     delay = next(
-        (int(a["Value"]) for a in attributes if a["Key"] == "deregistration_delay.timeout_seconds"),
+        (
+            int(a["Value"])
+            for a in attributes
+            if a.get("Key") == "deregistration_delay.timeout_seconds" and a.get("Value") is not None
+        ),
         ALB_DEFAULT_DEREGISTRATION_DELAY_SECONDS,
     )
     return TrafficTiming(

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from release import cli
+from release import cli, errors
 from release.errors import ExitCode
 from release.runtime import Runtime
+from release.timeout import DURATION_FORMS
 
 from tests.release import scenarios
-from tests.release.fakes import client_error
+from tests.release.fakes import FakeCodeDeploy, client_error
 from tests.release.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B, World
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,14 +64,22 @@ def _invocation(argv: list[str], env: dict[str, str] | None = None) -> cli.Invoc
 # --- parsing --------------------------------------------------------------------------------------------------------
 
 
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
+def _listed_codes(text: str) -> set[int]:
+    block = text[text.index("exit codes:") :]
+    return {int(match) for match in re.findall(r"^  (\d)  ", block, flags=re.MULTILINE)}
+
+
 def test_help_documents_every_exit_code_and_the_environment(capsys: pytest.CaptureFixture[str]) -> None:
     # When asking for the release command's help
-    with pytest.raises(SystemExit):
-        cli.main(["release", "--help"])
-    text = capsys.readouterr().out
-    # Then every exit code and the main variables are explained
-    for code in (0, 1, 2, 3, 4, 5, 7, 8):
-        assert f"\n  {code}  " in text
+    text = _help(["release"], capsys)
+    # Then every exit code a release can end with, and the main variables, are explained
+    assert _listed_codes(text) == {0, 1, 2, 3, 4, 5, 7, 8}
     for variable in (
         "S3_BUCKET",
         "APPLICATION_NAME",
@@ -76,8 +89,89 @@ def test_help_documents_every_exit_code_and_the_environment(capsys: pytest.Captu
         "AWS_ENDPOINT_URL_<SERVICE>",
         "AWS_PROFILE",
         "AWS_REGION",
+        "IGNORE_APPLICATION_STOP_FAILURES",
+        "FILE_EXISTS_BEHAVIOR",
     ):
         assert variable in text
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMAND_EXIT_CODES))
+def test_each_command_help_lists_exactly_its_own_exit_codes(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # When asking for a command's help, Then it lists the codes that command can end with, and no other
+    assert _listed_codes(_help([command], capsys)) == set(cli.COMMAND_EXIT_CODES[command])
+
+
+def _module_closure(root: str) -> dict[str, ast.Module]:
+    """Every module of the `release` package that `root` imports, directly or not, parsed."""
+    seen: dict[str, ast.Module] = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        tree = ast.parse(Path(spec.origin).read_text())
+        seen[name] = tree
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("release"):
+                todo.append(node.module)
+            elif isinstance(node, ast.Import):
+                todo.extend(alias.name for alias in node.names if alias.name.startswith("release"))
+    return seen
+
+
+def _raised_names(trees: list[ast.AST]) -> set[str]:
+    """The exception classes `raise X(...)` names; a factory function (`raise make_error(...)`) counts as the class
+    its return annotation names."""
+    factories = {
+        node.name: node.returns.id
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and isinstance(node.returns, ast.Name)
+    }
+    names = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+                names.add(factories.get(node.exc.func.id, node.exc.func.id))
+    return names
+
+
+def _caught_names(trees: Iterable[ast.AST]) -> set[str]:
+    names = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                kinds = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+                names.update(kind.id for kind in kinds if isinstance(kind, ast.Name))
+    return names
+
+
+def test_bundle_help_lists_the_exit_codes_its_code_can_end_with(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the code `bundle` runs: the CLI's bundle command and every module `release.bundle` imports
+    modules = _module_closure("release.bundle")
+    command = next(
+        node
+        for node in ast.walk(ast.parse(Path(cli.__file__).read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name == "_cmd_bundle"
+    )
+    trees = [*modules.values(), command]
+    # When deriving its exit codes: 0, and the code of every ReleaseError it raises; any other exception it raises
+    # must be caught inside that code (else it would be a traceback); and no module of it talks to AWS (no exit 8)
+    derived = {int(errors.ExitCode.RELEASED)}
+    for name in _raised_names(trees):
+        raised = getattr(errors, name, None)
+        if isinstance(raised, type) and issubclass(raised, errors.ReleaseError):
+            derived.add(int(raised.exit_code))
+        else:
+            assert name in _caught_names(trees), f"{name} escapes `bundle` as a traceback"
+    for tree in modules.values():
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not any(module.split(".")[0] in ("boto3", "botocore") for module in imported)
+    # Then the help lists exactly those codes
+    assert derived == {0, 2}
+    assert _listed_codes(_help(["bundle"], capsys)) == derived
 
 
 def test_a_flag_wins_over_its_environment_variable() -> None:
@@ -112,20 +206,66 @@ def test_an_explicit_target_group_is_taken_from_its_flag_or_variable() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "env"),
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("30m", 1800), ("1h", 3600), ("1h30m", 5400), ("1H30M", 5400), ("1h0m5s", 3605)],
+)
+def test_a_duration_is_read_in_seconds_minutes_and_hours(text: str, seconds: int) -> None:
+    # When a duration is given as the flag, Then the release gets it in seconds
+    assert _invocation(["release", "--timeout", text]).release.timeout_seconds == seconds
+
+
+@pytest.mark.parametrize("text", ["30x", "1.5h", "nan", "inf", "-5", "m", "30m1h", "1h 30m", "90ss", "0", "0s"])
+def test_a_duration_that_is_not_one_is_refused_in_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # When the flag is not a duration (or is zero)
+    code = cli.main(["release", "--timeout", text, "--app-dir", "sample-app"], env={})
+    # Then it exits 2 with one line naming the flag and the accepted forms: no argparse usage dump, nothing read
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert err.count("\n") == 1 and "usage:" not in err
+    assert err.startswith(f"--timeout {text!r} ") and "1h30m" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "source"),
     [
-        (["release", "--timeout", "nan"], {}),
-        (["release", "--timeout", "inf"], {}),
-        (["release"], {"RELEASE_TIMEOUT": "nan"}),
-        (["release", "--scale-timeout", "nan"], {}),
+        (["release"], {"RELEASE_TIMEOUT": "30x"}, "RELEASE_TIMEOUT='30x'"),
+        (["release", "--scale-timeout", "30x"], {}, "--scale-timeout '30x'"),
+        (["release"], {"SCALE_TIMEOUT": "30x"}, "SCALE_TIMEOUT='30x'"),
+        (["release", "--cleanup-timeout", "30x"], {}, "--cleanup-timeout '30x'"),
+        (["release"], {"CLEANUP_TIMEOUT": "30x"}, "CLEANUP_TIMEOUT='30x'"),
+        (["status", "--follow", "--timeout", "30x"], {}, "--timeout '30x'"),
     ],
 )
-def test_a_timeout_that_could_never_pass_is_refused(
+def test_every_duration_flag_and_variable_gets_the_same_message(
+    argv: list[str], env: dict[str, str], source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When any duration option or variable is not a duration
+    code = cli.main([*argv, "--app-dir", "sample-app"] if argv[0] == "release" else argv, env=env)
+    # Then the one parser answers: the same single line, naming where the text came from
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert err == f"{source} is not a duration: write {DURATION_FORMS}\n"
+
+
+def test_a_variable_and_its_flag_take_the_same_durations() -> None:
+    # Given the same durations as variables
+    env = {"RELEASE_TIMEOUT": "1h30m", "SCALE_TIMEOUT": "10m", "CLEANUP_TIMEOUT": "90s"}
+    # Then they are read as the flags would be
+    args = _invocation(["release"], env).release
+    assert (args.timeout_seconds, args.scale_timeout_seconds, args.cleanup_timeout_seconds) == (5400, 600, 90)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [(["status", "--fleet-min", "x"], {}), (["status"], {"AWS_MAX_ATTEMPTS": "ten"}), (["status", "--last", "-1"], {})],
+)
+def test_a_number_that_is_not_one_is_refused_in_one_line(
     argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # When a timeout is not a finite number, Then it exits 2 naming it, before anything is read or written
-    assert cli.main([*argv, "--app-dir", "sample-app"], env=env) == ExitCode.BAD_INPUT
-    assert "finite" in capsys.readouterr().err
+    # When a whole-number option is not one, Then exit 2 with one line, no usage dump
+    assert cli.main(argv, env=env) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "whole number" in err
 
 
 def test_slots_must_name_two_groups(capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,7 +405,15 @@ def test_a_failed_release_through_main_exits_1_and_annotates_github(
     out = capsys.readouterr().out
     assert code == ExitCode.DEPLOYMENT_FAILED
     assert "::error title=release deployment failed::" in out
-    assert "AfterInstall failed" in summary_file.read_text()
+    step_summary = summary_file.read_text()
+    assert "AfterInstall failed" in step_summary
+    # And the text, the JSON and the step summary link the deployment and CodeDeploy's rollback (F74)
+    (deployment_id,) = codedeploy.created
+    rollback_id = codedeploy.rollbacks[deployment_id]
+    links = json.loads((tmp_path / "report" / "release-summary.json").read_text())["links"]
+    for shown in (out, step_summary, json.dumps(links)):
+        assert f"/codesuite/codedeploy/deployments/{deployment_id}?region=eu-west-1" in shown
+        assert f"/codesuite/codedeploy/deployments/{rollback_id}?region=eu-west-1" in shown
 
 
 def test_a_missing_stack_exits_2_with_what_to_do(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -294,16 +442,17 @@ def test_status_shows_the_live_slot_and_the_deployment_in_flight(
     assert f"in flight         {running}" in out
 
 
-def test_stop_stops_the_deployment_in_flight_with_rollback(world: World) -> None:
+def test_stop_stops_the_deployment_in_flight_with_rollback(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     # Given a deployment in progress
     _stack(world)
     codedeploy = world.codedeploy(SLOT_A)
     running = codedeploy.add_deployment(status="InProgress", target_slot=SLOT_B, minutes_ago=2)
     # When stopping
     code = cli.main(["stop"], env={}, clients=_clients(world, codedeploy))
-    # Then StopDeployment was called with automatic rollback
+    # Then StopDeployment was called with automatic rollback, and the deployment's console page is printed
     assert code == 0
     assert codedeploy.called("stop_deployment") == [{"deploymentId": running, "autoRollbackEnabled": True}]
+    assert f"/codesuite/codedeploy/deployments/{running}?region=eu-west-1" in capsys.readouterr().out
 
 
 def test_rollback_redeploys_the_previous_successful_revision(world: World, tmp_path: Path) -> None:
@@ -320,11 +469,13 @@ def test_rollback_redeploys_the_previous_successful_revision(world: World, tmp_p
         clients=_clients(world, codedeploy),
         runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
     )
-    # Then the old revision was deployed onto the idle slot
+    # Then the old revision was deployed onto the idle slot, and the report links that deployment
     assert code == 0
     (call,) = codedeploy.called("create_deployment")
     assert call["revision"]["s3Location"]["key"] == "old.zip"
     assert call["targetInstances"] == {"autoScalingGroups": [SLOT_B]}
+    links = json.loads((tmp_path / "r" / "release-summary.json").read_text())["links"]
+    assert links["deployment"].endswith(f"/deployments/{codedeploy.created[0]}?region=eu-west-1")
 
 
 def test_rollback_without_an_earlier_release_exits_2(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -453,3 +604,120 @@ def test_an_unreachable_endpoint_during_a_release_exits_8_having_touched_nothing
     assert code == ExitCode.AWS_UNAVAILABLE
     assert "eu-wset-1" in out
     assert world.slot(SLOT_B)["DesiredCapacity"] == 0
+
+
+# --- CreateDeployment options (issue 16, parity with `aws deploy create-deployment`) ----------------------------------
+
+
+def _release_with(world: World, tmp_path: Path, extra: list[str], env: dict[str, str]):
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    codedeploy = world.codedeploy(SLOT_A, scenarios.success())
+    code = cli.main(
+        [*_release_argv(world, tmp_path), *extra],
+        env=env,
+        clients=_clients(world, codedeploy),
+        runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
+    )
+    return code, codedeploy
+
+
+@pytest.mark.parametrize(
+    ("extra", "env"),
+    [
+        (["--ignore-application-stop-failures", "--file-exists-behavior", "overwrite"], {}),
+        ([], {"IGNORE_APPLICATION_STOP_FAILURES": "true", "FILE_EXISTS_BEHAVIOR": "OVERWRITE"}),
+    ],
+)
+def test_stop_failures_and_file_exists_options_reach_create_deployment(
+    world: World, tmp_path: Path, extra: list[str], env: dict[str, str]
+) -> None:
+    # When releasing with both options, as flags or as variables
+    code, codedeploy = _release_with(world, tmp_path, extra, env)
+    # Then CreateDeployment (checked against CodeDeploy's service model) carries them
+    assert code == 0
+    (call,) = codedeploy.called("create_deployment")
+    assert call["ignoreApplicationStopFailures"] is True
+    assert call["fileExistsBehavior"] == "OVERWRITE"
+
+
+def test_without_the_options_codedeploy_keeps_its_defaults(world: World, tmp_path: Path) -> None:
+    # When releasing without them
+    code, codedeploy = _release_with(world, tmp_path, [], {})
+    # Then neither is sent: CodeDeploy's own defaults apply (stop failures fail, DISALLOW)
+    (call,) = codedeploy.called("create_deployment")
+    assert code == 0
+    assert "ignoreApplicationStopFailures" not in call and "fileExistsBehavior" not in call
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["release", "--file-exists-behavior", "REPLACE"], {}, "--file-exists-behavior 'REPLACE'"),
+        (["release"], {"FILE_EXISTS_BEHAVIOR": "keep"}, "FILE_EXISTS_BEHAVIOR='keep'"),
+        (["release"], {"IGNORE_APPLICATION_STOP_FAILURES": "maybe"}, "IGNORE_APPLICATION_STOP_FAILURES='maybe'"),
+    ],
+)
+def test_a_create_deployment_option_out_of_range_is_refused_in_one_line(
+    argv: list[str], env: dict[str, str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When an option has a value CodeDeploy does not know, Then exit 2 in one line naming it, before any AWS call
+    assert cli.main([*argv, "--app-dir", "sample-app"], env=env) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(named) and err.count("\n") == 1
+
+
+# --- an answer of an unexpected shape (issue 12 leftovers) ------------------------------------------------------------
+
+
+class _ShapelessGroup(FakeCodeDeploy):
+    """CodeDeploy (or a stand-in for it) whose GetDeploymentGroup answers without `deploymentGroupInfo`."""
+
+    def get_deployment_group(self, **params):
+        self.calls.append(("get_deployment_group", params))
+        return {"ResponseMetadata": {}}
+
+
+class _ShapelessDeployment(FakeCodeDeploy):
+    """GetDeployment answers without `deploymentInfo` once the deployment exists."""
+
+    def get_deployment(self, **params):
+        self.calls.append(("get_deployment", params))
+        return {}
+
+
+def test_an_answer_without_a_field_the_tool_reads_is_exit_8_with_a_clear_message(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a deployment group read whose answer lacks deploymentGroupInfo
+    _stack(world)
+    codedeploy = _ShapelessGroup(APP, GROUP, SLOT_A)
+    # When asking for the status
+    code = cli.main(["status"], env={}, clients=_clients(world, codedeploy))
+    # Then it exits 8 naming the call and the missing field, not a traceback (exit 1, "deployment failed")
+    err = capsys.readouterr().err
+    assert code == ExitCode.AWS_UNAVAILABLE
+    assert "GetDeploymentGroup answered without 'deploymentGroupInfo'" in err
+    assert "Traceback" not in err and "AWS_ENDPOINT_URL" in err
+
+
+def test_a_shapeless_answer_while_following_a_release_is_exit_8_not_a_failed_deployment(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a release whose GetDeployment answers come back without deploymentInfo
+    _stack(world)
+    world.scale(SLOT_A, 2)
+    codedeploy = _ShapelessDeployment(APP, GROUP, SLOT_A, script=scenarios.success())
+    # When releasing
+    code = cli.main(
+        _release_argv(world, tmp_path),
+        env={},
+        clients=_clients(world, codedeploy),
+        runtime=Runtime(now=world.clock.now, sleep=world.clock.sleep),
+    )
+    # Then it exits 8 (AWS answered something unusable), names GetDeployment, and never says "deployment failed"
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "report" / "release-summary.json").read_text())
+    assert code == ExitCode.AWS_UNAVAILABLE
+    assert "GetDeployment answered without 'deploymentInfo'" in summary["message"]
+    assert "deployment failed" not in out

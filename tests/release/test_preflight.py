@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from release import cli
 from release.errors import ExitCode
@@ -232,8 +233,9 @@ def test_an_unexpected_aws_error_is_not_taken_for_a_missing_bootstrap(
     stubs.account(quota=1000, unreserved=1000)
     stubs.no_stack()
     stubs.ssm.add_client_error("get_parameter", service_error_code="AccessDeniedException", http_status_code=400)
-    # Then the pre-flight fails (exit 2) naming the failed read and the permissions it needs, not "not bootstrapped"
-    assert preflight(stubs) == ExitCode.BAD_INPUT
+    # Then the pre-flight fails as AWS refusing (exit 8, not 2: nothing is wrong with the stack's settings), naming
+    # the failed read and the permissions it needs, not "not bootstrapped"
+    assert preflight(stubs) == ExitCode.AWS_UNAVAILABLE
     err = capsys.readouterr().err
     assert "AccessDeniedException" in err
     assert "ssm:GetParameter" in err
@@ -244,3 +246,23 @@ def test_the_help_names_the_checks(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["preflight", "--help"], env={})
     assert "Lambda concurrency" in capsys.readouterr().out
+
+
+def test_an_unreachable_aws_is_exit_8_not_a_failed_check(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a Lambda endpoint that cannot be reached (a region typo resolves to a host that does not exist)
+    unreachable = EndpointConnectionError(endpoint_url="https://lambda.eu-wset-1.amazonaws.com/")
+
+    class Unreachable:
+        def __getattr__(self, name: str):
+            def call(*_args, **_kwargs):
+                raise unreachable
+
+            return call
+
+    clients = cli.AwsClients(
+        s3=None, autoscaling=None, codedeploy=None, cloudformation=Unreachable(), elbv2=None, lambda_=Unreachable()
+    )
+    # When running the pre-flight, Then it exits 8 naming the endpoint and what shows where the tool is
+    assert cli.main(["preflight"], env={}, clients=clients) == ExitCode.AWS_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "eu-wset-1" in err and "aws configure list" in err

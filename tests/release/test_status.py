@@ -146,6 +146,15 @@ def test_the_screen_links_the_dashboard_and_the_console(fleet: Fleet) -> None:
     ) in out
 
 
+def test_the_screen_links_the_deployment_in_flight_and_the_last_deployment(fleet: Fleet) -> None:
+    # When the status is read in a region, Then the running deployment and the newest one each have their page
+    out = _status(fleet, as_json=False)
+    page = f"https://{REGION}.console.aws.amazon.com/codesuite/codedeploy/deployments/{fleet.running}?region={REGION}"
+    flying = out.split("in flight         ")[1].split("last ")[0]
+    assert page in flying
+    assert f"last deployment   {page}\n" in out
+
+
 # --- JSON -----------------------------------------------------------------------------------------------------------
 
 
@@ -176,9 +185,13 @@ def test_json_shows_the_deployment_in_flight_and_the_last_releases(fleet: Fleet)
 
 
 def test_json_carries_the_links(fleet: Fleet) -> None:
-    links = json.loads(_status(fleet, as_json=True))["links"]
+    status = json.loads(_status(fleet, as_json=True))
+    links = status["links"]
     assert set(links) == {"dashboard", "deploymentGroup"}
     assert links["dashboard"].endswith(f"#dashboards/dashboard/{DASHBOARD}")
+    # And every deployment listed links its own console page
+    for item in [*status["inFlight"], *status["recent"]]:
+        assert item["link"].endswith(f"/codesuite/codedeploy/deployments/{item['id']}?region={REGION}")
 
 
 # --- through the command line ----------------------------------------------------------------------------------------

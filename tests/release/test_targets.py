@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
+from release import cli
 from release.ci import CiContext
 from release.deployments import GroupInfo, build_description
-from release.errors import TargetsError
-from release.targets import OUTPUTS_READ, TargetOverrides, fleet_size, resolve_targets
+from release.errors import ExitCode, TargetsError
+from release.targets import OUTPUTS_READ, TargetOverrides, fleet_size, require_region, resolve_targets
 from release.timeout import default_timeout_seconds
 
 from bluegreen import outputs
@@ -113,3 +115,31 @@ def test_all_at_once_counts_a_single_batch() -> None:
         traffic=traffic,
     )
     assert one == (60 + 120 + 15) + 45 + 300
+
+
+def test_a_missing_region_stops_before_any_client_is_built(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given no region anywhere: no flag, no AWS_REGION/AWS_DEFAULT_REGION, a profile config without one
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    # Where the SDK alone would send S3 to us-east-1 (F75) and refuse the regional services
+    assert boto3.Session().client("s3").meta.region_name == "us-east-1"
+    # When any AWS command runs, Then it exits 2 with the fix, before a client exists
+    assert cli.main(["status"], env={}) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "no AWS region is configured" in err and "AWS_REGION" in err
+
+
+def test_a_region_from_the_environment_is_used() -> None:
+    # Given AWS_REGION (the autouse fixture sets eu-west-1), Then the clients call that region
+    clients = cli.build_clients(cli.AwsSettings(None, None, "standard", 3))
+    assert clients.s3.meta.region_name == "eu-west-1"
+    assert clients.codedeploy.meta.region_name == "eu-west-1"
+
+
+def test_require_region_refuses_none_and_keeps_a_given_region() -> None:
+    assert require_region("eu-central-1") == "eu-central-1"
+    with pytest.raises(TargetsError, match="no AWS region"):
+        require_region(None)
