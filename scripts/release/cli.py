@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
-from release import rehearse
+from release import gate, rehearse
 from release.bundle import build_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
@@ -70,6 +70,7 @@ environment variables (a flag wins over its variable):
   SLOTS                  --slots A,B        REPORT_DIR         --report-dir
   TARGET_GROUP_ARN       --target-group (the live slot is checked against it; needed with explicit --slots)
   FLEET_MIN_SIZE / FLEET_DESIRED_SIZE / FLEET_MAX_SIZE   --fleet-min / --fleet-desired / --fleet-max
+  PROMOTION_CHECK_COMMAND  release --check-command   PROMOTE_WAIT  promote --wait (seconds)
   AWS_PROFILE, AWS_REGION (or AWS_DEFAULT_REGION), AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> (for example
   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_CODEDEPLOY): the AWS SDK's standard configuration, honoured as is.
   AWS_RETRY_MODE (--retry-mode), AWS_MAX_ATTEMPTS (--max-attempts): SDK retries of each call.
@@ -109,6 +110,15 @@ class ReleaseArgs:
 
 
 @dataclass(frozen=True)
+class GateArgs:
+    """The promotion gate's options: how long `promote` waits for a Ready deployment, and the pre-promotion check."""
+
+    wait_seconds: float = 0.0
+    check_command: str | None = None
+    check_timeout_seconds: float = gate.DEFAULT_CHECK_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True)
 class Invocation:
     """Everything the command line and the environment asked for."""
 
@@ -122,6 +132,8 @@ class Invocation:
     context: tuple[tuple[str, str], ...] = ()
     # `status --json`: the status as JSON for scripts instead of the one-screen text.
     json_output: bool = False
+    # The promotion gate (release.gate): `promote --wait`, and `release --check-command/--check-timeout`.
+    promotion: GateArgs = dataclasses.field(default_factory=GateArgs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -267,9 +279,69 @@ def build_parser() -> argparse.ArgumentParser:
         help="a setting on top of cdk.json's context, as `cdk deploy -c KEY=VALUE` (repeatable)",
     )
     _add_aws(preflight)
+    _add_gate_commands(commands)
+    _add_check(release)
     rehearse_parser = commands.add_parser("rehearse", help="rehearse the revision's hooks locally (no AWS)")
     rehearse.configure_parser(rehearse_parser)
     return parser
+
+
+def _add_gate_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`promote` and `abort`: act on the group's deployment that waits for promotion (setting promotionGate)."""
+    promote = _command(
+        commands,
+        "promote",
+        "continue the deployment that waits for promotion: CodeDeploy reroutes traffic to the new slot",
+        description="ContinueDeployment (READY_WAIT) on the group's deployment in status Ready, found from AWS: it "
+        "works from any machine, also after the run that started the release is gone. Exit 2 when nothing waits.",
+    )
+    _add_targets(promote)
+    promote.add_argument(
+        "--wait",
+        type=float,
+        help="seconds to wait for a deployment to become Ready before refusing (env PROMOTE_WAIT; default 0)",
+    )
+    _add_aws(promote)
+    abort = _command(
+        commands,
+        "abort",
+        "stop the deployment that waits for promotion, with rollback: traffic never leaves the live slot",
+        description="StopDeployment (autoRollbackEnabled) on the group's deployment in status Ready, found from AWS. "
+        "Exit 2 when nothing waits (`stop` stops a deployment in any state).",
+    )
+    _add_targets(abort)
+    _add_aws(abort)
+
+
+def _add_check(release: argparse.ArgumentParser) -> None:
+    group = release.add_argument_group("promotion gate")
+    group.add_argument(
+        "--check-command",
+        help="pre-promotion check: a shell command run while the deployment waits for promotion, against the test "
+        "listener (its URL in TEST_URL); non-zero stops the deployment with rollback (env PROMOTION_CHECK_COMMAND; "
+        "default: setting promotionCheckCommand)",
+    )
+    group.add_argument(
+        "--check-timeout",
+        type=float,
+        help=f"seconds the check may run (default {gate.DEFAULT_CHECK_TIMEOUT_SECONDS:.0f})",
+    )
+
+
+def _gate_args(args: argparse.Namespace, env: Mapping[str, str]) -> GateArgs:
+    wait = _number(getattr(args, "wait", None) or env.get("PROMOTE_WAIT"), "PROMOTE_WAIT", float) or 0.0
+    timeout = _number(getattr(args, "check_timeout", None), "--check-timeout", float)
+    for name, value in (("--wait", wait), ("--check-timeout", timeout)):
+        if value is not None and value < 0:
+            raise InputError(f"{name} {value} must not be negative", hint=f"Give {name} in seconds.")
+    command = getattr(args, "check_command", None) or env.get("PROMOTION_CHECK_COMMAND")
+    if args.command == "release" and not command:
+        command = _default_check_command()
+    return GateArgs(
+        wait_seconds=wait,
+        check_command=command or None,
+        check_timeout_seconds=timeout or gate.DEFAULT_CHECK_TIMEOUT_SECONDS,
+    )
 
 
 def _number(raw: Any, name: str, kind: type[int] | type[float]) -> Any:
@@ -363,6 +435,7 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
         json_output=bool(getattr(args, "json", False)),
         ci=CiContext.from_env(env),
         context=tuple(_context_pair(item) for item in getattr(args, "context", None) or ()),
+        promotion=_gate_args(args, env),
     )
 
 
@@ -422,6 +495,15 @@ def _default_fleet() -> FleetSize | None:
         return None
 
 
+def _default_check_command() -> str | None:
+    """The pre-promotion check cdk.json configures (setting promotionCheckCommand), if any."""
+    try:
+        promotion = load_cdk_json_config().promotion
+    except ConfigError:
+        return None  # a broken cdk.json is reported by the commands that need it, not by the release tool
+    return promotion.check_command if promotion else None
+
+
 def _targets(invocation: Invocation, clients: AwsClients) -> Targets:
     return resolve_targets(invocation.targets, cloudformation=clients.cloudformation, default_fleet=_default_fleet())
 
@@ -464,7 +546,17 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     if invocation.command == "rollback":
         revision, source = previous_revision(clients.codedeploy, targets)
         print(f"rolling back to the revision of deployment {source}: {revision.get('s3Location', {}).get('key')}")
+    check = invocation.promotion.check_command
+    if check and not (targets.preview_target_group_arn and targets.test_url):
+        raise InputError(
+            "a pre-promotion check was given but the stack has no test listener (outputs PreviewTargetGroupArn, "
+            "TestUrl)",
+            hint="Set promotionGate and testListenerPort in cdk.json and deploy the stack, or drop --check-command "
+            "(and promotionCheckCommand).",
+        )
     options = ReleaseOptions(
+        check_command=check,
+        check_timeout_seconds=invocation.promotion.check_timeout_seconds,
         app_dir=args.app_dir,
         out_dir=args.bundle_dir,
         ci=invocation.ci,
@@ -517,7 +609,17 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
             as_json=invocation.json_output,
             region=_region(clients),
         )
+    if invocation.command in ("promote", "abort"):
+        return _cmd_gate(invocation, clients, targets, runtime or Runtime.system())
     return stop_in_flight(clients.codedeploy, targets, sys.stdout)
+
+
+def _cmd_gate(invocation: Invocation, clients: AwsClients, targets: Targets, runtime: Runtime) -> int:
+    """`promote` or `abort` the group's deployment that waits for promotion (release.gate)."""
+    if invocation.command == "promote":
+        wait = invocation.promotion.wait_seconds
+        return gate.promote(clients.codedeploy, targets, sys.stdout, runtime=runtime, wait_seconds=wait)
+    return gate.abort(clients.codedeploy, targets, sys.stdout, runtime=runtime)
 
 
 def main(
