@@ -105,6 +105,13 @@ DEFAULT_DRAIN_IN_FLIGHT_COMMAND = "curl -fsS --max-time 1 http://127.0.0.1:{port
 # The key `drainInFlightCommand` replaced: the old command counted connections, which idle keep-alive connections from
 # the load balancer hold open (docs/drain.md); a value written for it would not mean what the new key means.
 RENAMED_DRAIN_KEYS: Mapping[str, str] = {"drainConnectionCountCommand": "drainInFlightCommand"}
+# CodeDeploy holds a blue/green deployment Ready (replacement installed, no traffic yet) for at most 48 hours between
+# the deployment of the revision and the rerouting of traffic (CodeDeploy user guide, limits; docs/decisions.md F82):
+# `deploymentReadyOption.waitTimeInMinutes` of 1..2880.
+PROMOTION_WAIT_MINUTES_RANGE = (1, 2880)
+# Ports the stack's own listeners take: a test listener on one of them would collide (DuplicateListener).
+RESERVED_LISTENER_PORTS = (80, 443)
+IPV4_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,24 @@ class FleetSize:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """The promotion gate: the blue/green deployment stops once the replacement slot is installed (CodeDeploy's
+    deploymentReadyOption STOP_DEPLOYMENT, docs/decisions.md F82) and waits `wait_minutes` (1..2880) for
+    `deploy.py promote`; unpromoted, CodeDeploy stops it and no traffic ever moved.
+
+    `test_listener_port` (1..65535 but not 80 or 443, or None) adds a second listener that forwards to a preview
+    target group holding only the replacement slot while it waits; `test_listener_cidrs` are the IPv4 ranges allowed to
+    reach it (none by default: the listener then answers nobody until a range is given). `check_command` is the
+    pre-promotion check the release tool runs against it (the `--check-command` default).
+    """
+
+    wait_minutes: int
+    test_listener_port: int | None = None
+    test_listener_cidrs: tuple[str, ...] = ()
+    check_command: str | None = None
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """Everything the stack and the tools need to know, validated."""
 
@@ -329,6 +354,8 @@ class AppConfig:
     # The AWS-side finisher (README, "If the runner dies") and the interval of its sweep, in minutes.
     finisher_enabled: bool = True
     finisher_sweep_minutes: int = 5
+    # The promotion gate (docs/decisions.md F82-F86): off, or the deployment waits this many minutes for `promote`.
+    promotion: Promotion | None = None
 
 
 @dataclass(frozen=True)
@@ -550,6 +577,36 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the finisher looks for an unfinished release (1..60 minutes; it acts only when there is something "
         "to converge and the release lease is free).",
     ),
+    Setting(
+        "promotionGate",
+        False,
+        "Stop each blue/green deployment once the replacement slot is installed, before any traffic moves, until "
+        "`scripts/deploy.py promote` (or `abort`); CodeDeploy's deploymentReadyOption STOP_DEPLOYMENT.",
+    ),
+    Setting(
+        "promotionWaitMinutes",
+        60,
+        "With promotionGate: minutes a deployment waits for promote before CodeDeploy stops it (1..2880, CodeDeploy's "
+        "48-hour limit).",
+    ),
+    Setting(
+        "testListenerPort",
+        None,
+        "With promotionGate: a second listener port (not 80 or 443) forwarding to a preview target group that holds "
+        "only the replacement slot while the deployment waits; the pre-promotion check runs against it.",
+    ),
+    Setting(
+        "testListenerAllowedCidrs",
+        [],
+        "IPv4 CIDRs allowed to reach testListenerPort (e.g. the CI runner's egress address/32); none by default, so "
+        "the test listener is closed until a range is given.",
+    ),
+    Setting(
+        "promotionCheckCommand",
+        None,
+        "Shell command the release runs against the test listener while the deployment waits (TEST_URL in its "
+        "environment); a non-zero exit stops the deployment with rollback. `--check-command` overrides it.",
+    ),
 )
 DEFAULTS: Mapping[str, Any] = {setting.key: setting.default for setting in SETTINGS}
 
@@ -591,6 +648,67 @@ def _existing_vpc(value: Any) -> ExistingVpc | None:
                 "availability zones; give one subnet per zone, in the same order"
             )
     return ExistingVpc(vpc_id, zones, public, private)
+
+
+def _promotion(get: Callable[[str], Any]) -> Promotion | None:
+    """The promotion gate's settings, or None when `promotionGate` is off (then its other keys must stay unset)."""
+    port_value, cidr_value, command_value = (
+        get("testListenerPort"),
+        get("testListenerAllowedCidrs"),
+        get("promotionCheckCommand"),
+    )
+    if not _boolean("promotionGate", get("promotionGate")):
+        given = [
+            key
+            for key, value in (
+                ("testListenerPort", port_value),
+                ("testListenerAllowedCidrs", cidr_value),
+                ("promotionCheckCommand", command_value),
+            )
+            if not _optional(value) and value != []
+        ]
+        if given:
+            raise ConfigError(
+                f"context key '{given[0]}' needs promotionGate true: the test listener and the check serve a "
+                "deployment that waits for promotion"
+            )
+        return None
+    port = None if _optional(port_value) else _integer("testListenerPort", port_value, 1, 65535)
+    if port in RESERVED_LISTENER_PORTS:
+        # 443 too without a certificate: adding certificateArn later would collide with it.
+        raise ConfigError(
+            f"context key 'testListenerPort': {port} is a port of the site's own listeners; choose another (e.g. 8443)"
+        )
+    cidrs = _cidrs("testListenerAllowedCidrs", cidr_value)
+    if cidrs and port is None:
+        raise ConfigError("context key 'testListenerAllowedCidrs' needs testListenerPort: there is no test listener")
+    return Promotion(
+        wait_minutes=_integer("promotionWaitMinutes", get("promotionWaitMinutes"), *PROMOTION_WAIT_MINUTES_RANGE),
+        test_listener_port=port,
+        test_listener_cidrs=cidrs,
+        check_command=None if _optional(command_value) else _text("promotionCheckCommand", command_value),
+    )
+
+
+def _cidrs(key: str, value: Any) -> tuple[str, ...]:
+    # cdk.json gives a list; `-c key=a,b` gives one comma-separated string.
+    if _optional(value):
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError(f"context key '{key}': {value!r} must be a list of IPv4 CIDRs like 203.0.113.7/32")
+    cidrs = []
+    for item in items:
+        match = IPV4_CIDR.match(item.strip()) if isinstance(item, str) else None
+        if match is None or any(int(part) > 255 for part in match.groups()[:4]) or int(match.group(5)) > 32:
+            raise ConfigError(f"context key '{key}': {item!r} is not an IPv4 CIDR like 203.0.113.7/32")
+        if int(match.group(5)) == 0:
+            raise ConfigError(
+                f"context key '{key}': {item!r} opens the test listener to the whole internet; it serves a release "
+                "that is not live yet, so give the ranges that run the check"
+            )
+        cidrs.append(item.strip())
+    return tuple(cidrs)
 
 
 def _stack_name(value: Any) -> str:
@@ -745,6 +863,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         finisher_sweep_minutes=_integer(
             "finisherSweepMinutes", get("finisherSweepMinutes"), *FINISHER_SWEEP_RANGE_MINUTES
         ),
+        promotion=_promotion(get),
     )
 
 

@@ -59,6 +59,7 @@ class BlueGreenStack(Stack):
             deregistration_delay_seconds=config.deregistration_delay_seconds,
             certificate_arn=config.certificate_arn,
             access_logs_bucket=artifacts.log_bucket,
+            promotion=config.promotion,
         )
         fleet = Fleet(
             self,
@@ -101,6 +102,7 @@ class BlueGreenStack(Stack):
             log_retention=retention,
             provider_concurrency=reservations.provider,
             triggers=notifications.trigger_configurations() if notifications else (),
+            promotion_wait_minutes=config.promotion.wait_minutes if config.promotion else None,
         )
         if notifications is not None:
             notifications.allow_publish(deployment.service_role)
@@ -164,6 +166,14 @@ class BlueGreenStack(Stack):
         }
         for key in output_names.ALL:
             CfnOutput(self, key, value=values[key])
+        if entry.preview is not None:
+            CfnOutput(self, output_names.PREVIEW_TARGET_GROUP_ARN, value=entry.preview.target_group.target_group_arn)
+            CfnOutput(self, output_names.TEST_URL, value=entry.preview.url)
+            CfnOutput(
+                self,
+                output_names.PREVIEW_REGISTRATION_POLICY_ARN,
+                value=entry.preview.registration_policy.managed_policy_arn,
+            )
 
 
 def _notifications(scope: Construct, config: AppConfig) -> ReleaseNotifications | None:

@@ -78,8 +78,10 @@ class BlueGreenDeployment(Construct):
         bootstrap_deployment_config_name: str = BOOTSTRAP_DEPLOYMENT_CONFIG,
         provider_concurrency: int | None = PROVIDER_RESERVED_CONCURRENCY,
         triggers: Sequence[Mapping[str, Any]] = (),
+        promotion_wait_minutes: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.promotion_wait_minutes = promotion_wait_minutes
         stack = Stack.of(self)
         self.application = codedeploy.ServerApplication(self, "Application")
         self.deployment_group_name = f"{stack.stack_name}-blue-green"
@@ -137,8 +139,15 @@ class BlueGreenDeployment(Construct):
             "InitialAutoScalingGroup": initial_slot.auto_scaling_group_name,
             "GreenFleetProvisioning": "DISCOVER_EXISTING",
             "BlueInstanceTermination": "KEEP_ALIVE",
-            "DeploymentReadyAction": "CONTINUE_DEPLOYMENT",
+            **self._ready_properties(),
         }
+
+    def _ready_properties(self) -> dict[str, Any]:
+        """The deployment-ready option: reroute at once, or, with the promotion gate, stop once the replacement slot
+        is installed and wait that many minutes for ContinueDeployment (docs/decisions.md F82, F83)."""
+        if self.promotion_wait_minutes is None:
+            return {"DeploymentReadyAction": "CONTINUE_DEPLOYMENT"}
+        return {"DeploymentReadyAction": "STOP_DEPLOYMENT", "DeploymentReadyWaitMinutes": self.promotion_wait_minutes}
 
     def _bootstrap_properties(self, config_name: str) -> dict[str, Any]:
         """In place with no Auto Scaling group: it deploys only when the release tool gives it the idle slot."""

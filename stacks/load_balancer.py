@@ -5,11 +5,12 @@ from __future__ import annotations
 from aws_cdk import CfnParameter, CfnRule, CfnRuleAssertion, Duration, Fn
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from bluegreen.config import HealthCheck
+from bluegreen.config import HealthCheck, Promotion
 
 # The stack parameter that records the port the target group was created with (see `LoadBalancer._guard_app_port`).
 DEPLOYED_APP_PORT_PARAMETER = "DeployedAppPort"
@@ -36,6 +37,7 @@ class LoadBalancer(Construct):
         deregistration_delay_seconds: int,
         certificate_arn: str | None,
         access_logs_bucket: s3.IBucket,
+        promotion: Promotion | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.security_group = ec2.SecurityGroup(
@@ -60,21 +62,22 @@ class LoadBalancer(Construct):
             protocol=elbv2.ApplicationProtocol.HTTP,
             target_type=elbv2.TargetType.INSTANCE,
             deregistration_delay=Duration.seconds(deregistration_delay_seconds),
-            health_check=elbv2.HealthCheck(
-                path=health_check.path,
-                port="traffic-port",
-                protocol=elbv2.Protocol.HTTP,
-                healthy_http_codes=health_check.matcher,
-                interval=Duration.seconds(health_check.interval_seconds),
-                timeout=Duration.seconds(health_check.timeout_seconds),
-                healthy_threshold_count=health_check.healthy_threshold,
-                unhealthy_threshold_count=health_check.unhealthy_threshold,
-            ),
+            health_check=_target_health_check(health_check),
         )
 
         self._guard_app_port(health_check.port)
         self.listener, self.url_scheme = self._listen(certificate_arn)
         self._acknowledge_nag()
+        self.preview: PreviewRoute | None = None
+        if promotion is not None and promotion.test_listener_port is not None:
+            self.preview = PreviewRoute(
+                self,
+                "Preview",
+                load_balancer=self,
+                health_check=health_check,
+                port=promotion.test_listener_port,
+                allowed_cidrs=promotion.test_listener_cidrs,
+            )
 
     def _listen(self, certificate_arn: str | None) -> tuple[elbv2.ApplicationListener, str]:
         """The port-80 listener (forwarding, or redirecting to HTTPS when a certificate is given), the HTTPS listener
@@ -154,3 +157,79 @@ class LoadBalancer(Construct):
     def allow_to(self, peer: ec2.IConnectable, port: int) -> None:
         """Let the ALB reach `peer` on `port` (and only there)."""
         self.alb.connections.allow_to(peer, ec2.Port.tcp(port), "ALB to the application port")
+
+
+def _target_health_check(health_check: HealthCheck) -> elbv2.HealthCheck:
+    """The tuned health check (docs/decisions.md F7), alike for the serving and the preview target group."""
+    return elbv2.HealthCheck(
+        path=health_check.path,
+        port="traffic-port",
+        protocol=elbv2.Protocol.HTTP,
+        healthy_http_codes=health_check.matcher,
+        interval=Duration.seconds(health_check.interval_seconds),
+        timeout=Duration.seconds(health_check.timeout_seconds),
+        healthy_threshold_count=health_check.healthy_threshold,
+        unhealthy_threshold_count=health_check.unhealthy_threshold,
+    )
+
+
+class PreviewRoute(Construct):
+    """The test listener of the promotion gate: a second port on the ALB forwarding to a preview target group that the
+    release tool fills with the replacement slot's instances while the deployment waits for promotion, and empties
+    again (CodeDeploy's test traffic route exists for ECS only, so nothing else puts EC2 instances there:
+    docs/decisions.md F84).
+
+    Reachable only from `allowed_cidrs` (none by default): the release behind it is not live, and nothing but the
+    pre-promotion check should reach it. `registration_policy` grants RegisterTargets and DeregisterTargets on this
+    target group only (docs/decisions.md F85), for the release role to attach.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        load_balancer: LoadBalancer,
+        health_check: HealthCheck,
+        port: int,
+        allowed_cidrs: tuple[str, ...],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.port = port
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "TargetGroup",
+            vpc=load_balancer.alb.vpc,
+            port=health_check.port,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.INSTANCE,
+            # Only the check's own requests pass here, and they have ended when the tool deregisters the instances.
+            deregistration_delay=Duration.seconds(0),
+            health_check=_target_health_check(health_check),
+        )
+        for cidr in allowed_cidrs:
+            load_balancer.security_group.add_ingress_rule(
+                ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), "Test listener: the pre-promotion check"
+            )
+        self.listener = load_balancer.alb.add_listener(
+            "TestListener",
+            port=port,
+            # Plain HTTP: the site's certificate names the site's domain, not the ALB's DNS name the check is given,
+            # and only `allowed_cidrs` reach this port (docs/security.md, "Test listener").
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            open=False,
+            default_target_groups=[self.target_group],
+        )
+        self.url = f"http://{load_balancer.alb.load_balancer_dns_name}:{port}"
+        self.registration_policy = iam.ManagedPolicy(
+            self,
+            "RegistrationPolicy",
+            description="Lets the release tool put the replacement slot into the preview target group and take it out",
+            statements=[
+                iam.PolicyStatement(
+                    sid="RegisterWithPreviewTargetGroup",
+                    actions=["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                    resources=[self.target_group.target_group_arn],
+                )
+            ],
+        )

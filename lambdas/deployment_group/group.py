@@ -45,6 +45,9 @@ TRIGGER_EVENTS = (
     "InstanceReady",
 )
 MAX_TRIGGERS = 10
+# A blue/green deployment may wait at most 48 hours between the deployment of the revision and the rerouting of traffic
+# (CodeDeploy user guide, limits; docs/decisions.md F82): the ready wait is 1..2880 minutes.
+READY_WAIT_MINUTES_RANGE = (1, 2880)
 SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
@@ -170,8 +173,14 @@ BLUE_GREEN_KEYS = (
 def _blue_green(reader: _Reader) -> BlueGreenSpec:
     ready_action = reader.choice("DeploymentReadyAction", DEPLOYMENT_READY_ACTIONS)
     wait = reader.optional_minutes("DeploymentReadyWaitMinutes")
+    low, high = READY_WAIT_MINUTES_RANGE
     if ready_action == "STOP_DEPLOYMENT" and wait is None:
         reader.problems.append("DeploymentReadyWaitMinutes is required with DeploymentReadyAction STOP_DEPLOYMENT")
+    elif ready_action == "STOP_DEPLOYMENT" and wait is not None and not low <= wait <= high:
+        reader.problems.append(f"DeploymentReadyWaitMinutes must be {low}..{high} (CodeDeploy's 48 hours), got {wait}")
+    elif ready_action == "CONTINUE_DEPLOYMENT" and wait is not None:
+        # The wait applies only to STOP_DEPLOYMENT (DeploymentReadyOption API reference): a value here means nothing.
+        reader.problems.append("DeploymentReadyWaitMinutes applies only to DeploymentReadyAction STOP_DEPLOYMENT")
     return BlueGreenSpec(
         green_fleet_provisioning=reader.choice("GreenFleetProvisioning", GREEN_FLEET_PROVISIONING),
         blue_instance_termination=reader.choice("BlueInstanceTermination", BLUE_INSTANCE_TERMINATION),

@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
-from release import rehearse
+from release import gate, rehearse
 from release.bundle import write_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
@@ -89,6 +89,8 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "status": _DEPLOYING,
     "bundle": (ExitCode.RELEASED, ExitCode.BAD_INPUT),
     "stop": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
+    "promote": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
+    "abort": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "rehearse": (
         ExitCode.RELEASED,
@@ -124,6 +126,7 @@ environment variables (a flag wins over its variable):
   TARGET_GROUP_ARN       --target-group (the live slot is checked against it; needed with explicit --slots)
   FLEET_MIN_SIZE / FLEET_DESIRED_SIZE / FLEET_MAX_SIZE   --fleet-min / --fleet-desired / --fleet-max
   Durations (flags and variables alike): 90 or 90s (seconds), 30m, 1h, 1h30m.
+  PROMOTION_CHECK_COMMAND  release --check-command   PROMOTE_WAIT  promote --wait
   AWS_PROFILE, AWS_REGION (or AWS_DEFAULT_REGION), AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> (for example
   AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_CODEDEPLOY): the AWS SDK's standard configuration, honoured as is. With no
   region from --region, these variables or the profile, the tool stops (exit 2) instead of guessing one.
@@ -169,6 +172,15 @@ class ReleaseArgs:
 
 
 @dataclass(frozen=True)
+class GateArgs:
+    """The promotion gate's options: how long `promote` waits for a Ready deployment, and the pre-promotion check."""
+
+    wait_seconds: float = 0.0
+    check_command: str | None = None
+    check_timeout_seconds: float = gate.DEFAULT_CHECK_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True)
 class Invocation:
     """Everything the command line and the environment asked for."""
 
@@ -185,6 +197,8 @@ class Invocation:
     # `status --follow [--deployment-id ID]`: follow a deployment to its end and finish it, as release would.
     follow: bool = False
     deployment_id: str | None = None
+    # The promotion gate (release.gate): `promote --wait`, and `release --check-command/--check-timeout`.
+    promotion: GateArgs = dataclasses.field(default_factory=GateArgs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -390,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=exit_codes_text(COMMAND_EXIT_CODES["rehearse"]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_gate_commands(commands)
+    _add_check(release)
     rehearse.configure_parser(rehearse_parser)
     return parser
 
@@ -452,6 +468,60 @@ class _Given:
             given = f"{source} {raw!r}" if source.startswith("-") else f"{source}={raw!r}"
             raise InputError(f"{given} is not one of {', '.join(choices)}", hint="")
         return str(raw).strip().upper()
+
+
+def _add_gate_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`promote` and `abort`: act on the group's deployment that waits for promotion (setting promotionGate)."""
+    promote = _command(
+        commands,
+        "promote",
+        "continue the deployment that waits for promotion: CodeDeploy reroutes traffic to the new slot",
+        description="ContinueDeployment (READY_WAIT) on the group's deployment in status Ready, found from AWS: it "
+        "works from any machine, also after the run that started the release is gone. Exit 2 when nothing waits.",
+    )
+    _add_targets(promote)
+    promote.add_argument(
+        "--wait",
+        metavar="DURATION",
+        help="how long to wait for a deployment to become Ready before refusing (env PROMOTE_WAIT; default 0)",
+    )
+    _add_aws(promote)
+    abort = _command(
+        commands,
+        "abort",
+        "stop the deployment that waits for promotion, with rollback: traffic never leaves the live slot",
+        description="StopDeployment (autoRollbackEnabled) on the group's deployment in status Ready, found from AWS. "
+        "Exit 2 when nothing waits (`stop` stops a deployment in any state).",
+    )
+    _add_targets(abort)
+    _add_aws(abort)
+
+
+def _add_check(release: argparse.ArgumentParser) -> None:
+    group = release.add_argument_group("promotion gate")
+    group.add_argument(
+        "--check-command",
+        help="pre-promotion check: a shell command run while the deployment waits for promotion, against the test "
+        "listener (its URL in TEST_URL); non-zero stops the deployment with rollback (env PROMOTION_CHECK_COMMAND; "
+        "default: setting promotionCheckCommand)",
+    )
+    group.add_argument(
+        "--check-timeout",
+        metavar="DURATION",
+        help=f"how long the check may run (default {gate.DEFAULT_CHECK_TIMEOUT_SECONDS:.0f}s)",
+    )
+
+
+def _gate_args(given: _Given) -> GateArgs:
+    """`promote --wait` and `release --check-command/--check-timeout`, through the one duration parser."""
+    command = given.text("check_command", "PROMOTION_CHECK_COMMAND")
+    if given.args.command == "release" and not command:
+        command = _default_check_command()
+    return GateArgs(
+        wait_seconds=given.duration("wait", "PROMOTE_WAIT") or 0.0,
+        check_command=command or None,
+        check_timeout_seconds=given.duration("check_timeout", None) or gate.DEFAULT_CHECK_TIMEOUT_SECONDS,
+    )
 
 
 def _slots(raw: str | None) -> tuple[str, str] | None:
@@ -549,6 +619,7 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
         context=tuple(_context_pair(item) for item in given.text("context") or ()),
         follow=follow,
         deployment_id=given.text("deployment_id"),
+        promotion=_gate_args(given),
     )
 
 
@@ -610,6 +681,15 @@ def _default_fleet() -> FleetSize | None:
         return None
 
 
+def _default_check_command() -> str | None:
+    """The pre-promotion check cdk.json configures (setting promotionCheckCommand), if any."""
+    try:
+        promotion = load_cdk_json_config().promotion
+    except ConfigError:
+        return None  # a broken cdk.json is reported by the commands that need it, not by the release tool
+    return promotion.check_command if promotion else None
+
+
 def _targets(invocation: Invocation, clients: AwsClients) -> Targets:
     return resolve_targets(invocation.targets, cloudformation=clients.cloudformation, default_fleet=_default_fleet())
 
@@ -662,6 +742,8 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         ignore_application_stop_failures=args.ignore_application_stop_failures,
         file_exists_behavior=args.file_exists_behavior,
         wait=args.wait,
+        check_command=invocation.promotion.check_command,
+        check_timeout_seconds=invocation.promotion.check_timeout_seconds,
     )
     view = make_view(sys.stdout, runtime.now, live=args.live_view)
     return Release(
@@ -695,6 +777,13 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     if invocation.command == "rollback":
         revision, source = previous_revision(clients.codedeploy, targets)
         print(f"rolling back to the revision of deployment {source}: {revision.get('s3Location', {}).get('key')}")
+    if invocation.promotion.check_command and not (targets.preview_target_group_arn and targets.test_url):
+        raise InputError(
+            "a pre-promotion check was given but the stack has no test listener (outputs PreviewTargetGroupArn, "
+            "TestUrl)",
+            hint="Set promotionGate and testListenerPort in cdk.json and deploy the stack, or drop --check-command "
+            "(and promotionCheckCommand).",
+        )
     release = _release(invocation, clients, targets, runtime)
     with stop_on_signals(runtime.stop):
         record = release.run(revision)
@@ -723,25 +812,41 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
     if invocation.command == "bundle":
         return _cmd_bundle(invocation)
     clients = clients or build_clients(invocation.aws)
+    runtime = runtime or Runtime.system()
     if invocation.command in ("release", "rollback"):
-        return _cmd_release(invocation, clients, runtime or Runtime.system())
+        return _cmd_release(invocation, clients, runtime)
     if invocation.command == "preflight":
         return _cmd_preflight(invocation, clients)
-    if invocation.command == "status" and invocation.follow:
-        return _cmd_follow(invocation, clients, runtime or Runtime.system())
-    targets = _targets(invocation, clients)
     if invocation.command == "status":
-        return print_status(
-            clients.codedeploy,
-            clients.autoscaling,
-            targets,
-            sys.stdout,
-            last=invocation.last,
-            elbv2=clients.elbv2,
-            as_json=invocation.json_output,
-            region=_region(clients),
-        )
+        return _cmd_status(invocation, clients, runtime)
+    targets = _targets(invocation, clients)
+    if invocation.command in ("promote", "abort"):
+        return _cmd_gate(invocation, clients, targets, runtime)
     return stop_in_flight(clients.codedeploy, targets, sys.stdout, region=_region(clients))
+
+
+def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+    """`status`: one screen (or JSON) of what is live; with --follow, follow a deployment and finish it."""
+    if invocation.follow:
+        return _cmd_follow(invocation, clients, runtime)
+    return print_status(
+        clients.codedeploy,
+        clients.autoscaling,
+        _targets(invocation, clients),
+        sys.stdout,
+        last=invocation.last,
+        elbv2=clients.elbv2,
+        as_json=invocation.json_output,
+        region=_region(clients),
+    )
+
+
+def _cmd_gate(invocation: Invocation, clients: AwsClients, targets: Targets, runtime: Runtime) -> int:
+    """`promote` or `abort` the group's deployment that waits for promotion (release.gate)."""
+    if invocation.command == "promote":
+        wait = invocation.promotion.wait_seconds
+        return gate.promote(clients.codedeploy, targets, sys.stdout, runtime=runtime, wait_seconds=wait)
+    return gate.abort(clients.codedeploy, targets, sys.stdout, runtime=runtime)
 
 
 def main(

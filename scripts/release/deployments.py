@@ -219,6 +219,13 @@ def create_deployment(
     return _create(codedeploy, application=application, group=group, release_id=release_id, params=params)
 
 
+def continue_deployment(codedeploy: Any, deployment_id: str) -> None:
+    """ContinueDeployment(READY_WAIT): a blue/green deployment waiting in `Ready` starts rerouting traffic
+    (docs/decisions.md F83). A deployment that is not Ready raises ClientError `DeploymentIsNotInReadyStateException`.
+    """
+    codedeploy.continue_deployment(deploymentId=deployment_id, deploymentWaitType="READY_WAIT")
+
+
 def stop_deployment(codedeploy: Any, deployment_id: str) -> str:
     """StopDeployment with automatic rollback; returns CodeDeploy's status message."""
     answer = codedeploy.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)

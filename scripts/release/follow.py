@@ -72,7 +72,9 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class FollowResult:
-    """How following ended: `finished` (terminal status), `timeout` or `cancelled`."""
+    """How following ended: `finished` (terminal status), `timeout`, `cancelled`, or `ready` (waiting for promotion,
+    only when asked for); the release adds `check-failed` (its pre-promotion check failed and it stopped the
+    deployment)."""
 
     ending: str
     snapshot: Snapshot
@@ -168,12 +170,15 @@ def follow(
     timeout: float,
     backoff: Backoff | None = None,
     stop_at: int = 1,
+    until_ready: bool = False,
 ) -> FollowResult:
     """Poll until the deployment reaches Succeeded/Failed/Stopped, the timeout passes, or a stop is requested.
 
     Neither a timeout nor a stop is acted on here: the caller decides (StopDeployment, cleanup). `stop_at` is the
     number of stop requests that ends following: 1 normally, one more than already seen while cleaning up (so a
-    second SIGINT/SIGTERM skips the wait for the rollback).
+    second SIGINT/SIGTERM skips the wait for the rollback). With `until_ready`, following also ends ("ready") at the
+    first poll that shows the deployment `Ready`: installed on the replacement slot and waiting for ContinueDeployment
+    (the promotion gate, docs/decisions.md F83).
     """
     backoff = backoff or Backoff()
     started = runtime.now()
@@ -192,6 +197,8 @@ def follow(
             view.update(last)
             if last.status in TERMINAL_STATUSES:
                 return FollowResult("finished", last)
+            if last.status == "Ready" and until_ready:
+                return FollowResult("ready", last)
             if last.status == "Ready" and not warned_ready:
                 warned_ready = True
                 view.note("deployment is Ready: waiting for ContinueDeployment (deploymentReadyOption STOP_DEPLOYMENT)")

@@ -50,6 +50,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ from botocore.exceptions import ClientError
 
 from bluegreen import finish
 from bluegreen.timing import release_model
-from release import bootstrap, deployments, live, slots
+from release import bootstrap, deployments, gate, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
 from release.ci import CiContext
@@ -118,6 +119,9 @@ class ReleaseOptions:
     file_exists_behavior: str | None = None
     # False (--no-wait): create the deployment and end; `status --follow` or the next run finishes it (`converge`).
     wait: bool = True
+    # The pre-promotion check run while a gated deployment waits in Ready (release.gate), and its time limit.
+    check_command: str | None = None
+    check_timeout_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,11 @@ def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
     )
 
 
+def _gated(group: deployments.GroupInfo, plan: SlotPlan) -> bool:
+    """Whether the deployment will wait for promotion: a blue/green one whose group says STOP_DEPLOYMENT (F82)."""
+    return plan.bootstrap is None and group.ready_action == "STOP_DEPLOYMENT"
+
+
 def _owner(ci: CiContext) -> str:
     """Who runs this release, as the lease shows it to a run it refuses: the CI build when there is one."""
     where = default_owner()
@@ -185,8 +194,9 @@ class Release:
         view: View,
         *,
         command: str = "release",
+        check_runner: gate.CommandRunner = gate.run_shell,
     ) -> None:
-        """Hold the collaborators; nothing is called until `run`."""
+        """Hold the collaborators; nothing is called until `run` (`check_runner` runs the pre-promotion check)."""
         self.clients = clients
         self.targets = targets
         self.options = options
@@ -214,6 +224,9 @@ class Release:
         # Slots whose scaling processes could not be resumed after the deployment, and why StopDeployment failed.
         self._unresumed: list[str] = []
         self._stop_failure: str | None = None
+        # The promotion gate: how the pre-promotion check is run, and its outcome when it failed.
+        self._check_runner = check_runner
+        self._check_failure: gate.CheckOutcome | None = None
 
     # -- the steps, in order -----------------------------------------------------------------------------------------
 
@@ -666,7 +679,8 @@ class Release:
 
     def _timeout(self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any) -> float:
         if self.options.timeout_seconds:
-            return self.options.timeout_seconds
+            # An explicit timeout bounds the deployment's own work; the wait for promotion is people's time, added.
+            return self.options.timeout_seconds + (group.ready_wait_minutes * 60 if _gated(group, plan) else 0)
         blue_instances = plan.live_state.serving
         if plan.bootstrap is not None:
             # In place, each instance runs the blue events (BlockTraffic) and the green ones in turn, in the bootstrap
@@ -766,9 +780,17 @@ class Release:
             record.snapshot, record.deployment_status = started, started.status
             return FollowResult("started", started)
         view.note(f"deployment {record.deployment_id} created (timeout {record.timeout_seconds:.0f} s): {description}")
+        followed_from = self.runtime.now()
         result = follow(
-            codedeploy, record.deployment_id, runtime=self.runtime, view=view, timeout=record.timeout_seconds or 0.0
+            codedeploy,
+            record.deployment_id,
+            runtime=self.runtime,
+            view=view,
+            timeout=record.timeout_seconds or 0.0,
+            until_ready=_gated(group, plan),
         )
+        if result.ending == "ready":
+            result = self._at_the_gate(group, plan, result, followed_from)
         if result.ending in ("timeout", "cancelled"):
             # Stop first, within seconds of the signal or deadline; everything else can wait (CI kills soon after
             # SIGTERM). Processes are resumed right after, on the way out (`_after_deployment`).
@@ -776,6 +798,61 @@ class Release:
         record.snapshot = result.snapshot
         record.deployment_status = result.snapshot.status
         return result
+
+    def _at_the_gate(
+        self, group: deployments.GroupInfo, plan: SlotPlan, ready: FollowResult, started: datetime
+    ) -> FollowResult:
+        """The deployment waits for promotion (docs/decisions.md F82, F83): run the pre-promotion check, then follow
+        on while `promote` continues it or `abort` stops it, from this or any other machine.
+
+        The release keeps following through the wait, with the slots' scaling processes suspended and the lease held,
+        so that it switches the slots itself once the promoted deployment succeeds; its timeout counts the wait. A
+        failed check stops the deployment with rollback at once ("check-failed").
+        """
+        record, view = self.record, self.view
+        assert record.deployment_id is not None
+        view.note(f"deployment {record.deployment_id} is Ready: {plan.idle} is installed and serves no traffic yet")
+        outcome = self._pre_promotion_check(plan, record.deployment_id)
+        if outcome is not None:
+            for line in outcome.lines():
+                view.note(line)
+            if not outcome.passed:
+                self._check_failure = outcome
+                stopped = self._stop(record.deployment_id, ready)
+                return stopped if stopped.ending == "finished" else FollowResult("check-failed", stopped.snapshot)
+        view.note(
+            "waiting for promotion: run `python scripts/deploy.py promote` (or `python scripts/deploy.py abort` to "
+            f"stop it with rollback); unpromoted, CodeDeploy stops it after {group.ready_wait_minutes} min"
+        )
+        elapsed = (self.runtime.now() - started).total_seconds()
+        return follow(
+            self.clients.codedeploy,
+            record.deployment_id,
+            runtime=self.runtime,
+            view=view,
+            timeout=max((record.timeout_seconds or 0.0) - elapsed, 0.0),
+        )
+
+    def _pre_promotion_check(self, plan: SlotPlan, deployment_id: str) -> gate.CheckOutcome | None:
+        """Run the check against the replacement slot through the test listener (release.gate), if one was given."""
+        command = self.options.check_command
+        if not command:
+            return None
+        arn, url, elbv2 = self.targets.preview_target_group_arn, self.targets.test_url, self.clients.elbv2
+        if not arn or not url or elbv2 is None:
+            return gate.CheckOutcome(command, False, "the stack has no test listener (testListenerPort)")
+        replacement = slots.describe_slots(self.clients.autoscaling, [plan.idle])[plan.idle]
+        check = gate.PromotionCheck(
+            elbv2,
+            target_group_arn=arn,
+            url=url,
+            command=command,
+            runtime=self.runtime,
+            log=self.view.note,
+            timeout_seconds=self.options.check_timeout_seconds,
+            runner=self._check_runner,
+        )
+        return check.run([instance.instance_id for instance in replacement.staying], deployment_id)
 
     def _stop(self, deployment_id: str, result: FollowResult) -> FollowResult:
         """StopDeployment with rollback, retried; a deployment that completed meanwhile is taken as it ended."""
@@ -818,6 +895,8 @@ class Release:
         )
         if result.ending == "timeout":
             return TimedOut(f"timed out after {self.record.timeout_seconds:.0f} s; {message}", hint=hint)
+        if result.ending == "check-failed":
+            return DeploymentFailed(f"the pre-promotion check failed; {message}", hint=hint)
         return Cancelled(f"release cancelled ({self.runtime.stop.reason}); {message}", hint=hint)
 
     # -- an unsuccessful end -------------------------------------------------------------------------------------------
@@ -825,7 +904,7 @@ class Release:
     def _settled(self, deployment_id: str, result: FollowResult) -> Snapshot:
         """The deployment's last snapshot; a stopped one is followed (bounded) until it settles, to report it."""
         stop = self.runtime.stop
-        if result.ending in ("timeout", "cancelled") and stop.count <= 1:
+        if result.ending in ("timeout", "cancelled", "check-failed") and stop.count <= 1:
             ended = follow(
                 self.clients.codedeploy,
                 deployment_id,
@@ -848,6 +927,8 @@ class Release:
         info = snapshot.deployment.get("errorInformation") or {}
         if info:
             record.failure.insert(0, f"deployment error {info.get('code', '?')}: {info.get('message', '')}")
+        if self._check_failure is not None:
+            record.failure[:0] = self._check_failure.lines()
         for line in record.failure:
             self.view.note(line)
         rollback_timeout = (
@@ -868,6 +949,12 @@ class Release:
             return Cancelled(
                 f"release cancelled ({stop.reason}); deployment {record.deployment_id} was stopped "
                 f"with rollback.{rolled}"
+            )
+        if self._check_failure is not None:
+            return DeploymentFailed(
+                f"pre-promotion check failed ({self._check_failure.reason}): {self._check_failure.command}; "
+                f"deployment {record.deployment_id} was stopped with rollback before any traffic moved, traffic "
+                f"stays on {plan.live}.{rolled}"
             )
         where = (
             f"{plan.idle} was emptied: nothing served before this first release"

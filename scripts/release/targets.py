@@ -18,7 +18,8 @@ from release.errors import TargetsError, required
 from release.retry import is_refused
 
 # Every stack output the release tool reads (with DescribeStacks; the stack exports none). The stack writes the same
-# names from `bluegreen.outputs`, and a test holds this tuple against `bluegreen.outputs.ALL`.
+# names from `bluegreen.outputs`, and a test holds this tuple against `bluegreen.outputs.ALL` plus the optional
+# `bluegreen.outputs.PREVIEW` (present only with a test listener).
 OUTPUTS_READ: tuple[str, ...] = (
     outputs.ARTIFACT_BUCKET,
     outputs.APPLICATION,
@@ -30,6 +31,7 @@ OUTPUTS_READ: tuple[str, ...] = (
     outputs.SITE_URL,
     outputs.BOOTSTRAP_DEPLOYMENT_GROUP,
     outputs.DASHBOARD,
+    *outputs.PREVIEW,
 )
 
 
@@ -75,6 +77,9 @@ class Targets:
     bootstrap_group: str | None = None
     # The release dashboard (stacks/dashboard.py), linked from `status` and the report; None for an older stack.
     dashboard_name: str | None = None
+    # The promotion gate's preview target group and test URL (release.gate); None without a test listener.
+    preview_target_group_arn: str | None = None
+    test_url: str | None = None
 
 
 def require_region(region: str | None) -> str:
@@ -198,4 +203,6 @@ def resolve_targets(
         stack_name=overrides.stack_name,
         bootstrap_group=found.get(outputs.BOOTSTRAP_DEPLOYMENT_GROUP),
         dashboard_name=found.get(outputs.DASHBOARD),
+        preview_target_group_arn=found.get(outputs.PREVIEW_TARGET_GROUP_ARN),
+        test_url=found.get(outputs.TEST_URL),
     )

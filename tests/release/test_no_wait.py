@@ -24,8 +24,6 @@ def _release_no_wait(world: World, tmp_path: Path, codedeploy: FakeCodeDeploy, *
         "release",
         "--app-dir",
         str(world.app_dir),
-        "--bundle-dir",
-        str(tmp_path / "bundles"),
         "--report-dir",
         str(tmp_path / "started"),
         "--plain",

@@ -1,0 +1,289 @@
+"""The promotion gate: `promote`, `abort`, and the pre-promotion check against the test listener.
+
+With setting `promotionGate` on, the blue/green group stops each deployment once the replacement slot is installed,
+before any traffic moves: the deployment shows `Ready` and waits up to `promotionWaitMinutes` for ContinueDeployment
+(docs/decisions.md F82, F83). `release` follows it through that wait; `promote` and `abort` act on it from anywhere:
+
+* they find the waiting deployment from AWS (the group's deployments in flight whose status is `Ready`), never from
+  files the run that started it left, so they work after that runner is gone;
+* `promote` continues it (ContinueDeployment, READY_WAIT), `abort` stops it with rollback (StopDeployment,
+  autoRollbackEnabled); with nothing waiting both refuse with exit 2 and say what they found;
+* the switch that follows a promotion (the group pointed at the new slot, scaling resumed, the old slot emptied) is
+  the following `release`'s work; if that run is gone, the next `release` finishes it first, as after any crash.
+
+The pre-promotion check (`PromotionCheck`) runs while the deployment waits: CodeDeploy has no test traffic route for
+EC2 (F84), so the tool registers the replacement slot's instances in the preview target group behind the test
+listener, waits until they pass its health check (F85), runs the user's command with the listener's URL in
+`TEST_URL`, and deregisters them again on every way out, before the deployment can be promoted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO, TypeVar
+
+from botocore.exceptions import ClientError
+
+from release import deployments
+from release.errors import InputError
+from release.retry import AWS_ERRORS, error_code
+from release.runtime import Runtime
+from release.targets import Targets
+from release.timeout import read_traffic_timing
+
+READY = "Ready"
+# How often `promote --wait` looks for a deployment to become Ready.
+READY_POLL_SECONDS = 10.0
+# ContinueDeployment / StopDeployment answers that mean "it is not waiting any more" (docs/decisions.md F83, F57).
+NOT_WAITING = ("DeploymentIsNotInReadyStateException", "DeploymentAlreadyCompletedException")
+# The check's environment: the test listener's URL and the deployment it checks.
+URL_VARIABLE = "TEST_URL"
+DEPLOYMENT_VARIABLE = "DEPLOYMENT_ID"
+# Lines of the check's output kept for the report.
+OUTPUT_TAIL_LINES = 20
+DEFAULT_CHECK_TIMEOUT_SECONDS = 300.0
+# How often the preview target group's health is read while the replacement instances register.
+HEALTH_POLL_SECONDS = 5.0
+
+Log = Callable[[str], None]
+T = TypeVar("T")
+# Runs a shell command with an environment and a timeout in seconds: (exit code, or None when it timed out; output).
+CommandRunner = Callable[[str, Mapping[str, str], float], tuple[int | None, str]]
+
+
+class NothingWaiting(InputError):
+    """No deployment of the group waits for promotion (exit 2): nothing was continued or stopped."""
+
+
+def _target_slot(info: Mapping[str, Any]) -> str:
+    return ", ".join((info.get("targetInstances") or {}).get("autoScalingGroups") or []) or "the replacement slot"
+
+
+def _in_flight(codedeploy: Any, targets: Targets) -> list[dict[str, Any]]:
+    ids = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
+    return [deployments.get_deployment(codedeploy, deployment_id) for deployment_id in ids]
+
+
+def _nothing_waiting(targets: Targets, in_flight: Sequence[Mapping[str, Any]]) -> NothingWaiting:
+    where = f"{targets.application}/{targets.deployment_group}"
+    if in_flight:
+        info = in_flight[0]
+        return NothingWaiting(
+            f"deployment {info.get('deploymentId')} of {where} is {info.get('status')}, not waiting for promotion "
+            f"({READY})",
+            hint="Promote once the release says 'waiting for promotion' (`python scripts/deploy.py status` shows it), "
+            "or give --wait SECONDS to wait for it.",
+        )
+    return NothingWaiting(
+        f"no deployment of {where} is waiting for promotion",
+        hint="Nothing to do: no release is at the gate (promotionGate off, or the deployment was already promoted, "
+        "stopped, or its promotionWaitMinutes ran out). `python scripts/deploy.py status` shows the last ones.",
+    )
+
+
+def find_waiting(
+    codedeploy: Any, targets: Targets, *, runtime: Runtime, wait_seconds: float = 0.0, log: Log
+) -> dict[str, Any]:
+    """The group's deployment in `Ready` (GetDeployment of each in flight), waiting up to `wait_seconds` for one.
+
+    Raises `NothingWaiting` (exit 2) when none is Ready by then.
+    """
+    started = runtime.now()
+    announced = False
+    while True:
+        in_flight = _in_flight(codedeploy, targets)
+        ready = next((info for info in in_flight if info.get("status") == READY), None)
+        if ready is not None:
+            return ready
+        waited = (runtime.now() - started).total_seconds()
+        if waited >= wait_seconds or runtime.stop.requested:
+            raise _nothing_waiting(targets, in_flight)
+        if not announced:
+            log(f"no deployment is waiting for promotion yet; looking again for up to {wait_seconds:.0f} s")
+            announced = True
+        runtime.sleep(min(READY_POLL_SECONDS, wait_seconds - waited))
+
+
+def _on_waiting(deployment_id: str, verb: str, call: Callable[[], T]) -> T:
+    """`call` (ContinueDeployment or StopDeployment on `deployment_id`); `NothingWaiting` if it left Ready meanwhile."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) not in NOT_WAITING:
+            raise
+        raise NothingWaiting(
+            f"deployment {deployment_id} can no longer be {verb} ({error_code(exc)}): it left {READY} meanwhile",
+            hint="`python scripts/deploy.py status` shows how it ended.",
+        ) from exc
+
+
+def promote(codedeploy: Any, targets: Targets, stream: TextIO, *, runtime: Runtime, wait_seconds: float = 0.0) -> int:
+    """ContinueDeployment(READY_WAIT) on the group's waiting deployment; 0, or `NothingWaiting` (exit 2)."""
+    info = find_waiting(codedeploy, targets, runtime=runtime, wait_seconds=wait_seconds, log=_writer(stream))
+    deployment_id = str(info["deploymentId"])
+    _on_waiting(deployment_id, "promoted", lambda: deployments.continue_deployment(codedeploy, deployment_id))
+    stream.write(
+        f"promoted deployment {deployment_id}: CodeDeploy now routes traffic to {_target_slot(info)} "
+        "(AllowTraffic, then BlockTraffic on the live slot).\n"
+        "The release following it switches the slots once it succeeds; if that run is gone, the next release "
+        "finishes the switch first (points the group at the new slot, resumes scaling, empties the old slot).\n"
+    )
+    return 0
+
+
+def abort(codedeploy: Any, targets: Targets, stream: TextIO, *, runtime: Runtime) -> int:
+    """StopDeployment with rollback on the group's waiting deployment; 0, or `NothingWaiting` (exit 2)."""
+    info = find_waiting(codedeploy, targets, runtime=runtime, log=_writer(stream))
+    deployment_id = str(info["deploymentId"])
+    answer = _on_waiting(deployment_id, "aborted", lambda: deployments.stop_deployment(codedeploy, deployment_id))
+    stream.write(
+        f"aborted deployment {deployment_id} with rollback ({answer}): traffic never left the live slot.\n"
+        f"The release following it empties {_target_slot(info)}; if that run is gone, the next release does.\n"
+    )
+    return 0
+
+
+def _writer(stream: TextIO) -> Log:
+    def write(text: str) -> None:
+        stream.write(text + "\n")
+
+    return write
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The pre-promotion check
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """How the pre-promotion check ended: `passed`, why (`reason`), and the last lines of its output."""
+
+    command: str
+    passed: bool
+    reason: str
+    output_tail: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """The outcome as report lines: the command, why it passed or failed, and its output's tail."""
+        verdict = "passed" if self.passed else "FAILED"
+        lines = [f"pre-promotion check {verdict} ({self.reason}): {self.command}"]
+        if self.output_tail:
+            lines.append(f"  last {len(self.output_tail)} line(s) of its output:")
+            lines.extend(f"    {line}" for line in self.output_tail)
+        return lines
+
+
+def run_shell(command: str, env: Mapping[str, str], timeout: float) -> tuple[int | None, str]:
+    """Run `command` with /bin/sh; (exit code, or None after `timeout` seconds; stdout and stderr together)."""
+    try:
+        done = subprocess.run(
+            ["/bin/sh", "-c", command],
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        return None, (exc.output or b"").decode("utf-8", "replace")
+    return done.returncode, done.stdout.decode("utf-8", "replace")
+
+
+def _tail(output: str) -> tuple[str, ...]:
+    return tuple(output.rstrip().splitlines()[-OUTPUT_TAIL_LINES:]) if output.strip() else ()
+
+
+class PromotionCheck:
+    """The user's check against the replacement slot, through the test listener and its preview target group.
+
+    `run` registers the instances, waits (bounded) until all are healthy in the preview group, runs the command and
+    deregisters them on every way out. AWS errors while registering or reading health fail the check (the caller
+    stops the deployment); a failing deregistration is reported, never hidden, and does not change the verdict.
+    """
+
+    def __init__(
+        self,
+        elbv2: Any,
+        *,
+        target_group_arn: str,
+        url: str,
+        command: str,
+        runtime: Runtime,
+        log: Log,
+        timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS,
+        runner: CommandRunner = run_shell,
+    ) -> None:
+        """Hold the collaborators; nothing is called until `run`."""
+        self.elbv2 = elbv2
+        self.target_group_arn = target_group_arn
+        self.url = url
+        self.command = command
+        self.runtime = runtime
+        self.log = log
+        self.timeout_seconds = timeout_seconds
+        self.runner = runner
+
+    def run(self, instance_ids: Sequence[str], deployment_id: str) -> CheckOutcome:
+        """Check `instance_ids` (the replacement slot) behind the test listener; the outcome, never an exception."""
+        if not instance_ids:
+            return CheckOutcome(self.command, False, "the replacement slot has no instance to check")
+        members = [{"Id": instance_id} for instance_id in instance_ids]
+        try:
+            self.elbv2.register_targets(TargetGroupArn=self.target_group_arn, Targets=members)
+            self.log(f"preview target group: registered {', '.join(instance_ids)} behind {self.url}")
+            unhealthy = self._wait_healthy(members)
+            if unhealthy:
+                return CheckOutcome(self.command, False, unhealthy)
+            return self._execute(deployment_id)
+        except AWS_ERRORS as exc:
+            return CheckOutcome(self.command, False, f"the preview target group refused it ({error_code(exc)})")
+        finally:
+            self._deregister(members)
+
+    def _health_bound_seconds(self) -> float:
+        # Twice what AllowTraffic takes at the preview group's own health-check settings (docs/decisions.md F7).
+        return 2.0 * read_traffic_timing(self.elbv2, self.target_group_arn).allow_traffic_seconds
+
+    def _wait_healthy(self, members: list[dict[str, str]]) -> str | None:
+        """None once every instance is healthy; otherwise, after the bound, why not (the states seen)."""
+        bound = self._health_bound_seconds()
+        started = self.runtime.now()
+        while True:
+            health = self.elbv2.describe_target_health(TargetGroupArn=self.target_group_arn, Targets=members)
+            states = {
+                item["Target"]["Id"]: item["TargetHealth"]["State"] for item in health["TargetHealthDescriptions"]
+            }
+            if states and all(state == "healthy" for state in states.values()):
+                return None
+            waited = (self.runtime.now() - started).total_seconds()
+            if waited >= bound or self.runtime.stop.requested:
+                seen = ", ".join(f"{instance} {state}" for instance, state in sorted(states.items()))
+                return (
+                    f"not every replacement instance became healthy behind the test listener in {bound:.0f} s: {seen}"
+                )
+            self.runtime.sleep(HEALTH_POLL_SECONDS)
+
+    def _execute(self, deployment_id: str) -> CheckOutcome:
+        env = {**os.environ, URL_VARIABLE: self.url, DEPLOYMENT_VARIABLE: deployment_id}
+        self.log(f"pre-promotion check: {self.command} ({URL_VARIABLE}={self.url}, up to {self.timeout_seconds:.0f} s)")
+        code, output = self.runner(self.command, env, self.timeout_seconds)
+        if code is None:
+            return CheckOutcome(self.command, False, f"timed out after {self.timeout_seconds:.0f} s", _tail(output))
+        return CheckOutcome(self.command, code == 0, f"exit {code}", _tail(output))
+
+    def _deregister(self, members: list[dict[str, str]]) -> None:
+        try:
+            self.elbv2.deregister_targets(TargetGroupArn=self.target_group_arn, Targets=members)
+        except AWS_ERRORS as exc:
+            ids = " ".join(f"Id={member['Id']}" for member in members)
+            self.log(
+                f"could not take the replacement instances out of the preview target group ({error_code(exc)}); "
+                f"only the test listener reaches them. Repair: aws elbv2 deregister-targets --target-group-arn "
+                f"{self.target_group_arn} --targets {ids}"
+            )
+            return
+        self.log("preview target group: replacement instances deregistered")

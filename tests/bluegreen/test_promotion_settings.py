@@ -1,0 +1,75 @@
+"""The promotion gate's settings: off by default, CodeDeploy's limits on the wait, and a test listener that is closed
+unless ranges are given (docs/decisions.md F82, F86)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bluegreen.config import ConfigError, Promotion, load_config
+
+GATE = {"promotionGate": True}
+
+
+def test_by_default_there_is_no_gate_no_test_listener_and_no_check() -> None:
+    assert load_config({}).promotion is None
+
+
+def test_the_gate_waits_an_hour_by_default_with_no_test_listener() -> None:
+    assert load_config(GATE).promotion == Promotion(wait_minutes=60)
+
+
+def test_settings_given_as_cdk_context_strings_are_read_like_json_values() -> None:
+    promotion = load_config(
+        {
+            "promotionGate": "true",
+            "promotionWaitMinutes": "2880",
+            "testListenerPort": "8443",
+            "testListenerAllowedCidrs": "203.0.113.7/32, 198.51.100.0/24",
+            "promotionCheckCommand": "curl -fsS $TEST_URL/health",
+        }
+    ).promotion
+    assert promotion == Promotion(
+        wait_minutes=2880,
+        test_listener_port=8443,
+        test_listener_cidrs=("203.0.113.7/32", "198.51.100.0/24"),
+        check_command="curl -fsS $TEST_URL/health",
+    )
+
+
+@pytest.mark.parametrize("minutes", [0, 2881])
+def test_a_wait_outside_codedeploys_48_hours_is_refused(minutes: int) -> None:
+    with pytest.raises(ConfigError, match=r"promotionWaitMinutes.*1\.\.2880"):
+        load_config({**GATE, "promotionWaitMinutes": minutes})
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"testListenerPort": 8443}, {"testListenerAllowedCidrs": ["203.0.113.7/32"]}, {"promotionCheckCommand": "true"}],
+)
+def test_the_test_listener_and_the_check_are_refused_without_the_gate(setting: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="needs promotionGate true"):
+        load_config(setting)
+
+
+@pytest.mark.parametrize("port", [80, 443])
+def test_the_test_listener_cannot_take_a_port_of_the_sites_own_listeners(port: int) -> None:
+    with pytest.raises(ConfigError, match="testListenerPort"):
+        load_config({**GATE, "testListenerPort": port})
+
+
+def test_opening_the_test_listener_to_the_whole_internet_is_refused() -> None:
+    with pytest.raises(ConfigError, match="whole internet"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": ["0.0.0.0/0"]})
+
+
+@pytest.mark.parametrize("cidr", ["203.0.113.7", "300.0.113.7/32", "203.0.113.7/33", "2001:db8::/32"])
+def test_a_range_that_is_not_an_ipv4_cidr_is_refused(cidr: str) -> None:
+    with pytest.raises(ConfigError, match="not an IPv4 CIDR"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": [cidr]})
+
+
+def test_ranges_without_a_test_listener_are_refused_as_meaningless() -> None:
+    with pytest.raises(ConfigError, match="needs testListenerPort"):
+        load_config({**GATE, "testListenerAllowedCidrs": ["203.0.113.7/32"]})
