@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import aws_cdk
 import pytest
 
+from bluegreen.config import CDK_JSON
 from tests.stacks.conftest import Synthesized
 
 pytestmark = pytest.mark.slow
@@ -66,3 +69,21 @@ def test_the_full_stack_puts_a_termination_hook_on_both_slots(default_stack: Syn
     )
     slots = default_stack.template.find_resources("AWS::AutoScaling::AutoScalingGroup")
     assert sorted(hook["Properties"]["AutoScalingGroupName"]["Ref"] for hook in hooks.values()) == sorted(slots)
+
+
+# -- feature flags ----------------------------------------------------------------------------------------------------
+
+
+def recommended_feature_flags() -> dict[str, object]:
+    """The flags the installed aws-cdk-lib recommends, as `cdk init` writes them (recommended-feature-flags.json)."""
+    (bundle,) = (Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz")
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        return dict(json.load(member))
+
+
+def test_cdk_json_configures_every_flag_the_pinned_aws_cdk_lib_recommends() -> None:
+    # An upgrade that adds a flag fails here: decide it (on, or off with the reason in docs/decisions.md)
+    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    assert sorted(set(recommended_feature_flags()) - set(context)) == []
