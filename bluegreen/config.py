@@ -15,6 +15,7 @@ flags, the rehearsal's overrides) obeys the same limits as one read from `cdk.js
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bluegreen.instance_types import UnknownInstanceType, architecture
+from bluegreen.instance_types import UnknownInstanceType, UnlistedInstanceType, architecture, check_listed
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
@@ -105,6 +106,13 @@ DEFAULT_DRAIN_IN_FLIGHT_COMMAND = "curl -fsS --max-time 1 http://127.0.0.1:{port
 # The key `drainInFlightCommand` replaced: the old command counted connections, which idle keep-alive connections from
 # the load balancer hold open (docs/drain.md); a value written for it would not mean what the new key means.
 RENAMED_DRAIN_KEYS: Mapping[str, str] = {"drainConnectionCountCommand": "drainInFlightCommand"}
+# Context keys that are not this project's to judge carry a namespace: an `@` in front or a `:` or `/` inside. So do
+# CDK's feature flags (`@aws-cdk/...`), the keys the CDK CLI adds (`aws:cdk:enable-path-metadata`), the lookups it
+# caches in cdk.context.json (`availability-zones:account=...:region=...`), and a key one sets for another tool or a
+# stage (`myteam:costCentre`); see docs/decisions.md F69. Every other key must be a setting.
+CONTEXT_NAMESPACE_MARKS = ("@", ":", "/")
+# The CDK CLI's one key without a namespace: `cdk acknowledge <notice>` records it in cdk.json (F69).
+CDK_PLAIN_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
 
 
 @dataclass(frozen=True)
@@ -320,6 +328,7 @@ class AppConfig:
     warm_pool_size: int = 0
     # notificationsTopic: False (none), True (the stack creates one) or an existing topic's ARN.
     notifications_topic: bool | str = False
+    allow_unlisted_instance_type: bool = False
 
 
 @dataclass(frozen=True)
@@ -462,6 +471,12 @@ SETTINGS: tuple[Setting, ...] = (
         "ACM certificate ARN in the stack's region: adds an HTTPS listener and redirects HTTP to it.",
     ),
     Setting("instanceType", "t3.micro", "EC2 instance type of both slots; a Graviton type gets the arm64 image."),
+    Setting(
+        "allowUnlistedInstanceType",
+        False,
+        "Accept an instanceType the installed botocore's EC2 model does not list (a type newer than it); its name "
+        "must still tell the architecture.",
+    ),
     Setting("fleetMinSize", 1, "Minimum instances of the live slot (>= 0)."),
     Setting("fleetDesiredSize", 2, "Instances of the live slot after a release (>= fleetMinSize)."),
     Setting("fleetMaxSize", 4, "Maximum instances of the live slot (>= fleetDesiredSize, >= 1)."),
@@ -603,11 +618,56 @@ def check_region(config: AppConfig, region: str) -> None:
         )
 
 
+def check_instance_type(config: AppConfig) -> None:
+    """Refuse an instance type that the installed botocore's EC2 model does not list, suggesting the nearest listed
+    name (docs/decisions.md F68), unless `allowUnlistedInstanceType` is set.
+
+    `app.py` calls it at synth, where the setting becomes the launch template; the release tool and the rehearsal,
+    which read the settings on every run but never launch from `instanceType`, do not pay for parsing the EC2 model.
+    """
+    if config.allow_unlisted_instance_type:
+        return
+    try:
+        check_listed(config.instance_type)
+    except UnlistedInstanceType as exc:
+        raise ConfigError(f"context key 'instanceType': {exc}") from exc
+
+
+def check_context_keys(context: Mapping[str, Any]) -> None:
+    """Refuse every key without a namespace (`CONTEXT_NAMESPACE_MARKS`) that is not a setting, suggesting the nearest
+    setting: a typo would otherwise leave the default in place silently.
+
+    Raises `ConfigError` naming all unknown keys at once. Renamed keys pass here; `load_config` names their new keys.
+    """
+    unknown = [
+        key
+        for key in context
+        if not any(mark in key for mark in CONTEXT_NAMESPACE_MARKS)
+        and key not in CDK_PLAIN_CONTEXT_KEYS
+        and key not in DEFAULTS
+        and key not in RENAMED_DRAIN_KEYS
+    ]
+    if not unknown:
+        return
+    by_lower_case = {key.lower(): key for key in DEFAULTS}
+    problems = []
+    for key in unknown:
+        nearest = difflib.get_close_matches(key.lower(), by_lower_case, n=1)
+        hint = f"; did you mean {by_lower_case[nearest[0]]}?" if nearest else ""
+        problems.append(f"context key '{key}' is not a setting{hint}")
+    raise ConfigError(
+        "; ".join(problems) + " (settings: README.md, Configuration; a key for another tool needs a namespace, "
+        "like 'mytool:key')"
+    )
+
+
 def load_config(context: Mapping[str, Any]) -> AppConfig:
     """Validate context values (falling back to `DEFAULTS`) into an `AppConfig`.
 
-    Unknown keys are ignored here because CDK's own feature flags share the context; `unknown_keys` reports them.
+    Keys without a namespace must be settings (`check_context_keys`); namespaced keys (CDK's feature flags, the CLI's
+    own, other tools') are not ours to judge.
     """
+    check_context_keys(context)
     get: Callable[[str], Any] = lambda key: context.get(key, DEFAULTS[key])  # noqa: E731
 
     interval = _integer("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"), *HEALTH_CHECK_INTERVAL_RANGE)
@@ -714,6 +774,7 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         lambda_reserved_concurrency=_boolean("lambdaReservedConcurrency", get("lambdaReservedConcurrency")),
         warm_pool_size=_integer("warmPoolSize", get("warmPoolSize"), 0, maximum),
         notifications_topic=_notifications_topic(get("notificationsTopic")),
+        allow_unlisted_instance_type=_boolean("allowUnlistedInstanceType", get("allowUnlistedInstanceType")),
     )
 
 
