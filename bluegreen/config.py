@@ -113,6 +113,25 @@ RENAMED_DRAIN_KEYS: Mapping[str, str] = {"drainConnectionCountCommand": "drainIn
 CONTEXT_NAMESPACE_MARKS = ("@", ":", "/")
 # The CDK CLI's one key without a namespace: `cdk acknowledge <notice>` records it in cdk.json (F69).
 CDK_PLAIN_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
+# SSM Parameter Store names (PutParameter Name: letters, digits and `_.-/`, at most 2048 characters); a hierarchy
+# starts with `/`, like the public AMI parameters under /aws/service/.
+SSM_PARAMETER_NAME = re.compile(r"^/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+SSM_PARAMETER_NAME_MAX = 2048
+AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# IAM managed policies: an ARN (AWS managed, `iam::aws:`, or customer managed, `iam::<account>:`) or the name of an
+# AWS managed policy, with its path if it has one (`service-role/...`). Names: 1..128 of `[\w+=,.@-]`.
+MANAGED_POLICY_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$")
+MANAGED_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$")
+# The instance role's own managed policy (stacks/fleet.py): listing it again would attach it twice.
+INSTANCE_ROLE_BASE_POLICY = "AmazonSSMManagedInstanceCore"
+# IAM quota "Managed policies attached to an IAM role": 10 by default, at most 20 when raised (F70); the role already
+# has INSTANCE_ROLE_BASE_POLICY.
+ROLE_MANAGED_POLICIES_DEFAULT_QUOTA = 10
+ROLE_MANAGED_POLICIES_MAX_QUOTA = 20
+# EC2 user data is at most 16 KB before base64 encoding (F71); the agent install takes about 2.3 KB of it (5 KB with
+# a warm pool).
+USER_DATA_MAX_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -302,6 +321,27 @@ class FleetSize:
 
 
 @dataclass(frozen=True)
+class MachineImage:
+    """The slots' image when not the default: an SSM parameter that holds an AMI id (resolved by CloudFormation at
+    each deployment, no lookup at synth), or one AMI id per region (`amis`, region -> AMI id); docs/decisions.md F71."""
+
+    ssm_parameter: str | None = None
+    amis: tuple[tuple[str, str], ...] = ()
+
+    def ami_for(self, region: str) -> str | None:
+        """The AMI id for `region` when the image is given per region, else None."""
+        return dict(self.amis).get(region)
+
+
+@dataclass(frozen=True)
+class UserDataFragment:
+    """A shell fragment from `userDataFile`: its path as given (for messages) and its text, read at synth."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """Everything the stack and the tools need to know, validated."""
 
@@ -329,6 +369,10 @@ class AppConfig:
     # notificationsTopic: False (none), True (the stack creates one) or an existing topic's ARN.
     notifications_topic: bool | str = False
     allow_unlisted_instance_type: bool = False
+    # None: Amazon Linux 2023 for the instance type's architecture (stacks/fleet.py).
+    machine_image: MachineImage | None = None
+    instance_role_managed_policies: tuple[str, ...] = ()
+    user_data_fragment: UserDataFragment | None = None
 
 
 @dataclass(frozen=True)
@@ -477,6 +521,25 @@ SETTINGS: tuple[Setting, ...] = (
         "Accept an instanceType the installed botocore's EC2 model does not list (a type newer than it); its name "
         "must still tell the architecture.",
     ),
+    Setting(
+        "machineImage",
+        None,
+        "The slots' image: an SSM parameter name holding an AMI id, or {region: AMI id}; default: Amazon Linux 2023 "
+        "for the instance type's architecture.",
+    ),
+    Setting(
+        "instanceRoleManagedPolicies",
+        (),
+        "Managed policies added to the instance role: ARNs or AWS managed policy names "
+        f"(at most {ROLE_MANAGED_POLICIES_MAX_QUOTA - 1}; IAM's default quota allows "
+        f"{ROLE_MANAGED_POLICIES_DEFAULT_QUOTA - 1}).",
+    ),
+    Setting(
+        "userDataFile",
+        None,
+        "A shell fragment (path relative to cdk.json) run as root after the CodeDeploy agent install, before the "
+        "instance may go InService.",
+    ),
     Setting("fleetMinSize", 1, "Minimum instances of the live slot (>= 0)."),
     Setting("fleetDesiredSize", 2, "Instances of the live slot after a release (>= fleetMinSize)."),
     Setting("fleetMaxSize", 4, "Maximum instances of the live slot (>= fleetDesiredSize, >= 1)."),
@@ -604,10 +667,17 @@ def _instance_type(value: Any) -> str:
 
 def check_region(config: AppConfig, region: str) -> None:
     """Refuse what only the stack's region can tell: a certificate from another region (ACM certificates are
-    regional; a load balancer can use only one from its own region, docs/decisions.md F31).
+    regional; a load balancer can use only one from its own region, docs/decisions.md F31), or a `machineImage` given
+    per region that names no AMI for this one (an AMI id belongs to one region).
 
     `app.py` calls it once the region is known; `load_config` cannot, as the release tool has no stack region.
     """
+    image = config.machine_image
+    if image is not None and image.amis and image.ami_for(region) is None:
+        raise ConfigError(
+            f"context key 'machineImage': no AMI for the stack's region {region} (given for "
+            f'{", ".join(name for name, _ in image.amis)}); add "{region}": "ami-..."'
+        )
     if config.certificate_arn is None:
         return
     certificate_region = config.certificate_arn.split(":")[3]
@@ -661,11 +731,11 @@ def check_context_keys(context: Mapping[str, Any]) -> None:
     )
 
 
-def load_config(context: Mapping[str, Any]) -> AppConfig:
+def load_config(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.parent) -> AppConfig:
     """Validate context values (falling back to `DEFAULTS`) into an `AppConfig`.
 
     Keys without a namespace must be settings (`check_context_keys`); namespaced keys (CDK's feature flags, the CLI's
-    own, other tools') are not ours to judge.
+    own, other tools') are not ours to judge. A relative `userDataFile` is read from `project_dir` (cdk.json's).
     """
     check_context_keys(context)
     get: Callable[[str], Any] = lambda key: context.get(key, DEFAULTS[key])  # noqa: E731
@@ -775,6 +845,9 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
         warm_pool_size=_integer("warmPoolSize", get("warmPoolSize"), 0, maximum),
         notifications_topic=_notifications_topic(get("notificationsTopic")),
         allow_unlisted_instance_type=_boolean("allowUnlistedInstanceType", get("allowUnlistedInstanceType")),
+        machine_image=_machine_image(get("machineImage")),
+        instance_role_managed_policies=_managed_policies(get("instanceRoleManagedPolicies")),
+        user_data_fragment=_user_data_fragment(get("userDataFile"), project_dir),
     )
 
 
@@ -798,4 +871,96 @@ def load_cdk_json_config(path: Path = CDK_JSON, overrides: Mapping[str, Any] | N
 
     Raises `ConfigError` for a bad value, or when the file cannot be read or is not JSON.
     """
-    return load_config({**load_cdk_json_context(path), **(overrides or {})})
+    return load_config({**load_cdk_json_context(path), **(overrides or {})}, project_dir=path.parent)
+
+
+def _machine_image(value: Any) -> MachineImage | None:
+    # cdk.json gives a string or an object; `-c machineImage='{"eu-west-1": "ami-..."}'` gives the object as JSON text.
+    if _optional(value):
+        return None
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context key 'machineImage': {value!r} is not a JSON object") from exc
+    if isinstance(value, str):
+        if AMI_ID.match(value):
+            raise ConfigError(
+                f"context key 'machineImage': {value!r} is an AMI id, which belongs to one region; give it per region, "
+                f'{{"<region>": "{value}"}}, or give an SSM parameter name'
+            )
+        if len(value) > SSM_PARAMETER_NAME_MAX or not SSM_PARAMETER_NAME.match(value):
+            raise ConfigError(
+                f"context key 'machineImage': {value!r} is not an SSM parameter name (letters, digits, _.-/, at most "
+                f"{SSM_PARAMETER_NAME_MAX} characters) nor an object of region -> AMI id"
+            )
+        return MachineImage(ssm_parameter=value)
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(
+            f"context key 'machineImage': {value!r} must be an SSM parameter name or a non-empty object of "
+            'region -> AMI id, like {"eu-west-1": "ami-0123456789abcdef0"}'
+        )
+    for region, ami in value.items():
+        _text("machineImage", region, REGION_NAME, "region names like eu-west-1 as keys")
+        _text(f"machineImage.{region}", ami, AMI_ID, "ami- followed by 8 or 17 hex digits")
+    return MachineImage(amis=tuple(sorted(value.items())))
+
+
+def _managed_policies(value: Any) -> tuple[str, ...]:
+    # cdk.json gives a list; `-c instanceRoleManagedPolicies=A,B` a comma-separated string (or a JSON list).
+    if _optional(value):
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context key 'instanceRoleManagedPolicies': {value!r} is not a JSON list") from exc
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"context key 'instanceRoleManagedPolicies': {value!r} must be a list of policy ARNs or AWS managed policy "
+            "names"
+        )
+    policies = tuple(item.strip() if isinstance(item, str) else item for item in value)
+    for policy in policies:
+        if not isinstance(policy, str) or not (MANAGED_POLICY_ARN.match(policy) or MANAGED_POLICY_NAME.match(policy)):
+            raise ConfigError(
+                f"context key 'instanceRoleManagedPolicies': {policy!r} is neither a managed policy ARN "
+                "(arn:aws:iam::aws:policy/NAME, arn:aws:iam::ACCOUNT:policy/NAME) nor an AWS managed policy name"
+            )
+        aws_managed = not policy.startswith("arn:") or ":iam::aws:" in policy
+        if aws_managed and policy.rsplit("/", 1)[-1] == INSTANCE_ROLE_BASE_POLICY:
+            raise ConfigError(
+                f"context key 'instanceRoleManagedPolicies': {policy!r} is attached to the instance role already"
+            )
+    if len(set(policies)) != len(policies):
+        raise ConfigError(f"context key 'instanceRoleManagedPolicies': {list(policies)!r} lists a policy twice")
+    if len(policies) > ROLE_MANAGED_POLICIES_MAX_QUOTA - 1:
+        raise ConfigError(
+            f"context key 'instanceRoleManagedPolicies': {len(policies)} policies; a role holds at most "
+            f"{ROLE_MANAGED_POLICIES_MAX_QUOTA} managed policies (IAM quota, {ROLE_MANAGED_POLICIES_DEFAULT_QUOTA} "
+            f"unless raised) and already has {INSTANCE_ROLE_BASE_POLICY}"
+        )
+    return policies
+
+
+def _user_data_fragment(value: Any, project_dir: Path) -> UserDataFragment | None:
+    if _optional(value):
+        return None
+    name = _text("userDataFile", value)
+    path = project_dir / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"context key 'userDataFile': {name!r} cannot be read ({exc.strerror}: {path})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"context key 'userDataFile': {name!r} is not UTF-8 text") from exc
+    if not text.strip() or "\0" in text:
+        raise ConfigError(f"context key 'userDataFile': {name!r} is empty or not a shell script")
+    if len(data) > USER_DATA_MAX_BYTES:
+        raise ConfigError(
+            f"context key 'userDataFile': {name!r} has {len(data)} bytes; EC2 user data holds at most "
+            f"{USER_DATA_MAX_BYTES} bytes, the CodeDeploy agent install included"
+        )
+    return UserDataFragment(path=name, text=text if text.endswith("\n") else text + "\n")
