@@ -60,7 +60,7 @@ class UnlistedInstanceType(ValueError):
 def listed_instance_types() -> tuple[str, tuple[str, ...]]:
     """The installed botocore's version and the instance types its EC2 service model lists (shape `InstanceType`).
 
-    Loading the model parses the whole EC2 API description (about a second), hence the cache: once per process.
+    Loading the model parses the whole EC2 API description (4.3 MB of JSON), hence the cache: once per process.
     """
     import botocore  # noqa: PLC0415 - only here, so `import bluegreen` needs no SDK (module docstring)
     import botocore.session  # noqa: PLC0415
