@@ -5,44 +5,75 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 
-from bluegreen.config import RENAMED_DRAIN_KEYS, SETTINGS, ConfigError, check_region, load_config
+from bluegreen.config import ConfigError, check_instance_type, check_region, load_config
 from stacks.blue_green_stack import build_stack
+
+# Where the region comes from, first match wins: the CDK CLI's own resolution (it passes CDK_DEFAULT_REGION to the
+# app), then the SDKs' variables for `python app.py` run without the CLI (docs/decisions.md F69).
+REGION_VARIABLES = ("CDK_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+# The account is optional (left unresolved, synth needs no credentials): the CLI's, or the SDKs' AWS_ACCOUNT_ID.
+ACCOUNT_VARIABLES = ("CDK_DEFAULT_ACCOUNT", "AWS_ACCOUNT_ID")
+NO_REGION = (
+    "No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or the region of the profile AWS_PROFILE names) before "
+    "`cdk synth` or `python app.py`."
+)
+
+
+@dataclass(frozen=True)
+class StackEnvironment:
+    """The stack's region (always known) and account (None: unresolved, as in a credential-less `cdk synth`)."""
+
+    region: str
+    account: str | None
+
+
+def profile_region() -> str | None:
+    """The region of the shared config file's profile (AWS_PROFILE, else `default`), read offline; None if unset."""
+    import botocore.exceptions  # noqa: PLC0415 - only when no variable names the region
+    import botocore.session  # noqa: PLC0415
+
+    try:
+        region = botocore.session.Session().get_config_variable("region")
+    except botocore.exceptions.BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile the file lacks
+        raise ConfigError(f"the AWS profile cannot be read: {exc}") from exc
+    return str(region) if region else None
+
+
+def stack_environment(environ: Mapping[str, str]) -> StackEnvironment | None:
+    """The stack's environment from `environ` (`REGION_VARIABLES`, then the profile's region), None without a region."""
+    region = next((environ[name] for name in REGION_VARIABLES if environ.get(name)), None) or profile_region()
+    if region is None:
+        return None
+    account = next((environ[name] for name in ACCOUNT_VARIABLES if environ.get(name)), None)
+    return StackEnvironment(region=region, account=account)
 
 
 def main() -> int:
     """Synthesize the stack with the settings' defaults (`bluegreen.config.SETTINGS`), overridden by any key set in
-    `cdk.json` context or with `cdk ... -c key=value`."""
+    `cdk.json` context or with `cdk ... -c key=value`. Bad input: one message on stderr, exit code 2."""
     # aws-cdk-lib's built-in template validation only warns and costs most of synth's CPU (docs/performance.md);
     # the tests run cfn-lint on every template instead.
     app = cdk.App(builtin_cloud_formation_validation=False)
-    # The settings, and the retired keys too, so that a renamed setting is refused with its new name rather than
-    # silently ignored (CDK's own feature flags share the context, so other keys are not ours to judge here).
-    keys = [setting.key for setting in SETTINGS] + list(RENAMED_DRAIN_KEYS)
-    context = {key: value for key in keys if (value := app.node.try_get_context(key)) is not None}
     try:
-        config = load_config(context)
+        # All of the context, so that a key that is no setting (a typo, a renamed setting) is refused, not ignored;
+        # the namespaced keys of CDK and other tools pass (bluegreen.config.check_context_keys).
+        config = load_config(dict(app.node.get_all_context()))
+        # The region is needed at synth (ALB access logging grants a region-specific principal).
+        env = stack_environment(os.environ)
+        if env is None:
+            print(NO_REGION, file=sys.stderr)
+            return 2
+        check_region(config, env.region)
+        check_instance_type(config)
+        build_stack(app, config, cdk.Environment(account=env.account, region=env.region))
     except ConfigError as error:
         print(f"Invalid configuration (cdk.json context or -c): {error}", file=sys.stderr)
         return 2
-    # The region is needed at synth (ALB access logging grants a region-specific principal); the CLI derives
-    # CDK_DEFAULT_REGION from AWS_REGION / the profile, no credentials needed. The account may stay unresolved.
-    region = os.environ.get("CDK_DEFAULT_REGION")
-    if not region:
-        print(
-            "No AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region) before `cdk synth`.",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        check_region(config, region)
-    except ConfigError as error:
-        print(f"Invalid configuration (cdk.json context or -c): {error}", file=sys.stderr)
-        return 2
-    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region)
-    build_stack(app, config, env)
     app.synth()
     return 0
 

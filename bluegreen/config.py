@@ -15,6 +15,7 @@ flags, the rehearsal's overrides) obeys the same limits as one read from `cdk.js
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bluegreen.instance_types import UnknownInstanceType, architecture
+from bluegreen.instance_types import UnknownInstanceType, UnlistedInstanceType, architecture, check_listed
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
@@ -112,6 +113,32 @@ PROMOTION_WAIT_MINUTES_RANGE = (1, 2880)
 # Ports the stack's own listeners take: a test listener on one of them would collide (DuplicateListener).
 RESERVED_LISTENER_PORTS = (80, 443)
 IPV4_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
+# Context keys that are not this project's to judge carry a namespace: an `@` in front or a `:` or `/` inside. So do
+# CDK's feature flags (`@aws-cdk/...`), the keys the CDK CLI adds (`aws:cdk:enable-path-metadata`), the lookups it
+# caches in cdk.context.json (`availability-zones:account=...:region=...`), and a key one sets for another tool or a
+# stage (`myteam:costCentre`); see docs/decisions.md F69. Every other key must be a setting.
+CONTEXT_NAMESPACE_MARKS = ("@", ":", "/")
+# The CDK CLI's one key without a namespace: `cdk acknowledge <notice>` records it in cdk.json (F69).
+CDK_PLAIN_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
+# SSM Parameter Store names (PutParameter Name: letters, digits and `_.-/`, at most 2048 characters); a hierarchy
+# starts with `/`, like the public AMI parameters under /aws/service/.
+SSM_PARAMETER_NAME = re.compile(r"^/?[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+SSM_PARAMETER_NAME_MAX = 2048
+AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# IAM managed policies: an ARN (AWS managed, `iam::aws:`, or customer managed, `iam::<account>:`) or the name of an
+# AWS managed policy, with its path if it has one (`service-role/...`). Names: 1..128 of `[\w+=,.@-]`.
+MANAGED_POLICY_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$")
+MANAGED_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$")
+# The instance role's own managed policy (stacks/fleet.py): listing it again would attach it twice.
+INSTANCE_ROLE_BASE_POLICY = "AmazonSSMManagedInstanceCore"
+# IAM quota "Managed policies attached to an IAM role": 10 by default, at most 20 when raised (F70); the role already
+# has INSTANCE_ROLE_BASE_POLICY.
+ROLE_MANAGED_POLICIES_DEFAULT_QUOTA = 10
+ROLE_MANAGED_POLICIES_MAX_QUOTA = 20
+# EC2 user data is at most 16 KB before base64 encoding (F71); the agent install takes about 2.3 KB of it (5 KB with
+# a warm pool).
+USER_DATA_MAX_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -325,6 +352,27 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class MachineImage:
+    """The slots' image when not the default: an SSM parameter that holds an AMI id (resolved by CloudFormation at
+    each deployment, no lookup at synth), or one AMI id per region (`amis`, region -> AMI id); docs/decisions.md F71."""
+
+    ssm_parameter: str | None = None
+    amis: tuple[tuple[str, str], ...] = ()
+
+    def ami_for(self, region: str) -> str | None:
+        """The AMI id for `region` when the image is given per region, else None."""
+        return dict(self.amis).get(region)
+
+
+@dataclass(frozen=True)
+class UserDataFragment:
+    """A shell fragment from `userDataFile`: its path as given (for messages) and its text, read at synth."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """Everything the stack and the tools need to know, validated."""
 
@@ -356,6 +404,11 @@ class AppConfig:
     finisher_sweep_minutes: int = 5
     # The promotion gate (docs/decisions.md F82-F86): off, or the deployment waits this many minutes for `promote`.
     promotion: Promotion | None = None
+    allow_unlisted_instance_type: bool = False
+    # None: Amazon Linux 2023 for the instance type's architecture (stacks/fleet.py).
+    machine_image: MachineImage | None = None
+    instance_role_managed_policies: tuple[str, ...] = ()
+    user_data_fragment: UserDataFragment | None = None
 
 
 @dataclass(frozen=True)
@@ -502,6 +555,31 @@ SETTINGS: tuple[Setting, ...] = (
         "ACM certificate ARN in the stack's region: adds an HTTPS listener and redirects HTTP to it.",
     ),
     Setting("instanceType", "t3.micro", "EC2 instance type of both slots; a Graviton type gets the arm64 image."),
+    Setting(
+        "allowUnlistedInstanceType",
+        False,
+        "Accept an instanceType the installed botocore's EC2 model does not list (a type newer than it); its name "
+        "must still tell the architecture.",
+    ),
+    Setting(
+        "machineImage",
+        None,
+        "The slots' image: an SSM parameter name holding an AMI id, or {region: AMI id}; default: Amazon Linux 2023 "
+        "for the instance type's architecture.",
+    ),
+    Setting(
+        "instanceRoleManagedPolicies",
+        (),
+        "Managed policies added to the instance role: ARNs or AWS managed policy names "
+        f"(at most {ROLE_MANAGED_POLICIES_MAX_QUOTA - 1}; IAM's default quota allows "
+        f"{ROLE_MANAGED_POLICIES_DEFAULT_QUOTA - 1}).",
+    ),
+    Setting(
+        "userDataFile",
+        None,
+        "A shell fragment (path relative to cdk.json) run as root after the CodeDeploy agent install, before the "
+        "instance may go InService.",
+    ),
     Setting("fleetMinSize", 1, "Minimum instances of the live slot (>= 0)."),
     Setting("fleetDesiredSize", 2, "Instances of the live slot after a release (>= fleetMinSize)."),
     Setting("fleetMaxSize", 4, "Maximum instances of the live slot (>= fleetDesiredSize, >= 1)."),
@@ -734,10 +812,17 @@ def _instance_type(value: Any) -> str:
 
 def check_region(config: AppConfig, region: str) -> None:
     """Refuse what only the stack's region can tell: a certificate from another region (ACM certificates are
-    regional; a load balancer can use only one from its own region, docs/decisions.md F31).
+    regional; a load balancer can use only one from its own region, docs/decisions.md F31), or a `machineImage` given
+    per region that names no AMI for this one (an AMI id belongs to one region).
 
     `app.py` calls it once the region is known; `load_config` cannot, as the release tool has no stack region.
     """
+    image = config.machine_image
+    if image is not None and image.amis and image.ami_for(region) is None:
+        raise ConfigError(
+            f"context key 'machineImage': no AMI for the stack's region {region} (given for "
+            f'{", ".join(name for name, _ in image.amis)}); add "{region}": "ami-..."'
+        )
     if config.certificate_arn is None:
         return
     certificate_region = config.certificate_arn.split(":")[3]
@@ -748,11 +833,56 @@ def check_region(config: AppConfig, region: str) -> None:
         )
 
 
-def load_config(context: Mapping[str, Any]) -> AppConfig:
+def check_instance_type(config: AppConfig) -> None:
+    """Refuse an instance type that the installed botocore's EC2 model does not list, suggesting the nearest listed
+    name (docs/decisions.md F68), unless `allowUnlistedInstanceType` is set.
+
+    `app.py` calls it at synth, where the setting becomes the launch template; the release tool and the rehearsal,
+    which read the settings on every run but never launch from `instanceType`, do not pay for parsing the EC2 model.
+    """
+    if config.allow_unlisted_instance_type:
+        return
+    try:
+        check_listed(config.instance_type)
+    except UnlistedInstanceType as exc:
+        raise ConfigError(f"context key 'instanceType': {exc}") from exc
+
+
+def check_context_keys(context: Mapping[str, Any]) -> None:
+    """Refuse every key without a namespace (`CONTEXT_NAMESPACE_MARKS`) that is not a setting, suggesting the nearest
+    setting: a typo would otherwise leave the default in place silently.
+
+    Raises `ConfigError` naming all unknown keys at once. Renamed keys pass here; `load_config` names their new keys.
+    """
+    unknown = [
+        key
+        for key in context
+        if not any(mark in key for mark in CONTEXT_NAMESPACE_MARKS)
+        and key not in CDK_PLAIN_CONTEXT_KEYS
+        and key not in DEFAULTS
+        and key not in RENAMED_DRAIN_KEYS
+    ]
+    if not unknown:
+        return
+    by_lower_case = {key.lower(): key for key in DEFAULTS}
+    problems = []
+    for key in unknown:
+        nearest = difflib.get_close_matches(key.lower(), by_lower_case, n=1)
+        hint = f"; did you mean {by_lower_case[nearest[0]]}?" if nearest else ""
+        problems.append(f"context key '{key}' is not a setting{hint}")
+    raise ConfigError(
+        "; ".join(problems) + " (settings: README.md, Configuration; a key for another tool needs a namespace, "
+        "like 'mytool:key')"
+    )
+
+
+def load_config(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.parent) -> AppConfig:
     """Validate context values (falling back to `DEFAULTS`) into an `AppConfig`.
 
-    Unknown keys are ignored here because CDK's own feature flags share the context; `unknown_keys` reports them.
+    Keys without a namespace must be settings (`check_context_keys`); namespaced keys (CDK's feature flags, the CLI's
+    own, other tools') are not ours to judge. A relative `userDataFile` is read from `project_dir` (cdk.json's).
     """
+    check_context_keys(context)
     get: Callable[[str], Any] = lambda key: context.get(key, DEFAULTS[key])  # noqa: E731
 
     interval = _integer("healthCheckIntervalSeconds", get("healthCheckIntervalSeconds"), *HEALTH_CHECK_INTERVAL_RANGE)
@@ -864,6 +994,10 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
             "finisherSweepMinutes", get("finisherSweepMinutes"), *FINISHER_SWEEP_RANGE_MINUTES
         ),
         promotion=_promotion(get),
+        allow_unlisted_instance_type=_boolean("allowUnlistedInstanceType", get("allowUnlistedInstanceType")),
+        machine_image=_machine_image(get("machineImage")),
+        instance_role_managed_policies=_managed_policies(get("instanceRoleManagedPolicies")),
+        user_data_fragment=_user_data_fragment(get("userDataFile"), project_dir),
     )
 
 
@@ -887,4 +1021,96 @@ def load_cdk_json_config(path: Path = CDK_JSON, overrides: Mapping[str, Any] | N
 
     Raises `ConfigError` for a bad value, or when the file cannot be read or is not JSON.
     """
-    return load_config({**load_cdk_json_context(path), **(overrides or {})})
+    return load_config({**load_cdk_json_context(path), **(overrides or {})}, project_dir=path.parent)
+
+
+def _machine_image(value: Any) -> MachineImage | None:
+    # cdk.json gives a string or an object; `-c machineImage='{"eu-west-1": "ami-..."}'` gives the object as JSON text.
+    if _optional(value):
+        return None
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context key 'machineImage': {value!r} is not a JSON object") from exc
+    if isinstance(value, str):
+        if AMI_ID.match(value):
+            raise ConfigError(
+                f"context key 'machineImage': {value!r} is an AMI id, which belongs to one region; give it per region, "
+                f'{{"<region>": "{value}"}}, or give an SSM parameter name'
+            )
+        if len(value) > SSM_PARAMETER_NAME_MAX or not SSM_PARAMETER_NAME.match(value):
+            raise ConfigError(
+                f"context key 'machineImage': {value!r} is not an SSM parameter name (letters, digits, _.-/, at most "
+                f"{SSM_PARAMETER_NAME_MAX} characters) nor an object of region -> AMI id"
+            )
+        return MachineImage(ssm_parameter=value)
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(
+            f"context key 'machineImage': {value!r} must be an SSM parameter name or a non-empty object of "
+            'region -> AMI id, like {"eu-west-1": "ami-0123456789abcdef0"}'
+        )
+    for region, ami in value.items():
+        _text("machineImage", region, REGION_NAME, "region names like eu-west-1 as keys")
+        _text(f"machineImage.{region}", ami, AMI_ID, "ami- followed by 8 or 17 hex digits")
+    return MachineImage(amis=tuple(sorted(value.items())))
+
+
+def _managed_policies(value: Any) -> tuple[str, ...]:
+    # cdk.json gives a list; `-c instanceRoleManagedPolicies=A,B` a comma-separated string (or a JSON list).
+    if _optional(value):
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context key 'instanceRoleManagedPolicies': {value!r} is not a JSON list") from exc
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"context key 'instanceRoleManagedPolicies': {value!r} must be a list of policy ARNs or AWS managed policy "
+            "names"
+        )
+    policies = tuple(item.strip() if isinstance(item, str) else item for item in value)
+    for policy in policies:
+        if not isinstance(policy, str) or not (MANAGED_POLICY_ARN.match(policy) or MANAGED_POLICY_NAME.match(policy)):
+            raise ConfigError(
+                f"context key 'instanceRoleManagedPolicies': {policy!r} is neither a managed policy ARN "
+                "(arn:aws:iam::aws:policy/NAME, arn:aws:iam::ACCOUNT:policy/NAME) nor an AWS managed policy name"
+            )
+        aws_managed = not policy.startswith("arn:") or ":iam::aws:" in policy
+        if aws_managed and policy.rsplit("/", 1)[-1] == INSTANCE_ROLE_BASE_POLICY:
+            raise ConfigError(
+                f"context key 'instanceRoleManagedPolicies': {policy!r} is attached to the instance role already"
+            )
+    if len(set(policies)) != len(policies):
+        raise ConfigError(f"context key 'instanceRoleManagedPolicies': {list(policies)!r} lists a policy twice")
+    if len(policies) > ROLE_MANAGED_POLICIES_MAX_QUOTA - 1:
+        raise ConfigError(
+            f"context key 'instanceRoleManagedPolicies': {len(policies)} policies; a role holds at most "
+            f"{ROLE_MANAGED_POLICIES_MAX_QUOTA} managed policies (IAM quota, {ROLE_MANAGED_POLICIES_DEFAULT_QUOTA} "
+            f"unless raised) and already has {INSTANCE_ROLE_BASE_POLICY}"
+        )
+    return policies
+
+
+def _user_data_fragment(value: Any, project_dir: Path) -> UserDataFragment | None:
+    if _optional(value):
+        return None
+    name = _text("userDataFile", value)
+    path = project_dir / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"context key 'userDataFile': {name!r} cannot be read ({exc.strerror}: {path})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"context key 'userDataFile': {name!r} is not UTF-8 text") from exc
+    if not text.strip() or "\0" in text:
+        raise ConfigError(f"context key 'userDataFile': {name!r} is empty or not a shell script")
+    if len(data) > USER_DATA_MAX_BYTES:
+        raise ConfigError(
+            f"context key 'userDataFile': {name!r} has {len(data)} bytes; EC2 user data holds at most "
+            f"{USER_DATA_MAX_BYTES} bytes, the CodeDeploy agent install included"
+        )
+    return UserDataFragment(path=name, text=text if text.endswith("\n") else text + "\n")

@@ -10,10 +10,16 @@ Hosts, which an Auto Scaling group cannot launch onto here, and names outside th
 family) are refused rather than guessed.
 
 Plain Python: bluegreen.config validates with it and stacks/fleet.py picks the Amazon Linux 2023 image with it.
+
+`check_listed` also asks whether EC2 knows the name at all, offline: the `InstanceType` enum of the EC2 service model
+that botocore ships (docs/decisions.md F68). botocore is imported on that call only (it comes with boto3, a dependency
+of this package), so importing this module stays cheap and free of SDKs.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from typing import Literal
 
@@ -44,3 +50,33 @@ def architecture(instance_type: str) -> Architecture:
     if "g" in options or series in ARM_SERIES_WITHOUT_OPTION:
         return "arm64"
     return "x86_64"
+
+
+class UnlistedInstanceType(ValueError):
+    """The name is not in the installed botocore's list of EC2 instance types (a typo, or a type newer than it)."""
+
+
+@functools.cache
+def listed_instance_types() -> tuple[str, tuple[str, ...]]:
+    """The installed botocore's version and the instance types its EC2 service model lists (shape `InstanceType`).
+
+    Loading the model parses the whole EC2 API description (4.3 MB of JSON), hence the cache: once per process.
+    """
+    import botocore  # noqa: PLC0415 - only here, so `import bluegreen` needs no SDK (module docstring)
+    import botocore.session  # noqa: PLC0415
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    return botocore.__version__, tuple(model.shape_for("InstanceType").enum)
+
+
+def check_listed(instance_type: str) -> None:
+    """Raise `UnlistedInstanceType`, suggesting the nearest listed name, unless botocore lists the type."""
+    version, listed = listed_instance_types()
+    if instance_type in listed:
+        return
+    nearest = difflib.get_close_matches(instance_type, listed, n=1)
+    hint = f"; did you mean {nearest[0]}?" if nearest else ""
+    raise UnlistedInstanceType(
+        f"{instance_type!r} is not an EC2 instance type botocore {version} knows{hint} (a type newer than the "
+        "installed botocore: upgrade boto3/botocore, or set allowUnlistedInstanceType to true)"
+    )

@@ -70,6 +70,9 @@ class BlueGreenStack(Stack):
             artifact_bucket=artifacts.bucket,
             agent_ready_timeout=Duration.seconds(config.agent_ready_timeout_seconds),
             warm_pool_size=config.warm_pool_size,
+            machine_image=config.machine_image,
+            managed_policies=config.instance_role_managed_policies,
+            user_data_fragment=config.user_data_fragment,
         )
         fleet.admit_from(entry.alb, config.app_port)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
@@ -10,7 +12,14 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from bluegreen.config import AGENT_READY_TIMEOUT_RANGE
+from bluegreen.config import (
+    AGENT_READY_TIMEOUT_RANGE,
+    INSTANCE_ROLE_BASE_POLICY,
+    USER_DATA_MAX_BYTES,
+    ConfigError,
+    MachineImage,
+    UserDataFragment,
+)
 from bluegreen.instance_types import architecture
 
 SLOT_IDS = ("SlotA", "SlotB")
@@ -85,6 +94,10 @@ echo "CodeDeploy agent running" | tee /dev/console
 """
 # Last: the agent runs, so the instance may go InService.
 AGENT_READY_COMPLETE = "complete_agent_ready_hook CONTINUE\n"
+# Before the operator's fragment (`userDataFile`): a known working directory (the agent install left /tmp). The
+# fragment runs in the same bash as the install, under `set -euo pipefail` and the ERR trap: a failing command
+# abandons the instance (Auto Scaling launches another) instead of letting a half-configured one go InService.
+USER_DATA_FRAGMENT_HEADER = "# --- userDataFile: {path} ---\ncd /\n"
 
 # With a warm pool (docs/performance.md, "Warm pools"), the launch hook runs twice: when the instance enters the pool
 # (Warmed:Pending:Wait) and again when it leaves it (Pending:Wait), but cloud-init runs user data on the first boot
@@ -134,7 +147,8 @@ systemctl enable agent-ready-hook.service
 
 
 class Fleet(Construct):
-    """One launch template (Amazon Linux 2023, IMDSv2, encrypted root volume, least-privilege role) and two slots.
+    """One launch template (Amazon Linux 2023 unless `machine_image` says otherwise, IMDSv2, encrypted root volume,
+    least-privilege role plus the operator's `managed_policies`) and two slots.
 
     The slots are not attached to the target group (CodeDeploy moves instances in and out of it) and carry no
     desired capacity, because a desired capacity in the template resets the group on every stack update
@@ -152,6 +166,9 @@ class Fleet(Construct):
         artifact_bucket: s3.IBucket,
         agent_ready_timeout: Duration,
         warm_pool_size: int = 0,
+        machine_image: MachineImage | None = None,
+        managed_policies: Sequence[str] = (),
+        user_data_fragment: UserDataFragment | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         low, high = AGENT_READY_TIMEOUT_RANGE
@@ -173,31 +190,23 @@ class Fleet(Construct):
             "InstanceRole",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description="Blue/green instances: read revisions, talk to SSM (drain check) and CodeDeploy",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(INSTANCE_ROLE_BASE_POLICY),
+                *(_managed_policy(self, index, policy) for index, policy in enumerate(managed_policies)),
+            ],
         )
         artifact_bucket.grant_read(self.role)
 
-        user_data = ec2.UserData.for_linux()
-        user_data.add_commands(
-            AGENT_READY_FUNCTIONS,
-            AGENT_INSTALL.format(region=Aws.REGION, url_suffix=Aws.URL_SUFFIX),
-            *([AGENT_READY_EVERY_BOOT] if warm_pool_size else []),
-            AGENT_READY_COMPLETE,
-        )
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
-            # The SSM public parameter is resolved by CloudFormation at deploy time, not looked up at synth; the arm64
-            # image for a Graviton type (bluegreen.instance_types, docs/decisions.md F29).
-            machine_image=ec2.MachineImage.latest_amazon_linux2023(
-                cpu_type=AL2023_CPU_TYPES[architecture(instance_type)]
-            ),
+            machine_image=_machine_image(machine_image, instance_type),
             instance_type=ec2.InstanceType(instance_type),
             require_imdsv2=True,
             http_put_response_hop_limit=1,
             role=self.role,
             security_group=self.security_group,
-            user_data=user_data,
+            user_data=_user_data(warm_pool_size=warm_pool_size, fragment=user_data_fragment),
             block_devices=[
                 ec2.BlockDevice(
                     device_name="/dev/xvda",
@@ -259,6 +268,7 @@ class Fleet(Construct):
                     "the drain Lambda's connection check runs through.",
                     applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"],
                 ),
+                *_operator_policy_acknowledgements(managed_policies),
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
                     reason="Read-only access to the revision objects of the artifact bucket (any key: keys "
@@ -350,3 +360,67 @@ class Fleet(Construct):
     def admit_from(self, peer: ec2.IConnectable, port: int) -> None:
         """Open the app port to `peer` (the ALB) only."""
         self.security_group.connections.allow_from(peer, ec2.Port.tcp(port), "App port from the ALB")
+
+
+def _machine_image(setting: MachineImage | None, instance_type: str) -> ec2.IMachineImage:
+    """The slots' image: `machineImage` when set, else Amazon Linux 2023 for the instance type's architecture.
+
+    An SSM parameter (the default's public one, or the operator's) is resolved by CloudFormation at each deployment,
+    not looked up at synth (docs/decisions.md F71); AMI ids given per region are written into the template.
+    """
+    if setting is None:
+        return ec2.MachineImage.latest_amazon_linux2023(cpu_type=AL2023_CPU_TYPES[architecture(instance_type)])
+    if setting.ssm_parameter is not None:
+        return ec2.MachineImage.from_ssm_parameter(setting.ssm_parameter, os=ec2.OperatingSystemType.LINUX)
+    return ec2.MachineImage.generic_linux(dict(setting.amis))
+
+
+def _managed_policy(scope: Construct, index: int, policy: str) -> iam.IManagedPolicy:
+    """An `instanceRoleManagedPolicies` entry: an ARN as given, or an AWS managed policy's name (path included)."""
+    if policy.startswith("arn:"):
+        # An imported policy is a reference, no resource: its construct id names no logical id.
+        return iam.ManagedPolicy.from_managed_policy_arn(scope, f"OperatorPolicy{index}", policy)
+    return iam.ManagedPolicy.from_aws_managed_policy_name(policy)
+
+
+def _operator_policy_acknowledgements(policies: Sequence[str]) -> list[NagPackSuppression]:
+    """AwsSolutions-IAM4 flags AWS managed policies; those the operator chose are acknowledged by name, one each."""
+    applies_to = [
+        f"Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}"
+        if not policy.startswith("arn:")
+        else f"Policy::{policy}"
+        for policy in policies
+        if not policy.startswith("arn:") or ":iam::aws:" in policy
+    ]
+    if not applies_to:
+        return []
+    return [
+        NagPackSuppression(
+            id="AwsSolutions-IAM4",
+            reason="Chosen by the operator in the instanceRoleManagedPolicies setting (README.md, Configuration).",
+            applies_to=applies_to,
+        )
+    ]
+
+
+def _user_data(*, warm_pool_size: int, fragment: UserDataFragment | None) -> ec2.UserData:
+    """The slots' user data: the agent install, the operator's fragment if any, then the agent-ready completion.
+
+    Raises `ConfigError` when the whole script exceeds EC2's user data limit (docs/decisions.md F71).
+    """
+    user_data = ec2.UserData.for_linux()
+    user_data.add_commands(
+        AGENT_READY_FUNCTIONS,
+        AGENT_INSTALL.format(region=Aws.REGION, url_suffix=Aws.URL_SUFFIX),
+        *([AGENT_READY_EVERY_BOOT] if warm_pool_size else []),
+        *([USER_DATA_FRAGMENT_HEADER.format(path=fragment.path) + fragment.text] if fragment else []),
+        AGENT_READY_COMPLETE,
+    )
+    # The region and URL suffix are still tokens here, each longer than any value it stands for: an upper bound.
+    size = len(user_data.render().encode("utf-8"))
+    if size > USER_DATA_MAX_BYTES:
+        raise ConfigError(
+            f"context key 'userDataFile': the user data would have {size} bytes with it; EC2 allows "
+            f"{USER_DATA_MAX_BYTES} (the CodeDeploy agent install takes the rest)"
+        )
+    return user_data

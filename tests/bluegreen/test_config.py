@@ -43,7 +43,8 @@ def test_cdk_json_holds_feature_flags_only_so_the_code_defaults_apply() -> None:
     # its key there (or with -c key=value).
     context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
     assert [key for key in context if key in DEFAULTS] == []
-    assert all(key.startswith("@aws-cdk/") for key in context)
+    # CDK's flags: `@aws-cdk/...`, and `@aws-cdk-containers/...` among the recommended ones
+    assert all(key.startswith("@aws-cdk") for key in context)
     assert load_cdk_json_config() == load_config({})
 
 

@@ -6,10 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import aws_cdk
 import pytest
 
+from app import StackEnvironment, stack_environment
+from bluegreen.config import CDK_JSON
 from tests.stacks.conftest import Synthesized
 
 pytestmark = pytest.mark.slow
@@ -17,13 +21,23 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_app(tmp_path: Path, context: dict, region: str | None) -> subprocess.CompletedProcess[str]:
+def clean_env() -> dict[str, str]:
+    """The environment without any AWS or CDK variable, and without the developer's AWS config files."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CDK_", "AWS_"))}
+    env.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+    return env
+
+
+def run_app(
+    tmp_path: Path, context: dict, region: str | None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = clean_env()
     # The CDK CLI hands context and the output directory to the app through these variables.
     env["CDK_CONTEXT_JSON"] = json.dumps(context)
     env["CDK_OUTDIR"] = str(tmp_path)
     if region is not None:
         env["CDK_DEFAULT_REGION"] = region
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=120
     )
@@ -66,3 +80,117 @@ def test_the_full_stack_puts_a_termination_hook_on_both_slots(default_stack: Syn
     )
     slots = default_stack.template.find_resources("AWS::AutoScaling::AutoScalingGroup")
     assert sorted(hook["Properties"]["AutoScalingGroupName"]["Ref"] for hook in hooks.values()) == sorted(slots)
+
+
+def manifest_environment(out_dir: Path) -> str:
+    """The environment the cloud assembly records for the stack, `aws://<account>/<region>`."""
+    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    (environment,) = {
+        artifact["environment"]
+        for artifact in manifest["artifacts"].values()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
+    return str(environment)
+
+
+# -- unknown keys and instance types, end to end (issue 16) -----------------------------------------------------------
+
+
+def test_cdk_synth_refuses_a_misspelt_setting_naming_the_one_it_resembles_without_a_traceback(tmp_path: Path) -> None:
+    # Given the pinned CLI, with the project's Python first on PATH as `make synth` sets it
+    env = clean_env()
+    env["PATH"] = os.pathsep.join([str(REPO / "node_modules" / ".bin"), str(Path(sys.executable).parent), env["PATH"]])
+    env.update(
+        {"AWS_REGION": "eu-west-1", "CDK_DISABLE_VERSION_CHECK": "1", "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1"}
+    )
+    # When a typo is passed on the command line
+    result = subprocess.run(
+        ["cdk", "synth", "--quiet", "--output", str(tmp_path), "-c", "healthCheckIntervalSecond=5"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    # Then synth fails with one line that names the key and the setting it resembles, and nothing is synthesized
+    assert result.returncode != 0
+    assert "'healthCheckIntervalSecond' is not a setting; did you mean healthCheckIntervalSeconds?" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_an_instance_type_ec2_does_not_list_stops_synth_with_exit_2_and_a_suggestion(tmp_path: Path) -> None:
+    result = run_app(tmp_path, {"instanceType": "t3.mirco"}, region="eu-west-1")
+    assert result.returncode == 2
+    assert "did you mean t3.micro?" in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+# -- where the region and the account come from -----------------------------------------------------------------------
+
+
+def test_python_app_py_without_the_cli_takes_the_region_and_account_from_the_sdk_variables(tmp_path: Path) -> None:
+    # Given no CDK_DEFAULT_* (no CLI), only the variables the AWS SDKs and CLI read
+    extra = {"AWS_REGION": "eu-central-1", "AWS_ACCOUNT_ID": "111122223333"}
+    # When the app runs on its own
+    result = run_app(tmp_path, {}, region=None, extra_env=extra)
+    # Then the stack is synthesized for that account and region
+    assert result.returncode == 0, result.stderr
+    assert manifest_environment(tmp_path) == "aws://111122223333/eu-central-1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"AWS_DEFAULT_REGION": "us-west-2"}, StackEnvironment(region="us-west-2", account=None)),
+        ({"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "us-west-2"}, StackEnvironment("eu-west-3", None)),
+        (
+            {"CDK_DEFAULT_REGION": "eu-north-1", "AWS_REGION": "eu-west-3", "CDK_DEFAULT_ACCOUNT": "444455556666"},
+            StackEnvironment("eu-north-1", "444455556666"),
+        ),
+        (
+            {"AWS_REGION": "eu-west-3", "AWS_ACCOUNT_ID": "111122223333", "CDK_DEFAULT_ACCOUNT": "444455556666"},
+            StackEnvironment("eu-west-3", "444455556666"),
+        ),
+    ],
+)
+def test_the_clis_resolution_wins_then_aws_region_then_aws_default_region(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: StackEnvironment
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # botocore's profile lookup reads it; here `environ` decides
+    assert stack_environment(environ) == expected
+
+
+def test_without_variables_the_profiles_region_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given a shared config file whose named profile has a region, and no region variable
+    config = tmp_path / "config"
+    config.write_text("[profile ops]\nregion = ap-southeast-2\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    # Then the stack goes to the profile's region
+    assert stack_environment({}) == StackEnvironment("ap-southeast-2", None)
+
+
+def test_without_any_region_there_is_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert stack_environment({}) is None
+
+
+# -- feature flags ----------------------------------------------------------------------------------------------------
+
+
+def recommended_feature_flags() -> dict[str, object]:
+    """The flags the installed aws-cdk-lib recommends, as `cdk init` writes them (recommended-feature-flags.json)."""
+    (bundle,) = (Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz")
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        return dict(json.load(member))
+
+
+def test_cdk_json_configures_every_flag_the_pinned_aws_cdk_lib_recommends() -> None:
+    # An upgrade that adds a flag fails here: decide it (on, or off with the reason in docs/decisions.md)
+    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    assert sorted(set(recommended_feature_flags()) - set(context)) == []

@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Capture, Match, Template
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 
+from bluegreen.config import USER_DATA_MAX_BYTES, ConfigError, MachineImage, UserDataFragment
 from stacks.fleet import AGENT_READY_HOOK, Fleet
 
 pytestmark = pytest.mark.slow
@@ -56,12 +57,12 @@ def build(**overrides: Any) -> tuple[Stack, Fleet]:
     return stack, fleet
 
 
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    stack, fleet = build()
+def synthesize(tmp_path_factory: pytest.TempPathFactory, name: str, **overrides: Any) -> Synth:
+    """A Fleet built with `overrides`, checked by cdk-nag's AwsSolutions pack, its template written for cfn-lint."""
+    stack, fleet = build(**overrides)
     Aspects.of(stack).add(AwsSolutionsChecks())
     template = Template.from_stack(stack)
-    path = tmp_path_factory.mktemp("fleet") / "fleet.template.json"
+    path = tmp_path_factory.mktemp(name) / "fleet.template.json"
     path.write_text(json.dumps(template.to_json(), indent=1), encoding="utf-8")
     return Synth(
         stack=stack,
@@ -70,6 +71,29 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         slot_ids=[stack.get_logical_id(slot.node.default_child) for slot in fleet.slots],
         template_path=path,
     )
+
+
+def aws_solutions_findings(synth: Synth) -> list[str]:
+    """cdk-nag's unacknowledged AwsSolutions errors and warnings on the Fleet."""
+    annotations = Annotations.from_stack(synth.stack)
+    return [
+        f"{message.id}: {message.entry.data}"
+        for finder in (annotations.find_error, annotations.find_warning)
+        for message in finder("/FleetTest/Fleet/*", Match.string_like_regexp(r"AwsSolutions-.*"))
+    ]
+
+
+def bash_syntax_errors(script: str, tmp_path: Path) -> str:
+    """What `bash -n` says about `script` (empty when it parses)."""
+    path = tmp_path / "user-data.sh"
+    path.write_text(script, encoding="utf-8")
+    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
+    return result.stderr if result.returncode else ""
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(tmp_path_factory, "fleet")
 
 
 def launch_hooks(synth: Synth) -> dict[str, Any]:
@@ -160,10 +184,7 @@ def test_user_data_completes_the_hook_once_the_agent_runs_and_abandons_on_failur
 
 
 def test_user_data_is_valid_bash(synth: Synth, tmp_path: Path) -> None:
-    path = tmp_path / "user-data.sh"
-    path.write_text(rendered_user_data(synth), encoding="utf-8")
-    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    assert bash_syntax_errors(rendered_user_data(synth), tmp_path) == ""
 
 
 def test_the_template_has_no_dependency_cycle_and_passes_cfn_lint(synth: Synth) -> None:
@@ -188,13 +209,7 @@ def test_the_template_has_no_dependency_cycle_and_passes_cfn_lint(synth: Synth) 
 
 
 def test_the_fleet_has_no_unacknowledged_aws_solutions_findings(synth: Synth) -> None:
-    annotations = Annotations.from_stack(synth.stack)
-    findings = [
-        f"{message.id}: {message.entry.data}"
-        for finder in (annotations.find_error, annotations.find_warning)
-        for message in finder("/FleetTest/Fleet/*", Match.string_like_regexp(r"AwsSolutions-.*"))
-    ]
-    assert findings == []
+    assert aws_solutions_findings(synth) == []
 
 
 @pytest.mark.parametrize("seconds", [29, 7201])
@@ -208,18 +223,7 @@ def test_a_timeout_outside_auto_scalings_heartbeat_range_is_refused(seconds: int
 
 @pytest.fixture(scope="module")
 def warm(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    stack, fleet = build(warm_pool_size=2)
-    Aspects.of(stack).add(AwsSolutionsChecks())
-    template = Template.from_stack(stack)
-    path = tmp_path_factory.mktemp("warm") / "fleet.template.json"
-    path.write_text(json.dumps(template.to_json(), indent=1), encoding="utf-8")
-    return Synth(
-        stack=stack,
-        template=template,
-        fleet=fleet,
-        slot_ids=[stack.get_logical_id(slot.node.default_child) for slot in fleet.slots],
-        template_path=path,
-    )
+    return synthesize(tmp_path_factory, "warm", warm_pool_size=2)
 
 
 def test_by_default_no_warm_pool_and_no_every_boot_hook_unit(synth: Synth) -> None:
@@ -255,20 +259,11 @@ def test_with_a_warm_pool_every_later_boot_completes_the_pending_hook(warm: Synt
 
 
 def test_the_warm_pool_user_data_is_valid_bash(warm: Synth, tmp_path: Path) -> None:
-    path = tmp_path / "user-data.sh"
-    path.write_text(rendered_user_data(warm), encoding="utf-8")
-    result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    assert bash_syntax_errors(rendered_user_data(warm), tmp_path) == ""
 
 
 def test_the_warm_pool_fleet_has_no_unacknowledged_aws_solutions_findings(warm: Synth) -> None:
-    annotations = Annotations.from_stack(warm.stack)
-    findings = [
-        f"{message.id}: {message.entry.data}"
-        for finder in (annotations.find_error, annotations.find_warning)
-        for message in finder("/FleetTest/Fleet/*", Match.string_like_regexp(r"AwsSolutions-.*"))
-    ]
-    assert findings == []
+    assert aws_solutions_findings(warm) == []
 
 
 def _package_install_step(script: str) -> str:
@@ -305,3 +300,113 @@ def test_the_package_manager_is_retried_and_a_lasting_failure_trips_the_error_tr
     # Then transient failures are retried, and five failures in a row end in the error trap (ABANDON)
     assert result.returncode == expected_exit, result.stderr
     assert int((tmp_path / "tries").read_text()) == min(failures + 1, 5)
+
+
+# -- the image, the role's extra policies and the user-data fragment are settings (issue 16) ---------------------------
+
+AMI = "ami-0123456789abcdef0"
+CUSTOMER_POLICY = "arn:aws:iam::123456789012:policy/team/ReadParameters"
+FRAGMENT = UserDataFragment(path="boot/extra.sh", text='echo fragment-ran > "$MARKER"\n')
+
+
+@pytest.fixture(scope="module")
+def customized(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(
+        tmp_path_factory,
+        "customized",
+        machine_image=MachineImage(amis=(("eu-west-1", AMI), ("us-east-1", "ami-12345678"))),
+        managed_policies=("CloudWatchAgentServerPolicy", CUSTOMER_POLICY),
+        user_data_fragment=FRAGMENT,
+    )
+
+
+def test_the_launch_template_uses_the_ami_given_for_the_stacks_region(customized: Synth) -> None:
+    customized.template.has_resource_properties(
+        "AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like({"ImageId": AMI})}
+    )
+
+
+def test_an_image_from_an_ssm_parameter_is_resolved_by_cloudformation_at_deploy() -> None:
+    # Given the operator's own parameter holding the AMI id
+    stack, _ = build(machine_image=MachineImage(ssm_parameter="/golden/al2023/x86_64"))
+    template = Template.from_stack(stack)
+    # Then the template declares it as an SSM-typed parameter (CloudFormation reads it on every deploy, no synth
+    # lookup), and the launch template's image is that parameter
+    parameters = template.find_parameters(
+        "*", {"Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>", "Default": "/golden/al2023/x86_64"}
+    )
+    (name,) = parameters
+    template.has_resource_properties(
+        "AWS::EC2::LaunchTemplate", {"LaunchTemplateData": Match.object_like({"ImageId": {"Ref": name}})}
+    )
+
+
+def test_the_instance_role_holds_the_chosen_policies_beside_its_own(customized: Synth) -> None:
+    def aws_managed(name: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::aws:policy/{name}"]]}
+
+    role = customized.stack.get_logical_id(customized.fleet.role.node.default_child)  # type: ignore[arg-type]
+    arns = customized.template.to_json()["Resources"][role]["Properties"]["ManagedPolicyArns"]
+    assert arns == [
+        aws_managed("AmazonSSMManagedInstanceCore"),
+        aws_managed("CloudWatchAgentServerPolicy"),
+        CUSTOMER_POLICY,
+    ]
+
+
+def test_the_fragment_runs_after_the_agent_install_and_before_the_instance_may_go_in_service(customized: Synth) -> None:
+    script = rendered_user_data(customized)
+    fragment = script.index(FRAGMENT.text)
+    assert (
+        script.index('echo "CodeDeploy agent running"') < fragment < script.index("complete_agent_ready_hook CONTINUE")
+    )
+    assert script[:fragment].endswith("# --- userDataFile: boot/extra.sh ---\ncd /\n")
+
+
+def _run_from_fragment(script: str, fragment_text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    # The user data from the fragment on, in the shell state the install leaves: strict mode, the ERR trap, and a
+    # stand-in for the hook completion that records the result instead of calling Auto Scaling.
+    tail = script[script.index("# --- userDataFile:") :].replace(FRAGMENT.text, fragment_text)
+    step = tmp_path / "tail.sh"
+    step.write_text(
+        "set -euo pipefail\n"
+        f'complete_agent_ready_hook() {{ echo "$1" >> "{tmp_path}/hook"; }}\n'
+        "trap 'complete_agent_ready_hook ABANDON; exit 9' ERR\n" + tail,
+        encoding="utf-8",
+    )
+    env = {"PATH": "/usr/bin:/bin", "MARKER": str(tmp_path / "marker")}
+    return subprocess.run(["bash", str(step)], env=env, capture_output=True, text=True, check=False)
+
+
+def test_a_fragment_that_succeeds_lets_the_hook_complete_with_continue(customized: Synth, tmp_path: Path) -> None:
+    result = _run_from_fragment(rendered_user_data(customized), FRAGMENT.text, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "marker").read_text() == "fragment-ran\n"
+    assert (tmp_path / "hook").read_text() == "CONTINUE\n"
+
+
+def test_a_fragment_that_fails_abandons_the_instance_instead(customized: Synth, tmp_path: Path) -> None:
+    # Given a fragment whose second command fails
+    result = _run_from_fragment(rendered_user_data(customized), 'echo one > "$MARKER"\nfalse\necho two\n', tmp_path)
+    # Then the error trap completes the hook with ABANDON and CONTINUE is never sent
+    assert result.returncode == 9
+    assert (tmp_path / "hook").read_text() == "ABANDON\n"
+
+
+def test_the_user_data_with_a_fragment_is_valid_bash(customized: Synth, tmp_path: Path) -> None:
+    assert bash_syntax_errors(rendered_user_data(customized), tmp_path) == ""
+
+
+def test_the_chosen_aws_managed_policy_is_acknowledged_for_cdk_nag_and_nothing_else_is_found(customized: Synth) -> None:
+    assert aws_solutions_findings(customized) == []
+
+
+def test_a_fragment_that_would_push_the_user_data_past_16_kb_is_refused() -> None:
+    # Given a fragment that fits on its own but not beside the agent install
+    big = UserDataFragment(path="big.sh", text="#" * (USER_DATA_MAX_BYTES - 1000) + "\n")
+    # Then the stack refuses it, naming the setting
+    with pytest.raises(
+        ConfigError,
+        match=rf"'userDataFile': the user data would have \d+ bytes with it; EC2 allows {USER_DATA_MAX_BYTES}",
+    ):
+        build(user_data_fragment=big)

@@ -39,6 +39,12 @@ CHANGES: Mapping[str, tuple[Mapping[str, Any], frozenset[str]]] = {
     "graviton": ({"instanceType": "t4g.small"}, frozenset()),
     "reserved concurrency": ({"lambdaReservedConcurrency": False}, frozenset()),
     "health check": ({"healthCheckIntervalSeconds": 10, "deregistrationDelaySeconds": 60}, frozenset()),
+    # The image, the role's policies and the user data are properties of the launch template and the role: a new
+    # launch template version, never new slots (issue 16).
+    "machine image": ({"machineImage": {"eu-west-1": "ami-0123456789abcdef0"}}, frozenset()),
+    "instance role policies": ({"instanceRoleManagedPolicies": ["CloudWatchAgentServerPolicy"]}, frozenset()),
+    # Any shell file in the repository serves: ids cannot depend on the fragment's text.
+    "user data fragment": ({"userDataFile": "sample-app/scripts/validate_service.sh"}, frozenset()),
 }
 
 
