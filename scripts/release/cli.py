@@ -36,7 +36,7 @@ from release.preflight import Preflight, PreflightClients, bootstrap_qualifier
 from release.report import write_reports
 from release.runtime import Runtime, stop_on_signals
 from release.targets import OUTPUTS_READ, TargetOverrides, Targets, fleet_size, resolve_targets
-from release.views import make_view
+from release.views import colour_wanted, live_wanted, make_view
 
 DEFAULT_STACK = "BlueGreenApp"
 DEFAULT_REPORT_DIR = "release-report"
@@ -76,6 +76,7 @@ environment variables (a flag wins over its variable):
   Release description (commit/branch/build): BITBUCKET_COMMIT/BITBUCKET_BRANCH/BITBUCKET_BUILD_NUMBER,
   GITHUB_SHA/GITHUB_REF_NAME/GITHUB_RUN_ID, or RELEASE_COMMIT/RELEASE_BRANCH/RELEASE_BUILD.
   GITHUB_STEP_SUMMARY, GITHUB_ACTIONS: when set, a step summary and annotations are written.
+  CI (set and not false/0: plain lines even on a terminal), NO_COLOR (no colour in the live table).
 
 targets: --stack NAME reads the stack's outputs ({outputs}); explicit
 values override single outputs. With no stack and not all of --bucket/--application/--deployment-group/--slots given,
@@ -105,7 +106,10 @@ class ReleaseArgs:
     scale_timeout_seconds: float
     cleanup_timeout_seconds: float
     key_prefix: str | None
+    # --live/--plain, or False when CI (or TERM=dumb) says plain; None: a terminal decides (release.views).
     live_view: bool | None
+    # False when NO_COLOR is set (no-color.org): the live table draws without colour.
+    colour: bool = True
 
 
 @dataclass(frozen=True)
@@ -190,13 +194,14 @@ def _add_release(parser: argparse.ArgumentParser, *, app_dir: bool) -> None:
         dest="live_view",
         action="store_true",
         default=None,
-        help="redraw a live table (default when stdout is a terminal)",
+        help="redraw a live table (default when stdout is a terminal and CI is not set; NO_COLOR drops its colour)",
     )
     view.add_argument(
         "--plain",
         dest="live_view",
         action="store_false",
-        help="timestamped lines, no control characters (default in CI)",
+        help="timestamped lines, no control characters, a progress line at least every 30 s (default when CI is set, "
+        "e.g. CI=true, when TERM=dumb, or when stdout is not a terminal)",
     )
 
 
@@ -357,7 +362,8 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
             scale_timeout_seconds=_number(pick("scale_timeout", "SCALE_TIMEOUT"), "SCALE_TIMEOUT", float) or 900.0,
             cleanup_timeout_seconds=getattr(args, "cleanup_timeout", None) or 120.0,
             key_prefix=getattr(args, "key_prefix", None),
-            live_view=getattr(args, "live_view", None),
+            live_view=live_wanted(getattr(args, "live_view", None), env),
+            colour=colour_wanted(env),
         ),
         last=getattr(args, "last", 5),
         json_output=bool(getattr(args, "json", False)),
@@ -474,7 +480,7 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
         cleanup_timeout_seconds=args.cleanup_timeout_seconds,
         key_prefix=args.key_prefix,
     )
-    view = make_view(sys.stdout, runtime.now, live=args.live_view)
+    view = make_view(sys.stdout, runtime.now, live=args.live_view, colour=args.colour)
     release = Release(
         Clients(s3=clients.s3, autoscaling=clients.autoscaling, codedeploy=clients.codedeploy, elbv2=clients.elbv2),
         targets,

@@ -55,12 +55,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen.timing import TrafficTiming
 from release import bootstrap, deployments, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
 from release.bundle import Bundle, build_bundle
 from release.ci import CiContext
 from release.errors import AwsUnavailable, Cancelled, DeploymentFailed, FinishIncomplete, ReleaseError, TimedOut
+from release.estimate import expect
 from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
 from release.lease import Lease, default_owner, lease_key
 from release.record import ReleaseRecord
@@ -69,9 +71,8 @@ from release.runtime import Runtime
 from release.targets import Targets
 from release.timeout import default_timeout_seconds, read_traffic_timing
 from release.upload import check_bucket, upload_bundle
-from release.views import LineView, LiveView
+from release.views import View
 
-View = LineView | LiveView
 # Waiting for CodeDeploy to name the rollback deployment of a failed/stopped one (rollbackInfo appears shortly after).
 ROLLBACK_ID_WAIT_SECONDS = 60.0
 ROLLBACK_ID_POLL_SECONDS = 5.0
@@ -150,6 +151,18 @@ def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
         if target.label == "Green"
         for event in target.events
     )
+
+
+def _where_failed(snapshot: Snapshot) -> str:
+    """`Green i-1 AfterInstall (ScriptFailed)` for each failed event, or the deployment's error code."""
+    failed = [
+        f"{target.label or '?'} {target.target_id} {event.name}"
+        + (f" ({event.error_code})" if event.error_code else "")
+        for target in snapshot.targets
+        for event in target.failed_events
+    ]
+    code = (snapshot.deployment.get("errorInformation") or {}).get("code")
+    return ", ".join(failed) or f"error {code or 'unknown'}"
 
 
 def _owner(ci: CiContext) -> str:
@@ -469,6 +482,7 @@ class Release:
                 runtime=self.runtime,
                 timeout=self.options.scale_timeout_seconds,
                 log=self.view.note,
+                progress=self.view.progress,
             )
 
     def _fill(self, plan: SlotPlan) -> int:
@@ -492,6 +506,7 @@ class Release:
                 runtime=self.runtime,
                 timeout=self.options.scale_timeout_seconds,
                 log=self.view.note,
+                progress=self.view.progress,
             )
         return capacity
 
@@ -604,7 +619,9 @@ class Release:
 
     # -- the deployment ------------------------------------------------------------------------------------------------
 
-    def _timeout(self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any) -> float:
+    def _timeout(
+        self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any, traffic: TrafficTiming
+    ) -> float:
         if self.options.timeout_seconds:
             return self.options.timeout_seconds
         blue_instances = plan.live_state.serving
@@ -624,7 +641,7 @@ class Release:
             blue_instances=blue_instances,
             green_hook_seconds=_hook_seconds(appspec, GREEN_EVENT_ORDER),
             blue_hook_seconds=_hook_seconds(appspec, BLUE_EVENT_ORDER),
-            traffic=read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
+            traffic=traffic,
         )
 
     def _fill_and_deploy(
@@ -632,8 +649,18 @@ class Release:
     ) -> FollowResult:
         """Fill the idle slot, deploy to it with scaling paused and follow; stop the deployment on timeout or cancel."""
         record, view, autoscaling = self.record, self.view, self.clients.autoscaling
+        traffic = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
+        view.expect(
+            record,
+            expect(
+                traffic,
+                instances=capacity_for(plan, self.targets),
+                deployment_config=group.deployment_config,
+                scale_timeout_seconds=self.options.scale_timeout_seconds,
+            ),
+        )
         capacity = self._fill(plan)
-        record.timeout_seconds = self._timeout(group, plan, capacity, appspec)
+        record.timeout_seconds = self._timeout(group, plan, capacity, appspec, traffic)
         with record.phase("deployment", self.runtime):
             self._owned()
             suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)
@@ -763,8 +790,12 @@ class Release:
         info = snapshot.deployment.get("errorInformation") or {}
         if info:
             record.failure.insert(0, f"deployment error {info.get('code', '?')}: {info.get('message', '')}")
-        for line in record.failure:
-            self.view.note(line)
+        if record.failure:
+            # The diagnostics are printed once, in the summary at the end (release.report); here only where.
+            self.view.note(
+                f"deployment {record.deployment_id} {snapshot.status.lower()}: {_where_failed(snapshot)}; "
+                "the summary at the end gives the diagnostics"
+            )
         rollback_timeout = (
             self.options.cleanup_timeout_seconds
             if result.ending != "finished"

@@ -43,6 +43,19 @@ def _revision_text(record: ReleaseRecord) -> str:
     return f"s3://{location.get('bucket')}/{location.get('key')}{pin}{how}"
 
 
+def rollback_text(record: ReleaseRecord) -> str | None:
+    """`d-2 Succeeded` once the rollback deployment was followed, else CodeDeploy's rollback message; None: no rollback.
+
+    The message (RollbackInfo.rollbackMessage) describes the rollback as it stood when it was read, right after the
+    failure ("in progress"): beside the rollback deployment's own final status it would contradict it (F76).
+    """
+    if record.rollback_id and record.rollback_status:
+        return f"{record.rollback_id} {record.rollback_status}"
+    if record.rollback_id or record.rollback_message:
+        return f"{record.rollback_id or '-'} {record.rollback_message or ''}".rstrip()
+    return None
+
+
 def _total(record: ReleaseRecord) -> float | None:
     return (record.finished - record.started).total_seconds() if record.finished else None
 
@@ -67,11 +80,9 @@ def summary_text(record: ReleaseRecord, links: Mapping[str, str] | None = None) 
         f"slots            {switch}" + (" [first release]" if record.first_release else ""),
         f"deployment       {record.deployment_id or '-'} {record.deployment_status or ''}".rstrip(),
     ]
-    if record.rollback_id or record.rollback_message:
-        lines.append(
-            f"rollback         {record.rollback_id or '-'} {record.rollback_status or ''} "
-            f"{record.rollback_message or ''}".rstrip()
-        )
+    rollback = rollback_text(record)
+    if rollback:
+        lines.append(f"rollback         {rollback}")
     lines.extend(f"recovered        {note}" for note in record.recovered)
     lines.append("phases           " + ", ".join(f"{p.name} {format_seconds(p.seconds)}" for p in record.phases))
     lines.append(f"total            {format_seconds(_total(record))}")
@@ -178,8 +189,9 @@ def github_markdown(record: ReleaseRecord, timeline: Path | None, links: Mapping
         f"- Slots: `{record.live_before or '-'}` → `{record.live_after or record.live_before or '-'}`",
         f"- Deployment: `{record.deployment_id or '-'}` {record.deployment_status or ''}",
     ]
-    if record.rollback_id:
-        parts.append(f"- Rollback: `{record.rollback_id}` {record.rollback_status or ''}")
+    rollback = rollback_text(record)
+    if rollback:
+        parts.append(f"- Rollback: {rollback}")
     if timeline is not None:
         parts.append(f"- Timeline: `{timeline}` (uploaded as an artifact by the workflow)")
     parts.extend(f"- {label.capitalize()}: {(links or {})[key]}" for key, label in LINK_LABELS if key in (links or {}))
