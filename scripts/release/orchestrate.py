@@ -366,7 +366,7 @@ class Release:
             set(held),
             runtime=self.runtime,
             timeout=bound,
-            log=self.view.note,
+            log=self.view.progress,
         )
         self._raise_if_stopped("touching the slots")
         if held:
@@ -538,7 +538,7 @@ class Release:
         try:
             timeout = min(self.options.cleanup_timeout_seconds, self._deregistration_bound())
             held = live.wait_deregistered(
-                elbv2, arn, idle, instances, runtime=self.runtime, timeout=timeout, log=self.view.note
+                elbv2, arn, idle, instances, runtime=self.runtime, timeout=timeout, log=self.view.progress
             )
         except ReleaseError as exc:
             return f"the target group cannot be read ({exc.message})"
@@ -854,6 +854,7 @@ class Release:
             record.rollback_id = rollback.get("rollbackDeploymentId")
             if record.rollback_id or waited >= ROLLBACK_ID_WAIT_SECONDS or runtime.stop.count > signals_seen:
                 break
+            view.progress(f"waiting for CodeDeploy to name the rollback deployment of {deployment_id}")
             runtime.sleep(ROLLBACK_ID_POLL_SECONDS)
             waited += ROLLBACK_ID_POLL_SECONDS
         if not record.rollback_id:

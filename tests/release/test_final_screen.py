@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
 from pathlib import Path
 
 import pyte
@@ -97,3 +99,19 @@ def test_the_final_screen_states_one_outcome_once_matching_the_exit_code(
     headers = [line for line in out.splitlines() if line.startswith("== ")]
     assert exit_code == code
     assert headers == [f"== release {outcome} (exit {int(code)}) =="]
+
+
+def test_a_long_deployment_in_ci_prints_its_deadline_and_the_models_figure_at_least_every_30_seconds(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a deployment that never ends, a 3-minute deployment timeout, in CI
+    code = _run(world, tmp_path, scenarios.never_ending(), "--timeout", "180", env={"CI": "true"})
+    out = capsys.readouterr().out
+    # Then while it ran, lines came at least every 30 s, each progress line naming the running phase against the
+    # model and the deployment's deadline (created at 12:00:00Z + 180 s)
+    during = [line for line in out.splitlines() if line.startswith("2026-") and "still running:" in line]
+    assert code == ExitCode.TIMED_OUT
+    assert len(during) >= 5
+    assert all("deployment " in line and ", model ~" in line and "deadline 12:03:00Z" in line for line in during)
+    stamps = [datetime.strptime(line[:20], "%Y-%m-%dT%H:%M:%SZ") for line in out.splitlines() if line[:4] == "2026"]
+    assert max((b - a).total_seconds() for a, b in itertools.pairwise(stamps)) <= 30
