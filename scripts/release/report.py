@@ -187,7 +187,9 @@ def _phase_status(record: ReleaseRecord, phase: Phase) -> str:
     if phase.name == "deployment" and record.deployment_status:
         return "Succeeded" if record.deployment_status == "Succeeded" else "Failed"
     if phase.name == "rollback":
-        return "Succeeded" if record.rollback_status == "Succeeded" else "Failed"
+        if record.rollback_id is None:
+            return "Skipped"  # CodeDeploy started no rollback deployment: the phase only waited for one
+        return {"Succeeded": "Succeeded", "InProgress": "InProgress"}.get(record.rollback_status or "", "Failed")
     if record.error is not None and phase is record.phases[-1]:
         return "Failed"
     return "Succeeded"

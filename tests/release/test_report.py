@@ -170,3 +170,14 @@ def test_the_report_links_the_release_dashboard_and_the_deployment_in_every_form
     assert f"deployment page  {links['deployment']}" in stream.getvalue()
     assert json.loads((tmp_path / "report" / "release-summary.json").read_text())["links"] == links
     assert f"- Dashboard: {links['dashboard']}" in step_summary.read_text()
+
+
+def test_a_rollback_phase_without_a_rollback_deployment_is_drawn_as_skipped_not_failed() -> None:
+    # Given a stopped deployment for which CodeDeploy started no rollback (the phase only waited for one)
+    record = _record(failed=True)
+    record.phases.append(Phase("rollback", T0 + timedelta(seconds=90), T0 + timedelta(seconds=150)))
+    record.rollback_message = "No rollback: first deployment"
+    # When its timeline is built
+    statuses = {span.label: span.status for span in spans(record) if span.section == "release"}
+    # Then the rollback lane says it was skipped
+    assert statuses["rollback"] == "Skipped"
