@@ -101,6 +101,30 @@ class _Progress:
         modelled = self.expectation.events.get(event.name)
         return f"{event.name} {format_seconds(running)}" + (f" (model ~{format_seconds(modelled)})" if modelled else "")
 
+    def phases_text(self, now: datetime) -> str:
+        """Every modelled phase: `scale-up 1 min 38 s (model ~1 min 40 s); deployment ~7 min 10 s; then ...`.
+
+        A finished phase shows what it took beside the model, the running one what it has taken so far, a later one
+        the model alone; the old slot's drain and termination follow the release (the tool does not wait for them).
+        """
+        took = {phase.name: phase for phase in self.record.phases} if self.record is not None else {}
+        parts = []
+        for name, modelled in self.expectation.phases.items():
+            phase = took.get(name)
+            if phase is None:
+                parts.append(f"{name} ~{format_seconds(modelled)}")
+            elif phase.end is None:
+                spent = (now - phase.start).total_seconds()
+                parts.append(f"{name} running {format_seconds(spent)} (model ~{format_seconds(modelled)})")
+            else:
+                parts.append(f"{name} {format_seconds(phase.seconds)} (model ~{format_seconds(modelled)})")
+        events = ", ".join(f"{name} ~{format_seconds(seconds)}" for name, seconds in self.expectation.events.items())
+        if events:
+            parts.append(f"each {events}")
+        if self.expectation.after_release:
+            parts.append(f"then the old slot drains and terminates, ~{format_seconds(self.expectation.after_release)}")
+        return "model: " + "; ".join(parts) if parts else ""
+
     def phase_text(self, now: datetime) -> str:
         """`scale-up 40 s, model ~1 min 40 s, deadline 12:15:00Z (14 min 20 s left); elapsed 2 min 10 s`."""
         parts: list[str] = []
@@ -148,8 +172,11 @@ class LineView:
         return self._last_line is None or (self._clock() - self._last_line).total_seconds() >= QUIET_SECONDS
 
     def expect(self, record: ReleaseRecord, expectation: Expectation) -> None:
-        """From now on, progress lines measure the record's running phase against `expectation`."""
+        """Write the model's figure for every phase; from now on, progress lines measure the running phase by it."""
         self._progress.expect(record, expectation)
+        plan = self._progress.phases_text(self._clock())
+        if plan:
+            self._write(plan)
 
     def note(self, text: str) -> None:
         """Write a line."""
@@ -242,6 +269,9 @@ class LiveView:
         now = self._clock()
         header = Text(self._progress.phase_text(now), no_wrap=True, overflow="ellipsis", style="bold")
         parts: list[Text | Table] = [header]
+        plan = self._progress.phases_text(now)
+        if plan:
+            parts.append(Text(plan, no_wrap=True, overflow="ellipsis", style="dim"))
         if self._waiting:
             parts.append(Text(self._waiting, no_wrap=True, overflow="ellipsis"))
         if self._snapshot is not None:

@@ -132,15 +132,16 @@ def test_the_model_gives_the_scale_up_and_the_deployment_their_figures() -> None
     assert expectation.budgets == {"scale-up": 600}
 
 
-def test_the_live_header_shows_elapsed_time_phase_model_and_deadline() -> None:
-    # Given a live view of a release 2 minutes into its deployment (timeout 30 min)
+def test_the_live_view_shows_elapsed_time_the_running_phase_its_deadline_and_each_phase_beside_its_figure() -> None:
+    # Given a live view of a release whose scale-up took 1 minute, now 2 minutes into its deployment (timeout 30 min)
     clock = FakeClock()
     stream = io.StringIO()
     view = LiveView(stream, clock.now, width=200)
     record = ReleaseRecord(command="release", started=clock.now(), timeout_seconds=1800)
     _expecting(record, view)
     runtime = Runtime(now=clock.now, sleep=clock.sleep)
-    clock.sleep(60)
+    with record.phase("scale-up", runtime):
+        clock.sleep(60)
     with record.phase("deployment", runtime):
         clock.sleep(120)
         # When it redraws
@@ -150,6 +151,10 @@ def test_the_live_header_shows_elapsed_time_phase_model_and_deadline() -> None:
     # Then the header reads the phase, the model's figure, the deadline and the elapsed time
     assert screen[0].startswith(
         "deployment 2 min 00 s, model ~1 min 35 s, deadline 12:31:00Z (28 min 00 s left); elapsed 3 min 00 s"
+    )
+    # and the next line sets each phase beside its figure
+    assert screen[1].startswith(
+        "model: scale-up 1 min 00 s (model ~1 min 40 s); deployment running 2 min 00 s (model ~1 min 35 s)"
     )
 
 
@@ -260,3 +265,17 @@ def test_an_expectation_without_figures_still_gives_the_elapsed_time() -> None:
     clock.sleep(25)
     view.progress("x")
     assert stream.getvalue().splitlines()[-1].endswith("still waiting: x; elapsed 50 s")
+
+
+def test_the_plain_view_states_the_models_figure_for_every_phase_when_the_release_knows_it() -> None:
+    # Given a plain view
+    clock = FakeClock()
+    stream = io.StringIO()
+    view = LineView(stream, clock.now)
+    # When the release hands it the model for two instances behind the tuned target group
+    _expecting(ReleaseRecord(command="release", started=clock.now()), view)
+    # Then one line gives each phase's figure, the traffic steps' and what follows the release
+    assert stream.getvalue().splitlines() == [
+        "2026-01-01T12:00:00Z  model: scale-up ~1 min 40 s; deployment ~1 min 35 s; "
+        "each AllowTraffic ~15 s, BlockTraffic ~45 s; then the old slot drains and terminates, ~35 s"
+    ]
