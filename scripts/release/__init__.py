@@ -11,6 +11,7 @@ One home per concern (the shared settings, output names and traffic-timing model
 * `live`: which slot is live (the deployment group checked against the target group); `bootstrap`: the first
   release, in place through the stack's bootstrap group.
 * `operations`: `status`, `stop` and the revision `rollback` goes back to.
-* `record`, `report`, `timeline`, `views`: what a run did and how it is shown; `runtime`: clock, sleep, signals.
+* `record`, `report`, `timeline`, `views`: what a run did and how it is shown; `estimate`: how long each phase
+  should take (the release-time model) and may take; `runtime`: clock, sleep, signals.
 * `rehearse`: the revision's lifecycle on this machine, without AWS.
 """

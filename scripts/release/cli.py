@@ -52,7 +52,7 @@ from release.targets import (
 )
 from release.timeout import DEFAULT_CLEANUP_TIMEOUT_SECONDS, DEFAULT_SCALE_TIMEOUT_SECONDS, parse_duration
 from release.tree import scan_revision
-from release.views import make_view
+from release.views import colour_wanted, live_wanted, make_view
 
 DEFAULT_STACK = "BlueGreenApp"
 DEFAULT_REPORT_DIR = "release-report"
@@ -134,6 +134,7 @@ environment variables (a flag wins over its variable):
   Release description (commit/branch/build): BITBUCKET_COMMIT/BITBUCKET_BRANCH/BITBUCKET_BUILD_NUMBER,
   GITHUB_SHA/GITHUB_REF_NAME/GITHUB_RUN_ID, or RELEASE_COMMIT/RELEASE_BRANCH/RELEASE_BUILD.
   GITHUB_STEP_SUMMARY, GITHUB_ACTIONS: when set, a step summary and annotations are written.
+  CI (set and not false/0: plain lines even on a terminal), NO_COLOR (no colour in the live table).
 
 targets: --stack NAME reads the stack's outputs ({outputs}); explicit
 values override single outputs. With no stack and not all of --bucket/--application/--deployment-group/--slots given,
@@ -163,12 +164,15 @@ class ReleaseArgs:
     scale_timeout_seconds: float
     cleanup_timeout_seconds: float
     key_prefix: str | None
+    # --live/--plain, or False when CI (or TERM=dumb) says plain; None: a terminal decides (release.views).
     live_view: bool | None
     # CreateDeployment's ignoreApplicationStopFailures and fileExistsBehavior (None: not sent, CodeDeploy's default).
     ignore_application_stop_failures: bool = False
     file_exists_behavior: str | None = None
     # False with --no-wait: create the deployment and exit 0 without following it.
     wait: bool = True
+    # False when NO_COLOR is set (no-color.org): the live table draws without colour.
+    colour: bool = True
 
 
 @dataclass(frozen=True)
@@ -266,13 +270,14 @@ def _add_view(group: argparse._ArgumentGroup) -> None:
         dest="live_view",
         action="store_true",
         default=None,
-        help="redraw a live table (default when stdout is a terminal)",
+        help="redraw a live table (default when stdout is a terminal and CI is not set; NO_COLOR drops its colour)",
     )
     view.add_argument(
         "--plain",
         dest="live_view",
         action="store_false",
-        help="timestamped lines, no control characters (default in CI)",
+        help="timestamped lines, no control characters, a progress line at least every 30 s (default when CI is set, "
+        "e.g. CI=true, when TERM=dumb, or when stdout is not a terminal)",
     )
 
 
@@ -579,7 +584,8 @@ def _release_args(given: _Given) -> ReleaseArgs:
         scale_timeout_seconds=scale_timeout or float(DEFAULT_SCALE_TIMEOUT_SECONDS),
         cleanup_timeout_seconds=cleanup_timeout or float(DEFAULT_CLEANUP_TIMEOUT_SECONDS),
         key_prefix=given.text("key_prefix"),
-        live_view=given.text("live_view"),
+        live_view=live_wanted(given.text("live_view"), given.env),
+        colour=colour_wanted(given.env),
         ignore_application_stop_failures=given.switch(
             "ignore_application_stop_failures", "IGNORE_APPLICATION_STOP_FAILURES"
         ),
@@ -745,7 +751,7 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         check_command=invocation.promotion.check_command,
         check_timeout_seconds=invocation.promotion.check_timeout_seconds,
     )
-    view = make_view(sys.stdout, runtime.now, live=args.live_view)
+    view = make_view(sys.stdout, runtime.now, live=args.live_view, colour=args.colour)
     return Release(
         Clients(s3=clients.s3, autoscaling=clients.autoscaling, codedeploy=clients.codedeploy, elbv2=clients.elbv2),
         targets,

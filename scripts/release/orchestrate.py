@@ -57,7 +57,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bluegreen import finish
-from bluegreen.timing import release_model
+from bluegreen.timing import TrafficTiming, release_model
 from release import bootstrap, deployments, gate, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
@@ -71,6 +71,7 @@ from release.errors import (
     ReleaseError,
     TimedOut,
 )
+from release.estimate import expect
 from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
 from release.lease import Lease, default_owner, lease_key
 from release.record import ReleaseRecord
@@ -80,9 +81,8 @@ from release.targets import Targets
 from release.timeout import default_timeout_seconds, read_traffic_timing
 from release.tree import RevisionTree, scan_revision
 from release.upload import check_bucket, publish_revision
-from release.views import LineView, LiveView
+from release.views import View
 
-View = LineView | LiveView
 # Waiting for CodeDeploy to name the rollback deployment of a failed/stopped one (rollbackInfo appears shortly after).
 ROLLBACK_ID_WAIT_SECONDS = 60.0
 ROLLBACK_ID_POLL_SECONDS = 5.0
@@ -170,6 +170,18 @@ def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
 def _gated(group: deployments.GroupInfo, plan: SlotPlan) -> bool:
     """Whether the deployment will wait for promotion: a blue/green one whose group says STOP_DEPLOYMENT (F82)."""
     return plan.bootstrap is None and group.ready_action == "STOP_DEPLOYMENT"
+
+
+def _where_failed(snapshot: Snapshot) -> str:
+    """`Green i-1 AfterInstall (ScriptFailed)` for each failed event, or the deployment's error code."""
+    failed = [
+        f"{target.label or '?'} {target.target_id} {event.name}"
+        + (f" ({event.error_code})" if event.error_code else "")
+        for target in snapshot.targets
+        for event in target.failed_events
+    ]
+    code = (snapshot.deployment.get("errorInformation") or {}).get("code")
+    return ", ".join(failed) or f"error {code or 'unknown'}"
 
 
 def _owner(ci: CiContext) -> str:
@@ -414,7 +426,7 @@ class Release:
             set(held),
             runtime=self.runtime,
             timeout=bound,
-            log=self.view.note,
+            log=self.view.progress,
         )
         self._raise_if_stopped("touching the slots")
         if held:
@@ -533,6 +545,7 @@ class Release:
                 runtime=self.runtime,
                 timeout=self.options.scale_timeout_seconds,
                 log=self.view.note,
+                progress=self.view.progress,
             )
 
     def _fill(self, plan: SlotPlan) -> int:
@@ -556,6 +569,7 @@ class Release:
                 runtime=self.runtime,
                 timeout=self.options.scale_timeout_seconds,
                 log=self.view.note,
+                progress=self.view.progress,
             )
         return capacity
 
@@ -586,7 +600,7 @@ class Release:
         try:
             timeout = min(self.options.cleanup_timeout_seconds, self._deregistration_bound())
             held = live.wait_deregistered(
-                elbv2, arn, idle, instances, runtime=self.runtime, timeout=timeout, log=self.view.note
+                elbv2, arn, idle, instances, runtime=self.runtime, timeout=timeout, log=self.view.progress
             )
         except ReleaseError as exc:
             return f"the target group cannot be read ({exc.message})"
@@ -677,7 +691,9 @@ class Release:
 
     # -- the deployment ------------------------------------------------------------------------------------------------
 
-    def _timeout(self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any) -> float:
+    def _timeout(
+        self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any, traffic: TrafficTiming
+    ) -> float:
         if self.options.timeout_seconds:
             # An explicit timeout bounds the deployment's own work; the wait for promotion is people's time, added.
             return self.options.timeout_seconds + (group.ready_wait_minutes * 60 if _gated(group, plan) else 0)
@@ -698,7 +714,7 @@ class Release:
             blue_instances=blue_instances,
             green_hook_seconds=_hook_seconds(appspec, GREEN_EVENT_ORDER),
             blue_hook_seconds=_hook_seconds(appspec, BLUE_EVENT_ORDER),
-            traffic=read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
+            traffic=traffic,
         )
 
     def _fill_and_deploy(
@@ -706,12 +722,22 @@ class Release:
     ) -> FollowResult:
         """Fill the idle slot, deploy to it with scaling paused and follow; stop the deployment on timeout or cancel."""
         record, view, autoscaling = self.record, self.view, self.clients.autoscaling
+        traffic = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
+        view.expect(
+            record,
+            expect(
+                traffic,
+                instances=capacity_for(plan, self.targets),
+                deployment_config=group.deployment_config,
+                scale_timeout_seconds=self.options.scale_timeout_seconds,
+            ),
+        )
         capacity = self._fill(plan)
-        record.timeout_seconds = self._timeout(group, plan, capacity, appspec)
+        record.timeout_seconds = self._timeout(group, plan, capacity, appspec, traffic)
         if plan.bootstrap is None:
             # What the report sets beside the measured phases (the blue/green release-time model, docs/performance.md).
             record.model = release_model(
-                read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
+                traffic,
                 instances=capacity,
                 deployment_config_name=group.deployment_config,
             )
@@ -929,8 +955,12 @@ class Release:
             record.failure.insert(0, f"deployment error {info.get('code', '?')}: {info.get('message', '')}")
         if self._check_failure is not None:
             record.failure[:0] = self._check_failure.lines()
-        for line in record.failure:
-            self.view.note(line)
+        if record.failure:
+            # The diagnostics are printed once, in the summary at the end (release.report); here only where.
+            self.view.note(
+                f"deployment {record.deployment_id} {snapshot.status.lower()}: {_where_failed(snapshot)}; "
+                "the summary at the end gives the diagnostics"
+            )
         rollback_timeout = (
             self.options.cleanup_timeout_seconds
             if result.ending != "finished"
@@ -997,6 +1027,7 @@ class Release:
             record.rollback_id = rollback.get("rollbackDeploymentId")
             if record.rollback_id or waited >= ROLLBACK_ID_WAIT_SECONDS or runtime.stop.count > signals_seen:
                 break
+            view.progress(f"waiting for CodeDeploy to name the rollback deployment of {deployment_id}")
             runtime.sleep(ROLLBACK_ID_POLL_SECONDS)
             waited += ROLLBACK_ID_POLL_SECONDS
         if not record.rollback_id:

@@ -6,7 +6,7 @@ Written on every exit path (success, failure, timeout, cancel, refusal), from th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,9 +14,9 @@ from typing import Any, TextIO
 
 from release.appspec import GREEN_EVENT_ORDER
 from release.ci import CiContext
-from release.follow import LifecycleEvent, format_seconds
-from release.record import ReleaseRecord
-from release.timeline import STATUSES, Span, write_timeline
+from release.follow import LifecycleEvent, Target, format_seconds
+from release.record import Phase, ReleaseRecord
+from release.timeline import STATUSES, Span, mermaid_gantt, write_timeline
 
 SUMMARY_FILE = "release-summary.json"
 TIMELINE_FILE = "timeline.svg"
@@ -48,6 +48,19 @@ def _revision_text(record: ReleaseRecord) -> str:
     return f"s3://{location.get('bucket')}/{location.get('key')}{pin}{how}"
 
 
+def rollback_text(record: ReleaseRecord) -> str | None:
+    """`d-2 Succeeded` once the rollback deployment was followed, else CodeDeploy's rollback message; None: no rollback.
+
+    The message (RollbackInfo.rollbackMessage) describes the rollback as it stood when it was read, right after the
+    failure ("in progress"): beside the rollback deployment's own final status it would contradict it (F76).
+    """
+    if record.rollback_id and record.rollback_status:
+        return f"{record.rollback_id} {record.rollback_status}"
+    if record.rollback_id or record.rollback_message:
+        return f"{record.rollback_id or '-'} {record.rollback_message or ''}".rstrip()
+    return None
+
+
 def _total(record: ReleaseRecord) -> float | None:
     return (record.finished - record.started).total_seconds() if record.finished else None
 
@@ -77,11 +90,9 @@ def summary_text(record: ReleaseRecord, links: Mapping[str, str] | None = None) 
         f"slots            {switch}" + (" [first release]" if record.first_release else ""),
         f"deployment       {record.deployment_id or '-'} {record.deployment_status or ''}".rstrip(),
     ]
-    if record.rollback_id or record.rollback_message:
-        lines.append(
-            f"rollback         {record.rollback_id or '-'} {record.rollback_status or ''} "
-            f"{record.rollback_message or ''}".rstrip()
-        )
+    rollback = rollback_text(record)
+    if rollback:
+        lines.append(f"rollback         {rollback}")
     lines.extend(f"recovered        {note}" for note in record.recovered)
     lines.append("phases           " + ", ".join(f"{p.name} {format_seconds(p.seconds)}" for p in record.phases))
     lines.append(f"total            {format_seconds(_total(record))}")
@@ -167,17 +178,93 @@ def summary_json(record: ReleaseRecord, links: Mapping[str, str] | None = None) 
     }
 
 
+# The release's own lanes in the timeline, by record phase (release.orchestrate): what the tool did itself.
+PHASE_LANES = {
+    "bundle": "bundle and upload",
+    "pre-flight": "bundle and upload",
+    "upload": "bundle and upload",
+    "slots": "bundle and upload",
+    "scale-up": "instance boot",
+    "deployment": "deployment",
+    "switch": "switch",
+    "rollback": "rollback",
+}
+RELEASE_SECTION = "release"
+DRAIN_LANE = "old instances drain"
+
+
+def _phase_status(record: ReleaseRecord, phase: Phase) -> str:
+    """Succeeded, or how the phase ended: the deployment's and the rollback's own status, Failed where the run ended."""
+    if phase.end is None:
+        return "InProgress"
+    if phase.name == "deployment" and record.deployment_status:
+        return "Succeeded" if record.deployment_status == "Succeeded" else "Failed"
+    if phase.name == "rollback":
+        if record.rollback_id is None:
+            return "Skipped"  # CodeDeploy started no rollback deployment: the phase only waited for one
+        return {"Succeeded": "Succeeded", "InProgress": "InProgress"}.get(record.rollback_status or "", "Failed")
+    if record.error is not None and phase is record.phases[-1]:
+        return "Failed"
+    return "Succeeded"
+
+
+def _drain(targets: Sequence[Target]) -> Span | None:
+    """The old (Blue) instances' BlockTraffic, together: where they were deregistered and drained."""
+    blocks = [
+        event
+        for target in targets
+        if target.label == "Blue"
+        for event in target.events
+        if event.name == "BlockTraffic" and event.start is not None
+    ]
+    if not blocks:
+        return None
+    statuses = {event.status for event in blocks}
+    status = next((s for s in ("Failed", "InProgress") if s in statuses), "Succeeded")
+    ends = [event.end for event in blocks]
+    end = None if status == "InProgress" or None in ends else max(end for end in ends if end is not None)
+    start = min(event.start for event in blocks if event.start is not None)
+    return Span(DRAIN_LANE, "BlockTraffic", start, end, status, section=RELEASE_SECTION)
+
+
 def spans(record: ReleaseRecord) -> list[Span]:
-    """Every started lifecycle event as a timeline span, one lane per instance (Green lanes first)."""
-    result: list[Span] = []
-    for target in record.snapshot.targets if record.snapshot else ():
-        lane = f"{target.target_id} ({target.label or '?'})"
+    """The timeline: the release's phases and the old instances' drain, then every started lifecycle event.
+
+    Release lanes come first (section "release"), then one lane per instance in a section per label (Green first).
+    """
+    result = [
+        Span(
+            PHASE_LANES.get(phase.name, phase.name),
+            phase.name,
+            phase.start,
+            phase.end,
+            _phase_status(record, phase),
+            section=RELEASE_SECTION,
+        )
+        for phase in record.phases
+    ]
+    targets = record.snapshot.targets if record.snapshot else ()
+    drain = _drain(targets)
+    if drain is not None:
+        result.append(drain)
+    for target in targets:
         for event in target.events:
             if event.start is None:
                 continue
             status = event.status if event.status in STATUSES else "Pending"
-            result.append(Span(lane=lane, label=event.name, start=event.start, end=event.end, status=status))
+            result.append(
+                Span(target.target_id, event.name, event.start, event.end, status, section=target.label or "?")
+            )
     return result
+
+
+def _timeline_title(record: ReleaseRecord) -> str:
+    return f"{record.application} {record.deployment_id or ''} ({outcome(record)})".replace("  ", " ")
+
+
+def _reason(record: ReleaseRecord) -> str | None:
+    """Why the run failed, in one line (the error's first), for the picture."""
+    return record.error.message.splitlines()[0] if record.error is not None and record.error.message else None
 
 
 def github_markdown(record: ReleaseRecord, timeline: Path | None, links: Mapping[str, str] | None = None) -> str:
@@ -191,8 +278,9 @@ def github_markdown(record: ReleaseRecord, timeline: Path | None, links: Mapping
         f"- Slots: `{record.live_before or '-'}` → `{record.live_after or record.live_before or '-'}`",
         f"- Deployment: `{record.deployment_id or '-'}` {record.deployment_status or ''}",
     ]
-    if record.rollback_id:
-        parts.append(f"- Rollback: `{record.rollback_id}` {record.rollback_status or ''}")
+    rollback = rollback_text(record)
+    if rollback:
+        parts.append(f"- Rollback: {rollback}")
     if timeline is not None:
         parts.append(f"- Timeline: `{timeline}` (uploaded as an artifact by the workflow)")
     parts.extend(f"- {label.capitalize()}: {(links or {})[key]}" for key, label in LINK_LABELS if key in (links or {}))
@@ -205,6 +293,11 @@ def github_markdown(record: ReleaseRecord, timeline: Path | None, links: Mapping
     ]
     if record.failure or record.error:
         parts += ["", "```text", *record.failure, record.error.describe() if record.error else "", "```"]
+    timeline_spans = spans(record)
+    if timeline_spans:
+        # GitHub draws a mermaid block as a diagram (docs/decisions.md F77): the timeline inline.
+        gantt = mermaid_gantt(timeline_spans, title=_timeline_title(record)).rstrip("\n")
+        parts += ["", "```mermaid", gantt, "```"]
     return "\n".join(parts) + "\n"
 
 
@@ -321,9 +414,11 @@ def write_reports(
     summary_path.write_text(json.dumps(summary_json(record, links), indent=2, default=str) + "\n", encoding="utf-8")
     written["summary"] = summary_path
     timeline: Path | None = None
-    if record.snapshot and record.snapshot.targets:
-        title = f"{record.application} {record.deployment_id or ''} ({outcome(record)})"
-        timeline = write_timeline(report_dir / TIMELINE_FILE, spans(record), title=title)
+    timeline_spans = spans(record)
+    if timeline_spans:
+        timeline = write_timeline(
+            report_dir / TIMELINE_FILE, timeline_spans, title=_timeline_title(record), reason=_reason(record)
+        )
         written["timeline"] = timeline
     stream.write("\n" + summary_text(record, links) + "\n")
     if model := model_text(record):

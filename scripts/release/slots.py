@@ -140,14 +140,21 @@ def wait_for(
     timeout: float,
     log: Log,
     hint: str = WAIT_HINT,
+    progress: Log | None = None,
 ) -> SlotState:
-    """Poll the slot until `ready` holds; `TimedOut` (with `hint`) after `timeout` s, `Cancelled` on SIGINT/SIGTERM."""
+    """Poll the slot until `ready` holds; `TimedOut` (with `hint`) after `timeout` s, `Cancelled` on SIGINT/SIGTERM.
+
+    Each poll's status line goes to `progress` (a view's, which also says how long is left while nothing changes),
+    or, without one, to `log` when it changed.
+    """
     started = runtime.now()
     last_line = ""
     while True:
         state = describe_slots(autoscaling, [name])[name]
         line = f"{name}: {state.serving}/{state.desired} InService, {len(state.instances) - len(state.staying)} leaving"
-        if line != last_line:
+        if progress is not None:
+            progress(line)
+        elif line != last_line:
             log(line)
             last_line = line
         if ready(state):
@@ -162,7 +169,16 @@ def wait_for(
         runtime.sleep(SLOT_POLL_SECONDS)
 
 
-def wait_serving(autoscaling: Any, name: str, count: int, *, runtime: Runtime, timeout: float, log: Log) -> SlotState:
+def wait_serving(
+    autoscaling: Any,
+    name: str,
+    count: int,
+    *,
+    runtime: Runtime,
+    timeout: float,
+    log: Log,
+    progress: Log | None = None,
+) -> SlotState:
     """Wait until exactly `count` instances are InService and healthy and none is still pending: agent ready.
 
     The stack's launch lifecycle hook keeps a new instance in Pending:Wait until its user data has started the
@@ -182,6 +198,7 @@ def wait_serving(autoscaling: Any, name: str, count: int, *, runtime: Runtime, t
         runtime=runtime,
         timeout=timeout,
         log=log,
+        progress=progress,
         hint=(
             f"The scale-up budget (--scale-timeout, {timeout:.0f} s) covers launch, boot, user data and the CodeDeploy "
             "agent's start: the launch hook keeps each instance out of InService until its agent runs, and Auto "
@@ -192,10 +209,19 @@ def wait_serving(autoscaling: Any, name: str, count: int, *, runtime: Runtime, t
     )
 
 
-def wait_empty(autoscaling: Any, name: str, *, runtime: Runtime, timeout: float, log: Log) -> SlotState:
+def wait_empty(
+    autoscaling: Any, name: str, *, runtime: Runtime, timeout: float, log: Log, progress: Log | None = None
+) -> SlotState:
     """Wait until the slot holds no instance at all (the drain Lambda lets each terminating one go)."""
     return wait_for(
-        autoscaling, name, lambda state: not state.instances, what="empty", runtime=runtime, timeout=timeout, log=log
+        autoscaling,
+        name,
+        lambda state: not state.instances,
+        what="empty",
+        runtime=runtime,
+        timeout=timeout,
+        log=log,
+        progress=progress,
     )
 
 

@@ -287,12 +287,11 @@ class FakeCodeDeploy:
                 info["errorInformation"] = frame.error
             if frame.rollback_frames is not None and deployment_id not in self.rollbacks:
                 # CodeDeploy starts the rollback deployment itself and names it in rollbackInfo.
-                self.rollbacks[deployment_id] = self.add_deployment(
+                rollback_id = self.add_deployment(
                     status="InProgress", creator="codeDeployRollback", minutes_ago=0, frames=frame.rollback_frames
                 )
-                self.deployments[self.rollbacks[deployment_id]]["rollbackInfo"] = {
-                    "rollbackTriggeringDeploymentId": deployment_id
-                }
+                self.deployments[rollback_id]["rollbackInfo"] = {"rollbackTriggeringDeploymentId": deployment_id}
+                self.rollbacks[deployment_id] = rollback_id
             if frame.rollback or deployment_id in self.rollbacks:
                 info["rollbackInfo"] = {**(frame.rollback or {})}
                 if deployment_id in self.rollbacks:

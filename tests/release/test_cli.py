@@ -346,6 +346,17 @@ def test_bundle_of_an_invalid_appspec_exits_2(world: World, capsys: pytest.Captu
     assert "os" in capsys.readouterr().err
 
 
+def test_ci_true_makes_the_release_print_plain_lines_unless_live_is_asked_for() -> None:
+    # Given CI=true (as GitHub Actions and Bitbucket Pipelines set it) and NO_COLOR
+    env = {"CI": "true", "NO_COLOR": "1"}
+    # When parsing a release without, and with, --live
+    plain = _invocation(["release"], env).release
+    live = _invocation(["release", "--live"], env).release
+    # Then CI forces the plain view, the flag wins, and the live table would have no colour
+    assert plain.live_view is False and live.live_view is True
+    assert plain.colour is False and _invocation(["release"], {}).release.colour is True
+
+
 # --- whole runs -----------------------------------------------------------------------------------------------------
 
 

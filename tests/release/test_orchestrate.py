@@ -135,18 +135,21 @@ def test_a_group_listing_no_slot_takes_slot_a_as_the_empty_live_slot(world: Worl
 # --- failure -------------------------------------------------------------------------------------------------------
 
 
-def test_a_failure_at_after_install_prints_the_instance_event_and_diagnostics(world: World) -> None:
+def test_a_failure_at_after_install_names_the_instance_and_event_and_keeps_the_diagnostics(world: World) -> None:
     # Given a deployment that fails at AfterInstall
     world.scale(SLOT_A, 2)
     # When releasing
     record, output, _ = _release(world, world.codedeploy(SLOT_A, scenarios.failure_at_after_install()))
-    # Then the failed instance, event, errorCode, scriptName, message and log tail are printed, and it exits 1
+    # Then the progress names the failed instance and event, and it exits 1
     assert record.exit_code == ExitCode.DEPLOYMENT_FAILED
-    assert f"Green instance {scenarios.GREEN_1}: AfterInstall failed" in output
-    assert "errorCode:  ScriptFailed" in output
-    assert "scriptName: scripts/after_install.sh" in output
-    assert "failed with exit code 3" in output
-    assert "config.json: missing key 'port'" in output
+    assert f"failed: Green {scenarios.GREEN_1} AfterInstall (ScriptFailed)" in output
+    # and the record holds errorCode, scriptName, message and log tail for the summary (printed once, there)
+    failure = "\n".join(record.failure)
+    assert f"Green instance {scenarios.GREEN_1}: AfterInstall failed" in failure
+    assert "errorCode:  ScriptFailed" in failure
+    assert "scriptName: scripts/after_install.sh" in failure
+    assert "failed with exit code 3" in failure
+    assert "config.json: missing key 'port'" in failure
 
 
 def test_a_failed_deployment_reports_the_rollback_and_its_outcome(world: World) -> None:

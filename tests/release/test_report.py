@@ -8,14 +8,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from release.ci import CiContext
-from release.errors import DeploymentFailed
+from release.errors import DeploymentFailed, TimedOut
 from release.follow import LifecycleEvent, Snapshot, Target, read_targets
 from release.record import Phase, ReleaseRecord
-from release.report import model_rows, spans, summary_json, summary_text, write_reports
+from release.report import github_markdown, model_rows, spans, summary_json, summary_text, write_reports
 
 from bluegreen.timing import TrafficTiming, release_model
 from tests.release import scenarios
 from tests.release.fakes import T0, FakeCodeDeploy, Frame, Script
+from tests.release.test_timeline import assert_valid_gantt
 
 
 def _record(*, failed: bool = False) -> ReleaseRecord:
@@ -75,12 +76,62 @@ def test_the_json_summary_carries_every_instance_event_with_diagnostics() -> Non
 
 def test_timeline_spans_cover_started_events_per_instance() -> None:
     result = spans(_record())
-    assert {span.lane for span in result} == {
-        f"{scenarios.GREEN_1} (Green)",
-        f"{scenarios.GREEN_2} (Green)",
-        f"{scenarios.BLUE_1} (Blue)",
-    }
+    instances = {(span.section, span.lane) for span in result if span.section != "release"}
+    assert instances == {("Green", scenarios.GREEN_1), ("Green", scenarios.GREEN_2), ("Blue", scenarios.BLUE_1)}
     assert all(span.start is not None for span in result)
+
+
+def test_the_timeline_adds_the_releases_own_phases_and_the_old_instances_drain() -> None:
+    # Given a released run: bundle, upload, instance boot, the deployment and the switch, and a Blue BlockTraffic
+    record = _record()
+    record.phases = [
+        Phase("bundle", T0, T0 + timedelta(seconds=2)),
+        Phase("upload", T0 + timedelta(seconds=2), T0 + timedelta(seconds=3)),
+        Phase("scale-up", T0 + timedelta(seconds=3), T0 + timedelta(seconds=90)),
+        Phase("deployment", T0 + timedelta(seconds=90), T0 + timedelta(seconds=200)),
+        Phase("switch", T0 + timedelta(seconds=200), T0 + timedelta(seconds=201)),
+    ]
+    # When its timeline is built
+    release = [(span.lane, span.label, span.status) for span in spans(record) if span.section == "release"]
+    # Then the tool's own work and the drain lead the picture
+    assert release == [
+        ("bundle and upload", "bundle", "Succeeded"),
+        ("bundle and upload", "upload", "Succeeded"),
+        ("instance boot", "scale-up", "Succeeded"),
+        ("deployment", "deployment", "Succeeded"),
+        ("switch", "switch", "Succeeded"),
+        ("old instances drain", "BlockTraffic", "Succeeded"),
+    ]
+
+
+def test_a_failed_releases_timeline_marks_the_deployment_and_the_rollback_and_says_why(tmp_path: Path) -> None:
+    # Given a failed release whose rollback succeeded
+    record = _record(failed=True)
+    record.phases.append(Phase("rollback", T0 + timedelta(seconds=90), T0 + timedelta(seconds=95)))
+    record.rollback_id, record.rollback_status = "d-2", "Succeeded"
+    # When the reports are written
+    written = write_reports(record, tmp_path, CiContext.from_env({}), io.StringIO())
+    svg = written["timeline"].read_text()
+    # Then the deployment bar is failed, the rollback's succeeded, and the picture says why
+    statuses = {span.label: span.status for span in spans(record) if span.section == "release"}
+    assert statuses["deployment"] == "Failed" and statuses["rollback"] == "Succeeded"
+    assert 'class="reason"' in svg and "deployment failed; traffic stays on slot-a." in svg
+
+
+def test_the_step_summary_shows_the_timeline_inline_as_a_valid_mermaid_gantt(tmp_path: Path) -> None:
+    # Given a released, a failed and a timed-out record
+    failed = _record(failed=True)
+    timed_out = _record(failed=True)
+    timed_out.error = TimedOut("deployment d-1 did not finish within 60 s; it was stopped with rollback.")
+    for record in (_record(), failed, timed_out):
+        # When GitHub's step summary is written
+        markdown = github_markdown(record, None)
+        # Then it carries one mermaid block, valid for Mermaid's Gantt grammar, a task per lane
+        block = markdown.split("```mermaid\n", 1)[1].split("```", 1)[0]
+        names = assert_valid_gantt(block)
+        outcome = "deployment" if record.error is None else "deployment failed"
+        assert names[: len(record.phases)] == ["bundle and upload", outcome]
+        assert scenarios.GREEN_1 in names or f"{scenarios.GREEN_1} AfterInstall failed" in names
 
 
 def test_reports_are_written_and_github_gets_a_step_summary_and_an_annotation(tmp_path: Path) -> None:
@@ -197,3 +248,14 @@ def test_a_run_without_a_model_prints_no_model_section(tmp_path: Path) -> None:
     # Then
     assert "model vs measured" not in stream.getvalue()
     assert json.loads((tmp_path / "release-summary.json").read_text())["model"] == []
+
+
+def test_a_rollback_phase_without_a_rollback_deployment_is_drawn_as_skipped_not_failed() -> None:
+    # Given a stopped deployment for which CodeDeploy started no rollback (the phase only waited for one)
+    record = _record(failed=True)
+    record.phases.append(Phase("rollback", T0 + timedelta(seconds=90), T0 + timedelta(seconds=150)))
+    record.rollback_message = "No rollback: first deployment"
+    # When its timeline is built
+    statuses = {span.label: span.status for span in spans(record) if span.section == "release"}
+    # Then the rollback lane says it was skipped
+    assert statuses["rollback"] == "Skipped"
