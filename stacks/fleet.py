@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.config import AGENT_READY_TIMEOUT_RANGE
 from bluegreen.instance_types import architecture
+from stacks import nag
 
 SLOT_IDS = ("SlotA", "SlotB")
 # The Amazon Linux 2023 image for each architecture bluegreen.instance_types tells apart.
@@ -240,26 +240,26 @@ class Fleet(Construct):
             # A hook that exists before its instances may complete it would abandon every launch in between.
             hook.node.add_dependency(self.agent_ready_policy)
         for slot in self.slots:
-            NagSuppressions.add_resource_suppressions(
+            nag.acknowledge(
                 slot,
                 [
-                    NagPackSuppression(
+                    nag.Acknowledgement(
                         id="AwsSolutions-AS3",
                         reason="Scaling events are reported by the release tool and the drain Lambda's logs "
                         "and metrics; no SNS topic subscriber exists to receive notifications.",
                     ),
                 ],
             )
-        NagSuppressions.add_resource_suppressions(
+        nag.acknowledge(
             self.role,
             [
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM4",
                     reason="AmazonSSMManagedInstanceCore is AWS's maintained minimum for the SSM agent, which "
                     "the drain Lambda's connection check runs through.",
                     applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"],
                 ),
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason="Read-only access to the revision objects of the artifact bucket (any key: keys "
                     "are content hashes chosen at release time).",
@@ -267,7 +267,7 @@ class Fleet(Construct):
                         "Action::s3:GetBucket*",
                         "Action::s3:GetObject*",
                         "Action::s3:List*",
-                        RegexAppliesTo(regex="/^Resource::<ArtifactsRevisions[A-Za-z0-9]+\\.Arn>\\/\\*$/"),
+                        f"Resource::{artifact_bucket.arn_for_objects('*')}",
                     ],
                 ),
             ],
@@ -316,18 +316,10 @@ class Fleet(Construct):
                 ),
             ],
         )
-        stack = Stack.of(self)
-        slot_ids = "|".join(stack.get_logical_id(slot.node.default_child) for slot in self.slots)  # type: ignore[arg-type]
-        group_arns = RegexAppliesTo(
-            regex=(
-                r"/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):autoscaling:(<AWS::Region>|[a-z0-9-]+):"
-                r"(<AWS::AccountId>|[0-9]{12}):autoScalingGroup:\*:autoScalingGroupName\/<(" + slot_ids + r")>$/"
-            )
-        )
-        NagSuppressions.add_resource_suppressions(
+        nag.acknowledge(
             policy,
             [
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason=(
                         "autoscaling:DescribeAutoScalingInstances supports no resource-level permissions (Service "
@@ -335,13 +327,13 @@ class Fleet(Construct):
                     ),
                     applies_to=["Resource::*"],
                 ),
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason=(
                         "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the wildcard "
                         "stands for that UUID only, the group names are the two slots'."
                     ),
-                    applies_to=[group_arns],
+                    applies_to=[f"Resource::{slot.auto_scaling_group_arn}" for slot in self.slots],
                 ),
             ],
         )
