@@ -68,6 +68,9 @@ class FindingCollector(AwsSolutionsChecks):
         self.findings: list[Finding] = []
 
     def _apply_rule(self, params: IApplyRule) -> None:
+        if not params.rule_suffix_override:
+            # cdk-nag would name it after the JavaScript rule function, which jsii does not expose.
+            raise RuntimeError(f"an {PACK} rule without ruleSuffixOverride ({params.info}): the audit cannot name it")
         rule_id = f"{PACK}-{params.rule_suffix_override}"
         path = params.node.node.path
         try:
