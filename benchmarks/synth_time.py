@@ -4,7 +4,7 @@
 Besides wall-clock seconds it reports CPU seconds (user + system of the whole process tree: the CDK CLI, python, the
 jsii Node runtime), which a busy shared machine disturbs far less than the wall clock. With `--breakdown` it also times
 where the seconds go: the app alone without the CLI (`python app.py` writing the cloud assembly itself), and the app
-without its cdk-nag aspect (the checks patched out in that subprocess only; `cdk synth` always runs them). It always
+without its cdk-nag plugin (the checks patched out in that subprocess only; `cdk synth` always runs them). It always
 also times `cdk synth` with aws-cdk-lib's built-in CloudFormation validation turned off (`CDK_VALIDATION=false`):
 cdk-nag still runs, and cfn-lint still checks every template in the tests.
 
@@ -24,19 +24,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# The app with cdk-nag's aspect replaced by nothing, for the breakdown only (`python -c` in the repository: the
-# current directory is first on the import path).
+# The app with cdk-nag's validation plugin left unregistered, for the breakdown only (`python -c` in the repository:
+# the current directory is first on the import path).
 WITHOUT_NAG = """
 import runpy
-import stacks.blue_green_stack as stack
-class _NoAspects:
-    @staticmethod
-    def of(scope):
-        return _NoAspects()
-    def add(self, aspect):
-        pass
-stack.Aspects = _NoAspects
-stack.AwsSolutionsChecks = lambda *args, **kwargs: None
+import stacks.nag
+stacks.nag.add_checks = lambda app: None
 runpy.run_path({app!r}, run_name="__main__")
 """
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import App, Aspects, CfnOutput, Duration, Environment, Stack
+from aws_cdk import App, CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_logs as logs
-from cdk_nag import AwsSolutionsChecks, INagLogger
 from constructs import Construct
 
 from bluegreen import outputs as output_names
 from bluegreen.config import LOG_RETENTION_DAYS, AppConfig, lambda_reservations
+from stacks import nag
 from stacks.alarms import ReleaseAlarms
 from stacks.artifacts import ArtifactStore
 from stacks.dashboard import ReleaseDashboard
@@ -187,12 +186,10 @@ def _notifications(scope: Construct, config: AppConfig) -> ReleaseNotifications 
     return ReleaseNotifications(scope, "Notifications", existing_topic_arn=existing)
 
 
-def build_stack(
-    app: App, config: AppConfig, env: Environment, *, nag_loggers: Sequence[INagLogger] = ()
-) -> BlueGreenStack:
+def build_stack(app: App, config: AppConfig, env: Environment) -> BlueGreenStack:
     """The stack as `cdk synth` builds it, AwsSolutions checks included (app.py and the tests share this).
 
-    `nag_loggers` receive every cdk-nag result besides the annotations (the tests collect suppressed findings).
+    The checks run when the app synthesizes; an unacknowledged finding fails the synthesis (stacks/nag.py).
     """
     stack = BlueGreenStack(
         app,
@@ -201,5 +198,5 @@ def build_stack(
         env=env,
         description="Zero-downtime EC2 blue/green releases on CodeDeploy (two slots, drain-aware termination)",
     )
-    Aspects.of(app).add(AwsSolutionsChecks(verbose=True, additional_loggers=list(nag_loggers) or None))
+    nag.add_checks(app)
     return stack

@@ -31,10 +31,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
-from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.config import PROVIDER_RESERVED_CONCURRENCY
+from stacks import nag
 from stacks.lambda_code import LAMBDA_RUNTIME, handler_name, lambda_code
 
 # CodeDeploy's policy for an EC2/On-Premises service role (CodeDeploy user guide, "Create a service role"; F14).
@@ -283,21 +283,21 @@ class BlueGreenDeployment(Construct):
 
     def _acknowledge_findings(self) -> None:
         """cdk-nag acknowledgements, each narrowed to the finding it answers (a test checks each still matches)."""
-        NagSuppressions.add_resource_suppressions(self.service_role, self._service_role_acknowledgements(), True)
-        NagSuppressions.add_resource_suppressions(self.on_event, self._provider_function_acknowledgements(), True)
-        NagSuppressions.add_resource_suppressions(self.provider, self._framework_acknowledgements(), True)
+        nag.acknowledge(self.service_role, self._service_role_acknowledgements(), apply_to_children=True)
+        nag.acknowledge(self.on_event, self._provider_function_acknowledgements(), apply_to_children=True)
+        nag.acknowledge(self.provider, self._framework_acknowledgements(), apply_to_children=True)
 
     @staticmethod
-    def _service_role_acknowledgements() -> list[NagPackSuppression]:
+    def _service_role_acknowledgements() -> list[nag.Acknowledgement]:
         return [
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM4",
                 reason="AWSCodeDeployRole is the policy AWS documents for an EC2/On-Premises CodeDeploy service role "
                 "and keeps current as CodeDeploy calls new actions (ELB Describe*Attributes, "
                 "autoscaling:DescribeAutoScalingInstances); the hand-copied subset it replaces had drifted.",
                 applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRole"],
             ),
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason="ec2:RunInstances and ec2:CreateTags, required by CodeDeploy for Auto Scaling groups built "
                 "from a launch template, are limited by conditions to this stack's launch template and to "
@@ -306,26 +306,20 @@ class BlueGreenDeployment(Construct):
             ),
         ]
 
-    def _provider_function_acknowledgements(self) -> list[NagPackSuppression]:
-        names = "|".join(_regex_escape(name) for name in (self.deployment_group_name, self.bootstrap_group_name))
-        # cdk-nag renders an unresolved partition, region or account as <AWS::Partition>, <AWS::Region> or
-        # <AWS::AccountId>; a stack with a concrete environment has the values themselves.
-        arn_prefix = (
-            "arn:(<AWS::Partition>|aws[a-z-]*):codedeploy:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\\d{12})"
-        )
+    def _provider_function_acknowledgements(self) -> list[nag.Acknowledgement]:
         return [
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM4",
                 reason="AWSLambdaBasicExecutionRole only lets the function write its own logs.",
                 applies_to=[LAMBDA_BASIC_EXECUTION],
             ),
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason="This stack's two deployment group names, in whichever application the stack has now or had "
                 "before a replacement.",
-                applies_to=[RegexAppliesTo(regex=f"/^Resource::{arn_prefix}:deploymentgroup:\\*\\/({names})$/")],
+                applies_to=[f"Resource::{arn}" for arn in self.group_arn_patterns()],
             ),
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason="codedeploy:StopDeployment has no resource-level permission; the provider stops only the "
                 "deployments ListDeployments (scoped to this stack's groups) returns, before deleting their group.",
@@ -333,21 +327,16 @@ class BlueGreenDeployment(Construct):
             ),
         ]
 
-    @staticmethod
-    def _framework_acknowledgements() -> list[NagPackSuppression]:
+    def _framework_acknowledgements(self) -> list[nag.Acknowledgement]:
         return [
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM4",
                 reason="CDK's provider framework function writes its own logs only.",
                 applies_to=[LAMBDA_BASIC_EXECUTION],
             ),
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason="CDK's provider framework invokes every version of the one on-event function.",
-                applies_to=[RegexAppliesTo(regex="/^Resource::<.*GroupProvider.*\\.Arn>:\\*$/")],
+                applies_to=[f"Resource::{self.on_event.function_arn}:*"],
             ),
         ]
-
-
-def _regex_escape(text: str) -> str:
-    return "".join(f"\\{char}" if char in ".^$*+?()[]{}|\\" else char for char in text)

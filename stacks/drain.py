@@ -12,10 +12,10 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.config import DrainTiming, drain_timing
+from stacks import nag
 from stacks.lambda_code import function_surroundings
 
 SHELL_DOCUMENT = "AWS-RunShellScript"
@@ -183,16 +183,14 @@ class DrainOnTermination(Construct):
                 actions=["ssm:SendCommand"],
                 # Any account: whether an AWS-owned document's ARN carries an account is not documented, and only
                 # AWS can own a document named AWS-* (CreateDocument reserves the "aws" prefix).
-                resources=[
-                    stack.format_arn(service="ssm", account="*", resource="document", resource_name=SHELL_DOCUMENT)
-                ],
+                resources=[_shell_document_arn(stack)],
             )
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunCommandOnSlotInstances",
                 actions=["ssm:SendCommand"],
-                resources=[stack.format_arn(service="ec2", resource="instance", resource_name="*")],
+                resources=[_instance_arns(stack)],
                 conditions={
                     "StringEquals": {f"ssm:resourceTag/{GROUP_TAG}": [slot.auto_scaling_group_name for slot in slots]}
                 },
@@ -202,22 +200,13 @@ class DrainOnTermination(Construct):
     def _suppress_nag(self, slots: Sequence[autoscaling.AutoScalingGroup]) -> None:
         """cdk-nag findings on this construct's own resources, each with its reason and the narrowest scope."""
         # No AwsSolutions-SQS3 acknowledgement for the dead-letter queue: cdk-nag recognises it as one.
-        NagSuppressions.add_resource_suppressions(self.role, self._role_acknowledgements(slots), apply_to_children=True)
+        nag.acknowledge(self.role, self._role_acknowledgements(slots), apply_to_children=True)
 
-    def _role_acknowledgements(self, slots: Sequence[autoscaling.AutoScalingGroup]) -> list[NagPackSuppression]:
+    def _role_acknowledgements(self, slots: Sequence[autoscaling.AutoScalingGroup]) -> list[nag.Acknowledgement]:
         """One AwsSolutions-IAM5 acknowledgement per wildcard resource of the role's policy."""
         stack = Stack.of(self)
-        # cdk-nag renders partition, region and account as tokens when the stack leaves them open, literally otherwise.
-        partition_region = r"^Resource::arn:(<AWS::Partition>|aws[a-z-]*):{service}:(<AWS::Region>|[a-z0-9-]+):"
-        prefix = partition_region + r"(<AWS::AccountId>|[0-9]{{12}}):"
-        slot_ids = "|".join(stack.get_logical_id(slot.node.default_child) for slot in slots)  # type: ignore[arg-type]
-        group_arns = (
-            f"/{prefix.format(service='autoscaling')}autoScalingGroup:\\*:autoScalingGroupName\\/<({slot_ids})>$/"
-        )
-        instance_arns = f"/{prefix.format(service='ec2')}instance\\/\\*$/"
-        document_arn = f"/{partition_region.format(service='ssm')}\\*:document\\/{SHELL_DOCUMENT}$/"
         return [
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason=(
                     "elasticloadbalancing:DescribeTargetHealth and ssm:GetCommandInvocation support no "
@@ -226,29 +215,29 @@ class DrainOnTermination(Construct):
                 ),
                 applies_to=["Resource::*"],
             ),
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason=(
                     "Instance ids are not known at synth time: SendCommand is allowed on instances only when "
                     f"their {GROUP_TAG} tag names one of the slots (ssm:resourceTag condition)."
                 ),
-                applies_to=[RegexAppliesTo(regex=instance_arns)],
+                applies_to=[f"Resource::{_instance_arns(stack)}"],
             ),
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason=(
                     "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the "
                     "wildcard stands for that UUID only, the group name is fixed."
                 ),
-                applies_to=[RegexAppliesTo(regex=group_arns)],
+                applies_to=[f"Resource::{_group_arn(stack, slot)}" for slot in slots],
             ),
-            NagPackSuppression(
+            nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
                 reason=(
                     f"The account of the AWS-owned {SHELL_DOCUMENT} document: only AWS can own a document whose "
                     "name starts with AWS (CreateDocument reserves the prefix), so the wildcard admits no other."
                 ),
-                applies_to=[RegexAppliesTo(regex=document_arn)],
+                applies_to=[f"Resource::{_shell_document_arn(stack)}"],
             ),
         ]
 
@@ -264,3 +253,13 @@ def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
 
 
 __all__ = ["DrainOnTermination"]
+
+
+def _instance_arns(stack: Stack) -> str:
+    """Every EC2 instance of the stack's account and region; the policy narrows it by tag (ssm:resourceTag)."""
+    return stack.format_arn(service="ec2", resource="instance", resource_name="*")
+
+
+def _shell_document_arn(stack: Stack) -> str:
+    """The AWS-owned shell document in the stack's region, whatever account AWS keeps it in."""
+    return stack.format_arn(service="ssm", account="*", resource="document", resource_name=SHELL_DOCUMENT)

@@ -13,10 +13,10 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.lease import lease_key
+from stacks import nag
 from stacks.lambda_code import function_surroundings
 
 DEPLOYMENT_STATE_CHANGE = "CodeDeploy Deployment State-change Notification"
@@ -193,15 +193,10 @@ class ReleaseFinisher(Construct):
     def _suppress_nag(self, slots: Sequence[autoscaling.AutoScalingGroup]) -> None:
         """cdk-nag findings on this construct's own resources, each with its reason and the narrowest scope."""
         stack = Stack.of(self)
-        slot_ids = "|".join(stack.get_logical_id(slot.node.default_child) for slot in slots)  # type: ignore[arg-type]
-        group_arns = (
-            r"/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):autoscaling:(<AWS::Region>|[a-z0-9-]+):"
-            r"(<AWS::AccountId>|[0-9]{12}):autoScalingGroup:\*:autoScalingGroupName\/<(" + slot_ids + r")>$/"
-        )
-        NagSuppressions.add_resource_suppressions(
+        nag.acknowledge(
             self.role,
             [
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason=(
                         "autoscaling:DescribeAutoScalingGroups, elasticloadbalancing:DescribeTargetHealth, "
@@ -211,13 +206,13 @@ class ReleaseFinisher(Construct):
                     ),
                     applies_to=["Resource::*"],
                 ),
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason=(
                         "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the wildcard "
                         "stands for that UUID only, the group name is fixed."
                     ),
-                    applies_to=[RegexAppliesTo(regex=group_arns)],
+                    applies_to=[f"Resource::{_slot_arn(stack, slot)}" for slot in slots],
                 ),
             ],
             apply_to_children=True,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.config import (
@@ -21,6 +20,7 @@ from bluegreen.config import (
     UserDataFragment,
 )
 from bluegreen.instance_types import architecture
+from stacks import nag
 
 SLOT_IDS = ("SlotA", "SlotB")
 # The Amazon Linux 2023 image for each architecture bluegreen.instance_types tells apart.
@@ -249,27 +249,27 @@ class Fleet(Construct):
             # A hook that exists before its instances may complete it would abandon every launch in between.
             hook.node.add_dependency(self.agent_ready_policy)
         for slot in self.slots:
-            NagSuppressions.add_resource_suppressions(
+            nag.acknowledge(
                 slot,
                 [
-                    NagPackSuppression(
+                    nag.Acknowledgement(
                         id="AwsSolutions-AS3",
                         reason="Scaling events are reported by the release tool and the drain Lambda's logs "
                         "and metrics; no SNS topic subscriber exists to receive notifications.",
                     ),
                 ],
             )
-        NagSuppressions.add_resource_suppressions(
+        nag.acknowledge(
             self.role,
             [
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM4",
                     reason="AmazonSSMManagedInstanceCore is AWS's maintained minimum for the SSM agent, which "
                     "the drain Lambda's connection check runs through.",
                     applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"],
                 ),
                 *_operator_policy_acknowledgements(managed_policies),
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason="Read-only access to the revision objects of the artifact bucket (any key: keys "
                     "are content hashes chosen at release time).",
@@ -277,7 +277,7 @@ class Fleet(Construct):
                         "Action::s3:GetBucket*",
                         "Action::s3:GetObject*",
                         "Action::s3:List*",
-                        RegexAppliesTo(regex="/^Resource::<ArtifactsRevisions[A-Za-z0-9]+\\.Arn>\\/\\*$/"),
+                        f"Resource::{artifact_bucket.arn_for_objects('*')}",
                     ],
                 ),
             ],
@@ -326,18 +326,10 @@ class Fleet(Construct):
                 ),
             ],
         )
-        stack = Stack.of(self)
-        slot_ids = "|".join(stack.get_logical_id(slot.node.default_child) for slot in self.slots)  # type: ignore[arg-type]
-        group_arns = RegexAppliesTo(
-            regex=(
-                r"/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):autoscaling:(<AWS::Region>|[a-z0-9-]+):"
-                r"(<AWS::AccountId>|[0-9]{12}):autoScalingGroup:\*:autoScalingGroupName\/<(" + slot_ids + r")>$/"
-            )
-        )
-        NagSuppressions.add_resource_suppressions(
+        nag.acknowledge(
             policy,
             [
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason=(
                         "autoscaling:DescribeAutoScalingInstances supports no resource-level permissions (Service "
@@ -345,13 +337,13 @@ class Fleet(Construct):
                     ),
                     applies_to=["Resource::*"],
                 ),
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason=(
                         "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the wildcard "
                         "stands for that UUID only, the group names are the two slots'."
                     ),
-                    applies_to=[group_arns],
+                    applies_to=[f"Resource::{slot.auto_scaling_group_arn}" for slot in self.slots],
                 ),
             ],
         )
@@ -383,7 +375,7 @@ def _managed_policy(scope: Construct, index: int, policy: str) -> iam.IManagedPo
     return iam.ManagedPolicy.from_aws_managed_policy_name(policy)
 
 
-def _operator_policy_acknowledgements(policies: Sequence[str]) -> list[NagPackSuppression]:
+def _operator_policy_acknowledgements(policies: Sequence[str]) -> list[nag.Acknowledgement]:
     """AwsSolutions-IAM4 flags AWS managed policies; those the operator chose are acknowledged by name, one each."""
     applies_to = [
         f"Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}"
@@ -395,7 +387,7 @@ def _operator_policy_acknowledgements(policies: Sequence[str]) -> list[NagPackSu
     if not applies_to:
         return []
     return [
-        NagPackSuppression(
+        nag.Acknowledgement(
             id="AwsSolutions-IAM4",
             reason="Chosen by the operator in the instanceRoleManagedPolicies setting (README.md, Configuration).",
             applies_to=applies_to,

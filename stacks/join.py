@@ -11,9 +11,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from stacks import nag
 from stacks.lambda_code import function_surroundings
 
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
@@ -144,10 +144,10 @@ class JoinLiveSlot(Construct):
 
     def _suppress_nag(self) -> None:
         """cdk-nag findings on this construct's own resources, each with its reason and the narrowest scope."""
-        NagSuppressions.add_resource_suppressions(
+        nag.acknowledge(
             self.role,
             [
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-IAM5",
                     reason=(
                         "autoscaling:DescribeAutoScalingInstances supports no resource-level permissions (Service "

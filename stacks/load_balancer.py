@@ -7,10 +7,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from bluegreen.config import HealthCheck, Promotion
+from stacks import nag
 
 # The stack parameter that records the port the target group was created with (see `LoadBalancer._guard_app_port`).
 DEPLOYED_APP_PORT_PARAMETER = "DeployedAppPort"
@@ -143,10 +143,10 @@ class LoadBalancer(Construct):
 
     def _acknowledge_nag(self) -> None:
         """cdk-nag findings on the load balancer's resources, each with its reason."""
-        NagSuppressions.add_resource_suppressions(
+        nag.acknowledge(
             self.security_group,
             [
-                NagPackSuppression(
+                nag.Acknowledgement(
                     id="AwsSolutions-EC23",
                     reason="The site is public: the ALB must accept HTTP(S) from any IPv4 address "
                     "(docs/security.md, HTTP listener without a certificate).",

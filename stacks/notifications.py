@@ -17,8 +17,9 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
+
+from stacks import nag
 
 # The deployment events a team wants to hear about (TriggerEventType, CodeDeploy API reference); the instance-level
 # events would publish once per instance.
@@ -95,10 +96,10 @@ class ReleaseNotifications(Construct):
         """Let CodeDeploy's service role publish the triggers (sns:Publish; the key's data-key use when encrypted)."""
         self.topic.grant_publish(role)
         if self.key is not None:
-            NagSuppressions.add_resource_suppressions(
+            nag.acknowledge(
                 role,
                 [
-                    NagPackSuppression(
+                    nag.Acknowledgement(
                         id="AwsSolutions-IAM5",
                         reason="SNS encrypts each trigger message with a new data key from the topic's own key "
                         "(kms:GenerateDataKey*, the grant CDK's grantPublish gives for an encrypted topic).",

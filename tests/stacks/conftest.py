@@ -1,7 +1,8 @@
 """One synthesis per stack variant per test session: synth starts the jsii runtime and takes seconds.
 
-Each synthesis also records the cdk-nag acknowledgements where they are declared and the findings cdk-nag suppressed
-(tests/stacks/nag_audit.py), so a stale acknowledgement is found without a second synthesis.
+Each synthesis runs cdk-nag's AwsSolutions checks as `cdk synth` does (an unacknowledged finding fails it), and
+records the acknowledgements in the tree and every finding they answer (tests/stacks/nag_audit.py), so a stale
+acknowledgement is found without a second synthesis.
 """
 
 from __future__ import annotations
@@ -19,12 +20,7 @@ from aws_cdk.assertions import Template
 from bluegreen.config import CDK_JSON, load_config
 from stacks.blue_green_stack import BlueGreenStack, build_stack
 from tests.conftest import FAKE_REGION
-from tests.stacks.nag_audit import (
-    Acknowledgement,
-    AcknowledgementRecorder,
-    SuppressedFinding,
-    SuppressedFindingCollector,
-)
+from tests.stacks.nag_audit import Acknowledgement, Finding, declared_acknowledgements, findings
 
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 EXISTING_VPC = {
@@ -38,13 +34,14 @@ EXISTING_VPC = {
 @dataclass(frozen=True)
 class Synthesized:
     """A synthesized stack variant: the construct tree, its template and the template file (for cfn-lint), the
-    cdk-nag acknowledgements declared while building it and the findings cdk-nag suppressed."""
+    cdk-nag acknowledgements recorded in it and the findings they suppress (all of them: synthesis fails on any
+    other)."""
 
     stack: BlueGreenStack
     template: Template
     template_path: Path
     acknowledgements: tuple[Acknowledgement, ...]
-    suppressed: tuple[SuppressedFinding, ...]
+    suppressed: tuple[Finding, ...]
 
 
 def synthesize(overrides: Mapping[str, Any], out_dir: Path) -> Synthesized:
@@ -52,13 +49,11 @@ def synthesize(overrides: Mapping[str, Any], out_dir: Path) -> Synthesized:
     `overrides`."""
     context = {**json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"], **overrides}
     app = cdk.App(outdir=str(out_dir), context=context)
-    recorder, collector = AcknowledgementRecorder(), SuppressedFindingCollector()
-    with recorder.installed():
-        stack = build_stack(app, load_config(context), cdk.Environment(region=FAKE_REGION), nag_loggers=[collector])
-    template = Template.from_stack(stack)  # runs the AwsSolutions checks, so the collector is complete afterwards
+    stack = build_stack(app, load_config(context), cdk.Environment(region=FAKE_REGION))
+    template = Template.from_stack(stack)  # synthesizes the app, and with it the AwsSolutions checks
     path = out_dir / f"{stack.stack_name}.lint.template.json"
     path.write_text(json.dumps(template.to_json(), indent=1), encoding="utf-8")
-    return Synthesized(stack, template, path, tuple(recorder.acknowledgements), tuple(collector.findings))
+    return Synthesized(stack, template, path, tuple(declared_acknowledgements(stack)), tuple(findings(stack)))
 
 
 @pytest.fixture(scope="session")

@@ -1,149 +1,111 @@
-"""Which cdk-nag acknowledgements are used: record each one where it is declared, collect each suppressed finding.
+"""Which cdk-nag acknowledgements are used: every acknowledgement recorded in the tree, every finding cdk-nag makes.
 
-cdk-nag copies an acknowledgement into the metadata of every CfnResource it covers and, during the AwsSolutions
-checks, reports each finding it suppressed to its loggers (`INagLogger.on_suppressed`, with the rule, the finding
-and the resource). An acknowledgement whose rule and `applies_to` entries match no suppressed finding on the
-resources it covers is stale: it hides nothing today and would silently hide a future drift, so the tests fail on it.
+cdk-nag 3 reads acknowledgements from CDK's construct metadata (`Validations.of(c).acknowledge`, key
+`aws:cdk:acknowledged-rules`) and leaves an acknowledged finding out of its report, so the report alone cannot show
+which acknowledgement is still needed. `findings` runs the same AwsSolutions rules through a pack that records every
+finding before any acknowledgement is consulted. An acknowledgement covers the construct it is recorded on and
+everything below it (docs/decisions.md F78); one that covers no finding of its rule is stale: it hides nothing today
+and would silently hide a future drift, so the tests fail on it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import jsii
-from aws_cdk import CfnResource
-from cdk_nag import INagLogger, NagLoggerSuppressedData, NagPackSuppression, NagSuppressions, RegexAppliesTo
+from aws_cdk import Validations
+from cdk_nag import AwsSolutionsChecks, IApplyRule, NagRuleCompliance
 from constructs import IConstruct
+
+PACK = "AwsSolutions"
+# CDK prefixes an acknowledged id with its namespace; older releases wrote it lower-case (cdk-nag strips either).
+NAMESPACE = "annotation::"
 
 
 @dataclass(frozen=True)
 class Acknowledgement:
-    """One suppression as cdk-nag received it, and the construct paths of the CfnResources it was copied to."""
+    """One acknowledgement as recorded in the tree: the id cdk-nag matches (`Rule` or `Rule[Finding]`), the reason,
+    and the construct path it was recorded on."""
 
     rule_id: str
     reason: str
-    applies_to: tuple[str, ...]
     declared_on: str
-    resource_paths: frozenset[str]
+
+    def covers(self, finding: Finding) -> bool:
+        """Whether cdk-nag would leave `finding` out of its report because of this acknowledgement."""
+        return finding.rule_id == self.rule_id and f"{finding.resource_path}/".startswith(f"{self.declared_on}/")
 
 
 @dataclass(frozen=True)
-class SuppressedFinding:
-    """A finding cdk-nag reported as suppressed."""
+class Finding:
+    """A finding of the AwsSolutions pack, acknowledged or not: `Rule` or `Rule[Finding]`, and the resource's path."""
 
     rule_id: str
-    finding_id: str
     resource_path: str
-    reason: str
 
 
-def _covered_resources(construct: IConstruct, apply_to_children: bool) -> frozenset[str]:
-    # cdk-nag (NagSuppressions.addResourceSuppressions): the construct, or every construct below it, each replaced by
-    # its default child; only CfnResources get the metadata.
-    constructs = construct.node.find_all() if apply_to_children else [construct]
-    paths = set()
-    for child in constructs:
-        candidate = child.node.default_child or child
-        if CfnResource.is_cfn_resource(candidate):
-            paths.add(candidate.node.path)
-    return frozenset(paths)
+def declared_acknowledgements(scope: IConstruct) -> list[Acknowledgement]:
+    """Every AwsSolutions acknowledgement recorded on `scope` or below it."""
+    found = []
+    for construct in scope.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type != Validations.ACKNOWLEDGED_RULES_METADATA_KEY or not entry.data:
+                continue
+            for qualified_id, reason in dict(entry.data).items():
+                rule_id = qualified_id[len(NAMESPACE) :] if qualified_id.lower().startswith(NAMESPACE) else qualified_id
+                if rule_id.startswith(f"{PACK}-"):
+                    found.append(Acknowledgement(rule_id, str(reason), construct.node.path))
+    return found
 
 
-def _entry(value: Any) -> str:
-    if isinstance(value, RegexAppliesTo):
-        return f"regex:{value.regex}"
-    if isinstance(value, dict) and "regex" in value:
-        return f"regex:{value['regex']}"
-    return str(value)
-
-
-def _parts(suppression: Any) -> tuple[str, str, tuple[str, ...]]:
-    """Rule, reason and applies_to as jsii delivers them: a plain dict keeps only its camelCase keys (jsii drops
-    `applies_to` from a dict, docs/decisions.md F16), so a dict acknowledgement is recorded as broad as it acts."""
-    if isinstance(suppression, NagPackSuppression):
-        return suppression.id, suppression.reason, tuple(_entry(v) for v in suppression.applies_to or ())
-    return suppression["id"], suppression["reason"], tuple(_entry(v) for v in suppression.get("appliesTo", ()))
-
-
-@dataclass
-class AcknowledgementRecorder:
-    """Records every `NagSuppressions.add_resource_suppressions` call while installed."""
-
-    acknowledgements: list[Acknowledgement] = field(default_factory=list)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[AcknowledgementRecorder]:
-        original = NagSuppressions.add_resource_suppressions
-
-        def recording(
-            construct: IConstruct | Sequence[IConstruct], suppressions: Sequence[Any], apply_to_children: bool = False
-        ) -> None:
-            for target in construct if isinstance(construct, Sequence) else [construct]:
-                paths = _covered_resources(target, bool(apply_to_children))
-                for suppression in suppressions:
-                    rule_id, reason, applies_to = _parts(suppression)
-                    self.acknowledgements.append(Acknowledgement(rule_id, reason, applies_to, target.node.path, paths))
-            original(construct, suppressions, apply_to_children)
-
-        NagSuppressions.add_resource_suppressions = recording  # type: ignore[method-assign,assignment]
-        try:
-            yield self
-        finally:
-            NagSuppressions.add_resource_suppressions = original  # type: ignore[method-assign]
-
-
-@jsii.implements(INagLogger)
-class SuppressedFindingCollector:
-    """An additional cdk-nag logger that keeps every suppressed finding (and ignores the rest)."""
+class FindingCollector(AwsSolutionsChecks):
+    """The AwsSolutions pack with its rule application replaced: each rule is evaluated and its findings kept,
+    acknowledged or not; nothing is reported. Every AwsSolutions rule names its suffix (`ruleSuffixOverride`)."""
 
     def __init__(self) -> None:
-        self.findings: list[SuppressedFinding] = []
+        super().__init__()
+        self.findings: list[Finding] = []
 
-    # jsii calls back with one argument, the logger data struct (NagLoggerSuppressedData and its siblings).
-    def on_suppressed(self, data: NagLoggerSuppressedData) -> None:
-        self.findings.append(
-            SuppressedFinding(data.rule_id, data.finding_id, data.resource.node.path, data.suppression_reason)
-        )
-
-    def on_compliance(self, data: Any) -> None:
-        pass
-
-    def on_non_compliance(self, data: Any) -> None:
-        pass
-
-    def on_error(self, data: Any) -> None:
-        pass
-
-    def on_suppressed_error(self, data: Any) -> None:
-        pass
-
-    def on_not_applicable(self, data: Any) -> None:
-        pass
+    def _apply_rule(self, params: IApplyRule) -> None:
+        if not params.rule_suffix_override:
+            # cdk-nag would name it after the JavaScript rule function, which jsii does not expose.
+            raise RuntimeError(f"an {PACK} rule without ruleSuffixOverride ({params.info}): the audit cannot name it")
+        rule_id = f"{PACK}-{params.rule_suffix_override}"
+        path = params.node.node.path
+        try:
+            result: Any = params.rule(params.node)
+        # cdk-nag reports a rule that throws (an intrinsic it cannot read) under the rule's own id.
+        except Exception:
+            self.findings.append(Finding(rule_id, path))
+            return
+        if result == NagRuleCompliance.NON_COMPLIANT:
+            self.findings.append(Finding(rule_id, path))
+        elif isinstance(result, list):
+            self.findings.extend(Finding(f"{rule_id}[{finding}]", path) for finding in result)
 
 
-def _matches(entry: str, finding_id: str) -> bool:
-    if entry.startswith("regex:"):
-        # cdk-nag writes the pattern as a JavaScript literal, /pattern/flags.
-        literal = entry.removeprefix("regex:")
-        pattern, _, flags = literal[1:].rpartition("/")
-        return re.search(pattern, finding_id, re.IGNORECASE if "i" in flags else 0) is not None
-    return entry == finding_id
+def findings(scope: IConstruct) -> list[Finding]:
+    """Every AwsSolutions finding on the CloudFormation resources at or below `scope`."""
+    collector = FindingCollector()
+    collector.validate_scope(scope)
+    return collector.findings
 
 
-def unused(acknowledgements: Sequence[Acknowledgement], findings: Sequence[SuppressedFinding]) -> list[str]:
-    """Each acknowledgement (or `applies_to` entry of one) that matches no suppressed finding on the resources it
-    covers, described with where it was declared and its reason."""
-    stale = []
-    for ack in acknowledgements:
-        relevant = [f for f in findings if f.rule_id == ack.rule_id and f.resource_path in ack.resource_paths]
-        entries = ack.applies_to or ("",)
-        for entry in entries:
-            used = any(not entry or _matches(entry, f.finding_id) for f in relevant)
-            if not used:
-                scope = f" applies_to {entry}" if entry else ""
-                stale.append(f"{ack.declared_on}: {ack.rule_id}{scope} matches nothing ({ack.reason})")
-    return stale
+def unacknowledged(scope: IConstruct) -> list[str]:
+    """What cdk-nag reports at or below `scope` once acknowledgements are applied, as `Rule at path` lines."""
+    report = AwsSolutionsChecks(verbose=True).validate_scope(scope)
+    return [
+        f"{violation.rule_name} at {resource.construct_path}: {violation.description}"
+        for violation in report.violations
+        for resource in violation.violating_resources
+    ]
+
+
+def unused(acknowledgements: Sequence[Acknowledgement], found: Sequence[Finding]) -> list[str]:
+    """Each acknowledgement that covers no finding, described with where it was recorded and its reason."""
+    return [
+        f"{ack.declared_on}: {ack.rule_id} matches nothing ({ack.reason})"
+        for ack in acknowledgements
+        if not any(ack.covers(finding) for finding in found)
+    ]

@@ -1,14 +1,13 @@
 """The deployment construct: exact IAM, the groups' whole desired state, and acknowledgements that still match.
 
-One synthesis for this module (jsii is slow), with cdk-nag logging every finding it suppressed, so each
-acknowledgement can be checked against the findings it is meant to answer.
+One synthesis for this module (jsii is slow), with cdk-nag's checks as `cdk synth` runs them; each acknowledgement is
+checked against the findings it is meant to answer (tests/stacks/nag_audit.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,16 @@ from typing import Any
 import aws_cdk as cdk
 import botocore.session
 import pytest
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Template
 from botocore.validate import ParamValidator
-from cdk_nag import AwsSolutionsChecks
 from deployment_group.group import GroupSpec, create_request, update_request
 
 from bluegreen import outputs as output_names
 from bluegreen.config import CDK_JSON, load_config
+from stacks import nag
 from stacks.blue_green_stack import BlueGreenStack
 from tests.conftest import FAKE_REGION
+from tests.stacks.nag_audit import declared_acknowledgements, findings, unacknowledged, unused
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("deployment")), context=context)
     stack = BlueGreenStack(app, STACK, config=load_config(context), env=cdk.Environment(region=FAKE_REGION))
-    cdk.Aspects.of(app).add(AwsSolutionsChecks(log_ignores=True))
+    nag.add_checks(app)
     return Synth(stack, dict(Template.from_stack(stack).to_json()))
 
 
@@ -266,63 +266,17 @@ def test_existing_construct_ids_are_kept(synth: Synth, path: str) -> None:
 # --- cdk-nag ---------------------------------------------------------------------------------------------------
 
 
-def construct_resources(synth: Synth) -> Iterator[cdk.CfnResource]:
-    for child in synth.stack.node.find_child("Deployment").node.find_all():
-        if cdk.CfnResource.is_cfn_resource(child):
-            yield child  # type: ignore[misc]
-
-
-def suppressed_findings(synth: Synth) -> dict[str, set[tuple[str, str]]]:
-    """Per resource path: the (rule, finding) pairs cdk-nag suppressed there."""
-    found: dict[str, set[tuple[str, str]]] = {}
-    pattern = re.compile(r"^CdkNagSuppression\[(?P<finding>.*)\]: (?P<rule>\S+) was triggered but suppressed")
-    for message in Annotations.from_stack(synth.stack).find_info("*", Match.string_like_regexp("was triggered")):
-        match = pattern.match(str(message.entry.data))
-        if match:
-            found.setdefault(message.id.lstrip("/"), set()).add((match["rule"], match["finding"]))
-    return found
-
-
-def matches(applies_to: Any, finding: str) -> bool:
-    if isinstance(applies_to, dict):
-        return re.search(applies_to["regex"].strip("/"), finding) is not None
-    return bool(applies_to == finding)
-
-
 def test_every_acknowledgement_of_the_construct_answers_a_finding(synth: Synth) -> None:
-    findings = suppressed_findings(synth)
-    # An acknowledgement is copied to every resource below the construct it is declared on: it is used when at
-    # least one of those resources had a finding it suppressed.
-    covered: dict[tuple[str, str], list[str]] = {}
-    entries: dict[tuple[str, str], list[Any]] = {}
-    for resource in construct_resources(synth):
-        for rule in (resource.get_metadata("cdk_nag") or {}).get("rules_to_suppress", []):
-            key = (rule["id"], rule["reason"])
-            covered.setdefault(key, []).append(resource.node.path)
-            entries[key] = rule.get("applies_to") or [None]
-    assert covered, "the construct declares acknowledgements"
-    unused = [
-        f"{rule_id} {applies_to!r}"
-        for (rule_id, reason), paths in covered.items()
-        for applies_to in entries[(rule_id, reason)]
-        if not any(
-            found_rule == rule_id and (applies_to is None or matches(applies_to, finding))
-            for path in paths
-            for found_rule, finding in findings.get(path, set())
-        )
-    ]
-    assert unused == []
+    # An acknowledgement covers the construct it is recorded on and everything below it: it is used when at least
+    # one of those resources has the finding it names.
+    deployment = synth.stack.node.find_child("Deployment")
+    declared = declared_acknowledgements(deployment)
+    assert declared, "the construct declares acknowledgements"
+    assert unused(declared, findings(deployment)) == []
 
 
 def test_the_construct_has_no_unacknowledged_finding(synth: Synth) -> None:
-    annotations = Annotations.from_stack(synth.stack)
-    findings = [
-        f"{message.id}: {message.entry.data}"
-        for finder in (annotations.find_error, annotations.find_warning)
-        for message in finder("*", Match.string_like_regexp(r"AwsSolutions-.*"))
-        if message.id.startswith(f"/{STACK}/Deployment/")
-    ]
-    assert findings == []
+    assert unacknowledged(synth.stack.node.find_child("Deployment")) == []
 
 
 def test_no_dict_is_passed_where_a_jsii_struct_is_expected_in_the_construct() -> None:
@@ -330,4 +284,4 @@ def test_no_dict_is_passed_where_a_jsii_struct_is_expected_in_the_construct() ->
     # (ARN components, nag acknowledgements) from its class; this pins that for the file this test covers.
     source = (Path(__file__).resolve().parents[2] / "stacks" / "deployment.py").read_text(encoding="utf-8")
     assert not re.search(r"Arn\.format\(\s*\{", source)
-    assert not re.search(r"add_resource_suppressions\([^)]*\[\s*\{", source, re.DOTALL)
+    assert not re.search(r"acknowledge\([^)]*\[\s*\{", source, re.DOTALL)

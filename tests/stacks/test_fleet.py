@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Aspects, Duration, Stack
+from aws_cdk import App, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Annotations, Capture, Match, Template
-from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
+from aws_cdk.assertions import Capture, Match, Template
 
 from bluegreen.config import USER_DATA_MAX_BYTES, ConfigError, MachineImage, UserDataFragment
 from stacks.fleet import AGENT_READY_HOOK, Fleet
+from tests.stacks.nag_audit import unacknowledged
 
 pytestmark = pytest.mark.slow
 
@@ -47,20 +47,12 @@ def build(**overrides: Any) -> tuple[Stack, Fleet]:
     }
     settings.update(overrides)
     fleet = Fleet(stack, "Fleet", **settings)
-    reason = "Test fixture around Fleet, not under test; the real stack's constructs own this."
-    for construct in (vpc, bucket):
-        NagSuppressions.add_resource_suppressions(
-            construct,
-            [NagPackSuppression(id=rule, reason=reason) for rule in ("AwsSolutions-VPC7", "AwsSolutions-S1")],
-            apply_to_children=True,
-        )
     return stack, fleet
 
 
 def synthesize(tmp_path_factory: pytest.TempPathFactory, name: str, **overrides: Any) -> Synth:
     """A Fleet built with `overrides`, checked by cdk-nag's AwsSolutions pack, its template written for cfn-lint."""
     stack, fleet = build(**overrides)
-    Aspects.of(stack).add(AwsSolutionsChecks())
     template = Template.from_stack(stack)
     path = tmp_path_factory.mktemp(name) / "fleet.template.json"
     path.write_text(json.dumps(template.to_json(), indent=1), encoding="utf-8")
@@ -71,16 +63,6 @@ def synthesize(tmp_path_factory: pytest.TempPathFactory, name: str, **overrides:
         slot_ids=[stack.get_logical_id(slot.node.default_child) for slot in fleet.slots],
         template_path=path,
     )
-
-
-def aws_solutions_findings(synth: Synth) -> list[str]:
-    """cdk-nag's unacknowledged AwsSolutions errors and warnings on the Fleet."""
-    annotations = Annotations.from_stack(synth.stack)
-    return [
-        f"{message.id}: {message.entry.data}"
-        for finder in (annotations.find_error, annotations.find_warning)
-        for message in finder("/FleetTest/Fleet/*", Match.string_like_regexp(r"AwsSolutions-.*"))
-    ]
 
 
 def bash_syntax_errors(script: str, tmp_path: Path) -> str:
@@ -209,7 +191,8 @@ def test_the_template_has_no_dependency_cycle_and_passes_cfn_lint(synth: Synth) 
 
 
 def test_the_fleet_has_no_unacknowledged_aws_solutions_findings(synth: Synth) -> None:
-    assert aws_solutions_findings(synth) == []
+    # The construct's own resources only: the fixture around it (VPC, bucket) is not under test.
+    assert unacknowledged(synth.fleet) == []
 
 
 @pytest.mark.parametrize("seconds", [29, 7201])
@@ -263,7 +246,8 @@ def test_the_warm_pool_user_data_is_valid_bash(warm: Synth, tmp_path: Path) -> N
 
 
 def test_the_warm_pool_fleet_has_no_unacknowledged_aws_solutions_findings(warm: Synth) -> None:
-    assert aws_solutions_findings(warm) == []
+    # The construct's own resources only: the fixture around it (VPC, bucket) is not under test.
+    assert unacknowledged(warm.fleet) == []
 
 
 def _package_install_step(script: str) -> str:
@@ -398,7 +382,7 @@ def test_the_user_data_with_a_fragment_is_valid_bash(customized: Synth, tmp_path
 
 
 def test_the_chosen_aws_managed_policy_is_acknowledged_for_cdk_nag_and_nothing_else_is_found(customized: Synth) -> None:
-    assert aws_solutions_findings(customized) == []
+    assert unacknowledged(customized.fleet) == []
 
 
 def test_a_fragment_that_would_push_the_user_data_past_16_kb_is_refused() -> None:

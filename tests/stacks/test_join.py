@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aws_cdk import App, Aspects, Stack
+from aws_cdk import App, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_logs as logs
-from aws_cdk.assertions import Annotations, Match, Template
-from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
+from aws_cdk.assertions import Match, Template
 
 from stacks.join import JoinLiveSlot
+from tests.stacks.nag_audit import unacknowledged
 
 pytestmark = pytest.mark.slow
 
@@ -65,23 +65,12 @@ def build() -> tuple[Stack, JoinLiveSlot, list[autoscaling.AutoScalingGroup], el
         reserved_concurrency=4,
         log_retention=logs.RetentionDays.ONE_MONTH,
     )
-    reason = "Test fixture around JoinLiveSlot, not under test; the real stack's constructs own this."
-    for construct in (vpc, template, target_group, *slots):
-        NagSuppressions.add_resource_suppressions(
-            construct,
-            [
-                NagPackSuppression(id=rule, reason=reason)
-                for rule in ("AwsSolutions-VPC7", "AwsSolutions-AS3", "AwsSolutions-EC26", "AwsSolutions-ELB2")
-            ],
-            apply_to_children=True,
-        )
     return stack, join, slots, target_group
 
 
 @pytest.fixture(scope="module")
 def synth() -> Synth:
     stack, join, slots, target_group = build()
-    Aspects.of(stack).add(AwsSolutionsChecks())
     template = Template.from_stack(stack)
     return Synth(
         stack=stack,
@@ -202,10 +191,5 @@ def test_the_role_may_register_with_this_target_group_and_read_this_deployment_g
 
 
 def test_the_join_construct_has_no_unacknowledged_aws_solutions_findings(synth: Synth) -> None:
-    annotations = Annotations.from_stack(synth.stack)
-    findings = [
-        f"{message.id}: {message.entry.data}"
-        for finder in (annotations.find_error, annotations.find_warning)
-        for message in finder("/JoinTest/Join/*", Match.string_like_regexp(r"AwsSolutions-.*"))
-    ]
-    assert findings == []
+    # The construct's own resources only: the fixture around it (VPC, slots) is not under test.
+    assert unacknowledged(synth.join) == []

@@ -93,11 +93,9 @@ def test_the_guard_flags_arn_format_with_a_dict() -> None:
     assert dicts_passed_as_arguments(source) == ["<source>:1: dict as a positional argument of Arn.format(...)"]
 
 
-def test_the_guard_flags_a_suppression_written_as_a_dict_inside_a_list() -> None:
-    source = 'NagSuppressions.add_resource_suppressions(role, [{"id": "X", "reason": "r", "applies_to": ["a"]}])\n'
-    assert dicts_passed_as_arguments(source) == [
-        "<source>:1: dict as a positional argument of NagSuppressions.add_resource_suppressions(...)"
-    ]
+def test_the_guard_flags_an_acknowledgement_written_as_a_dict_inside_a_list() -> None:
+    source = 'nag.acknowledge(role, [{"id": "X", "reason": "r", "applies_to": ["a"]}])\n'
+    assert dicts_passed_as_arguments(source) == ["<source>:1: dict as a positional argument of nag.acknowledge(...)"]
 
 
 def test_the_guard_flags_dict_calls_and_struct_values_of_a_mapping_parameter() -> None:
@@ -117,7 +115,7 @@ def test_the_guard_accepts_struct_classes_keywords_and_mapping_parameters() -> N
         "def _group(name, properties): ...\n"
         "self._group('G', {'DeploymentType': 'BLUE_GREEN'})\n"
         "stack.format_arn(service='codedeploy', resource='deploymentgroup', resource_name='app/*')\n"
-        "NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(id='X', reason='r')])\n"
+        "nag.acknowledge(role, [nag.Acknowledgement(id='X', reason='r')])\n"
         "iam.PolicyStatement(actions=['a'], conditions={'StringEquals': {'k': ['v']}})\n"
         "lambda_.Function(self, 'F', environment={'A': 'b'})\n"
         "ec2.Vpc(self, 'Vpc', flow_logs={'rejected': ec2.FlowLogOptions(destination=d)})\n"
