@@ -160,7 +160,7 @@ class DrainOnTermination(Construct):
             iam.PolicyStatement(
                 sid="CompleteSlotLifecycleActions",
                 actions=["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
-                resources=[_group_arn(stack, slot) for slot in slots],
+                resources=[slot_arn(stack, slot) for slot in slots],
             )
         )
         self.role.add_to_policy(
@@ -253,7 +253,7 @@ class DrainOnTermination(Construct):
         ]
 
 
-def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
+def slot_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
     """The ARN of a slot; its middle part is a UUID CloudFormation does not return, hence the one wildcard."""
     return stack.format_arn(
         service="autoscaling",
@@ -263,4 +263,4 @@ def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
     )
 
 
-__all__ = ["DrainOnTermination"]
+__all__ = ["DrainOnTermination", "slot_arn"]

@@ -17,6 +17,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from bluegreen.lease import lease_key
+from stacks.drain import slot_arn
 from stacks.lambda_code import function_surroundings
 
 DEPLOYMENT_STATE_CHANGE = "CodeDeploy Deployment State-change Notification"
@@ -167,7 +168,7 @@ class ReleaseFinisher(Construct):
             iam.PolicyStatement(
                 sid="EmptyAndResumeSlots",
                 actions=["autoscaling:UpdateAutoScalingGroup", "autoscaling:ResumeProcesses"],
-                resources=[_slot_arn(stack, slot) for slot in slots],
+                resources=[slot_arn(stack, slot) for slot in slots],
             ),
             iam.PolicyStatement(
                 sid="ReleaseLease",
@@ -222,16 +223,6 @@ class ReleaseFinisher(Construct):
             ],
             apply_to_children=True,
         )
-
-
-def _slot_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
-    """A slot's ARN; its middle part is a UUID CloudFormation does not return, hence the one wildcard."""
-    return stack.format_arn(
-        service="autoscaling",
-        resource="autoScalingGroup",
-        resource_name=f"*:autoScalingGroupName/{slot.auto_scaling_group_name}",
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
 
 
 __all__ = ["ReleaseFinisher"]
