@@ -160,7 +160,7 @@ class DrainOnTermination(Construct):
             iam.PolicyStatement(
                 sid="CompleteSlotLifecycleActions",
                 actions=["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
-                resources=[_group_arn(stack, slot) for slot in slots],
+                resources=[slot_arn(stack, slot) for slot in slots],
             )
         )
         self.role.add_to_policy(
@@ -229,7 +229,7 @@ class DrainOnTermination(Construct):
                     "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the "
                     "wildcard stands for that UUID only, the group name is fixed."
                 ),
-                applies_to=[f"Resource::{_group_arn(stack, slot)}" for slot in slots],
+                applies_to=[f"Resource::{slot_arn(stack, slot)}" for slot in slots],
             ),
             nag.Acknowledgement(
                 id="AwsSolutions-IAM5",
@@ -242,7 +242,7 @@ class DrainOnTermination(Construct):
         ]
 
 
-def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
+def slot_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
     """The ARN of a slot; its middle part is a UUID CloudFormation does not return, hence the one wildcard."""
     return stack.format_arn(
         service="autoscaling",
@@ -252,7 +252,7 @@ def _group_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
     )
 
 
-__all__ = ["DrainOnTermination"]
+__all__ = ["DrainOnTermination", "slot_arn"]
 
 
 def _instance_arns(stack: Stack) -> str:

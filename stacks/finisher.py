@@ -17,6 +17,7 @@ from constructs import Construct
 
 from bluegreen.lease import lease_key
 from stacks import nag
+from stacks.drain import slot_arn
 from stacks.lambda_code import function_surroundings
 
 DEPLOYMENT_STATE_CHANGE = "CodeDeploy Deployment State-change Notification"
@@ -167,7 +168,7 @@ class ReleaseFinisher(Construct):
             iam.PolicyStatement(
                 sid="EmptyAndResumeSlots",
                 actions=["autoscaling:UpdateAutoScalingGroup", "autoscaling:ResumeProcesses"],
-                resources=[_slot_arn(stack, slot) for slot in slots],
+                resources=[slot_arn(stack, slot) for slot in slots],
             ),
             iam.PolicyStatement(
                 sid="ReleaseLease",
@@ -212,21 +213,11 @@ class ReleaseFinisher(Construct):
                         "An Auto Scaling group ARN contains a UUID that CloudFormation does not expose; the wildcard "
                         "stands for that UUID only, the group name is fixed."
                     ),
-                    applies_to=[f"Resource::{_slot_arn(stack, slot)}" for slot in slots],
+                    applies_to=[f"Resource::{slot_arn(stack, slot)}" for slot in slots],
                 ),
             ],
             apply_to_children=True,
         )
-
-
-def _slot_arn(stack: Stack, slot: autoscaling.AutoScalingGroup) -> str:
-    """A slot's ARN; its middle part is a UUID CloudFormation does not return, hence the one wildcard."""
-    return stack.format_arn(
-        service="autoscaling",
-        resource="autoScalingGroup",
-        resource_name=f"*:autoScalingGroupName/{slot.auto_scaling_group_name}",
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
 
 
 __all__ = ["ReleaseFinisher"]

@@ -160,7 +160,11 @@ def converge(clients: Clients, stack: Stack, *, now: Callable[[], datetime], own
     try:
         taken_over = lease.acquire()
     except LeaseUnavailable as exc:
-        return Outcome(Action.LEASE_HELD, f"{exc}; that run finishes its own release", state.last_attempted)
+        return Outcome(
+            Action.LEASE_HELD,
+            f"{exc}; a live run finishes its own release (if it died, a sweep after the lease expired does)",
+            state.last_attempted,
+        )
     try:
         # Read again under the lease: the run that held it until now may have finished meanwhile.
         state = _read(clients, stack)

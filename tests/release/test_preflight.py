@@ -102,7 +102,7 @@ def preflight(stubs: Stubs, *args: str) -> int:
 
 
 def test_the_default_reservations_need_100_plus_their_sum_and_the_figure_is_the_stacks() -> None:
-    assert RESERVED == 14
+    assert RESERVED == 15  # drain 8, join 4, deployment-group provider 2, finisher 1
     assert LAMBDA_MIN_UNRESERVED_CONCURRENCY == 100
 
 
@@ -155,9 +155,9 @@ def test_a_quota_one_short_fails_and_exactly_enough_passes(stubs: Stubs) -> None
 
 
 def test_reservations_the_deployed_stack_already_holds_count_as_its_own(stubs: Stubs) -> None:
-    # Given an update: the stack's three functions hold 8 + 4 + 2 already, so only 100 are left unreserved
+    # Given an update: the stack's four functions hold 8 + 4 + 2 + 1 already, so only 100 are left unreserved
     stubs.account(quota=100 + RESERVED, unreserved=100)
-    stubs.stack_functions({"drain-fn": 8, "join-fn": 4, "provider-fn": 2, "framework-fn": None})
+    stubs.stack_functions({"drain-fn": 8, "join-fn": 4, "provider-fn": 2, "finisher-fn": 1, "framework-fn": None})
     stubs.bootstrap("28")
     # When the pre-flight runs, Then what the stack holds is added back and it passes
     assert preflight(stubs) == ExitCode.RELEASED

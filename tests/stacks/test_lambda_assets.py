@@ -28,7 +28,7 @@ def test_asset_holds_only_its_own_package(default_stack: Synthesized, package: s
     assert not list(asset.rglob("__pycache__"))
 
 
-@pytest.mark.parametrize("package", ["drain", "deployment_group", "join"])
+@pytest.mark.parametrize("package", ["drain", "deployment_group", "join", "finisher"])
 def test_handler_imports_from_its_asset_alone(default_stack: Synthesized, package: str) -> None:
     asset = asset_of(default_stack, package)
     module, _, function = handler_name(package).rpartition(".")
