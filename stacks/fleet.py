@@ -364,7 +364,7 @@ def _machine_image(setting: MachineImage | None, instance_type: str) -> ec2.IMac
         return ec2.MachineImage.latest_amazon_linux2023(cpu_type=AL2023_CPU_TYPES[architecture(instance_type)])
     if setting.ssm_parameter is not None:
         return ec2.MachineImage.from_ssm_parameter(setting.ssm_parameter, os=ec2.OperatingSystemType.LINUX)
-    return ec2.MachineImage.generic_linux(dict(setting.amis))
+    return ec2.MachineImage.generic_linux(ami_map=dict(setting.amis))
 
 
 def _managed_policy(scope: Construct, index: int, policy: str) -> iam.IManagedPolicy:

@@ -26,6 +26,7 @@ JSON_PARAMETERS = {
     "tags": "resource tags, Mapping[str, str]",
     "dimensions_map": "cloudwatch.Metric: the metric's dimensions, Mapping[str, str]",
     "dimensions": "logs.MetricFilter: dimension name -> JSON selector, Mapping[str, str]",
+    "ami_map": "ec2.MachineImage.generic_linux: region -> AMI id, Mapping[str, str]",
 }
 MAPPING_OF_STRUCTS = {
     "flow_logs": "ec2.Vpc: Mapping[str, FlowLogOptions]",
