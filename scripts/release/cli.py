@@ -18,7 +18,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 from botocore.config import Config
@@ -191,6 +191,13 @@ class Invocation:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the bad argument and where help is, instead of the whole usage (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(int(ExitCode.BAD_INPUT), f"{self.prog}: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def _add_aws(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("AWS")
     group.add_argument("--profile", help="named AWS profile (env AWS_PROFILE)")
@@ -316,7 +323,7 @@ def _add_follow(parser: argparse.ArgumentParser) -> None:
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[_Parser],
     name: str,
     summary: str,
     *,
@@ -336,7 +343,7 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documenting every flag, environment variable and exit code."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description="Zero-downtime EC2 blue/green releases on AWS CodeDeploy with two Auto Scaling group slots.",
         epilog=ENVIRONMENT + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
