@@ -673,7 +673,8 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         options,
         runtime,
         view,
-        command=invocation.command,
+        # The report's title and the lease's holder say what runs: `status --follow` finishes like a release.
+        command="status --follow" if invocation.follow else invocation.command,
     )
 
 
