@@ -247,7 +247,7 @@ NO_WAIT_HELP = (
     "Scaling processes stay suspended on both slots, as a running deployment needs, and nothing switches the group "
     "or empties a slot until one of these finishes it exactly as release would: `status --follow` (follows it to "
     "its end, then finishes), the next release or rollback (finishes a previous deployment first), or an AWS-side "
-    "finisher if the stack has one."
+    "finisher if the stack has one. A first release (through the stack's bootstrap group) is followed anyway."
 )
 
 
@@ -682,7 +682,8 @@ def _report(invocation: Invocation, clients: AwsClients, targets: Targets, recor
     """Write the report (text, JSON, GitHub step summary) with the console links; return the run's exit code."""
     links = console_links(_region(clients), targets, record.deployment_id, rollback_id=record.rollback_id)
     write_reports(record, invocation.release.report_dir, invocation.ci, sys.stdout, links=links)
-    if record.exit_code == ExitCode.RELEASED and not invocation.release.wait and record.deployment_id:
+    # --no-wait left it running (a first release is followed anyway: nothing switched means not followed).
+    if record.exit_code == ExitCode.RELEASED and record.deployment_id and record.live_after is None:
         print(
             f"deployment {record.deployment_id} started, not followed (--no-wait); "
             f"`python scripts/deploy.py status --follow --deployment-id {record.deployment_id}` follows and finishes it"

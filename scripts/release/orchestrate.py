@@ -208,6 +208,8 @@ class Release:
         # Slots whose scaling processes could not be resumed after the deployment, and why StopDeployment failed.
         self._unresumed: list[str] = []
         self._stop_failure: str | None = None
+        # Set when --no-wait left the deployment running: processes stay suspended, `converge` finishes it later.
+        self._unwatched = False
 
     # -- the steps, in order -----------------------------------------------------------------------------------------
 
@@ -682,7 +684,7 @@ class Release:
 
     def _after_deployment(self, suspended: list[str]) -> None:
         """Resume the slots' processes on every way out, unless the deployment still runs or another run owns them."""
-        if not self.options.wait and self.record.deployment_id is not None:
+        if self._unwatched:
             self.view.note(
                 f"scaling processes stay suspended on {', '.join(suspended)} while deployment "
                 f"{self.record.deployment_id} runs (--no-wait): `status --follow` or the next release finishes it"
@@ -726,7 +728,12 @@ class Release:
                 ignore_application_stop_failures=self.options.ignore_application_stop_failures,
                 file_exists_behavior=self.options.file_exists_behavior,
             )
-        if not self.options.wait:
+        if not self.options.wait and plan.bootstrap is not None:
+            # The first release hands the slot from the bootstrap group to the blue/green group afterwards
+            # (release.bootstrap); that hand-over is this run's, so it follows the deployment despite --no-wait.
+            view.note("first release through the bootstrap group: followed to its end despite --no-wait")
+        elif not self.options.wait:
+            self._unwatched = True
             view.note(f"deployment {record.deployment_id} created, not followed (--no-wait): {description}")
             started = Snapshot(deployment={"deploymentId": record.deployment_id, "status": "Created"}, targets=())
             record.snapshot, record.deployment_status = started, started.status

@@ -21,8 +21,9 @@ from bluegreen.timing import (
     ALB_DEFAULTS,
     TrafficTiming,
 )
+from release.answers import required
 from release.deployments import GroupInfo
-from release.errors import InputError, UnexpectedAnswer, required
+from release.errors import InputError, UnexpectedAnswer
 
 # A duration: whole hours, minutes and seconds in that order, each at most once; a bare number is seconds.
 _DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
