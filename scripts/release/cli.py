@@ -311,7 +311,10 @@ def _add_follow(parser: argparse.ArgumentParser) -> None:
         "scaling), and exit with release's exit codes. It never stops the deployment: Ctrl-C or --timeout end the "
         "watch (4 or 3) and the deployment runs on",
     )
-    group.add_argument("--deployment-id", help="with --follow: the deployment to follow (default: the one in flight)")
+    group.add_argument(
+        "--deployment-id",
+        help="with --follow: the deployment to follow (default: the one in flight, else the group's latest)",
+    )
     group.add_argument(
         "--timeout", metavar="DURATION", help="with --follow: stop watching after this long (default: until the end)"
     )
