@@ -316,7 +316,9 @@ def _add_follow(parser: argparse.ArgumentParser) -> None:
         help="with --follow: the deployment to follow (default: the one in flight, else the group's latest)",
     )
     group.add_argument(
-        "--timeout", metavar="DURATION", help="with --follow: stop watching after this long (default: until the end)"
+        "--timeout",
+        metavar="DURATION",
+        help="with --follow: stop watching after this long (env RELEASE_TIMEOUT; default: until the end)",
     )
     group.add_argument(
         "--report-dir",
