@@ -18,7 +18,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 from botocore.config import Config
@@ -210,6 +210,13 @@ class Invocation:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the bad argument and where help is, instead of the whole usage (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(int(ExitCode.BAD_INPUT), f"{self.prog}: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def _add_aws(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("AWS")
     group.add_argument("--profile", help="named AWS profile (env AWS_PROFILE)")
@@ -259,7 +266,7 @@ NO_WAIT_HELP = (
     "Scaling processes stay suspended on both slots, as a running deployment needs, and nothing switches the group "
     "or empties a slot until one of these finishes it exactly as release would: `status --follow` (follows it to "
     "its end, then finishes), the next release or rollback (finishes a previous deployment first), or an AWS-side "
-    "finisher if the stack has one."
+    "finisher if the stack has one. A first release (through the stack's bootstrap group) is followed anyway."
 )
 
 
@@ -323,9 +330,14 @@ def _add_follow(parser: argparse.ArgumentParser) -> None:
         "scaling), and exit with release's exit codes. It never stops the deployment: Ctrl-C or --timeout end the "
         "watch (4 or 3) and the deployment runs on",
     )
-    group.add_argument("--deployment-id", help="with --follow: the deployment to follow (default: the one in flight)")
     group.add_argument(
-        "--timeout", metavar="DURATION", help="with --follow: stop watching after this long (default: until the end)"
+        "--deployment-id",
+        help="with --follow: the deployment to follow (default: the one in flight, else the group's latest)",
+    )
+    group.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        help="with --follow: stop watching after this long (env RELEASE_TIMEOUT; default: until the end)",
     )
     group.add_argument(
         "--report-dir",
@@ -335,7 +347,7 @@ def _add_follow(parser: argparse.ArgumentParser) -> None:
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[_Parser],
     name: str,
     summary: str,
     *,
@@ -355,7 +367,7 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documenting every flag, environment variable and exit code."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description="Zero-downtime EC2 blue/green releases on AWS CodeDeploy with two Auto Scaling group slots.",
         epilog=ENVIRONMENT + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -758,7 +770,8 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         options,
         runtime,
         view,
-        command=invocation.command,
+        # The report's title and the lease's holder say what runs: `status --follow` finishes like a release.
+        command="status --follow" if invocation.follow else invocation.command,
     )
 
 
@@ -766,7 +779,8 @@ def _report(invocation: Invocation, clients: AwsClients, targets: Targets, recor
     """Write the report (text, JSON, GitHub step summary) with the console links; return the run's exit code."""
     links = console_links(_region(clients), targets, record.deployment_id, rollback_id=record.rollback_id)
     write_reports(record, invocation.release.report_dir, invocation.ci, sys.stdout, links=links)
-    if record.exit_code == ExitCode.RELEASED and not invocation.release.wait and record.deployment_id:
+    # --no-wait left it running (a first release is followed anyway: nothing switched means not followed).
+    if record.exit_code == ExitCode.RELEASED and record.deployment_id and record.live_after is None:
         print(
             f"deployment {record.deployment_id} started, not followed (--no-wait); "
             f"`python scripts/deploy.py status --follow --deployment-id {record.deployment_id}` follows and finishes it"

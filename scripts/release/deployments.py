@@ -19,8 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from release.answers import required
 from release.ci import CiContext
-from release.errors import ReleaseInFlight, TargetsError, required
+from release.errors import ReleaseInFlight, TargetsError
 from release.retry import is_refused, is_transient
 
 IN_FLIGHT_STATUSES = ("Created", "Queued", "InProgress", "Ready", "Baking")

@@ -12,15 +12,14 @@ Two families:
   (3), `Cancelled` (4), `ReleaseInFlight` (5) and its lease variants `LeaseHeld`/`LeaseLost`, `FinishIncomplete` (7:
   released, a step after the success failed).
 * `AwsUnavailable` (8): AWS could not be reached or refused the credentials or a permission; `UnexpectedAnswer`
-  (8) when an answer lacks a field the tool reads (`required`), instead of a traceback.
+  (8) when an answer lacks a field the tool reads (`release.answers.required`), instead of a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 
 class ExitCode(IntEnum):
@@ -213,11 +212,3 @@ class UnexpectedAnswer(AwsUnavailable):
         "AWS_ENDPOINT_URL_<SERVICE>) points at a stand-in, check that it implements the call; otherwise update the SDK "
         "(`make setup`) and report the message above. `python scripts/deploy.py status` shows what runs now."
     )
-
-
-def required(answer: Any, key: str, operation: str) -> Any:
-    """`answer[key]` of an AWS response, or `UnexpectedAnswer` (exit 8) naming the operation and the missing field."""
-    if isinstance(answer, Mapping) and answer.get(key) is not None:
-        return answer[key]
-    shown = sorted(answer) if isinstance(answer, Mapping) else type(answer).__name__
-    raise UnexpectedAnswer(f"{operation} answered without {key!r} (got {shown}): the tool cannot go on with it")

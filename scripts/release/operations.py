@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from release import deployments, links, live, slots
+from release.answers import required
 from release.errors import (
     Cancelled,
     DeploymentFailed,
@@ -22,7 +23,6 @@ from release.errors import (
     ReleaseError,
     TargetsError,
     TimedOut,
-    required,
 )
 from release.follow import Watched, failure_lines, format_seconds, watch
 from release.orchestrate import Release

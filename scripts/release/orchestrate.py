@@ -239,6 +239,8 @@ class Release:
         # The promotion gate: how the pre-promotion check is run, and its outcome when it failed.
         self._check_runner = check_runner
         self._check_failure: gate.CheckOutcome | None = None
+        # Set when --no-wait left the deployment running: processes stay suspended, `converge` finishes it later.
+        self._unwatched = False
 
     # -- the steps, in order -----------------------------------------------------------------------------------------
 
@@ -261,11 +263,7 @@ class Release:
         except AWS_ERRORS as exc:
             record.error = self._aws_error(exc)
         finally:
-            note = self.lease.release()
-            if note:
-                self.view.note(note)
-            record.finished = self.runtime.now()
-            self.view.close()
+            self._end()
         return record
 
     def converge(self) -> ReleaseRecord:
@@ -751,7 +749,7 @@ class Release:
 
     def _after_deployment(self, suspended: list[str]) -> None:
         """Resume the slots' processes on every way out, unless the deployment still runs or another run owns them."""
-        if not self.options.wait and self.record.deployment_id is not None:
+        if self._unwatched:
             self.view.note(
                 f"scaling processes stay suspended on {', '.join(suspended)} while deployment "
                 f"{self.record.deployment_id} runs (--no-wait): `status --follow` or the next release finishes it"
@@ -800,7 +798,12 @@ class Release:
                 ignore_application_stop_failures=self.options.ignore_application_stop_failures,
                 file_exists_behavior=self.options.file_exists_behavior,
             )
-        if not self.options.wait:
+        if not self.options.wait and plan.bootstrap is not None:
+            # The first release hands the slot from the bootstrap group to the blue/green group afterwards
+            # (release.bootstrap); that hand-over is this run's, so it follows the deployment despite --no-wait.
+            view.note("first release through the bootstrap group: followed to its end despite --no-wait")
+        elif not self.options.wait:
+            self._unwatched = True
             view.note(f"deployment {record.deployment_id} created, not followed (--no-wait): {description}")
             started = Snapshot(deployment={"deploymentId": record.deployment_id, "status": "Created"}, targets=())
             record.snapshot, record.deployment_status = started, started.status

@@ -433,6 +433,8 @@ def write_reports(
                 f"::error title={record.command} {outcome(record)}::{_escape_annotation(record.error.describe())}\n"
             )
         else:
-            stream.write(f"::notice title={record.command} released::{_escape_annotation(summary_text(record))}\n")
+            stream.write(
+                f"::notice title={record.command} {outcome(record)}::{_escape_annotation(summary_text(record))}\n"
+            )
     stream.flush()
     return written

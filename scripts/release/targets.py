@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 
 from bluegreen import outputs
 from bluegreen.config import ConfigError, FleetSize
-from release.errors import TargetsError, required
+from release.answers import required
+from release.errors import TargetsError
 from release.retry import is_refused
 
 # Every stack output the release tool reads (with DescribeStacks; the stack exports none). The stack writes the same

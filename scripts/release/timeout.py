@@ -7,6 +7,7 @@ ALB's defaults when the target group is unknown or cannot be read.
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from typing import Any
@@ -20,8 +21,9 @@ from bluegreen.timing import (
     ALB_DEFAULTS,
     TrafficTiming,
 )
+from release.answers import required
 from release.deployments import GroupInfo
-from release.errors import InputError, UnexpectedAnswer, required
+from release.errors import InputError, UnexpectedAnswer
 
 # A duration: whole hours, minutes and seconds in that order, each at most once; a bare number is seconds.
 _DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
@@ -48,6 +50,17 @@ def parse_duration(raw: str, source: str) -> int:
 
 
 _GROUPS, _ATTRIBUTES = "DescribeTargetGroups", "DescribeTargetGroupAttributes"
+
+
+def duration_argument(text: str) -> float:
+    """`parse_duration` as an argparse `type=`, for options argparse parses itself (`rehearse --stop-timeout`): the
+    same texts and the same words, in argparse's one-line error that names the flag."""
+    try:
+        return float(parse_duration(text, "-"))
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.message.removeprefix("- ")) from exc
+
+
 # Allowance for the script-less events DownloadBundle and Install (and agent pick-up), per instance.
 AGENT_EVENTS_SECONDS = 120
 # Head-room for CodeDeploy's own bookkeeping between events.

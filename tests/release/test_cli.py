@@ -256,6 +256,35 @@ def test_a_variable_and_its_flag_take_the_same_durations() -> None:
 
 
 @pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["rehearse", "--app-dir", "x", "--stop-timeout", "3x"], "argument --stop-timeout: '3x' is not a duration"),
+        (["rehearse", "--app-dir", "x", "--healthy-within", "1.5m"], "argument --healthy-within: '1.5m' is not a dura"),
+        (["release", "--live", "--plain"], "argument --plain: not allowed with argument --live"),
+        (["deploy"], "invalid choice: 'deploy'"),
+    ],
+)
+def test_what_argparse_refuses_is_one_line_too(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When argparse itself refuses an argument (the rehearsal's durations go through the same duration parser)
+    with pytest.raises(SystemExit) as ended:
+        cli.main(argv, env={})
+    # Then it exits 2 with one line saying what and where help is, not the usage dump
+    err = capsys.readouterr().err
+    assert ended.value.code == ExitCode.BAD_INPUT
+    assert err.count("\n") == 1 and expected in err and "usage:" not in err
+    assert "--help` lists the options" in err
+
+
+def test_the_rehearsal_takes_durations_like_the_release() -> None:
+    args = cli.build_parser().parse_args(
+        ["rehearse", "--app-dir", "x", "--stop-timeout", "2m", "--healthy-within", "90s"]
+    )
+    assert (args.stop_timeout, args.healthy_within) == (120.0, 90.0)
+
+
+@pytest.mark.parametrize(
     ("argv", "env"),
     [(["status", "--fleet-min", "x"], {}), (["status"], {"AWS_MAX_ATTEMPTS": "ten"}), (["status", "--last", "-1"], {})],
 )

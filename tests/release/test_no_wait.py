@@ -194,3 +194,22 @@ def test_the_next_release_finishes_an_unwatched_success_before_its_own(live_a: W
     assert codedeploy.listed == [SLOT_A]
     assert live_a.slot(SLOT_B)["DesiredCapacity"] == 0
     assert not _suspended(live_a, SLOT_A) and not _suspended(live_a, SLOT_B)
+
+
+def test_ctrl_c_while_following_ends_the_watch_with_4_and_the_deployment_runs_on(
+    live_a: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an unwatched deployment that does not end, followed by an operator
+    codedeploy = live_a.codedeploy(SLOT_A, scenarios.never_ending())
+    _release_no_wait(live_a, tmp_path, codedeploy)
+    runtime = live_a.runtime()
+    # When Ctrl-C arrives while following
+    live_a.clock.on_sleep = lambda count: runtime.stop.request("SIGINT") if count == 3 else None
+    argv = ["status", "--follow", "--plain", "--report-dir", str(tmp_path / "followed")]
+    code = cli.main(argv, env={}, clients=_clients(live_a, codedeploy), runtime=runtime)
+    # Then it exits 4 saying the deployment still runs and how to stop it; nothing was stopped or scaled
+    out = capsys.readouterr().out
+    assert code == ExitCode.CANCELLED
+    assert "still runs (it was not stopped)" in out and "deploy.py stop" in out
+    assert codedeploy.called("stop_deployment") == []
+    assert live_a.slot(SLOT_B)["DesiredCapacity"] == 2

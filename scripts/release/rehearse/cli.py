@@ -17,6 +17,7 @@ from release.errors import InputError
 from release.rehearse.lifecycle import rehearse
 from release.rehearse.model import DEFAULT_STOP_TIMEOUT_SECONDS, HealthCheckSettings, RehearsalOptions
 from release.rehearse.report import format_report
+from release.timeout import duration_argument
 
 HELP = """\
 Rehearse a revision on this machine the way the CodeDeploy agent runs it on a new (green) instance: validate the
@@ -64,7 +65,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--health-check-timeout", type=int, help="seconds a probe may take (2..120, below the interval)")
     group.add_argument("--healthy-threshold", type=int, help="consecutive successes needed to be healthy (2..10)")
     group.add_argument(
-        "--healthy-within", type=float, default=120.0, help="give up on AllowTraffic after this many seconds (120)"
+        "--healthy-within",
+        type=duration_argument,
+        default=120.0,
+        help="give up on AllowTraffic after this long (90, 90s, 2m, ...; default 2m)",
     )
     # "Drain" names the instance's connection drain (the drain Lambda); the app's own stop here is the "shutdown".
     # --drain-path and --drain-requests are the deprecated spellings of the shutdown flags, still accepted.
@@ -86,9 +90,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     shutdown.add_argument(
         "--stop-timeout",
-        type=float,
+        type=duration_argument,
         default=DEFAULT_STOP_TIMEOUT_SECONDS,
-        help="seconds the app may take to exit after SIGTERM before SIGKILL (systemd's default: 90)",
+        help="how long the app may take to exit after SIGTERM before SIGKILL (90, 90s, 2m, ...; systemd's default: 90)",
     )
     lifecycle = parser.add_argument_group("lifecycle")
     lifecycle.add_argument("--application-name", default="rehearsal", help="APPLICATION_NAME given to hooks")
