@@ -487,7 +487,7 @@ class _Given:
         return str(raw).strip().upper()
 
 
-def _add_gate_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_gate_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     """`promote` and `abort`: act on the group's deployment that waits for promotion (setting promotionGate)."""
     promote = _command(
         commands,
