@@ -55,7 +55,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bluegreen.timing import release_model
+from bluegreen.timing import ReleaseModel, release_model
 from release import bootstrap, deployments, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
@@ -634,6 +634,19 @@ class Release:
             traffic=read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
         )
 
+    def _model(self, group: deployments.GroupInfo, capacity: int) -> ReleaseModel | None:
+        """The blue/green release-time model the report sets beside the measured phases (docs/performance.md).
+
+        Informational only: a target group that cannot be read leaves the report without a model, never the release
+        without its deployment.
+        """
+        try:
+            traffic = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
+        except AWS_ERRORS as exc:
+            self.view.note(f"no release-time model in the report: the target group could not be read ({exc})")
+            return None
+        return release_model(traffic, instances=capacity, deployment_config_name=group.deployment_config)
+
     def _fill_and_deploy(
         self, group: deployments.GroupInfo, plan: SlotPlan, revision: dict[str, Any], appspec: Any
     ) -> FollowResult:
@@ -642,12 +655,7 @@ class Release:
         capacity = self._fill(plan)
         record.timeout_seconds = self._timeout(group, plan, capacity, appspec)
         if plan.bootstrap is None:
-            # What the report sets beside the measured phases (the blue/green release-time model, docs/performance.md).
-            record.model = release_model(
-                read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
-                instances=capacity,
-                deployment_config_name=group.deployment_config,
-            )
+            record.model = self._model(group, capacity)
         with record.phase("deployment", self.runtime):
             self._owned()
             suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)
