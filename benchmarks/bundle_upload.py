@@ -18,7 +18,10 @@ moto does not implement: the push is timed up to that failing call (one request,
 checked in S3, so its figure is zip + upload, like ours.
 
 Usage: `.venv/bin/python benchmarks/bundle_upload.py [--size-mb 200] [--files 10000] [--runs 3] [--aws .venv/bin/aws]`.
-Prints medians over the runs, throughput in MB/s of revision content, and ratios.
+Prints medians over the runs, throughput in MB/s of revision content, and ratios (of the medians, and the median of
+each run's own ratio), then the CPU seconds of each measurement on the client (this process and the finished `aws`
+process) and in moto_server (what receiving the upload cost): on a shared machine the wall clock mostly measures the
+neighbours, the CPU seconds say where the work went.
 """
 
 from __future__ import annotations
@@ -139,6 +142,7 @@ def moto_server() -> Iterator[str]:
         sys.exit("moto_server is not installed: pip install 'moto[server]'")
     port = free_port()
     process = subprocess.Popen([str(executable), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    SERVER.append(process.pid)
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -160,6 +164,18 @@ def moto_server() -> Iterator[str]:
 
 
 CPU: dict[str, list[float]] = {}
+SERVER_CPU: dict[str, list[float]] = {}
+SERVER: list[int] = []  # moto_server's process id
+
+
+def server_cpu_seconds() -> float:
+    """CPU seconds moto_server has used so far (Linux /proc; 0 elsewhere): what receiving the upload costs."""
+    try:
+        fields = Path(f"/proc/{SERVER[-1]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # utime and stime are the 14th and 15th fields of the whole line, in clock ticks (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds() -> float:
@@ -170,12 +186,13 @@ def cpu_seconds() -> float:
 
 def timed(action: Callable[[], Any], name: str = "") -> tuple[float, Any]:
     """Run `action`; return its duration in seconds and its result; record its CPU seconds under `name`."""
-    cpu = cpu_seconds()
+    cpu, server = cpu_seconds(), server_cpu_seconds()
     start = time.perf_counter()
     result = action()
     seconds = time.perf_counter() - start
     if name:
         CPU.setdefault(name, []).append(cpu_seconds() - cpu)
+        SERVER_CPU.setdefault(name, []).append(server_cpu_seconds() - server)
     return seconds, result
 
 
@@ -257,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                 if size:
                     sizes[name] = size
             key = f"push/run{run}.zip"
-            cpu = cpu_seconds()
+            cpu, server = cpu_seconds(), server_cpu_seconds()
             seconds, code, error = aws_push(options, endpoint, root, key)
             CPU.setdefault("push", []).append(cpu_seconds() - cpu)
+            SERVER_CPU.setdefault("push", []).append(server_cpu_seconds() - server)
             sizes["push"] = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
             results["push"].append(seconds)
             results["startup"].append(aws_startup(options))
@@ -354,12 +372,21 @@ def report(options: Options, content: int, results: dict[str, list[float]], size
     push = median["push"]
     print(f"  ratio aws deploy push / release tool, cold (streamed):      {push / median['stream']:.2f}x")
     print(f"  ratio aws deploy push / release tool, unchanged:            {push / median['unchanged']:.2f}x")
+    # Each run measures both sides within about a minute; the median of those paired ratios is less exposed to a
+    # neighbour's load changing between runs than the ratio of two medians taken from different runs.
+    paired = {
+        name: statistics.median(p / m for p, m in zip(results["push"], results[name], strict=True))
+        for name in ("stream", "unchanged")
+    }
+    print(f"  median of per-run ratios: cold (streamed) {paired['stream']:.2f}x, unchanged {paired['unchanged']:.2f}x")
     print(f"  ratio aws deploy push / seed bundler, cold:                 {push / median['seed']:.2f}x")
     print(f"  ratio aws deploy push / seed bundler, unchanged:            {push / median['seed-unchanged']:.2f}x")
     # CPU seconds of the client side (this process, and the finished `aws` process), which a busy machine disturbs
     # less than the wall clock; moto_server's own CPU is in neither.
     cpu = {name: statistics.median(values) for name, values in CPU.items()}
     print("  client CPU seconds (medians): " + ", ".join(f"{name} {value:.2f}" for name, value in cpu.items()))
+    server = {name: statistics.median(values) for name, values in SERVER_CPU.items()}
+    print("  moto_server CPU seconds (medians): " + ", ".join(f"{name} {value:.2f}" for name, value in server.items()))
     print(
         f"  CPU ratio aws deploy push / release tool: cold (streamed) {cpu['push'] / cpu['stream']:.2f}x, "
         f"unchanged {cpu['push'] / cpu['unchanged']:.2f}x, seed cold {cpu['push'] / cpu['seed']:.2f}x"

@@ -57,7 +57,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bluegreen import finish
-from bluegreen.timing import TrafficTiming, release_model
+from bluegreen.timing import ReleaseModel, TrafficTiming, release_model
 from release import bootstrap, deployments, gate, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
@@ -715,6 +715,19 @@ class Release:
             traffic=traffic,
         )
 
+    def _model(self, group: deployments.GroupInfo, capacity: int) -> ReleaseModel | None:
+        """The blue/green release-time model the report sets beside the measured phases (docs/performance.md).
+
+        Informational only: a target group that cannot be read leaves the report without a model, never the release
+        without its deployment.
+        """
+        try:
+            traffic = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
+        except AWS_ERRORS as exc:
+            self.view.note(f"no release-time model in the report: the target group could not be read ({exc})")
+            return None
+        return release_model(traffic, instances=capacity, deployment_config_name=group.deployment_config)
+
     def _fill_and_deploy(
         self, group: deployments.GroupInfo, plan: SlotPlan, revision: dict[str, Any], appspec: Any
     ) -> FollowResult:
@@ -733,12 +746,7 @@ class Release:
         capacity = self._fill(plan)
         record.timeout_seconds = self._timeout(group, plan, capacity, appspec, traffic)
         if plan.bootstrap is None:
-            # What the report sets beside the measured phases (the blue/green release-time model, docs/performance.md).
-            record.model = release_model(
-                traffic,
-                instances=capacity,
-                deployment_config_name=group.deployment_config,
-            )
+            record.model = self._model(group, capacity)
         with record.phase("deployment", self.runtime):
             self._owned()
             suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)

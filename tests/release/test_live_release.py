@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from release.cli import EXIT_CODES
 from release.errors import ExitCode
 from release.operations import print_status
@@ -359,3 +360,43 @@ def test_status_shows_each_slots_targets_and_the_live_slot_a_release_would_refus
     assert f"{SLOT_A}: desired 0" in out and "registered: none" in out
     (b_instance,) = site.instances(SLOT_B)
     assert f"registered: {b_instance} healthy" in out
+
+
+# --- the release-time model the report shows (issue 13) ---------------------------------------------------------------
+
+
+def _serving_from_a(site: Site) -> TwoGroupCodeDeploy:
+    """Slot A live with two registered instances and the last success on A; a deployment that succeeds."""
+    site.world.scale(SLOT_A, 2)
+    site.register(SLOT_A)
+    codedeploy = TwoGroupCodeDeploy([SLOT_A], script=scenarios.success())
+    codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A)
+    return codedeploy
+
+
+def test_the_release_models_itself_with_its_target_groups_own_health_check_and_delay(site: Site) -> None:
+    # Given a target group checked every 10 s, healthy after 3, deregistering in 20 s, and A live and registered
+    site.elbv2.modify_target_group(TargetGroupArn=site.arn, HealthCheckIntervalSeconds=10, HealthyThresholdCount=3)
+    site.elbv2.modify_target_group_attributes(
+        TargetGroupArn=site.arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "20"}]
+    )
+    # When releasing
+    record = site.release(_serving_from_a(site))
+    # Then AllowTraffic is 3 x 10 + 10 per instance, one at a time, and BlockTraffic adds the 20 s delay
+    phases = {phase.name: phase.seconds for phase in record.model.phases}
+    assert (phases["AllowTraffic"], phases["BlockTraffic"]) == (2 * 40, 40 + 20)
+
+
+def test_a_target_group_that_cannot_be_read_for_the_model_does_not_stop_the_release(site: Site) -> None:
+    # Given A live and registered, and DescribeTargetGroups failing (only the model reads it: --timeout is given)
+    codedeploy = _serving_from_a(site)
+
+    def unreachable(**params: Any) -> Any:
+        raise EndpointConnectionError(endpoint_url="https://elasticloadbalancing.eu-west-1.amazonaws.com/")
+
+    site.elbv2.describe_target_groups = unreachable
+    # When releasing
+    record = site.release(codedeploy)
+    # Then it released without a model, and said why
+    assert (record.exit_code, record.model) == (ExitCode.RELEASED, None)
+    assert "no release-time model in the report" in site.output
