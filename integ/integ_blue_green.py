@@ -44,7 +44,7 @@ SNAPSHOT_REGION = "us-east-1"
 def project_feature_flags(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
     """The `@aws-cdk/...` feature flags `cdk.json` sets, so the integration stack matches the deployed one."""
     context = json.loads(cdk_json.read_text(encoding="utf-8")).get("context", {})
-    return {key: value for key, value in context.items() if key.startswith("@aws-cdk/")}
+    return {key: value for key, value in context.items() if key.startswith(("@aws-cdk/", "@aws-cdk-containers/"))}
 
 
 def environment() -> cdk.Environment:
