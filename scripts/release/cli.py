@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
-from release import gate, rehearse
+from release import gate, promotion, rehearse
 from release.bundle import write_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
@@ -46,9 +46,12 @@ from release.targets import (
     OUTPUTS_READ,
     TargetOverrides,
     Targets,
+    declared_stages,
     fleet_size,
     require_region,
     resolve_targets,
+    select_stage,
+    stage_overrides,
 )
 from release.timeout import DEFAULT_CLEANUP_TIMEOUT_SECONDS, DEFAULT_SCALE_TIMEOUT_SECONDS, parse_duration
 from release.tree import scan_revision
@@ -90,6 +93,7 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "bundle": (ExitCode.RELEASED, ExitCode.BAD_INPUT),
     "stop": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "promote": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
+    "promote-revision": _DEPLOYING,
     "abort": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "rehearse": (
@@ -185,6 +189,18 @@ class GateArgs:
 
 
 @dataclass(frozen=True)
+class StageArgs:
+    """`--stage NAME` (the stage released to), `promote-revision --from-stage/--from-deployment/--from-profile`, and
+    `status --all-stages`."""
+
+    stage: str | None = None
+    from_stage: str | None = None
+    from_deployment: str | None = None
+    from_profile: str | None = None
+    all_stages: bool = False
+
+
+@dataclass(frozen=True)
 class Invocation:
     """Everything the command line and the environment asked for."""
 
@@ -203,6 +219,8 @@ class Invocation:
     deployment_id: str | None = None
     # The promotion gate (release.gate): `promote --wait`, and `release --check-command/--check-timeout`.
     promotion: GateArgs = dataclasses.field(default_factory=GateArgs)
+    # Stages (bluegreen.stages, release.promotion): `promote-revision --from-stage`, `status --all-stages`.
+    stages: StageArgs = dataclasses.field(default_factory=StageArgs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -225,6 +243,10 @@ def _add_aws(parser: argparse.ArgumentParser) -> None:
 def _add_targets(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("targets")
     group.add_argument("--stack", help=f"stack to read outputs from (env STACK_NAME; default {DEFAULT_STACK})")
+    group.add_argument(
+        "--stage",
+        help="a stage of cdk.json's `stages` (env RELEASE_STAGE): its stack (<stackName>-<stage>) in its region",
+    )
     group.add_argument("--bucket", help="artifact bucket (env S3_BUCKET)")
     group.add_argument("--application", help="CodeDeploy application (env APPLICATION_NAME)")
     group.add_argument("--deployment-group", help="CodeDeploy deployment group (env DEPLOYMENT_GROUP_NAME)")
@@ -410,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_gate_commands(commands)
+    _add_stage_commands(commands, status)
     _add_check(release)
     rehearse.configure_parser(rehearse_parser)
     return parser
@@ -500,6 +523,58 @@ def _add_gate_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     _add_targets(abort)
     _add_aws(abort)
+
+
+def _add_stage_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], status: argparse.ArgumentParser
+) -> None:
+    """`promote-revision` (release.promotion) and `status --all-stages`."""
+    promote = _command(
+        commands,
+        "promote-revision",
+        "release into this stage the revision an earlier stage released successfully (no rebuild)",
+        description="Find the earlier stage's last successful deployment (or --from-deployment) from AWS, copy its "
+        "revision to this stage's bucket under the same key if the buckets differ (server-side in one region, through "
+        "the tool across regions or accounts), then release it as `release` does. Exit 2, nothing copied or "
+        "released, when that revision did not succeed in the earlier stage.",
+    )
+    _add_targets(promote)
+    group = promote.add_argument_group("promotion")
+    group.add_argument("--from-stage", required=True, help="the earlier stage (cdk.json `stages`) to take it from")
+    group.add_argument(
+        "--from-deployment", help="a succeeded deployment of the earlier stage (default: its last successful one)"
+    )
+    group.add_argument(
+        "--from-profile",
+        help="AWS profile that reads the earlier stage when it is in another account (default: --profile)",
+    )
+    _add_release(promote, app_dir=False)
+    _add_aws(promote)
+    status.add_argument(
+        "--all-stages",
+        action="store_true",
+        help="one line per stage of cdk.json's `stages`: the revision live there and since when",
+    )
+
+
+def _stage_args(given: _Given) -> StageArgs:
+    return StageArgs(
+        stage=given.text("stage", "RELEASE_STAGE") or None,
+        from_stage=given.text("from_stage"),
+        from_deployment=given.text("from_deployment"),
+        from_profile=given.text("from_profile"),
+        all_stages=bool(given.text("all_stages")),
+    )
+
+
+def _staged(given: _Given, targets: TargetOverrides, aws: AwsSettings) -> tuple[TargetOverrides, AwsSettings]:
+    """With `--stage NAME`: the stage's stack and region instead of --stack/STACK_NAME and the default region."""
+    name = given.text("stage", "RELEASE_STAGE")
+    if not name:
+        return targets, aws
+    stage = select_stage(name)
+    explicit = dataclasses.replace(targets, stack_name=given.text("stack", "STACK_NAME"))
+    return stage_overrides(stage, explicit, given.text("region")), dataclasses.replace(aws, region=stage.region)
 
 
 def _add_check(release: argparse.ArgumentParser) -> None:
@@ -608,16 +683,21 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
     follow = bool(given.text("follow"))
     if not follow and given.text("deployment_id"):
         raise InputError("--deployment-id is only used with --follow", hint="Add --follow, or drop --deployment-id.")
-    return Invocation(
-        command=args.command,
-        aws=AwsSettings(
+    targets, aws = _staged(
+        given,
+        _target_overrides(given),
+        AwsSettings(
             profile=given.text("profile"),
             # botocore reads AWS_DEFAULT_REGION; AWS_REGION (what CI actions export) is honoured here as well.
             region=given.text("region", "AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
             retry_mode=retry_mode,
             max_attempts=given.whole("max_attempts", "AWS_MAX_ATTEMPTS", minimum=1) or 10,
         ),
-        targets=_target_overrides(given),
+    )
+    return Invocation(
+        command=args.command,
+        aws=aws,
+        targets=targets,
         release=_release_args(given),
         last=_or(given.whole("last", None), 5),
         json_output=bool(given.text("json")),
@@ -626,6 +706,7 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
         follow=follow,
         deployment_id=given.text("deployment_id"),
         promotion=_gate_args(given),
+        stages=_stage_args(given),
     )
 
 
@@ -819,8 +900,9 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
         return _cmd_bundle(invocation)
     clients = clients or build_clients(invocation.aws)
     runtime = runtime or Runtime.system()
-    if invocation.command in ("release", "rollback"):
-        return _cmd_release(invocation, clients, runtime)
+    deploying = {"release": _cmd_release, "rollback": _cmd_release, "promote-revision": _cmd_promote_revision}
+    if invocation.command in deploying:
+        return deploying[invocation.command](invocation, clients, runtime)
     if invocation.command == "preflight":
         return _cmd_preflight(invocation, clients)
     if invocation.command == "status":
@@ -835,6 +917,8 @@ def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     """`status`: one screen (or JSON) of what is live; with --follow, follow a deployment and finish it."""
     if invocation.follow:
         return _cmd_follow(invocation, clients, runtime)
+    if invocation.stages.all_stages:
+        return _cmd_stage_statuses(invocation, clients)
     return print_status(
         clients.codedeploy,
         clients.autoscaling,
@@ -845,6 +929,52 @@ def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
         as_json=invocation.json_output,
         region=_region(clients),
     )
+
+
+def _stage_clients(invocation: Invocation, clients: AwsClients, region: str, profile: str | None) -> AwsClients:
+    """Clients for another stage: the command's own when region and profile are the same, else new ones."""
+    settings = dataclasses.replace(invocation.aws, region=region, profile=profile)
+    return clients if settings == invocation.aws else build_clients(settings)
+
+
+def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+    """`promote-revision`: the earlier stage's succeeded revision, copied to this stage's bucket, released here."""
+    args = invocation.stages
+    source_stage = select_stage(str(args.from_stage))
+    targets = _targets(invocation, clients)
+    if targets.stack_name == source_stage.stack_name:
+        raise InputError(
+            f"--from-stage {source_stage.name} is the stage released to", hint="Name the later stage with --stage."
+        )
+    source = _stage_clients(invocation, clients, source_stage.region, args.from_profile or invocation.aws.profile)
+    source_targets = resolve_targets(
+        TargetOverrides(stack_name=source_stage.stack_name),
+        cloudformation=source.cloudformation,
+        default_fleet=source_stage.config.fleet,
+    )
+    released = promotion.released_revision(source.codedeploy, source_targets, source_stage.name, args.from_deployment)
+    copier = promotion.RevisionCopier(source.s3, clients.s3, same_credentials_and_region=source is clients)
+    copied = copier.copy(released, targets.bucket)
+    print(
+        f"promoting {released.key} from stage {source_stage.name} (deployment {released.deployment_id}); "
+        f"copy: {copied.how}"
+    )
+    release = _release(invocation, clients, targets, runtime)
+    with stop_on_signals(runtime.stop):
+        record = release.run(copied.revision.to_codedeploy())
+    return _report(invocation, clients, targets, record)
+
+
+def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients) -> int:
+    """`status --all-stages`: per stage of cdk.json, the revision live there and since when."""
+    statuses = []
+    for stage in declared_stages():
+        reader = _stage_clients(invocation, clients, stage.region, invocation.aws.profile)
+        statuses.append(
+            promotion.stage_status(stage, cloudformation=reader.cloudformation, codedeploy=reader.codedeploy)
+        )
+    promotion.write_stage_statuses(statuses, sys.stdout, as_json=invocation.json_output)
+    return int(ExitCode.RELEASED)
 
 
 def _cmd_gate(invocation: Invocation, clients: AwsClients, targets: Targets, runtime: Runtime) -> int:
