@@ -557,9 +557,14 @@ def _add_stage_commands(
     )
 
 
+def _stage_name(given: _Given) -> str | None:
+    # Only commands with targets take a stage: RELEASE_STAGE set for a whole CI job must not reach `bundle`.
+    return (given.text("stage", "RELEASE_STAGE") or None) if hasattr(given.args, "stage") else None
+
+
 def _stage_args(given: _Given) -> StageArgs:
     return StageArgs(
-        stage=given.text("stage", "RELEASE_STAGE") or None,
+        stage=_stage_name(given),
         from_stage=given.text("from_stage"),
         from_deployment=given.text("from_deployment"),
         from_profile=given.text("from_profile"),
@@ -569,7 +574,7 @@ def _stage_args(given: _Given) -> StageArgs:
 
 def _staged(given: _Given, targets: TargetOverrides, aws: AwsSettings) -> tuple[TargetOverrides, AwsSettings]:
     """With `--stage NAME`: the stage's stack and region instead of --stack/STACK_NAME and the default region."""
-    name = given.text("stage", "RELEASE_STAGE")
+    name = _stage_name(given)
     if not name:
         return targets, aws
     stage = select_stage(name)
@@ -940,6 +945,11 @@ def _stage_clients(invocation: Invocation, clients: AwsClients, region: str, pro
 def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
     """`promote-revision`: the earlier stage's succeeded revision, copied to this stage's bucket, released here."""
     args = invocation.stages
+    if not args.stage:
+        raise InputError(
+            "promote-revision needs the stage to release to",
+            hint="Give --stage NAME (or RELEASE_STAGE), a stage of cdk.json's `stages`.",
+        )
     source_stage = select_stage(str(args.from_stage))
     targets = _targets(invocation, clients)
     if targets.stack_name == source_stage.stack_name:

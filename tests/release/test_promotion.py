@@ -4,6 +4,7 @@ copied to the later stage's bucket under the same key (moto S3, one region and a
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -340,3 +341,39 @@ def test_status_all_stages_shows_what_each_stage_runs_and_since_when(
     assert stages["staging"]["since"] == world.clock.now().isoformat()
     assert stages["production"]["problem"] == "nothing released yet"
     assert "BlueGreenApp-staging-eu" in stages["staging-eu"]["problem"]
+
+
+def test_promote_revision_without_a_stage_to_release_to_exits_2(declared_stages: None, capsys: Any) -> None:
+    assert cli.main(["promote-revision", "--from-stage", "staging"], env={}) == ExitCode.BAD_INPUT
+    assert "promote-revision needs the stage to release to" in capsys.readouterr().err
+
+
+def test_a_stage_in_the_ci_environment_does_not_reach_commands_without_targets(
+    declared_stages: None, tmp_path: Path
+) -> None:
+    # Given RELEASE_STAGE naming no declared stage, set for the whole CI job
+    args = cli.build_parser().parse_args(["bundle", "--app-dir", str(write_revision(tmp_path))])
+    # Then `bundle`, which has no targets, ignores it
+    assert cli.invocation_from(args, {"RELEASE_STAGE": "nowhere"}).stages.stage is None
+
+
+def test_status_all_stages_prints_one_line_per_stage() -> None:
+    live = promotion.StageRevision(
+        stage="staging",
+        deployment_id="d-000000001",
+        location={"bucket": "b", "key": "revisions/app/abc.zip", "version": "v1"},
+        since=None,
+    )
+    out = io.StringIO()
+    promotion.write_stage_statuses(
+        [
+            promotion.StageStatus("staging", "BlueGreenApp-staging", "us-east-1", live=live),
+            promotion.StageStatus("production", "BlueGreenApp-production", REGION, problem="nothing released yet"),
+        ],
+        out,
+    )
+    first, second = out.getvalue().splitlines()
+    assert first.split()[:3] == ["staging", "BlueGreenApp-staging", "us-east-1"]
+    assert "revisions/app/abc.zip (version v1) since unknown (d-000000001)" in first
+    assert second.split()[:3] == ["production", "BlueGreenApp-production", REGION]
+    assert second.endswith("nothing released yet")
