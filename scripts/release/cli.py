@@ -94,6 +94,7 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "stop": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "promote": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "promote-revision": _DEPLOYING,
+    "promote-waves": _DEPLOYING,
     "abort": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "rehearse": (
@@ -198,6 +199,8 @@ class StageArgs:
     from_deployment: str | None = None
     from_profile: str | None = None
     all_stages: bool = False
+    # `promote-waves --wave A,B --wave C`: the stages of each wave, in order.
+    waves: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -550,6 +553,28 @@ def _add_stage_commands(
     )
     _add_release(promote, app_dir=False)
     _add_aws(promote)
+    waves = _command(
+        commands,
+        "promote-waves",
+        "promote-revision into several stages (regions) in waves, stopping at the first that does not release",
+        description="Waves in order, the stages of a wave one after the other, each exactly as promote-revision "
+        "--stage STAGE (its report under --report-dir/STAGE). The first stage that does not release stops the rest of "
+        "its wave and every later wave; the summary (and --report-dir/waves-summary.json) covers every stage. Exit: "
+        "0 when all released, else the code of the stage that stopped the waves.",
+    )
+    group = waves.add_argument_group("waves")
+    group.add_argument("--from-stage", required=True, help="the earlier stage (cdk.json `stages`) to take it from")
+    group.add_argument(
+        "--wave",
+        action="append",
+        required=True,
+        metavar="STAGE[,STAGE...]",
+        help="one wave: stages of cdk.json's `stages`, comma-separated (repeat for each wave, in order)",
+    )
+    group.add_argument("--from-deployment", help="a succeeded deployment of the earlier stage (default: its last)")
+    group.add_argument("--from-profile", help="AWS profile that reads the earlier stage in another account")
+    _add_release(waves, app_dir=False)
+    _add_aws(waves)
     status.add_argument(
         "--all-stages",
         action="store_true",
@@ -569,6 +594,7 @@ def _stage_args(given: _Given) -> StageArgs:
         from_deployment=given.text("from_deployment"),
         from_profile=given.text("from_profile"),
         all_stages=bool(given.text("all_stages")),
+        waves=tuple(given.text("wave") or ()),
     )
 
 
@@ -905,7 +931,12 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
         return _cmd_bundle(invocation)
     clients = clients or build_clients(invocation.aws)
     runtime = runtime or Runtime.system()
-    deploying = {"release": _cmd_release, "rollback": _cmd_release, "promote-revision": _cmd_promote_revision}
+    deploying = {
+        "release": _cmd_release,
+        "rollback": _cmd_release,
+        "promote-revision": _cmd_promote_revision,
+        "promote-waves": _cmd_promote_waves,
+    }
     if invocation.command in deploying:
         return deploying[invocation.command](invocation, clients, runtime)
     if invocation.command == "preflight":
@@ -973,6 +1004,41 @@ def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: 
     with stop_on_signals(runtime.stop):
         record = release.run(copied.revision.to_codedeploy())
     return _report(invocation, clients, targets, record)
+
+
+def _cmd_promote_waves(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+    """`promote-waves`: promote-revision into each stage of each wave in order; stop at the first that does not
+    release; report every stage."""
+    waves = promotion.parse_waves(list(invocation.stages.waves))
+    # Every stage is checked before anything is copied or released.
+    stages = {name: select_stage(name) for wave in waves for name in wave}
+    if invocation.stages.from_stage in stages:
+        raise InputError(f"--from-stage {invocation.stages.from_stage} is also in a wave", hint="Drop it from --wave.")
+    report_dir = invocation.release.report_dir
+
+    def release_stage(name: str) -> int:
+        stage = stages[name]
+        print(f"--- stage {name} ({stage.stack_name}, {stage.region})")
+        staged = dataclasses.replace(
+            invocation,
+            aws=dataclasses.replace(invocation.aws, region=stage.region),
+            targets=stage_overrides(stage, TargetOverrides(), None),
+            release=dataclasses.replace(invocation.release, report_dir=report_dir / name),
+            stages=dataclasses.replace(invocation.stages, stage=name),
+        )
+        try:
+            reader = _stage_clients(invocation, clients, stage.region, invocation.aws.profile)
+            return _cmd_promote_revision(staged, reader, runtime)
+        except ReleaseError as exc:
+            print(exc.describe(), file=sys.stderr)
+            return int(exc.exit_code)
+        except (ClientError, BotoCoreError) as exc:
+            print(f"stage {name}: AWS call failed: {exc}", file=sys.stderr)
+            return int(ExitCode.AWS_UNAVAILABLE)
+
+    outcomes = promotion.run_waves(waves, release_stage)
+    promotion.write_waves_report(outcomes, sys.stdout, report_dir / "waves-summary.json")
+    return promotion.waves_exit_code(outcomes)
 
 
 def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients) -> int:

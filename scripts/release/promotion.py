@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -281,3 +283,69 @@ def stage_status(stage: Stage, *, cloudformation: Any, codedeploy: Any) -> Stage
         return dataclasses.replace(status, problem=str(exc))
     except (ClientError, BotoCoreError) as exc:
         return dataclasses.replace(status, problem=f"cannot be read with these credentials and region: {exc}")
+
+
+@dataclass(frozen=True)
+class WaveOutcome:
+    """One stage of one wave: its exit code (`release.errors.ExitCode`), or None when it was skipped because an
+    earlier stage did not release."""
+
+    wave: int
+    stage: str
+    exit_code: int | None
+
+    @property
+    def text(self) -> str:
+        """released / skipped / exit N, for the report."""
+        if self.exit_code is None:
+            return "skipped: an earlier stage did not release"
+        return "released" if self.exit_code == 0 else f"not released (exit {self.exit_code})"
+
+
+def parse_waves(values: list[str]) -> list[list[str]]:
+    """`--wave A,B --wave C` → [[A, B], [C]]; `InputError` (exit 2) for an empty wave or a stage named twice."""
+    waves = [[name.strip() for name in value.split(",") if name.strip()] for value in values]
+    if not waves or any(not wave for wave in waves):
+        raise InputError(
+            "every --wave needs at least one stage",
+            hint="Write --wave production-eu --wave production-us,production-ap.",
+        )
+    names = [name for wave in waves for name in wave]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(f"stage {', '.join(twice)} is in more than one wave", hint="Name each stage once.")
+    return waves
+
+
+def run_waves(waves: list[list[str]], release_stage: Callable[[str], int]) -> list[WaveOutcome]:
+    """Release the waves in order, the stages of a wave one after the other, with `release_stage(name) -> exit code`.
+
+    The first stage that does not end with 0 stops everything after it: the rest of its wave and every later wave are
+    skipped, so a revision that failed somewhere reaches no further region. The outcome covers every stage of every
+    wave, in order.
+    """
+    outcomes: list[WaveOutcome] = []
+    stopped = False
+    for number, wave in enumerate(waves, start=1):
+        for stage in wave:
+            code = None if stopped else release_stage(stage)
+            stopped = stopped or code != 0
+            outcomes.append(WaveOutcome(wave=number, stage=stage, exit_code=code))
+    return outcomes
+
+
+def waves_exit_code(outcomes: list[WaveOutcome]) -> int:
+    """0 when every stage released, else the exit code of the stage that stopped the waves."""
+    return next((outcome.exit_code for outcome in outcomes if outcome.exit_code), 0)
+
+
+def write_waves_report(outcomes: list[WaveOutcome], out: IO[str], path: Path) -> None:
+    """The waves' summary: one line per stage on `out`, and `path` (JSON: wave, stage, exitCode, outcome)."""
+    out.write("waves:\n")
+    for outcome in outcomes:
+        out.write(f"  wave {outcome.wave}  {outcome.stage:<24} {outcome.text}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"wave": o.wave, "stage": o.stage, "exitCode": o.exit_code, "outcome": o.text.split(":")[0]} for o in outcomes
+    ]
+    path.write_text(json.dumps({"exitCode": waves_exit_code(outcomes), "stages": rows}, indent=2) + "\n")

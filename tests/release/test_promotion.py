@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from release import cli, promotion
-from release.errors import ExitCode, UploadError
+from release.errors import ExitCode, InputError, UploadError
 from release.runtime import Runtime
 from release.targets import Targets
 from release.tree import scan_revision
@@ -377,3 +377,118 @@ def test_status_all_stages_prints_one_line_per_stage() -> None:
     assert "revisions/app/abc.zip (version v1) since unknown (d-000000001)" in first
     assert second.split()[:3] == ["production", "BlueGreenApp-production", REGION]
     assert second.endswith("nothing released yet")
+
+
+# --- waves -----------------------------------------------------------------------------------------------------
+
+
+def test_a_failing_stage_stops_the_rest_of_its_wave_and_every_later_wave() -> None:
+    # Given three waves, the second stage of the first wave failing
+    codes = {"eu": 0, "us": 1, "ap": 0, "sa": 0}
+    released: list[str] = []
+
+    def release_stage(name: str) -> int:
+        released.append(name)
+        return codes[name]
+
+    outcomes = promotion.run_waves([["eu", "us"], ["ap"], ["sa"]], release_stage)
+    # Then nothing is released after the failure, and the outcome still names every stage of every wave
+    assert released == ["eu", "us"]
+    assert [(o.wave, o.stage, o.exit_code) for o in outcomes] == [
+        (1, "eu", 0),
+        (1, "us", 1),
+        (2, "ap", None),
+        (3, "sa", None),
+    ]
+    assert promotion.waves_exit_code(outcomes) == 1
+
+
+def test_waves_that_all_release_run_every_stage_in_order_and_exit_0() -> None:
+    released: list[str] = []
+    outcomes = promotion.run_waves([["eu"], ["us", "ap"]], lambda name: released.append(name) or 0)
+    assert released == ["eu", "us", "ap"]
+    assert promotion.waves_exit_code(outcomes) == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "message"), [(["eu", ""], "needs at least one stage"), (["eu,us", "us"], "stage us is in more than one")]
+)
+def test_waves_with_an_empty_wave_or_a_stage_twice_are_refused(values: list[str], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        promotion.parse_waves(values)
+
+
+WAVE_STAGES = [
+    {"name": "staging", "region": REGION},
+    {"name": "production-eu", "region": REGION},
+    {"name": "production-us", "region": "us-east-1"},
+    {"name": "production-ap", "region": "ap-southeast-2"},
+]
+
+
+def test_promote_waves_releases_each_stage_in_its_region_and_reports_every_wave(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    # Given three production stages in three regions, the us-east-1 one failing its release
+    monkeypatch.setattr("release.targets.load_cdk_json_context", lambda: {"stages": WAVE_STAGES})
+    monkeypatch.setattr(cli, "build_clients", lambda settings: f"clients of {settings.region}")
+    seen: list[tuple[str | None, str | None, str | None, Path, Any]] = []
+
+    def promote(invocation: cli.Invocation, clients: Any, runtime: Any) -> int:
+        seen.append(
+            (
+                invocation.stages.stage,
+                invocation.targets.stack_name,
+                invocation.aws.region,
+                invocation.release.report_dir,
+                clients,
+            )
+        )
+        return 1 if invocation.stages.stage == "production-us" else 0
+
+    monkeypatch.setattr(cli, "_cmd_promote_revision", promote)
+    own = cli.AwsClients(s3=None, autoscaling=None, codedeploy=None, cloudformation=None, elbv2=None)
+    # When promoting staging's revision in two waves
+    argv = [
+        "promote-waves",
+        "--from-stage",
+        "staging",
+        "--wave",
+        "production-eu",
+        "--wave",
+        "production-us,production-ap",
+    ]
+    code = cli.main([*argv, "--report-dir", str(tmp_path)], env={"AWS_REGION": REGION}, clients=own)
+    # Then each released stage got its stack, region, clients and report directory, and the failure stopped the rest
+    assert code == ExitCode.DEPLOYMENT_FAILED
+    assert seen == [
+        ("production-eu", "BlueGreenApp-production-eu", REGION, tmp_path / "production-eu", own),
+        (
+            "production-us",
+            "BlueGreenApp-production-us",
+            "us-east-1",
+            tmp_path / "production-us",
+            "clients of us-east-1",
+        ),
+    ]
+    summary = json.loads((tmp_path / "waves-summary.json").read_text())
+    assert summary == {
+        "exitCode": 1,
+        "stages": [
+            {"wave": 1, "stage": "production-eu", "exitCode": 0, "outcome": "released"},
+            {"wave": 2, "stage": "production-us", "exitCode": 1, "outcome": "not released (exit 1)"},
+            {"wave": 2, "stage": "production-ap", "exitCode": None, "outcome": "skipped"},
+        ],
+    }
+    assert "production-ap" in capsys.readouterr().out
+
+
+def test_promote_waves_with_an_undeclared_stage_releases_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    monkeypatch.setattr("release.targets.load_cdk_json_context", lambda: {"stages": WAVE_STAGES})
+    monkeypatch.setattr(cli, "_cmd_promote_revision", lambda *_: pytest.fail("nothing may be released"))
+    own = cli.AwsClients(s3=None, autoscaling=None, codedeploy=None, cloudformation=None, elbv2=None)
+    argv = ["promote-waves", "--from-stage", "staging", "--wave", "production-eu", "--wave", "production-mars"]
+    assert cli.main(argv, env={"AWS_REGION": REGION}, clients=own) == ExitCode.BAD_INPUT
+    assert "stage 'production-mars' is not declared" in capsys.readouterr().err
