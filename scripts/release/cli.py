@@ -435,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_gate_commands(commands)
-    _add_stage_commands(commands, status)
+    _add_stage_commands(commands, status, preflight)
     _add_check(release)
     rehearse.configure_parser(rehearse_parser)
     return parser
@@ -529,9 +529,15 @@ def _add_gate_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _add_stage_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], status: argparse.ArgumentParser
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    status: argparse.ArgumentParser,
+    preflight: argparse.ArgumentParser,
 ) -> None:
-    """`promote-revision` (release.promotion) and `status --all-stages`."""
+    """`promote-revision` and `promote-waves` (release.promotion), `status --all-stages`, `preflight --stage`."""
+    preflight.add_argument(
+        "--stage",
+        help="check the account and region of this stage of cdk.json's `stages`, with its settings (env RELEASE_STAGE)",
+    )
     promote = _command(
         commands,
         "promote-revision",
@@ -841,6 +847,9 @@ def _cmd_preflight(invocation: Invocation, clients: AwsClients) -> int:
         qualifier = bootstrap_qualifier({**load_cdk_json_context(), **overrides})
     except ConfigError as exc:
         raise InputError(f"cdk.json or -c: {exc}", hint="Fix the setting named above (README, Configuration).") from exc
+    if invocation.stages.stage:
+        # The stage's own settings (its fleet sizes the Lambda reservations); its region came with --stage.
+        config = select_stage(invocation.stages.stage, {**load_cdk_json_context(), **overrides}).config
     checks = PreflightClients(lambda_=clients.lambda_, cloudformation=clients.cloudformation, ssm=clients.ssm)
     Preflight(checks, config, qualifier=qualifier).run(sys.stdout)
     return int(ExitCode.RELEASED)

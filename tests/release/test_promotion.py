@@ -20,11 +20,12 @@ from release.targets import Targets
 from release.tree import scan_revision
 from release.upload import publish_revision
 
-from bluegreen.config import FleetSize
+from bluegreen.config import FleetSize, lambda_reservations, load_config
 from tests.release import scenarios
 from tests.release.fakes import FakeCodeDeploy
 from tests.release.support import APP, BUCKET, GROUP, REGION, SLOT_A, SLOT_B, World, write_revision
 from tests.release.test_cli import _clients as world_clients
+from tests.release.test_preflight import Stubs, stubs  # noqa: F401 - the fixture
 
 STAGING_APP, STAGING_GROUP = "staging-app", "BlueGreenApp-staging-blue-green"
 STAGING_BUCKET_EU = "staging-artifacts-eu"
@@ -492,3 +493,29 @@ def test_promote_waves_with_an_undeclared_stage_releases_nothing(
     argv = ["promote-waves", "--from-stage", "staging", "--wave", "production-eu", "--wave", "production-mars"]
     assert cli.main(argv, env={"AWS_REGION": REGION}, clients=own) == ExitCode.BAD_INPUT
     assert "stage 'production-mars' is not declared" in capsys.readouterr().err
+
+
+def test_preflight_of_a_stage_checks_that_stages_stack_with_its_own_settings(
+    stubs: Stubs,  # noqa: F811 - test_preflight's fixture
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
+    # Given a production stage whose larger fleet reserves more Lambda concurrency than the top-level settings
+    stages = [{"name": "production", "region": REGION, "fleetMaxSize": 10}]
+    monkeypatch.setattr("release.targets.load_cdk_json_context", lambda: {"stages": stages})
+    monkeypatch.setattr(cli, "load_cdk_json_context", lambda: {"stages": stages})
+    reserved = lambda_reservations(load_config({"fleetMaxSize": 10})).total
+    assert reserved > lambda_reservations(load_config({})).total
+    # And an account one short of what that stage needs, where the stage's stack does not exist yet
+    stubs.account(quota=100 + reserved - 1, unreserved=100 + reserved - 1)
+    stubs.cloudformation.add_client_error(
+        "list_stack_resources",
+        service_error_code="ValidationError",
+        service_message="Stack with id BlueGreenApp-production does not exist",
+        http_status_code=400,
+        expected_params={"StackName": "BlueGreenApp-production"},
+    )
+    stubs.bootstrap("28")
+    # When the pre-flight runs for that stage, Then it refuses with the stage's own figure
+    assert cli.main(["preflight", "--stage", "production"], env={}, clients=stubs.clients) == ExitCode.BAD_INPUT
+    assert f"the stack reserves {reserved}" in capsys.readouterr().err
