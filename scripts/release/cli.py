@@ -122,6 +122,7 @@ EXIT_CODES = exit_codes_text()
 ENVIRONMENT = """\
 environment variables (a flag wins over its variable):
   STACK_NAME             --stack            APP_DIR            --app-dir
+  RELEASE_STAGE          --stage (a stage of cdk.json's `stages`: its stack and region)
   S3_BUCKET              --bucket           RELEASE_TIMEOUT    --timeout
   APPLICATION_NAME       --application      SCALE_TIMEOUT      --scale-timeout
   DEPLOYMENT_GROUP_NAME  --deployment-group CLEANUP_TIMEOUT    --cleanup-timeout
