@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 
 from bluegreen.config import ConfigError, check_instance_type, check_region, load_config
-from stacks.blue_green_stack import build_stack
+from bluegreen.stages import Stage, load_stages
+from stacks.blue_green_stack import BlueGreenStack, build_stack
 
 # Where the region comes from, first match wins: the CDK CLI's own resolution (it passes CDK_DEFAULT_REGION to the
 # app), then the SDKs' variables for `python app.py` run without the CLI (docs/decisions.md F69).
@@ -49,28 +50,53 @@ def stack_environment(environ: Mapping[str, str]) -> StackEnvironment | None:
     region = next((environ[name] for name in REGION_VARIABLES if environ.get(name)), None) or profile_region()
     if region is None:
         return None
-    account = next((environ[name] for name in ACCOUNT_VARIABLES if environ.get(name)), None)
-    return StackEnvironment(region=region, account=account)
+    return StackEnvironment(region=region, account=default_account(environ))
+
+
+def default_account(environ: Mapping[str, str]) -> str | None:
+    """The account from `ACCOUNT_VARIABLES`, or None (left unresolved)."""
+    return next((environ[name] for name in ACCOUNT_VARIABLES if environ.get(name)), None)
+
+
+def build_stages(app: cdk.App, stages: tuple[Stage, ...], environ: Mapping[str, str]) -> tuple[BlueGreenStack, ...]:
+    """One stack per stage (bluegreen.stages), each in its stage's region and account (the credentials' account
+    when the stage names none). Raises `ConfigError` naming the stage."""
+    stacks: list[BlueGreenStack] = []
+    for stage in stages:
+        try:
+            check_instance_type(stage.config)
+        except ConfigError as exc:
+            raise ConfigError(f"stage {stage.name!r}: {exc}") from exc
+        env = cdk.Environment(account=stage.account or default_account(environ), region=stage.region)
+        stacks.append(build_stack(app, stage.config, env, nag_checks=not stacks))
+    return tuple(stacks)
 
 
 def main() -> int:
     """Synthesize the stack with the settings' defaults (`bluegreen.config.SETTINGS`), overridden by any key set in
-    `cdk.json` context or with `cdk ... -c key=value`. Bad input: one message on stderr, exit code 2."""
+    `cdk.json` context or with `cdk ... -c key=value`; with setting `stages`, one stack per stage instead. Bad input:
+    one message on stderr, exit code 2."""
     # aws-cdk-lib's built-in template validation only warns and costs most of synth's CPU (docs/performance.md);
     # the tests run cfn-lint on every template instead.
     app = cdk.App(builtin_cloud_formation_validation=False)
     try:
         # All of the context, so that a key that is no setting (a typo, a renamed setting) is refused, not ignored;
         # the namespaced keys of CDK and other tools pass (bluegreen.config.check_context_keys).
-        config = load_config(dict(app.node.get_all_context()))
-        # The region is needed at synth (ALB access logging grants a region-specific principal).
-        env = stack_environment(os.environ)
-        if env is None:
-            print(NO_REGION, file=sys.stderr)
-            return 2
-        check_region(config, env.region)
-        check_instance_type(config)
-        build_stack(app, config, cdk.Environment(account=env.account, region=env.region))
+        context = dict(app.node.get_all_context())
+        config = load_config(context)
+        stages = load_stages(context)
+        if stages is not None:
+            # Each stage names its own region, so the environment's region does not matter here.
+            build_stages(app, stages, os.environ)
+        else:
+            # The region is needed at synth (ALB access logging grants a region-specific principal).
+            env = stack_environment(os.environ)
+            if env is None:
+                print(NO_REGION, file=sys.stderr)
+                return 2
+            check_region(config, env.region)
+            check_instance_type(config)
+            build_stack(app, config, cdk.Environment(account=env.account, region=env.region))
     except ConfigError as error:
         print(f"Invalid configuration (cdk.json context or -c): {error}", file=sys.stderr)
         return 2

@@ -525,6 +525,13 @@ SETTINGS: tuple[Setting, ...] = (
         f"CloudFormation stack name (letters, digits, hyphens; at most {STACK_NAME_MAX}: the deployment group names).",
     ),
     Setting(
+        "stages",
+        None,
+        "Stages to synthesize instead of the one stack (bluegreen.stages): a list of objects, or an object by stage "
+        "name, each with region, optional account and any setting it overrides; one stack per stage, named "
+        "<stackName>-<stage>.",
+    ),
+    Setting(
         "existingVpc",
         None,
         "Use an existing VPC instead of creating one: an object with vpcId, "
@@ -848,6 +855,13 @@ def check_instance_type(config: AppConfig) -> None:
         raise ConfigError(f"context key 'instanceType': {exc}") from exc
 
 
+def nearest_setting_hint(key: str, extra: tuple[str, ...] = ()) -> str:
+    """`"; did you mean <setting>?"` for the setting (or `extra` name) nearest to `key`, ignoring case; "" if none."""
+    by_lower_case = {name.lower(): name for name in (*DEFAULTS, *extra)}
+    nearest = difflib.get_close_matches(key.lower(), by_lower_case, n=1)
+    return f"; did you mean {by_lower_case[nearest[0]]}?" if nearest else ""
+
+
 def check_context_keys(context: Mapping[str, Any]) -> None:
     """Refuse every key without a namespace (`CONTEXT_NAMESPACE_MARKS`) that is not a setting, suggesting the nearest
     setting: a typo would otherwise leave the default in place silently.
@@ -864,12 +878,7 @@ def check_context_keys(context: Mapping[str, Any]) -> None:
     ]
     if not unknown:
         return
-    by_lower_case = {key.lower(): key for key in DEFAULTS}
-    problems = []
-    for key in unknown:
-        nearest = difflib.get_close_matches(key.lower(), by_lower_case, n=1)
-        hint = f"; did you mean {by_lower_case[nearest[0]]}?" if nearest else ""
-        problems.append(f"context key '{key}' is not a setting{hint}")
+    problems = [f"context key '{key}' is not a setting{nearest_setting_hint(key)}" for key in unknown]
     raise ConfigError(
         "; ".join(problems) + " (settings: README.md, Configuration; a key for another tool needs a namespace, "
         "like 'mytool:key')"

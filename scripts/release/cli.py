@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
-from release import gate, rehearse
+from release import gate, promotion, rehearse
 from release.bundle import write_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
@@ -46,9 +46,12 @@ from release.targets import (
     OUTPUTS_READ,
     TargetOverrides,
     Targets,
+    declared_stages,
     fleet_size,
     require_region,
     resolve_targets,
+    select_stage,
+    stage_overrides,
 )
 from release.timeout import DEFAULT_CLEANUP_TIMEOUT_SECONDS, DEFAULT_SCALE_TIMEOUT_SECONDS, parse_duration
 from release.tree import scan_revision
@@ -90,6 +93,8 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "bundle": (ExitCode.RELEASED, ExitCode.BAD_INPUT),
     "stop": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "promote": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
+    "promote-revision": _DEPLOYING,
+    "promote-waves": _DEPLOYING,
     "abort": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "rehearse": (
@@ -117,6 +122,7 @@ EXIT_CODES = exit_codes_text()
 ENVIRONMENT = """\
 environment variables (a flag wins over its variable):
   STACK_NAME             --stack            APP_DIR            --app-dir
+  RELEASE_STAGE          --stage (a stage of cdk.json's `stages`: its stack and region)
   S3_BUCKET              --bucket           RELEASE_TIMEOUT    --timeout
   APPLICATION_NAME       --application      SCALE_TIMEOUT      --scale-timeout
   DEPLOYMENT_GROUP_NAME  --deployment-group CLEANUP_TIMEOUT    --cleanup-timeout
@@ -185,6 +191,20 @@ class GateArgs:
 
 
 @dataclass(frozen=True)
+class StageArgs:
+    """`--stage NAME` (the stage released to), `promote-revision --from-stage/--from-deployment/--from-profile`, and
+    `status --all-stages`."""
+
+    stage: str | None = None
+    from_stage: str | None = None
+    from_deployment: str | None = None
+    from_profile: str | None = None
+    all_stages: bool = False
+    # `promote-waves --wave A,B --wave C`: the stages of each wave, in order.
+    waves: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Invocation:
     """Everything the command line and the environment asked for."""
 
@@ -203,6 +223,8 @@ class Invocation:
     deployment_id: str | None = None
     # The promotion gate (release.gate): `promote --wait`, and `release --check-command/--check-timeout`.
     promotion: GateArgs = dataclasses.field(default_factory=GateArgs)
+    # Stages (bluegreen.stages, release.promotion): `promote-revision --from-stage`, `status --all-stages`.
+    stages: StageArgs = dataclasses.field(default_factory=StageArgs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -232,6 +254,10 @@ def _add_aws(parser: argparse.ArgumentParser) -> None:
 def _add_targets(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("targets")
     group.add_argument("--stack", help=f"stack to read outputs from (env STACK_NAME; default {DEFAULT_STACK})")
+    group.add_argument(
+        "--stage",
+        help="a stage of cdk.json's `stages` (env RELEASE_STAGE): its stack (<stackName>-<stage>) in its region",
+    )
     group.add_argument("--bucket", help="artifact bucket (env S3_BUCKET)")
     group.add_argument("--application", help="CodeDeploy application (env APPLICATION_NAME)")
     group.add_argument("--deployment-group", help="CodeDeploy deployment group (env DEPLOYMENT_GROUP_NAME)")
@@ -422,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_gate_commands(commands)
+    _add_stage_commands(commands, status, preflight)
     _add_check(release)
     rehearse.configure_parser(rehearse_parser)
     return parser
@@ -512,6 +539,92 @@ def _add_gate_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_targets(abort)
     _add_aws(abort)
+
+
+def _add_stage_commands(
+    commands: argparse._SubParsersAction[_Parser],
+    status: argparse.ArgumentParser,
+    preflight: argparse.ArgumentParser,
+) -> None:
+    """`promote-revision` and `promote-waves` (release.promotion), `status --all-stages`, `preflight --stage`."""
+    preflight.add_argument(
+        "--stage",
+        help="check the account and region of this stage of cdk.json's `stages`, with its settings (env RELEASE_STAGE)",
+    )
+    promote = _command(
+        commands,
+        "promote-revision",
+        "release into this stage the revision an earlier stage released successfully (no rebuild)",
+        description="Find the earlier stage's last successful deployment (or --from-deployment) from AWS, copy its "
+        "revision to this stage's bucket under the same key if the buckets differ (server-side in one region, through "
+        "the tool across regions or accounts), then release it as `release` does. Exit 2, nothing copied or "
+        "released, when that revision did not succeed in the earlier stage.",
+    )
+    _add_targets(promote)
+    group = promote.add_argument_group("promotion")
+    group.add_argument("--from-stage", required=True, help="the earlier stage (cdk.json `stages`) to take it from")
+    group.add_argument(
+        "--from-deployment", help="a succeeded deployment of the earlier stage (default: its last successful one)"
+    )
+    group.add_argument(
+        "--from-profile",
+        help="AWS profile that reads the earlier stage when it is in another account (default: --profile)",
+    )
+    _add_release(promote, app_dir=False)
+    _add_aws(promote)
+    waves = _command(
+        commands,
+        "promote-waves",
+        "promote-revision into several stages (regions) in waves, stopping at the first that does not release",
+        description="Waves in order, the stages of a wave one after the other, each exactly as promote-revision "
+        "--stage STAGE (its report under --report-dir/STAGE). The first stage that does not release stops the rest of "
+        "its wave and every later wave; the summary (and --report-dir/waves-summary.json) covers every stage. Exit: "
+        "0 when all released, else the code of the stage that stopped the waves.",
+    )
+    group = waves.add_argument_group("waves")
+    group.add_argument("--from-stage", required=True, help="the earlier stage (cdk.json `stages`) to take it from")
+    group.add_argument(
+        "--wave",
+        action="append",
+        required=True,
+        metavar="STAGE[,STAGE...]",
+        help="one wave: stages of cdk.json's `stages`, comma-separated (repeat for each wave, in order)",
+    )
+    group.add_argument("--from-deployment", help="a succeeded deployment of the earlier stage (default: its last)")
+    group.add_argument("--from-profile", help="AWS profile that reads the earlier stage in another account")
+    _add_release(waves, app_dir=False)
+    _add_aws(waves)
+    status.add_argument(
+        "--all-stages",
+        action="store_true",
+        help="one line per stage of cdk.json's `stages`: the revision live there and since when",
+    )
+
+
+def _stage_name(given: _Given) -> str | None:
+    # Only commands with targets take a stage: RELEASE_STAGE set for a whole CI job must not reach `bundle`.
+    return (given.text("stage", "RELEASE_STAGE") or None) if hasattr(given.args, "stage") else None
+
+
+def _stage_args(given: _Given) -> StageArgs:
+    return StageArgs(
+        stage=_stage_name(given),
+        from_stage=given.text("from_stage"),
+        from_deployment=given.text("from_deployment"),
+        from_profile=given.text("from_profile"),
+        all_stages=bool(given.text("all_stages")),
+        waves=tuple(given.text("wave") or ()),
+    )
+
+
+def _staged(given: _Given, targets: TargetOverrides, aws: AwsSettings) -> tuple[TargetOverrides, AwsSettings]:
+    """With `--stage NAME`: the stage's stack and region instead of --stack/STACK_NAME and the default region."""
+    name = _stage_name(given)
+    if not name:
+        return targets, aws
+    stage = select_stage(name)
+    explicit = dataclasses.replace(targets, stack_name=given.text("stack", "STACK_NAME"))
+    return stage_overrides(stage, explicit, given.text("region")), dataclasses.replace(aws, region=stage.region)
 
 
 def _add_check(release: argparse.ArgumentParser) -> None:
@@ -620,16 +733,21 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
     follow = bool(given.text("follow"))
     if not follow and given.text("deployment_id"):
         raise InputError("--deployment-id is only used with --follow", hint="Add --follow, or drop --deployment-id.")
-    return Invocation(
-        command=args.command,
-        aws=AwsSettings(
+    targets, aws = _staged(
+        given,
+        _target_overrides(given),
+        AwsSettings(
             profile=given.text("profile"),
             # botocore reads AWS_DEFAULT_REGION; AWS_REGION (what CI actions export) is honoured here as well.
             region=given.text("region", "AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
             retry_mode=retry_mode,
             max_attempts=given.whole("max_attempts", "AWS_MAX_ATTEMPTS", minimum=1) or 10,
         ),
-        targets=_target_overrides(given),
+    )
+    return Invocation(
+        command=args.command,
+        aws=aws,
+        targets=targets,
         release=_release_args(given),
         last=_or(given.whole("last", None), 5),
         json_output=bool(given.text("json")),
@@ -638,6 +756,7 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
         follow=follow,
         deployment_id=given.text("deployment_id"),
         promotion=_gate_args(given),
+        stages=_stage_args(given),
     )
 
 
@@ -741,6 +860,9 @@ def _cmd_preflight(invocation: Invocation, clients: AwsClients) -> int:
         qualifier = bootstrap_qualifier({**load_cdk_json_context(), **overrides})
     except ConfigError as exc:
         raise InputError(f"cdk.json or -c: {exc}", hint="Fix the setting named above (README, Configuration).") from exc
+    if invocation.stages.stage:
+        # The stage's own settings (its fleet sizes the Lambda reservations); its region came with --stage.
+        config = select_stage(invocation.stages.stage, {**load_cdk_json_context(), **overrides}).config
     checks = PreflightClients(lambda_=clients.lambda_, cloudformation=clients.cloudformation, ssm=clients.ssm)
     Preflight(checks, config, qualifier=qualifier).run(sys.stdout)
     return int(ExitCode.RELEASED)
@@ -833,8 +955,14 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
         return _cmd_bundle(invocation)
     clients = clients or build_clients(invocation.aws)
     runtime = runtime or Runtime.system()
-    if invocation.command in ("release", "rollback"):
-        return _cmd_release(invocation, clients, runtime)
+    deploying = {
+        "release": _cmd_release,
+        "rollback": _cmd_release,
+        "promote-revision": _cmd_promote_revision,
+        "promote-waves": _cmd_promote_waves,
+    }
+    if invocation.command in deploying:
+        return deploying[invocation.command](invocation, clients, runtime)
     if invocation.command == "preflight":
         return _cmd_preflight(invocation, clients)
     if invocation.command == "status":
@@ -849,6 +977,8 @@ def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     """`status`: one screen (or JSON) of what is live; with --follow, follow a deployment and finish it."""
     if invocation.follow:
         return _cmd_follow(invocation, clients, runtime)
+    if invocation.stages.all_stages:
+        return _cmd_stage_statuses(invocation, clients)
     return print_status(
         clients.codedeploy,
         clients.autoscaling,
@@ -859,6 +989,92 @@ def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
         as_json=invocation.json_output,
         region=_region(clients),
     )
+
+
+def _stage_clients(invocation: Invocation, clients: AwsClients, region: str, profile: str | None) -> AwsClients:
+    """Clients for another stage: the command's own when region and profile are the same, else new ones."""
+    settings = dataclasses.replace(invocation.aws, region=region, profile=profile)
+    return clients if settings == invocation.aws else build_clients(settings)
+
+
+def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+    """`promote-revision`: the earlier stage's succeeded revision, copied to this stage's bucket, released here."""
+    args = invocation.stages
+    if not args.stage:
+        raise InputError(
+            "promote-revision needs the stage to release to",
+            hint="Give --stage NAME (or RELEASE_STAGE), a stage of cdk.json's `stages`.",
+        )
+    source_stage = select_stage(str(args.from_stage))
+    targets = _targets(invocation, clients)
+    if targets.stack_name == source_stage.stack_name:
+        raise InputError(
+            f"--from-stage {source_stage.name} is the stage released to", hint="Name the later stage with --stage."
+        )
+    source = _stage_clients(invocation, clients, source_stage.region, args.from_profile or invocation.aws.profile)
+    source_targets = resolve_targets(
+        TargetOverrides(stack_name=source_stage.stack_name),
+        cloudformation=source.cloudformation,
+        default_fleet=source_stage.config.fleet,
+    )
+    released = promotion.released_revision(source.codedeploy, source_targets, source_stage.name, args.from_deployment)
+    copier = promotion.RevisionCopier(source.s3, clients.s3, same_credentials_and_region=source is clients)
+    copied = copier.copy(released, targets.bucket)
+    print(
+        f"promoting {released.key} from stage {source_stage.name} (deployment {released.deployment_id}); "
+        f"copy: {copied.how}"
+    )
+    release = _release(invocation, clients, targets, runtime)
+    with stop_on_signals(runtime.stop):
+        record = release.run(copied.revision.to_codedeploy())
+    return _report(invocation, clients, targets, record)
+
+
+def _cmd_promote_waves(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+    """`promote-waves`: promote-revision into each stage of each wave in order; stop at the first that does not
+    release; report every stage."""
+    waves = promotion.parse_waves(list(invocation.stages.waves))
+    # Every stage is checked before anything is copied or released.
+    stages = {name: select_stage(name) for wave in waves for name in wave}
+    if invocation.stages.from_stage in stages:
+        raise InputError(f"--from-stage {invocation.stages.from_stage} is also in a wave", hint="Drop it from --wave.")
+    report_dir = invocation.release.report_dir
+
+    def release_stage(name: str) -> int:
+        stage = stages[name]
+        print(f"--- stage {name} ({stage.stack_name}, {stage.region})")
+        staged = dataclasses.replace(
+            invocation,
+            aws=dataclasses.replace(invocation.aws, region=stage.region),
+            targets=stage_overrides(stage, TargetOverrides(), None),
+            release=dataclasses.replace(invocation.release, report_dir=report_dir / name),
+            stages=dataclasses.replace(invocation.stages, stage=name),
+        )
+        try:
+            reader = _stage_clients(invocation, clients, stage.region, invocation.aws.profile)
+            return _cmd_promote_revision(staged, reader, runtime)
+        except ReleaseError as exc:
+            print(exc.describe(), file=sys.stderr)
+            return int(exc.exit_code)
+        except (ClientError, BotoCoreError) as exc:
+            print(f"stage {name}: AWS call failed: {exc}", file=sys.stderr)
+            return int(ExitCode.AWS_UNAVAILABLE)
+
+    outcomes = promotion.run_waves(waves, release_stage)
+    promotion.write_waves_report(outcomes, sys.stdout, report_dir / "waves-summary.json")
+    return promotion.waves_exit_code(outcomes)
+
+
+def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients) -> int:
+    """`status --all-stages`: per stage of cdk.json, the revision live there and since when."""
+    statuses = []
+    for stage in declared_stages():
+        reader = _stage_clients(invocation, clients, stage.region, invocation.aws.profile)
+        statuses.append(
+            promotion.stage_status(stage, cloudformation=reader.cloudformation, codedeploy=reader.codedeploy)
+        )
+    promotion.write_stage_statuses(statuses, sys.stdout, as_json=invocation.json_output)
+    return int(ExitCode.RELEASED)
 
 
 def _cmd_gate(invocation: Invocation, clients: AwsClients, targets: Targets, runtime: Runtime) -> int:

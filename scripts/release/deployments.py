@@ -7,7 +7,7 @@ Facts relied on (CodeDeploy API reference): one deployment per deployment group 
 (`DeploymentLimitExceededException`); deployment statuses Created, Queued, InProgress, Baking, Ready (waiting for
 ContinueDeployment), Succeeded, Failed, Stopped; `StopDeployment(autoRollbackEnabled=True)` stops and rolls back;
 a description is at most 256 characters. A field the tool reads that an answer lacks is `UnexpectedAnswer` (exit 8,
-`release.errors.required`), never a KeyError's traceback.
+`release.answers.required`), never a KeyError's traceback.
 """
 
 from __future__ import annotations

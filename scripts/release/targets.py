@@ -6,6 +6,7 @@ the output of the same name, so a single value can be overridden without giving 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bluegreen import outputs
-from bluegreen.config import ConfigError, FleetSize
+from bluegreen.config import ConfigError, FleetSize, load_cdk_json_context
+from bluegreen.stages import Stage, find_stage, load_stages
 from release.answers import required
 from release.errors import TargetsError
 from release.retry import is_refused
@@ -207,3 +209,44 @@ def resolve_targets(
         preview_target_group_arn=found.get(outputs.PREVIEW_TARGET_GROUP_ARN),
         test_url=found.get(outputs.TEST_URL),
     )
+
+
+def declared_stages(context: Mapping[str, Any] | None = None) -> tuple[Stage, ...]:
+    """Every stage of cdk.json's setting `stages` (or of `context`); `TargetsError` (exit 2) when there are none or
+    the setting is invalid."""
+    try:
+        stages = load_stages(load_cdk_json_context() if context is None else context)
+    except ConfigError as exc:
+        raise TargetsError(f"cdk.json: {exc}", hint="Fix the stage named above (README, Stages).") from exc
+    if not stages:
+        raise TargetsError("cdk.json declares no stages", hint="Declare them under `stages` (README, Stages).")
+    return stages
+
+
+def select_stage(name: str, context: Mapping[str, Any] | None = None) -> Stage:
+    """The stage `name` of cdk.json's setting `stages` (or of `context`): its stack name and region are what
+    `--stage NAME` releases to. Raises `TargetsError` (exit 2) naming the declared stages, or the setting at fault."""
+    try:
+        return find_stage(load_stages(load_cdk_json_context() if context is None else context), name)
+    except ConfigError as exc:
+        raise TargetsError(
+            f"--stage {name}: {exc}",
+            hint="Declare the stage under `stages` in cdk.json (README, Stages), or name a declared one.",
+        ) from exc
+
+
+def stage_overrides(stage: Stage, overrides: TargetOverrides, region: str | None) -> TargetOverrides:
+    """`overrides` aimed at `stage`'s stack. Refuses (`TargetsError`, exit 2) a `--stack` or a `--region` that names
+    another stack or region than the stage's: which of the two was meant cannot be told."""
+    if overrides.stack_name and overrides.stack_name != stage.stack_name:
+        raise TargetsError(
+            f"--stage {stage.name} is stack {stage.stack_name!r}, but --stack (or STACK_NAME) names "
+            f"{overrides.stack_name!r}",
+            hint="Give one of --stage and --stack (unset STACK_NAME when you give --stage).",
+        )
+    if region and region != stage.region:
+        raise TargetsError(
+            f"--stage {stage.name} is in {stage.region}, but --region names {region}",
+            hint="Drop --region: the stage's region is used.",
+        )
+    return dataclasses.replace(overrides, stack_name=stage.stack_name)

@@ -1,0 +1,173 @@
+"""Stages (staging, production, ...) declared in `cdk.json`: one stack per stage, each with its own account and region.
+
+A project without the setting `stages` has exactly one stack, named by `stackName`, as before. With it, the app
+synthesizes one stack per stage, named `<stackName>-<stage>` (stage names are unique, so stack names cannot collide),
+with the top-level settings overridden by the stage's own. Two shapes are accepted, whichever reads better:
+
+    "stages": [{"name": "staging", "account": "111111111111", "region": "eu-west-1", "fleetMaxSize": 2}, ...]
+    "stages": {"staging": {"account": "111111111111", "region": "eu-west-1", "fleetMaxSize": 2}, ...}
+
+`region` is required (the stack is region-specific: docs/decisions.md F93, the artifact bucket must sit in the
+fleet's region); `account` is optional (left to the CLI's credentials when absent). Every other key of a stage must
+be a setting; a typo is refused with the nearest setting named, and every error names the stage.
+
+Plain Python like `bluegreen.config`: the CDK app and the release tool (`--stage NAME`) read the same stages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bluegreen.config import (
+    CDK_JSON,
+    DEFAULTS,
+    REGION_NAME,
+    AppConfig,
+    ConfigError,
+    check_context_keys,
+    check_region,
+    load_config,
+    nearest_setting_hint,
+)
+
+STAGES_KEY = "stages"
+# The keys of a stage that are not settings.
+STAGE_FIELDS = ("name", "account", "region")
+# Settings of the project as a whole: a stage's stack name derives from stackName, and stages do not nest.
+PROJECT_SETTINGS = ("stackName", STAGES_KEY)
+# A stage name becomes the end of a stack name (letters, digits, hyphens) and of the deployment group names.
+STAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: its name, where its stack lives (region; account, None when left to the credentials) and its
+    settings (the top-level settings with the stage's overrides; `config.stack_name` is `<stackName>-<name>`)."""
+
+    name: str
+    region: str
+    account: str | None
+    config: AppConfig
+
+    @property
+    def stack_name(self) -> str:
+        """The stage's CloudFormation stack name."""
+        return self.config.stack_name
+
+
+def stage_stack_name(base_stack_name: str, stage_name: str) -> str:
+    """The stack name of a stage: `<stackName>-<stage>`."""
+    return f"{base_stack_name}-{stage_name}"
+
+
+def load_stages(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.parent) -> tuple[Stage, ...] | None:
+    """The stages the context declares, in declaration order, or None when it declares none (the one-stack project).
+
+    Raises `ConfigError` naming the stage and the key: an unknown or project-wide key in a stage, a missing or bad
+    region or account, a duplicate name, or any setting the stage's values make invalid.
+    """
+    raw = context.get(STAGES_KEY)
+    if raw is None or raw == "":
+        return None
+    check_context_keys(context)
+    base = {key: value for key, value in context.items() if key != STAGES_KEY}
+    base_stack_name = load_config(base, project_dir=project_dir).stack_name
+    stages: list[Stage] = []
+    for name, entry in _entries(raw):
+        if any(stage.name == name for stage in stages):
+            raise ConfigError(f"stage {name!r} is declared twice; stage names must be unique (they name the stacks)")
+        stages.append(_stage(name, entry, base, base_stack_name, project_dir))
+    return tuple(stages)
+
+
+def find_stage(stages: tuple[Stage, ...] | None, name: str) -> Stage:
+    """The stage called `name`; `ConfigError` listing the declared stages (and the nearest) when there is none."""
+    if not stages:
+        raise ConfigError(f"stage {name!r}: cdk.json declares no stages (setting {STAGES_KEY!r})")
+    for stage in stages:
+        if stage.name == name:
+            return stage
+    names = tuple(stage.name for stage in stages)
+    raise ConfigError(f"stage {name!r} is not declared; declared: {', '.join(names)}{_nearest(name, names)}")
+
+
+def _nearest(name: str, names: tuple[str, ...]) -> str:
+    lowered = {candidate.lower(): candidate for candidate in names}
+    nearest = difflib.get_close_matches(name.lower(), lowered, n=1)
+    return f"; did you mean {lowered[nearest[0]]}?" if nearest else ""
+
+
+def _entries(raw: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    """(name, entry) pairs from the list or the mapping shape (or either as JSON text, as `-c stages=...` gives)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"context key {STAGES_KEY!r}: {raw!r} is not JSON") from exc
+    if isinstance(raw, Mapping):
+        pairs = [(name, entry) for name, entry in raw.items()]
+        for name, entry in pairs:
+            if isinstance(entry, Mapping) and "name" in entry and entry["name"] != name:
+                raise ConfigError(f"stage {name!r}: its key 'name' says {entry['name']!r}; drop it or make them equal")
+    elif isinstance(raw, list):
+        pairs = [(entry.get("name") if isinstance(entry, Mapping) else None, entry) for entry in raw]
+    else:
+        raise ConfigError(
+            f"context key {STAGES_KEY!r}: {raw!r} must be a list of stage objects or an object of stage name -> stage"
+        )
+    if not pairs:
+        raise ConfigError(f"context key {STAGES_KEY!r} is empty; declare at least one stage or remove the key")
+    checked: list[tuple[str, Mapping[str, Any]]] = []
+    for position, (name, entry) in enumerate(pairs, start=1):
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"stage {name or position!r}: {entry!r} must be an object with region and settings")
+        if not isinstance(name, str) or not STAGE_NAME.match(name):
+            raise ConfigError(
+                f"stage {name or position!r}: 'name' must be letters, digits and single hyphens, starting with a "
+                "letter (it ends the stack name)"
+            )
+        checked.append((name, entry))
+    return checked
+
+
+def _stage(
+    name: str, entry: Mapping[str, Any], base: Mapping[str, Any], base_stack_name: str, project_dir: Path
+) -> Stage:
+    overrides = {key: value for key, value in entry.items() if key not in STAGE_FIELDS}
+    _check_stage_keys(name, overrides)
+    region = entry.get("region")
+    if not isinstance(region, str) or not REGION_NAME.match(region):
+        raise ConfigError(f"stage {name!r}: 'region' is {region!r}; give the stage's AWS region, like eu-west-1")
+    account = entry.get("account")
+    if account is not None and (not isinstance(account, str) or not ACCOUNT_ID.match(account)):
+        raise ConfigError(
+            f"stage {name!r}: 'account' is {account!r}; give the 12-digit account id as a string (quoted, so "
+            "leading zeros survive), or leave it out to use the credentials' account"
+        )
+    context = {**base, **overrides, "stackName": stage_stack_name(base_stack_name, name)}
+    try:
+        config = load_config(context, project_dir=project_dir)
+        check_region(config, region)
+    except ConfigError as exc:
+        raise ConfigError(f"stage {name!r}: {exc}") from exc
+    return Stage(name=name, region=region, account=account, config=config)
+
+
+def _check_stage_keys(name: str, overrides: Mapping[str, Any]) -> None:
+    """Refuse, naming the stage, every key of a stage that is no setting (with the nearest suggested; namespaced keys
+    too: a stage holds settings only) and every project-wide setting."""
+    problems = []
+    for key in overrides:
+        if key in PROJECT_SETTINGS:
+            problems.append(f"key '{key}' belongs to the project, not a stage (the stack is <stackName>-{name})")
+        elif key not in DEFAULTS:
+            problems.append(f"key '{key}' is not a setting{nearest_setting_hint(key, STAGE_FIELDS)}")
+    if problems:
+        raise ConfigError(f"stage {name!r}: " + "; ".join(problems) + " (settings: README.md, Configuration)")
