@@ -49,14 +49,18 @@ synth: setup
 bootstrap: setup
 	cdk bootstrap
 
+# With stages (README, Stages): `make diff STAGE=staging`, `make deploy STAGE=staging` act on that stage's stack only.
+STAGE ?=
+STAGE_STACKS := $(if $(STAGE),"*-$(STAGE)",)
+
 diff: setup
-	cdk diff --no-color
+	cdk diff --no-color $(STAGE_STACKS)
 
 ## The pre-flight first (scripts/release/preflight.py): exit 2 with the fix when the account's Lambda concurrency
 ## cannot hold the stack's reservations or the region is not CDK-bootstrapped, instead of a failed `cdk deploy`.
 deploy: setup
-	$(BIN)/python scripts/deploy.py preflight
-	cdk deploy --require-approval never --progress events
+	$(BIN)/python scripts/deploy.py preflight $(if $(STAGE),--stage $(STAGE),)
+	cdk deploy --require-approval never --progress events $(STAGE_STACKS)
 
 ## Benchmarks print figures (never timed assertions). The bundle benchmark compares with AWS CLI v1's `aws deploy push`.
 bench: setup
