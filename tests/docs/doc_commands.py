@@ -32,7 +32,9 @@ SHELL_BLOCKS = {"bash", "sh", "shell"}
 _COMMAND_WORD = re.compile(
     r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*"
     r"(?:make|python3?|\.venv/bin/python3?|scripts/deploy\.py|bluegreen-release|cdk|\./node_modules/\.bin/cdk"
-    r"|node_modules/\.bin/cdk|aws|git|source|export)\s+\S"
+    r"|node_modules/\.bin/cdk|aws|git|source|export"
+    # words no check knows yet: a span starting with one is reported as unclassified, not overlooked
+    r"|npm|npx|pip3?|pytest|ruff|mypy|node|docker|sudo|bash|\./\S+)\s+\S"
 )
 _FENCE = re.compile(r"^\s*```(\S*)\s*$")
 _INLINE = re.compile(r"`([^`\n]+)`")
@@ -128,10 +130,11 @@ def commands() -> list[DocCommand]:
 PYTHONS = {"python", "python3", ".venv/bin/python", ".venv/bin/python3"}
 DEPLOY_SCRIPTS = {"scripts/deploy.py", "bluegreen-release"}
 CDKS = {"cdk", "./node_modules/.bin/cdk", "node_modules/.bin/cdk"}
-# Lines run for their effect on the shell, not a command the project provides: nothing offline to check.
+# Lines run for their effect on the reader's shell, not a command the project provides: what they name is checked
+# (a region botocore knows, directories `make setup` creates); the rest is skipped with this reason.
 SKIPPED = {
-    "export": "sets a variable of the reader's shell (region, PATH)",
-    "source": "changes the reader's shell (activates the virtualenv `make setup` creates)",
+    "export": "sets a variable of the reader's shell",
+    "source": "changes the reader's shell",
 }
 
 

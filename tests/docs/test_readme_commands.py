@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import botocore.session
 import pytest
 
 from tests.docs.checks import (
@@ -77,14 +78,37 @@ def test_every_documented_command_is_one_the_tests_check() -> None:
     assert not unclassified, "add a check for these (tests/docs/checks.py):\n" + "\n".join(unclassified)
 
 
-@pytest.mark.parametrize("word", sorted(SKIPPED))
-def test_lines_that_only_change_the_readers_shell_are_skipped_with_a_reason(word: str) -> None:
-    # Given the lines that set a variable or activate the virtualenv, which no offline check can run
-    skipped = _of_kind(word)
+# What `make setup` creates (Makefile: VENV := .venv, `npm ci` fills node_modules), relative to the checkout.
+SETUP_DIRS = {".venv/bin", "node_modules/.bin"}
 
-    # Then they are named as skipped, with why
-    assert SKIPPED[word]
-    assert all(command.words()[0] == word for command in skipped)
+
+@_params("export")
+def test_an_exported_region_is_one_aws_has_and_an_exported_path_names_what_setup_creates(command: DocCommand) -> None:
+    # Given `export NAME=VALUE ...`
+    exported = split_env(command.words()[1:])[0]
+    checked = {"AWS_REGION", "AWS_DEFAULT_REGION", "PATH"} & set(exported)
+    if not checked:
+        pytest.skip(f"{command.where}: {', '.join(exported)} {SKIPPED['export']}")
+    for name in checked:
+        value = exported[name]
+        if name == "PATH":
+            # Then the PATH puts the project's tools first: only directories `make setup` creates, then $PATH
+            *dirs, rest = value.split(":")
+            assert rest == "$PATH" and {entry.removeprefix("$PWD/") for entry in dirs} <= SETUP_DIRS, str(command)
+            assert "VENV := .venv" in (ROOT / "Makefile").read_text(encoding="utf-8")
+        else:
+            # Then a region is one botocore's endpoints list (a typo would send every call nowhere)
+            assert value in botocore.session.get_session().get_available_regions("codedeploy"), str(command)
+
+
+@_params("source")
+def test_the_virtualenv_a_block_activates_is_the_one_make_setup_creates(command: DocCommand) -> None:
+    # Given `source .venv/bin/activate`
+    script = command.words()[1]
+
+    # Then it is the activation script of the virtualenv the Makefile creates
+    assert script == ".venv/bin/activate", str(command)
+    assert "VENV := .venv" in (ROOT / "Makefile").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -92,11 +116,16 @@ def test_lines_that_only_change_the_readers_shell_are_skipped_with_a_reason(word
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@_params("deploy", "python-c", "python-module", "python-script", "cdk")
+_RUNNING_PYTHON = [
+    command
+    for command in _of_kind("deploy", "python-c", "python-module", "python-script", "cdk")
+    if command.in_block  # inline mentions are checked for their arguments only
+]
+
+
+@pytest.mark.parametrize("command", _RUNNING_PYTHON, ids=_ids(_RUNNING_PYTHON))
 def test_a_shell_block_runs_the_projects_python_and_cdk_not_whatever_the_machine_has(command: DocCommand) -> None:
     # Given a line of a shell block that runs Python (or the cdk CLI, whose app is `python3 app.py`)
-    if not command.in_block:
-        pytest.skip("inline mentions are checked for their arguments only")
     _, words = split_env(command.words())
 
     # Then it names the virtualenv's interpreter, or the block put the project's tools first on PATH before it: a
@@ -348,6 +377,24 @@ def test_each_cdk_command_and_option_exists_in_the_pinned_cli(command: DocComman
     # Given `cdk SUB --option value ...`
     # Then the pinned CLI has that command, those options and those values
     check_cdk_arguments(split_env(command.words())[1])
+
+
+def _makefile_cdk_recipes() -> list[list[str]]:
+    lines = (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
+    return [line.split() for line in lines if line.startswith("\tcdk ")]
+
+
+def test_the_makefile_runs_cdk_in_its_recipes() -> None:
+    # The make targets the README gives (synth, bootstrap, diff, deploy) are cdk calls checked below
+    assert {words[1] for words in _makefile_cdk_recipes()} >= {"synth", "bootstrap", "diff", "deploy"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("words", _makefile_cdk_recipes(), ids=" ".join)
+def test_the_makefiles_cdk_recipes_use_commands_options_and_values_the_pinned_cli_has(words: list[str]) -> None:
+    # Given a recipe line such as `cdk deploy --require-approval never --progress events`
+    # Then the pinned CLI has that command, those options and those values
+    check_cdk_arguments(words)
 
 
 @pytest.mark.slow
