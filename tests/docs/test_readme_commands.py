@@ -9,6 +9,8 @@ service models, `python -c` snippets by compiling them. What needs no account al
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import botocore.session
 import pytest
+from release.cli import COMMAND_EXIT_CODES
 
 from tests.docs.checks import (
     check_aws_arguments,
@@ -23,6 +26,7 @@ from tests.docs.checks import (
     check_release_arguments,
     existing,
     make_targets,
+    subcommands,
     with_examples,
 )
 from tests.docs.doc_commands import (
@@ -229,6 +233,40 @@ def test_placeholders_become_example_values_and_command_every_command() -> None:
     assert with_examples(["status", "--follow", "[--deployment-id", "ID]"]) == [
         ["status", "--follow", "--deployment-id", "d-EXAMPLE111"]
     ]
+
+
+def _command_reference() -> list[tuple[list[str], set[int]]]:
+    """README "Command reference": each row's command form (shell words) and the exit codes it lists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Command reference", 1)[1].split("\n\n", 2)[1]
+    rows = re.findall(r"^\| `([^`]+)` \|.*\| ([0-9 ]+) \|$", section, flags=re.M)
+    return [(shlex.split(form), {int(code) for code in codes.split()}) for form, codes in rows]
+
+
+def test_the_command_reference_has_a_row_for_every_command_of_the_tool() -> None:
+    # Given the README's command reference and the tool's parser
+    documented = {words[0] for words, _ in _command_reference()}
+
+    # Then every command has a row, and every row names a command
+    assert documented == set(subcommands())
+
+
+@pytest.mark.parametrize("form", [form for form, _ in _command_reference()], ids=" ".join)
+def test_each_command_reference_form_parses_with_the_tools_parser(form: list[str]) -> None:
+    # Given a row such as `status --follow [--deployment-id ID]`, with its placeholders filled in
+    for argv in with_examples(form):
+        # Then the tool accepts it
+        check_release_arguments(argv)
+
+
+def test_the_command_references_exit_codes_are_the_ones_each_commands_help_lists() -> None:
+    # Given the exit codes the README lists per row (a command may have several rows: status, status --follow)
+    documented: dict[str, set[int]] = {}
+    for words, codes in _command_reference():
+        documented.setdefault(words[0], set()).update(codes)
+
+    # Then they are, per command, the codes the tool says it can end with (its --help lists the same)
+    assert documented == {name: {int(code) for code in COMMAND_EXIT_CODES[name]} for name in documented}
 
 
 def _runnable_offline() -> list[DocCommand]:
