@@ -38,11 +38,18 @@ EXAMPLE_VALUES = {
 }
 
 
+def _commands_action() -> Any:
+    return next(action for action in build_parser()._actions if action.dest == "command")
+
+
 def subcommands() -> list[str]:
     """The release tool's commands, from its parser."""
-    parser = build_parser()
-    action = next(action for action in parser._actions if action.dest == "command")
-    return sorted(action.choices)
+    return sorted(_commands_action().choices)
+
+
+def subparser(name: str) -> Any:
+    """The parser of the release tool's command `name`."""
+    return _commands_action().choices[name]
 
 
 def _is_placeholder(word: str) -> bool:

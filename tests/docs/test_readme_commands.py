@@ -18,7 +18,8 @@ from pathlib import Path
 
 import botocore.session
 import pytest
-from release.cli import COMMAND_EXIT_CODES
+from release.cli import COMMAND_EXIT_CODES, build_parser, invocation_from
+from release.timeout import parse_duration
 
 from tests.docs.checks import (
     check_aws_arguments,
@@ -27,6 +28,7 @@ from tests.docs.checks import (
     existing,
     make_targets,
     subcommands,
+    subparser,
     with_examples,
 )
 from tests.docs.doc_commands import (
@@ -267,6 +269,34 @@ def test_the_command_references_exit_codes_are_the_ones_each_commands_help_lists
 
     # Then they are, per command, the codes the tool says it can end with (its --help lists the same)
     assert documented == {name: {int(code) for code in COMMAND_EXIT_CODES[name]} for name in documented}
+
+
+def _release_options_table() -> list[tuple[list[str], str, str]]:
+    """README's table of `release`/`rollback` options: (flags, variable, default) per row, backticks removed."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("| Option | Variable | Default | Meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| `--")]
+    return [(re.findall(r"`(--[a-z-]+)`", cells[0]), cells[1].strip("` "), cells[2].strip("` ")) for cells in rows]
+
+
+@pytest.mark.parametrize("command", ["release", "rollback"])
+def test_every_option_in_the_readmes_release_table_is_one_release_and_rollback_take(command: str) -> None:
+    # Given the flags of the README's options table
+    flags = {flag for row in _release_options_table() for flag in row[0]}
+
+    # Then the command's parser has each of them
+    accepted = subparser(command)._option_string_actions
+    assert flags and flags <= set(accepted), sorted(flags - set(accepted))
+
+
+def test_the_durations_the_readme_gives_as_defaults_are_the_tools_defaults() -> None:
+    # Given the table's duration defaults (15m, 2m) and what the tool sets with neither flag nor variable
+    defaults = {row[0][0]: row[2] for row in _release_options_table()}
+    invocation = invocation_from(build_parser().parse_args(["release", "--app-dir", "sample-app"]), {})
+
+    # Then they are the same
+    assert parse_duration(defaults["--scale-timeout"], "README") == invocation.release.scale_timeout_seconds
+    assert parse_duration(defaults["--cleanup-timeout"], "README") == invocation.release.cleanup_timeout_seconds
 
 
 def _runnable_offline() -> list[DocCommand]:
