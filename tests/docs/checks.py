@@ -3,14 +3,18 @@ pinned `cdk` CLI's help and botocore's service models. Each check raises Asserti
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
+import itertools
 import re
 import subprocess
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import botocore.session
 import jmespath
@@ -19,6 +23,7 @@ from botocore.exceptions import DataNotFoundError
 from release.cli import build_parser, invocation_from
 from release.errors import InputError
 
+from bluegreen.config import load_cdk_json_context
 from tests.docs.doc_commands import ROOT
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -35,6 +40,8 @@ EXAMPLE_VALUES = {
     "--timeout": "30m",
     "-c": "fleetDesiredSize=3",
     "--context": "fleetDesiredSize=3",
+    "--from-stage": "staging",
+    "--stage": "production",
 }
 
 
@@ -74,6 +81,32 @@ def with_examples(argv: list[str]) -> list[list[str]]:
     return [out]
 
 
+def _stage_names(argv: list[str]) -> list[str]:
+    """The stages a command names (`--stage`, `--from-stage`, `--wave A,B`): the docs show them for a project that
+    declares them in cdk.json, which this repository's own cdk.json does not."""
+    names = [
+        value
+        for flag, value in itertools.pairwise(argv)
+        if flag in ("--stage", "--from-stage", "--wave")
+        for value in value.split(",")
+    ]
+    return list(dict.fromkeys(name for name in names if name and not _is_placeholder(name)))
+
+
+@contextlib.contextmanager
+def _declared(names: list[str]) -> Iterator[None]:
+    """cdk.json's context with `names` declared as stages (one region each), while the block runs."""
+    if not names:
+        yield
+        return
+    context = {**load_cdk_json_context(), "stages": [{"name": name, "region": "eu-west-1"} for name in names]}
+    with (
+        mock.patch("release.cli.load_cdk_json_context", return_value=context),
+        mock.patch("release.targets.load_cdk_json_context", return_value=context),
+    ):
+        yield
+
+
 def check_release_arguments(argv: list[str]) -> None:
     """The arguments parse with the tool's own parser and its values pass its own validation (`invocation_from`),
     without running anything. `--help` counts as parsed."""
@@ -88,7 +121,8 @@ def check_release_arguments(argv: list[str]) -> None:
     if args.command == "rehearse":
         return  # rehearse validates as it runs, against the revision (release.rehearse)
     try:
-        invocation_from(args, {})
+        with _declared(_stage_names(argv)):
+            invocation_from(args, {})
     except InputError as exc:
         raise AssertionError(f"scripts/deploy.py {' '.join(argv)}: {exc.describe()}") from None
 
