@@ -57,7 +57,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bluegreen import finish
-from bluegreen.timing import ReleaseModel, TrafficTiming, release_model
+from bluegreen.timing import TrafficTiming, release_model
 from release import bootstrap, deployments, gate, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
@@ -690,7 +690,7 @@ class Release:
     # -- the deployment ------------------------------------------------------------------------------------------------
 
     def _timeout(
-        self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any, traffic: TrafficTiming
+        self, group: deployments.GroupInfo, plan: SlotPlan, capacity: int, appspec: Any, traffic: TrafficTiming | None
     ) -> float:
         if self.options.timeout_seconds:
             # An explicit timeout bounds the deployment's own work; the wait for promotion is people's time, added.
@@ -712,41 +712,39 @@ class Release:
             blue_instances=blue_instances,
             green_hook_seconds=_hook_seconds(appspec, GREEN_EVENT_ORDER),
             blue_hook_seconds=_hook_seconds(appspec, BLUE_EVENT_ORDER),
-            traffic=traffic,
+            # The deadline needs the target group's timing: unreadable here, the release stops (not guessed).
+            traffic=traffic or read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn),
         )
 
-    def _model(self, group: deployments.GroupInfo, capacity: int) -> ReleaseModel | None:
-        """The blue/green release-time model the report sets beside the measured phases (docs/performance.md).
-
-        Informational only: a target group that cannot be read leaves the report without a model, never the release
-        without its deployment.
-        """
+    def _informational_traffic(self) -> TrafficTiming | None:
+        """The target group's timing for the live view's estimates and the report's release-time model
+        (docs/performance.md). Informational only: unreadable, the release goes on without them (said once)."""
         try:
-            traffic = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
+            return read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
         except AWS_ERRORS as exc:
             self.view.note(f"no release-time model in the report: the target group could not be read ({exc})")
             return None
-        return release_model(traffic, instances=capacity, deployment_config_name=group.deployment_config)
 
     def _fill_and_deploy(
         self, group: deployments.GroupInfo, plan: SlotPlan, revision: dict[str, Any], appspec: Any
     ) -> FollowResult:
         """Fill the idle slot, deploy to it with scaling paused and follow; stop the deployment on timeout or cancel."""
         record, view, autoscaling = self.record, self.view, self.clients.autoscaling
-        traffic = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
-        view.expect(
-            record,
-            expect(
-                traffic,
-                instances=capacity_for(plan, self.targets),
-                deployment_config=group.deployment_config,
-                scale_timeout_seconds=self.options.scale_timeout_seconds,
-            ),
-        )
+        traffic = self._informational_traffic()
+        if traffic is not None:
+            view.expect(
+                record,
+                expect(
+                    traffic,
+                    instances=capacity_for(plan, self.targets),
+                    deployment_config=group.deployment_config,
+                    scale_timeout_seconds=self.options.scale_timeout_seconds,
+                ),
+            )
         capacity = self._fill(plan)
         record.timeout_seconds = self._timeout(group, plan, capacity, appspec, traffic)
-        if plan.bootstrap is None:
-            record.model = self._model(group, capacity)
+        if plan.bootstrap is None and traffic is not None:
+            record.model = release_model(traffic, instances=capacity, deployment_config_name=group.deployment_config)
         with record.phase("deployment", self.runtime):
             self._owned()
             suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)
