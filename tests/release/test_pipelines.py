@@ -5,14 +5,17 @@ own deployment environment, promoting the revision staging released."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
+from moto import mock_aws
 from release.timeout import worst_case_seconds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -210,9 +213,8 @@ def test_bitbucket_staged_deploys_each_stage_then_releases_and_promotes_staging_
     # pinned to the deployment this run's staging step released (read from that artifact)
     promote = _command(production_script, "promote-revision")
     assert production_script.index("make deploy STAGE=production") < production_script.index(promote)
-    assert "--from-stage staging --stage production --from-profile staging-reader" in promote
+    assert "--from-stage staging --stage production --profile production --from-profile staging-reader" in promote
     assert f"{report}/release-summary.json" in promote and "--from-deployment" in promote
-    assert any("[profile staging-reader]" in line and "web_identity_token_file" in line for line in production_script)
 
 
 @pytest.mark.parametrize("stage", ["staging", "production"])
@@ -282,3 +284,92 @@ def test_the_default_pipelines_stay_single_stage() -> None:
     # A project without stages copies the default files: they release one stack and know nothing of stages
     for path in (BITBUCKET_DEFAULT, REPO / ".github/workflows/release.yml"):
         assert "--stage" not in path.read_text() and "promote-revision" not in path.read_text()
+
+
+# --- which role each side of promote-revision really gets (moto's STS) --------------------------------------------
+
+PRODUCTION_ROLE = "arn:aws:iam::123456789012:role/production-release"
+READER_ROLE = "arn:aws:iam::123456789012:role/staging-reader"
+
+
+def _caller(profile: str) -> str:
+    """The role a boto3 Session of `profile` acts as, as the tool builds it (release.cli.build_clients)."""
+    session = boto3.Session(profile_name=profile, region_name="eu-west-1")
+    return str(session.client("sts").get_caller_identity()["Arn"])
+
+
+def _assumed_role(arn: str) -> str:
+    """`arn:aws:sts::<account>:assumed-role/<name>/<session>` → the role's name."""
+    return arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty home directory for the SDK's shared files, and no AWS variables from the machine running the tests."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / ".aws/config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / ".aws/credentials"))
+    return tmp_path
+
+
+def test_bitbucket_staged_promotion_reads_staging_as_the_reader_and_releases_as_production(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the production step's environment (its deployment variables and OIDC token file) and its profile lines
+    _, _, step = _bitbucket_main_steps(BITBUCKET_STAGED)
+    (profiles,) = [line for line in _script(step) if "[profile %s]" in line]
+    token = home / "web-identity-token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl")
+    step_env = {
+        "AWS_ROLE_ARN": PRODUCTION_ROLE,
+        "STAGING_READER_ROLE_ARN": READER_ROLE,
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token),
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+    }
+    subprocess.run(["bash", "-c", profiles], env=step_env, check=True)
+    # When promote-revision runs with the variables its `env -u` leaves
+    promote = _command(_script(step), "promote-revision")
+    unset = set(re.findall(r"-u (\w+)", promote.split(".venv/bin/python", 1)[0]))
+    for name, value in step_env.items():
+        if name not in unset:
+            monkeypatch.setenv(name, value)
+    profile = re.search(r"--profile (\S+)", promote).group(1)  # type: ignore[union-attr]
+    from_profile = re.search(r"--from-profile (\S+)", promote).group(1)  # type: ignore[union-attr]
+    with mock_aws():
+        # Then it reads staging as the reader role and releases as the production role
+        assert _assumed_role(_caller(from_profile)) == "staging-reader"
+        assert _assumed_role(_caller(profile)) == "production-release"
+
+
+def test_github_staged_promotion_reads_staging_as_the_reader_and_releases_as_production(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production = _github_jobs(GITHUB_STAGED)["production"]
+    (write_profile,) = [step for step in production["steps"] if step.get("name") == "Profile staging-reader"]
+    with mock_aws():
+        # Given the reader's credentials (configure-aws-credentials' outputs) and the production role's, as the
+        # job's last configure-aws-credentials leaves them in the environment
+        sts = boto3.client("sts", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+        reader = sts.assume_role(RoleArn=READER_ROLE, RoleSessionName="reader")["Credentials"]
+        releaser = sts.assume_role(RoleArn=PRODUCTION_ROLE, RoleSessionName="release")["Credentials"]
+        profile_env = {
+            "READER_KEY_ID": reader["AccessKeyId"],
+            "READER_SECRET": reader["SecretAccessKey"],
+            "READER_TOKEN": reader["SessionToken"],
+            "HOME": str(home),
+            "PATH": os.environ["PATH"],
+        }
+        # When the job writes the reader's profile and the production credentials are in the environment
+        subprocess.run(["bash", "-c", write_profile["run"]], env=profile_env, check=True)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", releaser["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", releaser["SecretAccessKey"])
+        monkeypatch.setenv("AWS_SESSION_TOKEN", releaser["SessionToken"])
+        # Then --from-profile staging-reader reads as the reader; the default session releases as production
+        promote = _command(_runs(production), "promote-revision")
+        from_profile = re.search(r"--from-profile (\S+)", promote).group(1)  # type: ignore[union-attr]
+        assert _assumed_role(_caller(from_profile)) == "staging-reader"
+        default = boto3.Session(region_name="eu-west-1").client("sts").get_caller_identity()["Arn"]
+        assert _assumed_role(default) == "production-release"
