@@ -532,6 +532,12 @@ SETTINGS: tuple[Setting, ...] = (
         "<stackName>-<stage>.",
     ),
     Setting(
+        "waves",
+        None,
+        "Default waves of `promote-waves` (bluegreen.stages): a list of waves, each a list of declared stage names; "
+        "each stage in at most one wave. Needs stages.",
+    ),
+    Setting(
         "existingVpc",
         None,
         "Use an existing VPC instead of creating one: an object with vpcId, "

@@ -11,6 +11,12 @@ with the top-level settings overridden by the stage's own. Two shapes are accept
 fleet's region); `account` is optional (left to the CLI's credentials when absent). Every other key of a stage must
 be a setting; a typo is refused with the nearest setting named, and every error names the stage.
 
+The setting `waves` gives `promote-waves` its default waves: a list of waves, each a list of declared stage names,
+
+    "waves": [["production-eu"], ["production-us", "production-ap"]]
+
+validated against the stages (every error names the wave, counted from 1, and the stage).
+
 Plain Python like `bluegreen.config`: the CDK app and the release tool (`--stage NAME`) read the same stages.
 """
 
@@ -37,10 +43,11 @@ from bluegreen.config import (
 )
 
 STAGES_KEY = "stages"
+WAVES_KEY = "waves"
 # The keys of a stage that are not settings.
 STAGE_FIELDS = ("name", "account", "region")
 # Settings of the project as a whole: a stage's stack name derives from stackName, and stages do not nest.
-PROJECT_SETTINGS = ("stackName", STAGES_KEY)
+PROJECT_SETTINGS = ("stackName", STAGES_KEY, WAVES_KEY)
 # A stage name becomes the end of a stack name (letters, digits, hyphens) and of the deployment group names.
 STAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -75,6 +82,8 @@ def load_stages(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
     """
     raw = context.get(STAGES_KEY)
     if raw is None or raw == "":
+        if _declared(context.get(WAVES_KEY)):
+            raise ConfigError(f"setting {WAVES_KEY!r} names stages, but cdk.json declares none ({STAGES_KEY!r})")
         return None
     check_context_keys(context)
     base = {key: value for key, value in context.items() if key != STAGES_KEY}
@@ -84,7 +93,59 @@ def load_stages(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
         if any(stage.name == name for stage in stages):
             raise ConfigError(f"stage {name!r} is declared twice; stage names must be unique (they name the stacks)")
         stages.append(_stage(name, entry, base, base_stack_name, project_dir))
+    load_waves(context, tuple(stages))
     return tuple(stages)
+
+
+def load_waves(context: Mapping[str, Any], stages: tuple[Stage, ...]) -> tuple[tuple[str, ...], ...] | None:
+    """The waves the setting `waves` declares (stage names, wave by wave, in order), or None when it is unset.
+
+    Accepts the list of lists, or the same as JSON text (what `-c waves=...` gives). Raises `ConfigError` naming the
+    wave (counted from 1) and the stage: a wave that is not a list or is empty, a name that is not a declared stage
+    (the nearest suggested), a stage in two waves.
+    """
+    raw = context.get(WAVES_KEY)
+    if not _declared(raw):
+        return None
+    raw = _from_json_text(f"setting {WAVES_KEY!r}", raw)
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(
+            f"setting {WAVES_KEY!r}: {raw!r} must be a non-empty list of waves, each a list of stage names, "
+            'like [["production-eu"], ["production-us", "production-ap"]]'
+        )
+    names = tuple(stage.name for stage in stages)
+    placed: dict[str, int] = {}
+    for number, wave in enumerate(raw, start=1):
+        if not isinstance(wave, list) or not wave:
+            raise ConfigError(f"setting {WAVES_KEY!r}, wave {number}: {wave!r} must be a non-empty list of stage names")
+        for name in wave:
+            if name not in names:
+                raise ConfigError(
+                    f"setting {WAVES_KEY!r}, wave {number}: stage {name!r} is not declared; "
+                    f"declared: {', '.join(names)}{_nearest(str(name), names)}"
+                )
+            if name in placed:
+                raise ConfigError(
+                    f"setting {WAVES_KEY!r}, wave {number}: stage {name!r} is already in wave {placed[name]}; "
+                    "each stage goes in one wave"
+                )
+            placed[name] = number
+    return tuple(tuple(wave) for wave in raw)
+
+
+def _from_json_text(what: str, raw: Any) -> Any:
+    """`raw` itself, or parsed when it is text (`-c key=...` gives JSON as a string); `ConfigError` naming `what`."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what}: {raw!r} is not JSON") from exc
+
+
+def _declared(value: Any) -> bool:
+    """A setting given a value (cdk.json's null and `-c key=` both mean unset)."""
+    return value is not None and value != ""
 
 
 def find_stage(stages: tuple[Stage, ...] | None, name: str) -> Stage:
@@ -106,11 +167,7 @@ def _nearest(name: str, names: tuple[str, ...]) -> str:
 
 def _entries(raw: Any) -> list[tuple[str, Mapping[str, Any]]]:
     """(name, entry) pairs from the list or the mapping shape (or either as JSON text, as `-c stages=...` gives)."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"context key {STAGES_KEY!r}: {raw!r} is not JSON") from exc
+    raw = _from_json_text(f"context key {STAGES_KEY!r}", raw)
     if isinstance(raw, Mapping):
         pairs = [(name, entry) for name, entry in raw.items()]
         for name, entry in pairs:

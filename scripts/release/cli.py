@@ -47,6 +47,7 @@ from release.targets import (
     TargetOverrides,
     Targets,
     declared_stages,
+    declared_waves,
     fleet_size,
     require_region,
     resolve_targets,
@@ -586,9 +587,9 @@ def _add_stage_commands(
     group.add_argument(
         "--wave",
         action="append",
-        required=True,
         metavar="STAGE[,STAGE...]",
-        help="one wave: stages of cdk.json's `stages`, comma-separated (repeat for each wave, in order)",
+        help="one wave: stages of cdk.json's `stages`, comma-separated (repeat for each wave, in order; default: "
+        "cdk.json's `waves`)",
     )
     group.add_argument("--from-deployment", help="a succeeded deployment of the earlier stage (default: its last)")
     group.add_argument("--from-profile", help="AWS profile that reads the earlier stage in another account")
@@ -1033,7 +1034,7 @@ def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: 
 def _cmd_promote_waves(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
     """`promote-waves`: promote-revision into each stage of each wave in order; stop at the first that does not
     release; report every stage."""
-    waves = promotion.parse_waves(list(invocation.stages.waves))
+    waves = _waves(invocation.stages)
     # Every stage is checked before anything is copied or released.
     stages = {name: select_stage(name) for wave in waves for name in wave}
     if invocation.stages.from_stage in stages:
@@ -1063,6 +1064,19 @@ def _cmd_promote_waves(invocation: Invocation, clients: AwsClients, runtime: Run
     outcomes = promotion.run_waves(waves, release_stage)
     promotion.write_waves_report(outcomes, sys.stdout, report_dir / "waves-summary.json")
     return promotion.waves_exit_code(outcomes)
+
+
+def _waves(args: StageArgs) -> list[list[str]]:
+    """`--wave` as given, else cdk.json's `waves`; `InputError` (exit 2) when neither names any."""
+    if args.waves:
+        return promotion.parse_waves(list(args.waves))
+    declared = declared_waves()
+    if declared is None:
+        raise InputError(
+            "promote-waves needs its waves",
+            hint='Give --wave STAGE[,STAGE...] per wave, or declare them in cdk.json: "waves": [["a"], ["b", "c"]].',
+        )
+    return declared
 
 
 def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients) -> int:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from bluegreen import outputs
 from bluegreen.config import ConfigError, FleetSize, load_cdk_json_context
-from bluegreen.stages import Stage, find_stage, load_stages
+from bluegreen.stages import Stage, find_stage, load_stages, load_waves
 from release.answers import required
 from release.errors import TargetsError
 from release.retry import is_refused
@@ -221,6 +221,18 @@ def declared_stages(context: Mapping[str, Any] | None = None) -> tuple[Stage, ..
     if not stages:
         raise TargetsError("cdk.json declares no stages", hint="Declare them under `stages` (README, Stages).")
     return stages
+
+
+def declared_waves(context: Mapping[str, Any] | None = None) -> list[list[str]] | None:
+    """The waves of cdk.json's setting `waves` (or of `context`), None when it declares none; `TargetsError` (exit 2)
+    when it or the stages are invalid."""
+    context = load_cdk_json_context() if context is None else context
+    stages = declared_stages(context) if context.get("stages") else ()
+    try:
+        waves = load_waves(context, stages)
+    except ConfigError as exc:
+        raise TargetsError(f"cdk.json: {exc}", hint="Fix the wave named above (README, Stages).") from exc
+    return [list(wave) for wave in waves] if waves else None
 
 
 def select_stage(name: str, context: Mapping[str, Any] | None = None) -> Stage:
