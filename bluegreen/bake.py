@@ -70,8 +70,10 @@ class Window:
         return now >= self.deadline
 
     def with_state(self, state: str, *, reason: str, by: str = "", at: datetime | None = None) -> Window:
-        """A copy in `state`, with why, who and when."""
-        return replace(self, state=state, reason=reason, requested_by=by or self.requested_by, requested_at=at)
+        """A copy in `state`, with why, and who and when when given (else the last request's are kept)."""
+        return replace(
+            self, state=state, reason=reason, requested_by=by or self.requested_by, requested_at=at or self.requested_at
+        )
 
     def to_json(self) -> bytes:
         """The stored form (ISO times, no ETag)."""

@@ -12,11 +12,11 @@ traffic (BlockTraffic deregistered them) while the release run watches, every `P
 The fast rollback (`FastRollback`) is a traffic step only, since the old slot still runs the previous revision:
 register the old slot's instances with the target group, wait until each is healthy under the tuned health check,
 deregister the new slot's instances (new requests stop at once, F4), point the deployment group back at the old slot
-and scale the new slot to 0, so the drain hook lets each instance go once its requests in flight finished. CodeDeploy
-knows nothing of it: its history keeps the release's deployment as Succeeded (a deployment's status never changes
-after it ended, F90); the window's record (state `rolled-back`, who asked, why, when; the artifact bucket keeps every
-version) and the release report say what happened, and the group's lastSuccessfulDeployment is no longer the live
-slot's revision, which `release.live` already accepts (the load balancer and the group's list decide).
+and scale the new slot to 0, so the drain hook lets each instance go once its requests in flight finished.
+CodeDeploy knows nothing of it: its history keeps the release's deployment as Succeeded (CodeDeploy cannot record a
+rollback that is not a deployment, F90); the window's record (state `rolled-back`, who asked, why, when; the artifact
+bucket keeps every version) and the release report say what happened, and the group's lastSuccessfulDeployment is no
+longer the live slot's revision, which `release.live` already accepts (the load balancer and the group's list decide).
 
 If the runner dies, the window's end is enforced in AWS: the finisher empties the old slot once the deadline and the
 run's lease have passed (`lambdas/finisher`), and `deploy.py rollback` performs a requested rollback itself as soon as
@@ -133,11 +133,12 @@ class FastRollback:
 
     def run(self, window: bake.Window, reason: str) -> Outcome:
         """Roll back onto `window.old_slot`; `DeploymentFailed` (traffic stays on the new slot) when the old slot's
-        instances do not become healthy in time or there are none."""
+        instances do not become healthy in time or there are none. The new slot is deregistered only once the old one
+        is healthy (F87, F91): traffic is never left on targets that fail their checks."""
         site, started = self.site, self.runtime.now()
         if site.elbv2 is None or not site.target_group_arn:
             raise DeploymentFailed("a fast rollback needs the target group (output TargetGroupArn)")
-        window = site.change(window.with_state(bake.ROLLING_BACK, reason=reason, at=started))
+        window = site.change(window.with_state(bake.ROLLING_BACK, reason=reason))
         old = finish.read_slots(site.autoscaling, [window.old_slot]).get(window.old_slot)
         instances = list(old.staying) if old else []
         if not instances:
@@ -155,7 +156,7 @@ class FastRollback:
                 hint="Read the target group's health reasons (`python scripts/deploy.py status`).",
             )
         on_old = self.runtime.now()
-        window = site.change(window.with_state(bake.ROLLED_BACK, reason=reason, at=started))
+        window = site.change(window.with_state(bake.ROLLED_BACK, reason=reason))
         self._release_new_slot(window)
         seconds = (on_old - started).total_seconds()
         return Outcome(
@@ -191,7 +192,8 @@ class FastRollback:
             self.runtime.sleep(HEALTH_POLL_SECONDS)
 
     def _release_new_slot(self, window: bake.Window) -> None:
-        """Deregister the new slot's instances now, point the group back, empty the new slot (drain hook)."""
+        """Deregister the new slot's instances now (new requests stop at once, F88), point the group back, empty the
+        new slot (the drain hook lets each instance go once its requests in flight finished)."""
         site = self.site
         assert site.elbv2 is not None
         new = finish.read_slots(site.autoscaling, [window.new_slot]).get(window.new_slot)
@@ -372,24 +374,34 @@ class Requester:
         self.lease, self.owner, self.wait_seconds = lease, owner, wait_seconds
 
     def request(self) -> RollbackRequest:
-        """Ask for the rollback if a window is open and its deadline has not passed; `outcome` None otherwise."""
+        """Ask for the rollback if a window is open and its deadline has not passed, then see it done; `outcome` None
+        when there is no window to roll back through."""
+        asked = self.ask()
+        if isinstance(asked, str):
+            return RollbackRequest(None, asked)
+        return self._see_it_done()
+
+    def ask(self) -> bake.Window | str:
+        """Write `rollback-requested` (conditionally: a deadline reached first wins, and so does an earlier request);
+        the window, or why there is none to use."""
         for _ in range(3):
             window = self.site.read()
             now = self.runtime.now()
             if window is None or window.state not in bake.KEEPS_OLD_SLOT or window.state == bake.END_REQUESTED:
-                return RollbackRequest(None, "no bake window is open")
-            if window.state == bake.OPEN:
-                if window.expired(now):
-                    return RollbackRequest(None, f"the bake window ended at {window.deadline:%H:%M:%SZ}")
-                try:
-                    window = self.site.change(
-                        window.with_state(bake.ROLLBACK_REQUESTED, reason="rollback requested", by=self.owner, at=now)
-                    )
-                except bake.WindowChanged:
-                    continue
-                self.log(f"fast rollback onto {window.old_slot} requested (bake window of release {window.release_id})")
-            return self._see_it_done()
-        return RollbackRequest(None, "the bake window kept changing; run rollback again")
+                return "no bake window is open"
+            if window.state != bake.OPEN:
+                return window  # a rollback was asked for already: see it done
+            if window.expired(now):
+                return f"the bake window ended at {window.deadline:%H:%M:%SZ}"
+            try:
+                window = self.site.change(
+                    window.with_state(bake.ROLLBACK_REQUESTED, reason="rollback requested", by=self.owner, at=now)
+                )
+            except bake.WindowChanged:
+                continue
+            self.log(f"fast rollback onto {window.old_slot} requested (bake window of release {window.release_id})")
+            return window
+        return "the bake window kept changing; run rollback again"
 
     def _see_it_done(self) -> RollbackRequest:
         waited = 0.0
