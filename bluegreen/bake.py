@@ -107,12 +107,17 @@ class Window:
             return None
 
 
-def read_window(s3: Any, bucket: str, key: str) -> Window | None:
-    """The window stored at `key` (with its ETag), or None when there is none."""
+def read_window(s3: Any, bucket: str, key: str, *, denied_means_absent: bool = False) -> Window | None:
+    """The window stored at `key` (with its ETag), or None when there is none.
+
+    `denied_means_absent`: for a caller allowed GetObject on `key` but not ListBucket, S3 answers a missing key with
+    403 AccessDenied (docs/decisions.md F88), which then means "no window".
+    """
     try:
         answer = s3.get_object(Bucket=bucket, Key=key)
     except Exception as exc:
-        if aws_error_code(exc) in GONE_CODES | {"NoSuchKey"}:
+        code = aws_error_code(exc)
+        if code in GONE_CODES or (denied_means_absent and code in ("AccessDenied", "403")):
             return None
         raise
     return Window.parse(answer["Body"].read(), str(answer["ETag"]))

@@ -176,7 +176,7 @@ class FastRollbackModel:
     """The modelled time from a rollback decision inside the bake window until traffic is fully on the old slot.
 
     registration (assumption) + AllowTraffic's bound (healthy threshold x interval + interval, F7) for the old slot's
-    instances, checked together; the new slot's deregistration stops new requests at once (F4, F88), so it adds
+    instances, checked together; the new slot's deregistration stops new requests at once (F4, F87), so it adds
     nothing to the moment traffic is fully back (in-flight requests finish on the new slot within the delay).
     """
 

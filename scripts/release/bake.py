@@ -192,7 +192,7 @@ class FastRollback:
             self.runtime.sleep(HEALTH_POLL_SECONDS)
 
     def _release_new_slot(self, window: bake.Window) -> None:
-        """Deregister the new slot's instances now (new requests stop at once, F88), point the group back, empty the
+        """Deregister the new slot's instances now (new requests stop at once, F87), point the group back, empty the
         new slot (the drain hook lets each instance go once its requests in flight finished)."""
         site = self.site
         assert site.elbv2 is not None

@@ -4,6 +4,9 @@ window that still runs, or a fast rollback, is never undone by the finisher's or
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from bluegreen import bake
 from tests.lambdas.finisher.conftest import SCHEDULED_EVENT, FinisherWorld
@@ -94,5 +97,38 @@ def test_a_window_of_an_older_deployment_does_not_hold_a_newer_release(world: Fi
     # When the sweep runs
     answer = world.invoke(SCHEDULED_EVENT, codedeploy)
     # Then the finisher finishes the newer release as always
+    assert answer["status"] == "switched"
+    world.assert_converged(codedeploy, SLOT_B)
+
+
+class _NoListBucket:
+    """The S3 client as the finisher's role sees it: GetObject of a missing key answers 403 AccessDenied, since the
+    role has no s3:ListBucket (docs/decisions.md F88)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_object(self, **params: Any) -> Any:
+        try:
+            return self._client.get_object(**params)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchKey":
+                raise
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject") from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_without_list_bucket_a_missing_window_still_lets_the_finisher_switch(world: FinisherWorld) -> None:
+    # Given a success onto B whose run died (no bake window ever recorded) and S3 answering a missing key with 403
+    world.release.scale(SLOT_A, 2)
+    world.release.scale(SLOT_B, 2)
+    codedeploy = world.release.codedeploy(SLOT_A)
+    codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_B, minutes_ago=10)
+    world.release.s3 = _NoListBucket(world.release.s3)
+    # When the sweep runs
+    answer = world.invoke(SCHEDULED_EVENT, codedeploy)
+    # Then the missing window counts as none: the release is switched and converged on B
     assert answer["status"] == "switched"
     world.assert_converged(codedeploy, SLOT_B)
