@@ -386,7 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the status as JSON (stable keys) for scripts")
     _add_follow(status)
     _add_aws(status)
-    rollback = _command(commands, "rollback", "release the previous successful revision again (onto the idle slot)")
+    rollback = _command(
+        commands,
+        "rollback",
+        "inside a bake window (bakeMinutes): put traffic back on the old slot in seconds; otherwise release the "
+        "previous successful revision again (onto the idle slot)",
+    )
     _add_targets(rollback)
     _add_release(rollback, app_dir=False)
     _add_aws(rollback)

@@ -38,6 +38,10 @@ files on the runner, so a run after a crash knows what to do:
   "released, finishing incomplete" (exit 7) with the exact repair; the next release finishes them first anyway.
 * A StopDeployment that keeps failing leaves the scaling processes suspended (the deployment still runs) and the run
   says so, with how to stop it; the exit code stays the timeout's or the cancel's.
+* Bake window (`bake_minutes` > 0, setting bakeMinutes): after the switch the old slot keeps its instances out of
+  traffic while the run watches the group's alarms and the window's record in AWS; an alarm or `deploy.py rollback`
+  puts traffic back on it in seconds, the deadline empties it (`release.bake`). A release that finds another one's
+  window open ends it first: it accepts the live slot and the old slot is emptied before the idle slot is filled.
 * Agent readiness: the idle slot is filled until every instance is InService; the stack's launch lifecycle hook keeps
   a new instance out of InService until its CodeDeploy agent runs (docs/decisions.md F21), so InService means "ready
   to be deployed to".

@@ -353,6 +353,45 @@ def test_rollback_inside_the_window_after_the_runner_is_gone_puts_traffic_back_o
     assert codedeploy.called("create_deployment") == []
 
 
+def _live_baker(
+    site: Site, codedeploy: FakeCodeDeploy, *, acting_on: str, release_lease: bool
+) -> tuple[Lease, list[str]]:
+    """A live run baking its release: it holds the lease, and at every sleep of the clock polls its window; once the
+    window is in `acting_on` it acts as its watch does (and then lets go of its lease, if `release_lease`)."""
+    runtime = site.runtime
+    lease = Lease(site.world.s3, BUCKET, lease_key(APP, GROUP), release_id="baker", command="release", runtime=runtime)
+    lease.acquire()
+    watch = tool_bake.Watch(
+        site.tool_site(codedeploy), runtime, lambda _: None, TrafficTiming(5, 2, 30), owned=lambda: None
+    )
+    endings: list[str] = []
+
+    def polls(_: int) -> None:
+        window = site.window()
+        if not endings and window is not None and window.state == acting_on:
+            endings.append(watch.watch(window).ending)
+            if release_lease:
+                lease.release()
+
+    site.world.clock.on_sleep = polls
+    return lease, endings
+
+
+def test_rollback_while_a_live_run_bakes_is_performed_by_that_run_and_awaited(site: Site) -> None:
+    # Given a live run baking its release: it holds the lease and polls its window
+    codedeploy = _left_open(site, minutes_left=30)
+    runtime = site.runtime
+    baker_lease, endings = _live_baker(site, codedeploy, acting_on=bake.ROLLBACK_REQUESTED, release_lease=False)
+    # When `deploy.py rollback` asks for the rollback
+    answer = _requester(site, codedeploy, runtime).request()
+    # Then the baking run rolled back (the command never took its lease), and the command saw it done
+    assert endings == ["rolled-back"]
+    assert answer.outcome is not None and answer.message == f"traffic is on {SLOT_A}"
+    assert baker_lease.held
+    assert codedeploy.listed == [SLOT_A]
+    assert site.healthy() == set(site.instances(SLOT_A))
+
+
 # --- a release started during a window -------------------------------------------------------------------------------
 
 
@@ -379,23 +418,7 @@ def test_a_release_started_while_a_live_run_bakes_asks_it_to_end_the_window_and_
 ) -> None:
     # Given a live run baking its release: it holds the lease and watches its window
     codedeploy = _left_open(site, minutes_left=30)
-    runtime = site.runtime
-    baker_lease = Lease(
-        site.world.s3, BUCKET, lease_key(APP, GROUP), release_id="baker", command="release", runtime=runtime
-    )
-    baker_lease.acquire()
-    baker = tool_bake.Watch(
-        site.tool_site(codedeploy), runtime, lambda _: None, TrafficTiming(5, 2, 30), owned=lambda: None
-    )
-    ended: list[str] = []
-
-    def baker_polls(_: int) -> None:
-        window = site.window()
-        if not ended and window is not None and window.state == bake.END_REQUESTED:
-            ended.append(baker.watch(window).ending)
-            baker_lease.release()
-
-    site.world.clock.on_sleep = baker_polls
+    _, ended = _live_baker(site, codedeploy, acting_on=bake.END_REQUESTED, release_lease=True)
     # When a new release starts
     record = site.release(codedeploy, bake_minutes=0)
     # Then the baking run ended its window early (emptying A), and the new release went ahead onto A
