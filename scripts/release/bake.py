@@ -252,14 +252,15 @@ class Watch:
         model = fast_rollback_model(self.timing).describe()
         while True:
             current = self.site.read() or window
-            if current.state == bake.ROLLBACK_REQUESTED:
-                return self._roll_back(current, f"requested by {current.requested_by or 'someone'}", model)
-            if current.state == bake.END_REQUESTED:
-                return self._end(current, early=True, model=model)
             if current.state not in bake.KEEPS_OLD_SLOT:
                 return Outcome("left", [f"bake window {current.state} by another actor: {current.reason}", model])
-            fired = firing(self.site.cloudwatch, names, window.opened)
             try:
+                if current.state in (bake.ROLLBACK_REQUESTED, bake.ROLLING_BACK):
+                    # ROLLING_BACK seen by the lease holder: a rollback this run began and was interrupted; resume.
+                    return self._roll_back(current, f"requested by {current.requested_by or 'someone'}", model)
+                if current.state == bake.END_REQUESTED:
+                    return self._end(current, early=True, model=model)
+                fired = firing(self.site.cloudwatch, names, window.opened)
                 if fired:
                     reason = f"alarm {', '.join(fired)}"
                     requested = self.site.change(
@@ -339,7 +340,14 @@ def close_for_release(site: Site, *, release_id: str, now: datetime) -> str | No
     if window.state not in (bake.OPEN, bake.END_REQUESTED):
         return None
     reason = f"ended by release {release_id}: {window.new_slot} is accepted as live"
-    site.change(window.with_state(bake.CLOSED, reason=reason, by=f"release {release_id}", at=now))
+    try:
+        site.change(window.with_state(bake.CLOSED, reason=reason, by=f"release {release_id}", at=now))
+    except bake.WindowChanged as exc:
+        raise LeaseHeld(
+            f"the bake window of release {window.release_id} changed while this run ended it ({exc}); this run "
+            "touched nothing",
+            hint="Run the release again.",
+        ) from exc
     return (
         f"the bake window of release {window.release_id} was still open: {reason}; {window.old_slot} is emptied "
         "through the drain path before the idle slot is filled"

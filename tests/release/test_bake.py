@@ -251,6 +251,43 @@ def test_an_alarm_already_firing_before_the_window_opened_does_not_roll_back(sit
     assert site.window().state == bake.CLOSED  # type: ignore[union-attr]
 
 
+class _FailingChecks:
+    """The ELBv2 client, with every instance of one slot failing its health checks once registered."""
+
+    def __init__(self, client: Any, failing: set[str]) -> None:
+        self._client, self._failing = client, failing
+
+    def describe_target_health(self, **params: Any) -> Any:
+        answer = self._client.describe_target_health(**params)
+        for item in answer["TargetHealthDescriptions"]:
+            if item["Target"]["Id"] in self._failing and item["TargetHealth"]["State"] == "healthy":
+                item["TargetHealth"] = {"State": "unhealthy", "Reason": "Target.FailedHealthChecks"}
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_an_old_slot_that_never_becomes_healthy_is_taken_out_again_and_traffic_stays_on_the_new_one(
+    site: Site,
+) -> None:
+    # Given A live, a one-minute window, the alarm firing during it, and A's instances failing their health checks
+    codedeploy = _live_a(site)
+    _during_window(site, lambda _: site.set_alarm("ALARM"))
+    old = set(site.instances(SLOT_A))
+    # When releasing
+    record = site.release(codedeploy, bake_minutes=1, elbv2=_FailingChecks(site.elbv2, old))
+    # Then A was registered, waited for (bounded), and deregistered again: only B serves, the group still lists B
+    assert site.healthy() == set(site.instances(SLOT_B))
+    assert codedeploy.listed == [SLOT_B]
+    assert site.world.slot(SLOT_B)["DesiredCapacity"] == 2
+    # And the window is open again with the reason, the run exits 1 saying the rollback was abandoned
+    window = site.window()
+    assert window is not None and window.state == bake.OPEN and "not healthy" in window.reason
+    assert record.exit_code == ExitCode.DEPLOYMENT_FAILED
+    assert "fast rollback abandoned" in record.error.message  # type: ignore[union-attr]
+
+
 # --- deploy.py rollback --------------------------------------------------------------------------------------------
 
 
