@@ -42,7 +42,7 @@ class ReleaseFinisher(Construct):
 
     Reserved concurrency (one at a time, unless lambdaReservedConcurrency is false), bounded retries, an encrypted
     dead-letter queue with an alarm, and least-privilege permissions: the two slots, the deployment groups, the lease
-    key, reads of the target group's health.
+    key and the bake window's key, reads of the target group's health.
     """
 
     def __init__(

@@ -189,6 +189,7 @@ PHASE_LANES = {
     "scale-up": "instance boot",
     "deployment": "deployment",
     "switch": "switch",
+    "bake": "bake window",
     "rollback": "rollback",
 }
 RELEASE_SECTION = "release"

@@ -4,6 +4,7 @@ scripted CodeDeploy: what state AWS ends in, not which calls were made."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,11 +14,13 @@ import boto3
 import pytest
 from moto import mock_aws
 from release import bake as tool_bake
+from release.ci import CiContext
 from release.cli import AwsClients, fast_rollback
 from release.errors import ExitCode
 from release.lease import Lease, lease_key
 from release.orchestrate import Clients, Release
 from release.record import ReleaseRecord
+from release.report import write_reports
 from release.runtime import Runtime
 
 from bluegreen import bake
@@ -216,7 +219,9 @@ def test_a_window_without_trouble_keeps_the_old_slot_out_of_traffic_until_its_de
 # --- an alarm during the window --------------------------------------------------------------------------------------
 
 
-def test_an_alarm_during_the_window_puts_traffic_back_on_the_old_slot_and_empties_the_new_one(site: Site) -> None:
+def test_an_alarm_during_the_window_puts_traffic_back_on_the_old_slot_and_empties_the_new_one(
+    site: Site, tmp_path: Path
+) -> None:
     # Given A live, a one-minute bake window, and the group's 5xx alarm firing while it is open
     codedeploy = _live_a(site)
     _during_window(site, lambda _: site.set_alarm("ALARM"))
@@ -233,6 +238,12 @@ def test_an_alarm_during_the_window_puts_traffic_back_on_the_old_slot_and_emptie
     assert record.exit_code == ExitCode.DEPLOYMENT_FAILED
     assert record.live_after == SLOT_A
     assert any("fast rollback inside the bake window ≈ 20 s" in note for note in record.bake)
+    # And the printed report says so, with the measured and the modelled time, and draws the window's lane
+    stream = io.StringIO()
+    written = write_reports(record, tmp_path, CiContext(), stream)
+    assert "bake window      rolled back inside the bake window (alarm" in stream.getvalue()
+    assert "goal 30 s: met" in stream.getvalue()
+    assert "bake window" in written["timeline"].read_text()
     # And CodeDeploy's history keeps the release's deployment as it ended: Succeeded
     assert codedeploy.deployments[codedeploy.created[0]]["status"] == "Succeeded"
 
