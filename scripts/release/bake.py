@@ -33,7 +33,7 @@ from typing import Any
 from bluegreen import bake, finish
 from bluegreen.lease import LeaseUnavailable
 from bluegreen.timing import FastRollbackModel, TrafficTiming, fast_rollback_model
-from release.errors import DeploymentFailed, LeaseHeld
+from release.errors import Cancelled, DeploymentFailed, LeaseHeld
 from release.runtime import Runtime
 from release.targets import Targets
 
@@ -428,6 +428,11 @@ class Requester:
                 finally:
                     self.lease.release()
                 return RollbackRequest(outcome, f"traffic is on {window.old_slot}")
+            if self.runtime.stop.requested:
+                raise Cancelled(
+                    f"rollback cancelled ({self.runtime.stop.reason}) while waiting for it; the request stands: the "
+                    "watching run performs it, or the next `rollback` once it can take the lease"
+                )
             self.runtime.sleep(POLL_SECONDS)
             waited += POLL_SECONDS
         raise LeaseHeld(

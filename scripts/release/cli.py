@@ -810,7 +810,8 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     targets = _targets(invocation, clients)
     revision: dict[str, Any] | None = None
     if invocation.command == "rollback":
-        fast = fast_rollback(clients, targets, runtime)
+        with stop_on_signals(runtime.stop):
+            fast = fast_rollback(clients, targets, runtime)
         if fast is not None:
             return fast
         revision, source = previous_revision(clients.codedeploy, targets)

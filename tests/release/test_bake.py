@@ -16,7 +16,7 @@ from moto import mock_aws
 from release import bake as tool_bake
 from release.ci import CiContext
 from release.cli import AwsClients, fast_rollback
-from release.errors import ExitCode
+from release.errors import Cancelled, ExitCode
 from release.lease import Lease, lease_key
 from release.orchestrate import Clients, Release
 from release.record import ReleaseRecord
@@ -438,6 +438,24 @@ def test_rollback_while_a_live_run_bakes_is_performed_by_that_run_and_awaited(si
     assert baker_lease.held
     assert codedeploy.listed == [SLOT_A]
     assert site.healthy() == set(site.instances(SLOT_A))
+
+
+def test_a_rollback_cancelled_while_waiting_leaves_its_request_for_the_watching_run(site: Site) -> None:
+    # Given a live run baking (holding the lease, not acting yet) and `deploy.py rollback` waiting for it
+    codedeploy = _left_open(site, minutes_left=30)
+    lease = Lease(
+        site.world.s3, BUCKET, lease_key(APP, GROUP), release_id="baker", command="release", runtime=site.runtime
+    )
+    lease.acquire()
+    runtime = site.runtime
+    site.world.clock.on_sleep = lambda _: runtime.stop.request("SIGINT")
+    # When the command is interrupted while it waits
+    with pytest.raises(Cancelled, match="the request stands"):
+        _requester(site, codedeploy, runtime).request()
+    # Then the request stays in the window for the watching run, and nothing was touched
+    assert site.window().state == bake.ROLLBACK_REQUESTED  # type: ignore[union-attr]
+    assert codedeploy.listed == [SLOT_B]
+    assert site.world.slot(SLOT_A)["DesiredCapacity"] == 2
 
 
 # --- a release started during a window -------------------------------------------------------------------------------
