@@ -15,23 +15,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
+from release import bake as tool_bake
+from release.runtime import Runtime
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "scripts")]
-
-from release import bake as tool_bake  # noqa: E402
-from release.runtime import Runtime  # noqa: E402
-
-from bluegreen import bake  # noqa: E402
-from bluegreen.config import load_config  # noqa: E402
-from bluegreen.timing import ALB_DEFAULTS, TrafficTiming, fast_rollback_model  # noqa: E402
+from bluegreen import bake
+from bluegreen.config import load_config
+from bluegreen.timing import ALB_DEFAULTS, TrafficTiming, fast_rollback_model
 
 REGION = "eu-west-1"
 BUCKET = "bench-artifacts"

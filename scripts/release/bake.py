@@ -33,6 +33,7 @@ from typing import Any
 from bluegreen import bake, finish
 from bluegreen.lease import LeaseUnavailable
 from bluegreen.timing import FastRollbackModel, TrafficTiming, fast_rollback_model
+from release import deployments
 from release.errors import Cancelled, DeploymentFailed, LeaseHeld
 from release.runtime import Runtime
 from release.targets import Targets
@@ -98,15 +99,6 @@ class Outcome:
     ending: str
     notes: list[str] = field(default_factory=list)
     rollback_seconds: float | None = None
-
-
-def alarm_names(codedeploy: Any, application: str, group: str) -> tuple[str, ...]:
-    """The CloudWatch alarms the deployment group lists (alarmConfiguration, when enabled), by name."""
-    info = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=group)
-    config = info["deploymentGroupInfo"].get("alarmConfiguration") or {}
-    if not config.get("enabled"):
-        return ()
-    return tuple(str(item["name"]) for item in config.get("alarms", []) if item.get("name"))
 
 
 def firing(cloudwatch: Any, names: tuple[str, ...], since: datetime) -> list[str]:
@@ -248,7 +240,7 @@ class Watch:
 
     def watch(self, window: bake.Window) -> Outcome:
         """Poll until the deadline, a request or an alarm; act on it. A stop request ends the watch only."""
-        names = alarm_names(self.site.codedeploy, self.site.application, self.site.group)
+        names = deployments.alarm_names(self.site.codedeploy, self.site.application, self.site.group)
         model = fast_rollback_model(self.timing).describe()
         while True:
             current = self.site.read() or window
