@@ -110,6 +110,9 @@ RENAMED_DRAIN_KEYS: Mapping[str, str] = {"drainConnectionCountCommand": "drainIn
 # the deployment of the revision and the rerouting of traffic (CodeDeploy user guide, limits; docs/decisions.md F82):
 # `deploymentReadyOption.waitTimeInMinutes` of 1..2880.
 PROMOTION_WAIT_MINUTES_RANGE = (1, 2880)
+# The bake window after a release (README, "Release strategies"): 0 = none. The release run holds its lease through it,
+# so an upper bound keeps a forgotten setting from pinning the old slot (and the lease) for days.
+BAKE_MINUTES_RANGE = (0, 240)
 # Ports the stack's own listeners take: a test listener on one of them would collide (DuplicateListener).
 RESERVED_LISTENER_PORTS = (80, 443)
 IPV4_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
@@ -402,6 +405,8 @@ class AppConfig:
     # The AWS-side finisher (README, "If the runner dies") and the interval of its sweep, in minutes.
     finisher_enabled: bool = True
     finisher_sweep_minutes: int = 5
+    # Minutes the old slot stays running out of traffic after a release, for a fast rollback (0: emptied at once).
+    bake_minutes: int = 0
     # The promotion gate (docs/decisions.md F82-F86): off, or the deployment waits this many minutes for `promote`.
     promotion: Promotion | None = None
     allow_unlisted_instance_type: bool = False
@@ -667,6 +672,13 @@ SETTINGS: tuple[Setting, ...] = (
         5,
         "How often the finisher looks for an unfinished release (1..60 minutes; it acts only when there is something "
         "to converge and the release lease is free).",
+    ),
+    Setting(
+        "bakeMinutes",
+        0,
+        "Bake window after a release (0..240 minutes; 0 = none): the old slot keeps its instances out of traffic "
+        "while the release tool watches the deployment group's alarms; `deploy.py rollback` or an alarm puts traffic "
+        "back on it in seconds; the finisher empties it after the deadline if the runner is gone.",
     ),
     Setting(
         "promotionGate",
@@ -1005,6 +1017,7 @@ def load_config(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
         warm_pool_size=_integer("warmPoolSize", get("warmPoolSize"), 0, maximum),
         notifications_topic=_notifications_topic(get("notificationsTopic")),
         finisher_enabled=_boolean("finisherEnabled", get("finisherEnabled")),
+        bake_minutes=_integer("bakeMinutes", get("bakeMinutes"), *BAKE_MINUTES_RANGE),
         finisher_sweep_minutes=_integer(
             "finisherSweepMinutes", get("finisherSweepMinutes"), *FINISHER_SWEEP_RANGE_MINUTES
         ),

@@ -156,3 +156,53 @@ def release_model(
             Phase("termination", TERMINATION_SECONDS, "assumption", on_critical_path=False, detail="EC2 shutdown"),
         )
     )
+
+
+# -- The bake window's fast rollback (issue 14 §1) ---------------------------------------------------------------------
+#
+# Inside the bake window the old slot's instances still run the previous revision, so a rollback is a traffic step
+# only: register them with the target group, wait until each passes its health checks, deregister the new slot's.
+
+# RegisterTargets returns at once; the load balancer routes to a target "as soon as the registration process completes
+# and the target passes the initial health checks" (docs/decisions.md F85). No source gives the registration's own
+# latency: ASSUMPTION (not sourced), one health-check interval's worth; `integ/` can measure it.
+REGISTRATION_SECONDS = 5
+# The project's goal for a rollback inside the window (issue 14): traffic fully on the old slot within 30 s.
+FAST_ROLLBACK_GOAL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class FastRollbackModel:
+    """The modelled time from a rollback decision inside the bake window until traffic is fully on the old slot.
+
+    registration (assumption) + AllowTraffic's bound (healthy threshold x interval + interval, F7) for the old slot's
+    instances, checked together; the new slot's deregistration stops new requests at once (F4, F87), so it adds
+    nothing to the moment traffic is fully back (in-flight requests finish on the new slot within the delay).
+    """
+
+    registration_seconds: int
+    healthy_seconds: int
+
+    @property
+    def seconds(self) -> int:
+        """Until every request goes to the old slot."""
+        return self.registration_seconds + self.healthy_seconds
+
+    @property
+    def within_goal(self) -> bool:
+        """Whether the model meets the 30 s goal."""
+        return self.seconds <= FAST_ROLLBACK_GOAL_SECONDS
+
+    def describe(self) -> str:
+        """`fast rollback ≈ 20 s (registration 5 s + healthy 15 s), goal 30 s: met`."""
+        verdict = "met" if self.within_goal else "NOT met: shorten the health check interval or healthy threshold"
+        return (
+            f"fast rollback inside the bake window ≈ {self.seconds} s (registration {self.registration_seconds} s + "
+            f"healthy threshold x interval + interval {self.healthy_seconds} s), goal {FAST_ROLLBACK_GOAL_SECONDS} s: "
+            f"{verdict}"
+        )
+
+
+def fast_rollback_model(timing: TrafficTiming) -> FastRollbackModel:
+    """The fast rollback's modelled time for a target group with this timing."""
+    return FastRollbackModel(REGISTRATION_SECONDS, timing.allow_traffic_seconds)

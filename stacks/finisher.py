@@ -15,6 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from bluegreen.bake import window_key
 from bluegreen.lease import lease_key
 from stacks import nag
 from stacks.drain import slot_arn
@@ -42,7 +43,7 @@ class ReleaseFinisher(Construct):
 
     Reserved concurrency (one at a time, unless lambdaReservedConcurrency is false), bounded retries, an encrypted
     dead-letter queue with an alarm, and least-privilege permissions: the two slots, the deployment groups, the lease
-    key, reads of the target group's health.
+    key and the bake window's key, reads of the target group's health.
     """
 
     def __init__(
@@ -176,6 +177,12 @@ class ReleaseFinisher(Construct):
                 resources=[
                     artifact_bucket.arn_for_objects(lease_key(application_name, groups[0]))  # the one lease key
                 ],
+            ),
+            iam.PolicyStatement(
+                # The bake window's record (bluegreen.bake): read to keep the old slot, written to close the window.
+                sid="BakeWindow",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[artifact_bucket.arn_for_objects(window_key(application_name, groups[0]))],
             ),
             iam.PolicyStatement(
                 sid="ReadSlotsTargetsAndDeploymentTargets",

@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bluegreen import finish
+from bluegreen import bake, finish
 from bluegreen.lease import LeaseUnavailable, S3Lease, aws_error_code, lease_key
 
 IN_FLIGHT_STATUSES = ("Created", "Queued", "InProgress", "Ready", "Baking")
@@ -47,6 +47,9 @@ class Action(StrEnum):
     CLEANED_UP = "cleaned-up"
     SLOT_LEFT = "failed-slot-left-running"
     LEFT_ALONE = "left-alone"
+    BAKING = "bake-window-open"
+    FAST_ROLLBACK_PENDING = "fast-rollback-pending"
+    FAST_ROLLBACK_FINISHED = "fast-rollback-finished"
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,9 @@ def converge(clients: Clients, stack: Stack, *, now: Callable[[], datetime], own
     state = _read(clients, stack)
     if isinstance(state, Outcome):
         return state
+    kept = _window_keeps(_window(clients, stack, state), now())
+    if kept is not None:
+        return kept
     lease = S3Lease(
         clients.s3,
         stack.bucket,
@@ -168,7 +174,7 @@ def converge(clients: Clients, stack: Stack, *, now: Callable[[], datetime], own
     try:
         # Read again under the lease: the run that held it until now may have finished meanwhile.
         state = _read(clients, stack)
-        outcome = state if isinstance(state, Outcome) else _act(clients, stack, state)
+        outcome = state if isinstance(state, Outcome) else _act_after_window(clients, stack, state, now())
     finally:
         released = lease.release()
     outcome.lease_note = "; ".join(note for note in (taken_over, released) if note) or None
@@ -303,4 +309,83 @@ def _after_failure(
             finish.Step(f"empty {slot}", lambda: finish.empty_slot(clients.autoscaling, slot), ""),
             outcome,
         )
+    return outcome
+
+
+# -- the bake window (issue 14 §1; release.bake) -----------------------------------------------------------------------
+
+
+def _window(clients: Clients, stack: Stack, state: _State) -> bake.Window | None:
+    """The bake window of the group's last attempted deployment, if that deployment opened one."""
+    # The role may read this one key but not list the bucket: a missing window answers 403 (docs/decisions.md F88).
+    key = bake.window_key(stack.application, stack.deployment_group)
+    window = bake.read_window(clients.s3, stack.bucket, key, denied_means_absent=True)
+    return window if window is not None and window.deployment_id == state.last_attempted else None
+
+
+def _window_keeps(window: bake.Window | None, now: datetime) -> Outcome | None:
+    """An `Outcome` when the window says the old slot must stay: open before its deadline, or a fast rollback asked
+    for before it (`deploy.py rollback` performs it once it can take the lease); None when the finisher may act."""
+    if window is None:
+        return None
+    if window.state == bake.OPEN and not window.expired(now):
+        return Outcome(
+            Action.BAKING,
+            f"bake window of release {window.release_id} open until {window.deadline.isoformat()}: "
+            f"{window.old_slot} is kept for a fast rollback",
+            window.deployment_id,
+        )
+    if window.state in (bake.ROLLBACK_REQUESTED, bake.ROLLING_BACK):
+        return Outcome(
+            Action.FAST_ROLLBACK_PENDING,
+            f"a fast rollback onto {window.old_slot} is {window.state} ({window.reason}); "
+            "`python scripts/deploy.py rollback` completes it",
+            window.deployment_id,
+        )
+    return None
+
+
+def _act_after_window(clients: Clients, stack: Stack, state: _State, now: datetime) -> Outcome:
+    """Under the lease: leave a window that keeps its slot, finish a fast rollback that reached the old slot, or
+    finish the release as `_act` does and then close an expired (or end-requested) window."""
+    window = _window(clients, stack, state)
+    kept = _window_keeps(window, now)
+    if kept is not None:
+        return kept
+    if window is not None and window.state == bake.ROLLED_BACK:
+        outcome = _finish_fast_rollback(clients, stack, state, window)
+        _resume(clients, state, outcome)
+        return outcome
+    outcome = _act(clients, stack, state)
+    if window is not None and window.state in bake.KEEPS_OLD_SLOT and not outcome.failed:
+        closed = window.with_state(bake.CLOSED, reason="deadline passed: the finisher emptied the old slot", at=now)
+        key = bake.window_key(stack.application, stack.deployment_group)
+        _run(finish.Step("close the bake window", lambda: _store(clients.s3, stack.bucket, key, closed), ""), outcome)
+    return outcome
+
+
+def _store(s3: Any, bucket: str, key: str, window: bake.Window) -> None:
+    bake.change(s3, bucket, key, window)
+
+
+def _finish_fast_rollback(clients: Clients, stack: Stack, state: _State, window: bake.Window) -> Outcome:
+    """Traffic reached the old slot (state rolled-back) but the run stopped before the end: point the group back at
+    the old slot and empty the new one (the drain hook deregisters and drains each instance)."""
+    outcome = Outcome(
+        Action.FAST_ROLLBACK_FINISHED,
+        f"fast rollback onto {window.old_slot} ({window.reason}) left unfinished",
+        window.deployment_id,
+    )
+    point, empty_new = finish.switch_steps(
+        clients.codedeploy,
+        clients.autoscaling,
+        application=stack.application,
+        group=stack.deployment_group,
+        new_live=window.old_slot,
+        old_live=window.new_slot,
+    )
+    if state.listed != (window.old_slot,):
+        _run(point, outcome)
+    if window.new_slot in state.slots and not state.slots[window.new_slot].empty:
+        _run(empty_new, outcome)
     return outcome

@@ -15,7 +15,7 @@ from finisher.converge import Action, Outcome
 from finisher.event import Trigger
 
 # Decisions an operator should look at: something stays unfinished that the finisher will not finish by itself.
-_WARNINGS = frozenset({Action.SLOT_LEFT, Action.LEFT_ALONE, Action.NO_DEPLOYMENT})
+_WARNINGS = frozenset({Action.SLOT_LEFT, Action.LEFT_ALONE, Action.NO_DEPLOYMENT, Action.FAST_ROLLBACK_PENDING})
 
 
 def _trigger(trigger: Trigger) -> dict[str, Any]:

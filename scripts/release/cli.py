@@ -15,6 +15,7 @@ import dataclasses
 import os
 import sys
 import textwrap
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
-from release import gate, promotion, rehearse
+from release import bake, gate, promotion, rehearse
 from release.bundle import write_bundle
 from release.ci import CiContext
 from release.errors import ExitCode, InputError, ReleaseError
+from release.lease import SKEW_SECONDS, TTL_SECONDS, Lease, default_owner, lease_key
 from release.links import console_links
 from release.operations import (
     deployment_to_follow,
@@ -54,7 +56,12 @@ from release.targets import (
     select_stage,
     stage_overrides,
 )
-from release.timeout import DEFAULT_CLEANUP_TIMEOUT_SECONDS, DEFAULT_SCALE_TIMEOUT_SECONDS, parse_duration
+from release.timeout import (
+    DEFAULT_CLEANUP_TIMEOUT_SECONDS,
+    DEFAULT_SCALE_TIMEOUT_SECONDS,
+    parse_duration,
+    read_traffic_timing,
+)
 from release.tree import scan_revision
 from release.views import colour_wanted, live_wanted, make_view
 
@@ -418,7 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the status as JSON (stable keys) for scripts")
     _add_follow(status)
     _add_aws(status)
-    rollback = _command(commands, "rollback", "release the previous successful revision again (onto the idle slot)")
+    rollback = _command(
+        commands,
+        "rollback",
+        "inside a bake window (bakeMinutes): put traffic back on the old slot in seconds; otherwise release the "
+        "previous successful revision again (onto the idle slot)",
+    )
     _add_targets(rollback)
     _add_release(rollback, app_dir=False)
     _add_aws(rollback)
@@ -784,6 +796,7 @@ class AwsClients:
     elbv2: Any
     lambda_: Any = None
     ssm: Any = None
+    cloudwatch: Any = None
 
 
 def build_clients(settings: AwsSettings) -> AwsClients:
@@ -807,6 +820,7 @@ def build_clients(settings: AwsSettings) -> AwsClients:
         elbv2=session.client("elbv2", config=config),
         lambda_=session.client("lambda", config=config),
         ssm=session.client("ssm", config=config),
+        cloudwatch=session.client("cloudwatch", config=config),
     )
 
 
@@ -826,6 +840,14 @@ def _default_check_command() -> str | None:
     except ConfigError:
         return None  # a broken cdk.json is reported by the commands that need it, not by the release tool
     return promotion.check_command if promotion else None
+
+
+def _default_bake_minutes() -> int:
+    """The bake window cdk.json configures (setting bakeMinutes); 0 (none) when cdk.json cannot be read."""
+    try:
+        return load_cdk_json_config().bake_minutes
+    except ConfigError:
+        return 0
 
 
 def _targets(invocation: Invocation, clients: AwsClients) -> Targets:
@@ -885,10 +907,17 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         wait=args.wait,
         check_command=invocation.promotion.check_command,
         check_timeout_seconds=invocation.promotion.check_timeout_seconds,
+        bake_minutes=_default_bake_minutes() if invocation.command == "release" else 0,
     )
     view = make_view(sys.stdout, runtime.now, live=args.live_view, colour=args.colour)
     return Release(
-        Clients(s3=clients.s3, autoscaling=clients.autoscaling, codedeploy=clients.codedeploy, elbv2=clients.elbv2),
+        Clients(
+            s3=clients.s3,
+            autoscaling=clients.autoscaling,
+            codedeploy=clients.codedeploy,
+            elbv2=clients.elbv2,
+            cloudwatch=clients.cloudwatch,
+        ),
         targets,
         options,
         runtime,
@@ -918,6 +947,10 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     targets = _targets(invocation, clients)
     revision: dict[str, Any] | None = None
     if invocation.command == "rollback":
+        with stop_on_signals(runtime.stop):
+            fast = fast_rollback(clients, targets, runtime)
+        if fast is not None:
+            return fast
         revision, source = previous_revision(clients.codedeploy, targets)
         print(f"rolling back to the revision of deployment {source}: {revision.get('s3Location', {}).get('key')}")
     if invocation.promotion.check_command and not (targets.preview_target_group_arn and targets.test_url):
@@ -931,6 +964,42 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     with stop_on_signals(runtime.stop):
         record = release.run(revision)
     return _report(invocation, clients, targets, record)
+
+
+def fast_rollback(clients: AwsClients, targets: Targets, runtime: Runtime) -> int | None:
+    """`rollback` inside a bake window (release.bake): traffic back on the old slot in seconds; None when no window
+    is open (then `rollback` releases the previous revision again, as outside a window)."""
+    site = bake.Site.of(clients, targets)
+    owner = default_owner()
+    lease = Lease(
+        clients.s3,
+        targets.bucket,
+        lease_key(targets.application, targets.deployment_group),
+        release_id=uuid.uuid4().hex[:12],
+        command="rollback",
+        runtime=runtime,
+        owner=owner,
+    )
+    timing = read_traffic_timing(clients.elbv2, targets.target_group_arn)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    requester = bake.Requester(
+        site, runtime, say, timing, lease=lease, owner=f"rollback by {owner}", wait_seconds=TTL_SECONDS + SKEW_SECONDS
+    )
+    try:
+        answer = requester.request()
+    except ReleaseError as exc:
+        print(exc.describe())
+        return int(exc.exit_code)
+    if answer.outcome is None:
+        say(f"{answer.message}: releasing the previous revision again")
+        return None
+    for note in answer.outcome.notes:
+        say(note)
+    say(f"rolled back inside the bake window: {answer.message}")
+    return int(ExitCode.RELEASED)
 
 
 def _cmd_follow(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:

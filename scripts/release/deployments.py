@@ -302,6 +302,16 @@ class BootstrapGroupInfo:
         return self.listed_slots[0] if succeeded else None
 
 
+def alarm_names(codedeploy: Any, application: str, group: str) -> tuple[str, ...]:
+    """The CloudWatch alarms the deployment group lists, by name (alarmConfiguration, when enabled; at most 10,
+    docs/decisions.md F89): what the bake window watches (release.bake)."""
+    info = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=group)
+    config = info["deploymentGroupInfo"].get("alarmConfiguration") or {}
+    if not config.get("enabled"):
+        return ()
+    return tuple(str(item["name"]) for item in config.get("alarms", []) if item.get("name"))
+
+
 def get_bootstrap_group(codedeploy: Any, application: str, name: str) -> BootstrapGroupInfo:
     """Read the bootstrap group (GetDeploymentGroup); it must be IN_PLACE with traffic control, else `TargetsError`."""
     try:

@@ -38,6 +38,10 @@ files on the runner, so a run after a crash knows what to do:
   "released, finishing incomplete" (exit 7) with the exact repair; the next release finishes them first anyway.
 * A StopDeployment that keeps failing leaves the scaling processes suspended (the deployment still runs) and the run
   says so, with how to stop it; the exit code stays the timeout's or the cancel's.
+* Bake window (`bake_minutes` > 0, setting bakeMinutes): after the switch the old slot keeps its instances out of
+  traffic while the run watches the group's alarms and the window's record in AWS; an alarm or `deploy.py rollback`
+  puts traffic back on it in seconds, the deadline empties it (`release.bake`). A release that finds another one's
+  window open ends it first: it accepts the live slot and the old slot is emptied before the idle slot is filled.
 * Agent readiness: the idle slot is filled until every instance is InService; the stack's launch lifecycle hook keeps
   a new instance out of InService until its CodeDeploy agent runs (docs/decisions.md F21), so InService means "ready
   to be deployed to".
@@ -58,7 +62,7 @@ from botocore.exceptions import ClientError
 
 from bluegreen import finish
 from bluegreen.timing import TrafficTiming, release_model
-from release import bootstrap, deployments, gate, live, slots
+from release import bake, bootstrap, deployments, gate, live, slots
 from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER
 from release.bootstrap import Bootstrap, Route
 from release.ci import CiContext
@@ -67,12 +71,15 @@ from release.errors import (
     Cancelled,
     DeploymentFailed,
     FinishIncomplete,
+    LeaseHeld,
     LeaseLost,
     ReleaseError,
     TimedOut,
 )
 from release.estimate import expect
 from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
+from release.lease import SKEW_SECONDS as LEASE_SKEW_SECONDS
+from release.lease import TTL_SECONDS as LEASE_TTL_SECONDS
 from release.lease import Lease, default_owner, lease_key
 from release.record import ReleaseRecord
 from release.retry import AWS_ERRORS, error_code, retried
@@ -96,6 +103,8 @@ class Clients:
     autoscaling: Any
     codedeploy: Any
     elbv2: Any | None = None
+    # DescribeAlarms during a bake window (release.bake); None: the window watches requests and its deadline only.
+    cloudwatch: Any | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,8 @@ class ReleaseOptions:
     # The pre-promotion check run while a gated deployment waits in Ready (release.gate), and its time limit.
     check_command: str | None = None
     check_timeout_seconds: float = 300.0
+    # The bake window after the switch (setting bakeMinutes, release.bake); 0: the old slot is emptied at once.
+    bake_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -360,12 +371,45 @@ class Release:
 
     def _take_lease(self) -> None:
         """Take the release lease (exit 5 without it) and renew it from every wait from now on."""
-        taken_over = self.lease.acquire()
+        try:
+            taken_over = self.lease.acquire()
+        except LeaseHeld:
+            # Held by a run that bakes its release: a new release asks it to end its window, then takes the lease.
+            if not self._ends_windows or not bake.ask_to_end(
+                self._bake_site(), release_id=self.release_id, now=self.runtime.now()
+            ):
+                raise
+            taken_over = self._lease_after_window()
         if taken_over:
             self._recovered(taken_over)
         self.runtime = dataclasses.replace(
             self.runtime, sleep=self.lease.renewing_sleep(self.runtime.sleep, self.view.note)
         )
+        if self._ends_windows:
+            ended = bake.close_for_release(self._bake_site(), release_id=self.release_id, now=self.runtime.now())
+            if ended:
+                self._recovered(ended)
+
+    @property
+    def _ends_windows(self) -> bool:
+        """Only a run that deploys ends another release's bake window (`status --follow` only finishes a deployment)."""
+        return self.record.command in ("release", "rollback")
+
+    def _lease_after_window(self) -> str | None:
+        """Wait (bounded by the lease's expiry) for the baking run to end its window and let go of the lease."""
+        waited, bound = 0.0, LEASE_TTL_SECONDS + LEASE_SKEW_SECONDS
+        self.view.note("another release bakes: asked it to end its bake window; waiting for its lease")
+        while True:
+            try:
+                return self.lease.acquire()
+            except LeaseHeld:
+                if waited >= bound or self.runtime.stop.requested:
+                    raise
+            self.runtime.sleep(bake.POLL_SECONDS)
+            waited += bake.POLL_SECONDS
+
+    def _bake_site(self) -> bake.Site:
+        return bake.Site.of(self.clients, self.targets)
 
     def _owned(self) -> None:
         """Right before changing a slot or the group: renew the lease now; `LeaseLost` if another run owns them."""
@@ -636,7 +680,9 @@ class Release:
         if self._post_commit(point.what, point.call, repair=point.repair, unfinished=unfinished):
             self.view.note(f"deployment group {group.name} now lists {plan.idle} as the live slot")
         self._owned()
-        if self._post_commit(empty_old.what, empty_old.call, repair=empty_old.repair, unfinished=unfinished):
+        if self._bakes(plan, unfinished):
+            self._bake(plan)
+        elif self._post_commit(empty_old.what, empty_old.call, repair=empty_old.repair, unfinished=unfinished):
             self.view.note(
                 f"{plan.live} scaling to 0; the drain Lambda lets each instance go once its connections drained"
             )
@@ -649,6 +695,41 @@ class Release:
             raise FinishIncomplete(
                 f"released: deployment {record.deployment_id} succeeded and traffic is on {plan.idle}, but "
                 f"finishing is incomplete:\n{lines}"
+            )
+
+    def _bakes(self, plan: SlotPlan, unfinished: list[str]) -> bool:
+        """Whether this release keeps the old slot for a bake window: `bake_minutes` > 0, a blue/green release, the
+        group re-pointed, and a target group to roll back through (else the old slot is emptied as today)."""
+        if self.options.bake_minutes <= 0 or plan.bootstrap is not None or unfinished:
+            return False
+        if self.clients.elbv2 is None or not self.targets.target_group_arn:
+            self.view.note("no bake window: the stack's target group is unknown (output TargetGroupArn)")
+            return False
+        return True
+
+    def _bake(self, plan: SlotPlan) -> None:
+        """Keep the old slot out of traffic for the bake window, watching it; end it or roll back (release.bake)."""
+        record = self.record
+        assert record.deployment_id is not None
+        timing = read_traffic_timing(self.clients.elbv2, self.targets.target_group_arn)
+        watch = bake.Watch(self._bake_site(), self.runtime, self.view.note, timing, owned=self._owned)
+        with record.phase("bake", self.runtime):
+            window = watch.open(
+                release_id=self.release_id,
+                deployment_id=record.deployment_id,
+                old_slot=plan.live,
+                new_slot=plan.idle,
+                minutes=self.options.bake_minutes,
+            )
+            outcome = watch.watch(window)
+        record.bake.extend(outcome.notes)
+        for note in outcome.notes:
+            self.view.note(note)
+        if outcome.ending == "rolled-back":
+            record.live_after = plan.live
+            raise DeploymentFailed(
+                f"deployment {record.deployment_id} succeeded, then was rolled back inside the bake window: traffic "
+                f"is on {plan.live} again, {plan.idle} is being emptied"
             )
 
     def _finished_by_another(self, plan: SlotPlan) -> bool:

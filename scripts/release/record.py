@@ -52,6 +52,8 @@ class ReleaseRecord:
     idle: str | None = None
     first_release: bool = False
     recovered: list[str] = field(default_factory=list)
+    # The bake window (release.bake): how it ended, the fast rollback's measured and modelled time.
+    bake: list[str] = field(default_factory=list)
     capacity: int | None = None
     timeout_seconds: float | None = None
     deployment_id: str | None = None

@@ -94,6 +94,7 @@ def summary_text(record: ReleaseRecord, links: Mapping[str, str] | None = None) 
     if rollback:
         lines.append(f"rollback         {rollback}")
     lines.extend(f"recovered        {note}" for note in record.recovered)
+    lines.extend(f"bake window      {note}" for note in record.bake)
     lines.append("phases           " + ", ".join(f"{p.name} {format_seconds(p.seconds)}" for p in record.phases))
     lines.append(f"total            {format_seconds(_total(record))}")
     lines.extend(f"{label:17}{(links or {})[key]}" for key, label in LINK_LABELS if key in (links or {}))
@@ -138,6 +139,7 @@ def summary_json(record: ReleaseRecord, links: Mapping[str, str] | None = None) 
             "firstRelease": record.first_release,
         },
         "recovered": record.recovered,
+        "bakeWindow": record.bake,
         "deployment": {
             "id": record.deployment_id,
             "status": record.deployment_status,
@@ -187,6 +189,7 @@ PHASE_LANES = {
     "scale-up": "instance boot",
     "deployment": "deployment",
     "switch": "switch",
+    "bake": "bake window",
     "rollback": "rollback",
 }
 RELEASE_SECTION = "release"

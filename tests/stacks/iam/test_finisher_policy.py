@@ -61,6 +61,12 @@ def test_the_finisher_acts_only_on_the_slots_the_deployment_groups_its_lease_and
             "Sid": "ReleaseLease",
         },
         {
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Effect": "Allow",
+            "Resource": f"arn:{PARTITION}:s3:::{bucket}/leases/{application}/{stack}-blue-green.bake.json",
+            "Sid": "BakeWindow",
+        },
+        {
             "Action": [
                 "autoscaling:DescribeAutoScalingGroups",
                 "codedeploy:BatchGetDeploymentTargets",
