@@ -68,6 +68,8 @@ bench: setup
 	$(BIN)/python benchmarks/synth_time.py --runs 5
 	PYTHONPATH=lambdas $(BIN)/python benchmarks/drain_latency.py
 	$(BIN)/python benchmarks/bundle_upload.py --aws $(BIN)/aws
+	PYTHONPATH=scripts $(BIN)/python benchmarks/fast_rollback.py
+	$(BIN)/python benchmarks/powertools_footprint.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out demo-output
