@@ -137,6 +137,8 @@ def test_a_project_without_stages_synthesizes_the_same_single_stack_as_before(
     synthesized = json.loads((tmp_path / "BlueGreenApp.template.json").read_text(encoding="utf-8"))
     expected = default_stack.template.to_json()
     assert sorted(synthesized["Resources"]) == sorted(expected["Resources"])
+    differing = sorted(key for key, value in synthesized["Resources"].items() if value != expected["Resources"][key])
+    assert differing == []
     assert synthesized == expected
 
 
