@@ -98,21 +98,15 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "promote-waves": _DEPLOYING,
     "abort": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
-    "rehearse": (
-        ExitCode.RELEASED,
-        ExitCode.DEPLOYMENT_FAILED,
-        ExitCode.BAD_INPUT,
-        ExitCode.CANCELLED,
-        ExitCode.REHEARSAL_INCOMPLETE,
-    ),
+    "rehearse": tuple(rehearse.EXIT_CODE_MEANINGS),
 }
 
 
-def exit_codes_text(codes: Sequence[int] = tuple(ExitCode)) -> str:
-    """The `exit codes:` block of a help text, listing `codes` with their meanings, wrapped at 116 columns."""
+def exit_codes_text(codes: Sequence[int] = tuple(ExitCode), meanings: Mapping[int, str] = EXIT_CODE_MEANINGS) -> str:
+    """The `exit codes:` block of a help text, listing `codes` with their `meanings`, wrapped at 116 columns."""
     lines = ["exit codes:"]
     for code in sorted(codes):
-        wrapped = textwrap.wrap(EXIT_CODE_MEANINGS[code], width=112)
+        wrapped = textwrap.wrap(meanings[code], width=112)
         lines.append(f"  {int(code)}  {wrapped[0]}")
         lines.extend(f"     {line}" for line in wrapped[1:])
     return "\n".join(lines) + "\n"
@@ -445,7 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse_parser = commands.add_parser(
         "rehearse",
         help="rehearse the revision's hooks locally (no AWS)",
-        epilog=exit_codes_text(COMMAND_EXIT_CODES["rehearse"]),
+        # The rehearsal deploys nothing: its codes mean what they mean for a local run, not for a deployment.
+        epilog=rehearse.ENVIRONMENT
+        + "\n"
+        + exit_codes_text(COMMAND_EXIT_CODES["rehearse"], rehearse.EXIT_CODE_MEANINGS),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_gate_commands(commands)

@@ -11,7 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER, RESERVED_EVENTS, AppSpec, load_appspec
+from release.appspec import (
+    BLUE_EVENT_ORDER,
+    GREEN_EVENT_ORDER,
+    RESERVED_EVENTS,
+    AppSpec,
+    load_appspec,
+    revision_files,
+)
 from release.errors import ExitCode, InputError, ReleaseError
 from release.install_plan import SYSTEM_DIRECTORIES
 from release.rehearse.hooks import hook_event
@@ -28,6 +35,7 @@ from release.rehearse.report import write_reports
 from release.rehearse.sandbox import download_bundle, install, remove_sandbox
 from release.rehearse.state import RunState, StepFailed, now
 from release.rehearse.traffic import MAX_SHUTDOWN_REQUESTS, allow_traffic, shutdown
+from release.tree import check_readable
 
 # CodeDeploy returns "up to the last 4 KB of the diagnostic log" as logTail (API Diagnostics); the report shows as much.
 LOG_TAIL_CHARS = 4096
@@ -139,6 +147,9 @@ def _preflight(run: RunState) -> None:
             f"--report-dir {options.report_dir} is inside the revision; the rehearsal never writes into it",
             hint="Choose a report directory outside --app-dir.",
         )
+    # The check `bundle` makes, up front: a file the copy could not read is the revision's fault (exit 2), not a
+    # DownloadBundle failure.
+    check_readable(app_dir, revision_files(app_dir))
     if not 1 <= options.shutdown_requests <= MAX_SHUTDOWN_REQUESTS:
         raise InputError(f"--shutdown-requests must be 1..{MAX_SHUTDOWN_REQUESTS}, got {options.shutdown_requests}")
     port = options.health_check.port
