@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 
-from bluegreen.config import ConfigError, check_instance_type, check_region, check_region_listed, load_config
+from bluegreen.config import (
+    ConfigError,
+    RegionError,
+    check_instance_type,
+    check_region,
+    check_region_listed,
+    load_config,
+)
 from bluegreen.stages import Stage, load_stages
 from stacks.blue_green_stack import BlueGreenStack, build_stack
 
@@ -56,13 +63,25 @@ def profile_region() -> str | None:
 
 def stack_environment(environ: Mapping[str, str]) -> StackEnvironment | None:
     """The stack's environment from `environ` (`REGION_VARIABLES`, then the profile's region), None without a region."""
-    source = next((name for name in REGION_VARIABLES if environ.get(name)), None)
-    if source is not None:
-        return StackEnvironment(region=environ[source], account=default_account(environ), source=source)
+    name = next((name for name in REGION_VARIABLES if environ.get(name)), None)
+    if name is not None:
+        return StackEnvironment(
+            region=environ[name], account=default_account(environ), source=region_source(environ, name)
+        )
     region = profile_region()
     if region is None:
         return None
     return StackEnvironment(region=region, account=default_account(environ), source="the AWS profile")
+
+
+def region_source(environ: Mapping[str, str], name: str) -> str:
+    """Where the region in variable `name` came from, for messages: the CLI copies the variable it read into
+    CDK_DEFAULT_REGION (F106), so that one is named when it holds the same value ("CDK_DEFAULT_REGION, from
+    AWS_REGION")."""
+    if name != "CDK_DEFAULT_REGION":
+        return name
+    origin = next((other for other in CDK_CLI_REGION_VARIABLES if environ.get(other) == environ[name]), None)
+    return f"{name}, from {origin}" if origin else name
 
 
 def cli_default_region_note(env: StackEnvironment, environ: Mapping[str, str]) -> str | None:
@@ -128,6 +147,9 @@ def main() -> int:
             check_region(config, env.region)
             check_instance_type(config)
             build_stack(app, config, cdk.Environment(account=env.account, region=env.region))
+    except RegionError as error:
+        print(f"Invalid region: {error}", file=sys.stderr)
+        return 2
     except ConfigError as error:
         print(f"Invalid configuration (cdk.json context or -c): {error}", file=sys.stderr)
         return 2

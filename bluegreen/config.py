@@ -207,6 +207,10 @@ class ConfigError(ValueError):
     """A context value is missing, malformed or out of AWS's range."""
 
 
+class RegionError(ConfigError):
+    """The stack's region (from the environment, the profile or a stage) is not one to synthesize for."""
+
+
 @dataclass(frozen=True)
 class ExistingVpc:
     """An existing VPC to deploy into, described fully so synth needs no lookup (and no credentials)."""
@@ -880,7 +884,7 @@ def check_region_listed(config: AppConfig, region: str, source: str) -> None:
     try:
         check_region_name(region, allow_unlisted=config.allow_unlisted_region)
     except UnlistedRegion as exc:
-        raise ConfigError(f"the stack's region ({source}): {exc}") from exc
+        raise RegionError(f"the stack's region ({source}): {exc}") from exc
 
 
 def check_instance_type(config: AppConfig) -> None:

@@ -185,7 +185,11 @@ def test_without_any_region_there_is_no_environment(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("AWS_REGION", "eu-west-1 ", r"\(AWS_REGION\): 'eu-west-1 ' has blanks in it"),
+        (
+            "AWS_REGION",
+            "eu-west-1 ",
+            r"^Invalid region: the stack's region \(AWS_REGION\): 'eu-west-1 ' has blanks in it",
+        ),
         ("AWS_REGION", "mars-1", r"\(AWS_REGION\): 'mars-1' is not an AWS region botocore .* knows"),
         ("CDK_DEFAULT_REGION", "eu-wset-1", r"\(CDK_DEFAULT_REGION\): .*did you mean eu-west-1\?"),
     ],
@@ -200,6 +204,14 @@ def test_a_region_aws_does_not_have_stops_synth_with_one_line_and_exit_2(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert re.search(expected, result.stderr), result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_the_region_the_cli_copied_from_aws_region_is_named_by_its_origin() -> None:
+    # Given what the CDK CLI hands the app when AWS_REGION holds a blank: the same value in CDK_DEFAULT_REGION
+    environ = {"CDK_DEFAULT_REGION": "eu-west-1 ", "AWS_REGION": "eu-west-1 "}
+    # Then the message can name the variable the user set
+    env = stack_environment(environ)
+    assert env is not None and env.source == "CDK_DEFAULT_REGION, from AWS_REGION"
 
 
 def test_allow_unlisted_region_lets_a_region_newer_than_botocore_through_but_never_blanks() -> None:
