@@ -209,3 +209,19 @@ def test_rehearse_refuses_an_unreadable_file_up_front_as_bundle_does(
     assert line in bundle_text
     assert line in rehearse_text.out + rehearse_text.err
     assert "DownloadBundle" not in rehearse_text.out
+
+
+def test_rehearse_refuses_a_report_dir_it_cannot_write_before_running_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a --report-dir below a regular file, which nobody can create
+    revision = write_revision(tmp_path / "revision")
+    (tmp_path / "plain-file").write_text("x\n")
+    report_dir = tmp_path / "plain-file" / "report"
+    # When rehearsing
+    code = cli.main(["rehearse", "--app-dir", str(revision), "--report-dir", str(report_dir)], env={})
+    captured = capsys.readouterr()
+    # Then exit 2 naming the directory, no event ran and no traceback
+    assert code == ExitCode.BAD_INPUT
+    assert f"--report-dir {report_dir}: cannot be written (Not a directory)" in captured.out + captured.err
+    assert "BeforeInstall" not in captured.out
