@@ -24,6 +24,12 @@ def _bundle(revision: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     return code, captured.out + captured.err
 
 
+def _uncreatable(tmp_path: Path) -> Path:
+    """A directory path below a regular file: mkdir fails with ENOTDIR for every user, root included."""
+    (tmp_path / "plain-file").write_text("x\n")
+    return tmp_path / "plain-file" / "out"
+
+
 def test_an_unreadable_directory_stops_the_bundle_with_exit_2_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,10 +152,9 @@ def test_a_deployignore_that_is_not_utf8_is_exit_2(tmp_path: Path, capsys: pytes
 def test_a_bundle_dir_that_cannot_be_created_is_exit_2_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a --bundle-dir below a regular file: no user, root included, can create it
+    # Given a --bundle-dir no user, root included, can create
     revision = write_revision(tmp_path / "revision")
-    (tmp_path / "plain-file").write_text("x\n")
-    out = tmp_path / "plain-file" / "bundles"
+    out = _uncreatable(tmp_path)
     # When bundling
     code = cli.main(["bundle", "--app-dir", str(revision), "--bundle-dir", str(out)], env={})
     captured = capsys.readouterr()
@@ -214,10 +219,9 @@ def test_rehearse_refuses_an_unreadable_file_up_front_as_bundle_does(
 def test_rehearse_refuses_a_report_dir_it_cannot_write_before_running_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a --report-dir below a regular file, which nobody can create
+    # Given a --report-dir nobody can create
     revision = write_revision(tmp_path / "revision")
-    (tmp_path / "plain-file").write_text("x\n")
-    report_dir = tmp_path / "plain-file" / "report"
+    report_dir = _uncreatable(tmp_path)
     # When rehearsing
     code = cli.main(["rehearse", "--app-dir", str(revision), "--report-dir", str(report_dir)], env={})
     captured = capsys.readouterr()
