@@ -936,7 +936,8 @@ def load_config(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
     """Validate context values (falling back to `DEFAULTS`) into an `AppConfig`.
 
     Keys without a namespace must be settings (`check_context_keys`); namespaced keys (CDK's feature flags, the CLI's
-    own, other tools') are not ours to judge. A relative `userDataFile` is read from `project_dir` (cdk.json's).
+    own, other tools') are not ours to judge. `userDataFile` is read from `project_dir` (cdk.json's), given relative
+    to it and staying inside it.
     """
     check_context_keys(context)
     get: Callable[[str], Any] = lambda key: context.get(key, DEFAULTS[key])  # noqa: E731
