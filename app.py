@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 
-from bluegreen.config import ConfigError, check_instance_type, check_region, load_config
+from bluegreen.config import (
+    ConfigError,
+    RegionError,
+    check_instance_type,
+    check_region,
+    check_region_listed,
+    load_config,
+)
 from bluegreen.stages import Stage, load_stages
 from stacks.blue_green_stack import BlueGreenStack, build_stack
 
@@ -25,12 +32,21 @@ NO_REGION = (
 )
 
 
+# The CDK CLI's fallback when neither the environment, the profile nor instance metadata names a region: it then sets
+# CDK_DEFAULT_REGION to this, silently (docs/decisions.md F106).
+CDK_CLI_DEFAULT_REGION = "us-east-1"
+# The variables the CDK CLI reads for the region before the profile (F106): AMAZON_* kept for backwards compatibility.
+CDK_CLI_REGION_VARIABLES = ("AWS_REGION", "AMAZON_REGION", "AWS_DEFAULT_REGION", "AMAZON_DEFAULT_REGION")
+
+
 @dataclass(frozen=True)
 class StackEnvironment:
-    """The stack's region (always known) and account (None: unresolved, as in a credential-less `cdk synth`)."""
+    """The stack's region (always known), where it came from (a variable's name, or "the AWS profile"), and the
+    account (None: unresolved, as in a credential-less `cdk synth`)."""
 
     region: str
     account: str | None
+    source: str = "AWS_REGION"
 
 
 def profile_region() -> str | None:
@@ -47,10 +63,39 @@ def profile_region() -> str | None:
 
 def stack_environment(environ: Mapping[str, str]) -> StackEnvironment | None:
     """The stack's environment from `environ` (`REGION_VARIABLES`, then the profile's region), None without a region."""
-    region = next((environ[name] for name in REGION_VARIABLES if environ.get(name)), None) or profile_region()
+    name = next((name for name in REGION_VARIABLES if environ.get(name)), None)
+    if name is not None:
+        return StackEnvironment(
+            region=environ[name], account=default_account(environ), source=region_source(environ, name)
+        )
+    region = profile_region()
     if region is None:
         return None
-    return StackEnvironment(region=region, account=default_account(environ))
+    return StackEnvironment(region=region, account=default_account(environ), source="the AWS profile")
+
+
+def region_source(environ: Mapping[str, str], name: str) -> str:
+    """Where the region in variable `name` came from, for messages: the CLI copies the variable it read into
+    CDK_DEFAULT_REGION (F106), so that one is named when it holds the same value ("CDK_DEFAULT_REGION, from
+    AWS_REGION")."""
+    if name != "CDK_DEFAULT_REGION":
+        return name
+    origin = next((other for other in CDK_CLI_REGION_VARIABLES if environ.get(other) == environ[name]), None)
+    return f"{name}, from {origin}" if origin else name
+
+
+def cli_default_region_note(env: StackEnvironment, environ: Mapping[str, str]) -> str | None:
+    """One line saying the region is the CDK CLI's silent default, when nothing else explains it: CDK_DEFAULT_REGION
+    is us-east-1 while neither AWS_REGION, AWS_DEFAULT_REGION nor the profile names a region (docs/decisions.md
+    F106); else None. (`cdk --profile NAME` or instance metadata may also have given us-east-1: the line says so.)"""
+    if env.source != "CDK_DEFAULT_REGION" or env.region != CDK_CLI_DEFAULT_REGION:
+        return None
+    if any(environ.get(name) for name in CDK_CLI_REGION_VARIABLES) or profile_region() is not None:
+        return None
+    return (
+        f"Synthesizing for region {env.region}: the CDK CLI's default, as no AWS_REGION, AWS_DEFAULT_REGION or profile "
+        "region is set (unless `cdk --profile` or instance metadata gave it); set AWS_REGION to choose the region."
+    )
 
 
 def default_account(environ: Mapping[str, str]) -> str | None:
@@ -64,6 +109,7 @@ def build_stages(app: cdk.App, stages: tuple[Stage, ...], environ: Mapping[str, 
     stacks: list[BlueGreenStack] = []
     for stage in stages:
         try:
+            check_region_listed(stage.config, stage.region, "the stage's region")
             check_instance_type(stage.config)
         except ConfigError as exc:
             raise ConfigError(f"stage {stage.name!r}: {exc}") from exc
@@ -94,9 +140,16 @@ def main() -> int:
             if env is None:
                 print(NO_REGION, file=sys.stderr)
                 return 2
+            check_region_listed(config, env.region, env.source)
+            note = cli_default_region_note(env, os.environ)
+            if note is not None:
+                print(note, file=sys.stderr)
             check_region(config, env.region)
             check_instance_type(config)
             build_stack(app, config, cdk.Environment(account=env.account, region=env.region))
+    except RegionError as error:
+        print(f"Invalid region: {error}", file=sys.stderr)
+        return 2
     except ConfigError as error:
         print(f"Invalid configuration (cdk.json context or -c): {error}", file=sys.stderr)
         return 2

@@ -16,14 +16,18 @@ flags, the rehearsal's overrides) obeys the same limits as one read from `cdk.js
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bluegreen.instance_types import UnknownInstanceType, UnlistedInstanceType, architecture, check_listed
+from bluegreen.regions import UnlistedRegion, check_region_name
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
@@ -113,6 +117,9 @@ PROMOTION_WAIT_MINUTES_RANGE = (1, 2880)
 # The bake window after a release (README, "Release strategies"): 0 = none. The release run holds its lease through it,
 # so an upper bound keeps a forgotten setting from pinning the old slot (and the lease) for days.
 BAKE_MINUTES_RANGE = (0, 240)
+# The broadest range the test listener may admit: 10.0.0.0/8, the largest private block (RFC 1918). A broader range is
+# mostly public addresses, and the listener serves a release nobody has promoted yet.
+TEST_LISTENER_MIN_PREFIX = 8
 # Ports the stack's own listeners take: a test listener on one of them would collide (DuplicateListener).
 RESERVED_LISTENER_PORTS = (80, 443)
 IPV4_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
@@ -201,6 +208,10 @@ AGENT_READY_TIMEOUT_RANGE = (30, 7200)
 
 class ConfigError(ValueError):
     """A context value is missing, malformed or out of AWS's range."""
+
+
+class RegionError(ConfigError):
+    """The stack's region (from the environment, the profile or a stage) is not one to synthesize for."""
 
 
 @dataclass(frozen=True)
@@ -410,6 +421,7 @@ class AppConfig:
     # The promotion gate (docs/decisions.md F82-F86): off, or the deployment waits this many minutes for `promote`.
     promotion: Promotion | None = None
     allow_unlisted_instance_type: bool = False
+    allow_unlisted_region: bool = False
     # None: Amazon Linux 2023 for the instance type's architecture (stacks/fleet.py).
     machine_image: MachineImage | None = None
     instance_role_managed_policies: tuple[str, ...] = ()
@@ -578,6 +590,11 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Accept an instanceType the installed botocore's EC2 model does not list (a type newer than it); its name "
         "must still tell the architecture.",
+    ),
+    Setting(
+        "allowUnlistedRegion",
+        False,
+        "Accept a stack region the installed botocore's endpoint data does not list (a region newer than it).",
     ),
     Setting(
         "machineImage",
@@ -760,6 +777,8 @@ def _promotion(get: Callable[[str], Any]) -> Promotion | None:
         get("testListenerAllowedCidrs"),
         get("promotionCheckCommand"),
     )
+    # Checked whatever promotionGate says: a value out of range is wrong before the gate is turned on too.
+    wait_minutes = _integer("promotionWaitMinutes", get("promotionWaitMinutes"), *PROMOTION_WAIT_MINUTES_RANGE)
     if not _boolean("promotionGate", get("promotionGate")):
         given = [
             key
@@ -786,7 +805,7 @@ def _promotion(get: Callable[[str], Any]) -> Promotion | None:
     if cidrs and port is None:
         raise ConfigError("context key 'testListenerAllowedCidrs' needs testListenerPort: there is no test listener")
     return Promotion(
-        wait_minutes=_integer("promotionWaitMinutes", get("promotionWaitMinutes"), *PROMOTION_WAIT_MINUTES_RANGE),
+        wait_minutes=wait_minutes,
         test_listener_port=port,
         test_listener_cidrs=cidrs,
         check_command=None if _optional(command_value) else _text("promotionCheckCommand", command_value),
@@ -794,23 +813,35 @@ def _promotion(get: Callable[[str], Any]) -> Promotion | None:
 
 
 def _cidrs(key: str, value: Any) -> tuple[str, ...]:
+    """The test listener's allowed IPv4 ranges, as given. Refuses a range broader than `/TEST_LISTENER_MIN_PREFIX`
+    and any set of ranges that together cover every IPv4 address (two /1 halves are the whole internet too)."""
     # cdk.json gives a list; `-c key=a,b` gives one comma-separated string.
     if _optional(value):
         return ()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
         raise ConfigError(f"context key '{key}': {value!r} must be a list of IPv4 CIDRs like 203.0.113.7/32")
-    cidrs = []
+    cidrs: list[str] = []
+    networks: list[ipaddress.IPv4Network] = []
     for item in items:
         match = IPV4_CIDR.match(item.strip()) if isinstance(item, str) else None
         if match is None or any(int(part) > 255 for part in match.groups()[:4]) or int(match.group(5)) > 32:
             raise ConfigError(f"context key '{key}': {item!r} is not an IPv4 CIDR like 203.0.113.7/32")
-        if int(match.group(5)) == 0:
+        network = ipaddress.IPv4Network(item.strip(), strict=False)
+        if network.prefixlen < TEST_LISTENER_MIN_PREFIX:
+            scope = "the whole internet, and " if network.prefixlen == 0 else ""
             raise ConfigError(
-                f"context key '{key}': {item!r} opens the test listener to the whole internet; it serves a release "
-                "that is not live yet, so give the ranges that run the check"
+                f"context key '{key}': {item!r} is {scope}broader than /{TEST_LISTENER_MIN_PREFIX}; the test listener "
+                "serves a release that is not live yet, so give the ranges that run the check (the broadest private "
+                f"block, 10.0.0.0/8, is a /{TEST_LISTENER_MIN_PREFIX})"
             )
         cidrs.append(item.strip())
+        networks.append(network)
+    if any(net.prefixlen == 0 for net in ipaddress.collapse_addresses(networks)):
+        raise ConfigError(
+            f"context key '{key}': {cidrs!r} together cover every IPv4 address, which opens the test listener to the "
+            "whole internet; it serves a release that is not live yet, so give the ranges that run the check"
+        )
     return tuple(cidrs)
 
 
@@ -856,6 +887,16 @@ def check_region(config: AppConfig, region: str) -> None:
             f"context key 'certificateArn': the certificate is in {certificate_region}, the stack in {region}; "
             f"request or import the certificate in {region}"
         )
+
+
+def check_region_listed(config: AppConfig, region: str, source: str) -> None:
+    """Refuse a stack region with blanks, or one the installed botocore does not list unless `allowUnlistedRegion`
+    is set (docs/decisions.md F105); `source` names where the region came from (AWS_REGION, a stage, ...) for the
+    message. Like `check_instance_type`, only synth calls it."""
+    try:
+        check_region_name(region, allow_unlisted=config.allow_unlisted_region)
+    except UnlistedRegion as exc:
+        raise RegionError(f"the stack's region ({source}): {exc}") from exc
 
 
 def check_instance_type(config: AppConfig) -> None:
@@ -907,7 +948,8 @@ def load_config(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
     """Validate context values (falling back to `DEFAULTS`) into an `AppConfig`.
 
     Keys without a namespace must be settings (`check_context_keys`); namespaced keys (CDK's feature flags, the CLI's
-    own, other tools') are not ours to judge. A relative `userDataFile` is read from `project_dir` (cdk.json's).
+    own, other tools') are not ours to judge. `userDataFile` is read from `project_dir` (cdk.json's), given relative
+    to it and staying inside it.
     """
     check_context_keys(context)
     get: Callable[[str], Any] = lambda key: context.get(key, DEFAULTS[key])  # noqa: E731
@@ -1023,6 +1065,7 @@ def load_config(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
         ),
         promotion=_promotion(get),
         allow_unlisted_instance_type=_boolean("allowUnlistedInstanceType", get("allowUnlistedInstanceType")),
+        allow_unlisted_region=_boolean("allowUnlistedRegion", get("allowUnlistedRegion")),
         machine_image=_machine_image(get("machineImage")),
         instance_role_managed_policies=_managed_policies(get("instanceRoleManagedPolicies")),
         user_data_fragment=_user_data_fragment(get("userDataFile"), project_dir),
@@ -1062,6 +1105,12 @@ def _machine_image(value: Any) -> MachineImage | None:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"context key 'machineImage': {value!r} is not a JSON object") from exc
     if isinstance(value, str):
+        if value.startswith("ami-") and not AMI_ID.match(value):
+            # A mistyped AMI id is also a valid SSM parameter name: without this it would reach CloudFormation.
+            raise ConfigError(
+                f"context key 'machineImage': {value!r} is not an AMI id; expected ami- followed by 8 or 17 lowercase "
+                'hex digits, given per region: {"<region>": "ami-0123456789abcdef0"}'
+            )
         if AMI_ID.match(value):
             raise ConfigError(
                 f"context key 'machineImage': {value!r} is an AMI id, which belongs to one region; give it per region, "
@@ -1122,23 +1171,48 @@ def _managed_policies(value: Any) -> tuple[str, ...]:
 
 
 def _user_data_fragment(value: Any, project_dir: Path) -> UserDataFragment | None:
+    """The fragment `userDataFile` names: a regular file inside `project_dir` (cdk.json's directory), given relative to
+    it. Raises `ConfigError` for an absolute path, a path (or symlink) that leads outside the project, anything but a
+    regular file, or more than `USER_DATA_MAX_BYTES` bytes (at most that many + 1 are read, so /dev/zero cannot
+    exhaust memory)."""
     if _optional(value):
         return None
     name = _text("userDataFile", value)
-    path = project_dir / name
+    path = _project_file("userDataFile", name, project_dir)
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not hang synth before the regular-file check refuses it.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise ConfigError(f"context key 'userDataFile': {name!r} cannot be read ({exc.strerror}: {path})") from exc
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise ConfigError(f"context key 'userDataFile': {name!r} is not a regular file ({path})")
+    with os.fdopen(descriptor, "rb") as reader:
+        data = reader.read(USER_DATA_MAX_BYTES + 1)
+    if len(data) > USER_DATA_MAX_BYTES:
+        raise ConfigError(
+            f"context key 'userDataFile': {name!r} has more than {USER_DATA_MAX_BYTES} bytes; EC2 user data holds at "
+            f"most {USER_DATA_MAX_BYTES} bytes, the CodeDeploy agent install included"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"context key 'userDataFile': {name!r} is not UTF-8 text") from exc
     if not text.strip() or "\0" in text:
         raise ConfigError(f"context key 'userDataFile': {name!r} is empty or not a shell script")
-    if len(data) > USER_DATA_MAX_BYTES:
-        raise ConfigError(
-            f"context key 'userDataFile': {name!r} has {len(data)} bytes; EC2 user data holds at most "
-            f"{USER_DATA_MAX_BYTES} bytes, the CodeDeploy agent install included"
-        )
     return UserDataFragment(path=name, text=text if text.endswith("\n") else text + "\n")
+
+
+def _project_file(key: str, name: str, project_dir: Path) -> Path:
+    """`project_dir / name`, refused unless `name` is relative and the path, symlinks followed, stays inside
+    `project_dir`: the file's text goes into the template (cdk.out, CloudFormation), so a path such as /etc/shadow or
+    ../secrets must not be read into it by a mistyped setting."""
+    if Path(name).is_absolute():
+        raise ConfigError(f"context key '{key}': {name!r} is absolute; give a path relative to cdk.json's directory")
+    path = project_dir / name
+    if not path.resolve().is_relative_to(project_dir.resolve()):
+        raise ConfigError(
+            f"context key '{key}': {name!r} leads outside the project ({path.resolve()}); keep the file under "
+            "cdk.json's directory"
+        )
+    return path

@@ -74,9 +74,13 @@ def check_listed(instance_type: str) -> None:
     version, listed = listed_instance_types()
     if instance_type in listed:
         return
-    nearest = difflib.get_close_matches(instance_type, listed, n=1)
-    hint = f"; did you mean {nearest[0]}?" if nearest else ""
     raise UnlistedInstanceType(
-        f"{instance_type!r} is not an EC2 instance type botocore {version} knows{hint} (a type newer than the "
-        "installed botocore: upgrade boto3/botocore, or set allowUnlistedInstanceType to true)"
+        f"{instance_type!r} is not an EC2 instance type botocore {version} knows{nearest_hint(instance_type, listed)} "
+        "(a type newer than the installed botocore: upgrade boto3/botocore, or set allowUnlistedInstanceType to true)"
     )
+
+
+def nearest_hint(name: str, listed: tuple[str, ...]) -> str:
+    """`"; did you mean <nearest>?"` for the listed name nearest to a misspelt `name`, or "" when none is near."""
+    nearest = difflib.get_close_matches(name, listed, n=1)
+    return f"; did you mean {nearest[0]}?" if nearest else ""

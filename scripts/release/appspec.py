@@ -178,7 +178,7 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
         # os.walk skips a directory it cannot list unless told: never drop content silently.
         where = Path(error.filename or root)
         shown = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
-        problems.append(Problem(_shown(shown), "", f"cannot be read ({error.strerror or error})"))
+        problems.append(unreadable_problem(shown, error))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         directory = Path(dirpath)
@@ -212,10 +212,23 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
 
 
 def _deployignore_spec(root: Path) -> pathspec.GitIgnoreSpec:
-    """The `.deployignore` rules of the revision at `root` (empty when there is none)."""
+    """The `.deployignore` rules of the revision at `root` (empty when there is none).
+
+    Raises `AppSpecError` naming the file when it cannot be looked at or read (the revision directory itself unreadable
+    included) or is not UTF-8: the rules decide what ships, so they are never skipped."""
     path = root / DEPLOYIGNORE_FILE
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    except UnicodeDecodeError as exc:
+        raise AppSpecError([Problem(DEPLOYIGNORE_FILE, "", f"is not UTF-8 text ({exc.reason})")]) from exc
+    except OSError as exc:
+        raise AppSpecError([unreadable_problem(str(path), exc)]) from exc
     return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def unreadable_problem(name: str, error: OSError) -> Problem:
+    """The one wording every unreadable revision entry is reported with (`bundle`, `release`, `rehearse`)."""
+    return Problem(_shown(name), "", f"cannot be read ({error.strerror or error})")
 
 
 def _shown(name: str) -> str:
@@ -247,7 +260,7 @@ def _directory_link(path: Path, relative: str) -> Problem | None:
         if path.is_symlink():
             return Problem(relative, "", "is a symlink to a directory; copy the directory in instead")
     except OSError as exc:
-        return Problem(relative, "", f"cannot be read ({exc.strerror or exc})")
+        return unreadable_problem(relative, exc)
     return None
 
 
@@ -256,7 +269,7 @@ def _unsupported_entry(root: Path, path: Path, relative: str) -> Problem | None:
     try:
         return _unsupported_kind(root, path, relative)
     except OSError as exc:
-        return Problem(relative, "", f"cannot be read ({exc.strerror or exc})")
+        return unreadable_problem(relative, exc)
 
 
 def _unsupported_kind(root: Path, path: Path, relative: str) -> Problem | None:
@@ -473,7 +486,7 @@ def _read_document(revision_root: Path, files: frozenset[str], checker: _Checker
     except UnicodeDecodeError as exc:
         raise AppSpecError([Problem(APPSPEC_FILE, "", f"is not UTF-8 text ({exc.reason})")]) from exc
     except OSError as exc:
-        raise AppSpecError([Problem(APPSPEC_FILE, "", f"cannot be read ({exc.strerror or exc})")]) from exc
+        raise AppSpecError([unreadable_problem(APPSPEC_FILE, exc)]) from exc
     document, checker.problems = _parse_yaml(text)
     if checker.problems and document is None:
         raise AppSpecError(checker.problems)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.appspec import AppSpec
+from release.errors import InputError
 from release.tree import RevisionTree
 from release.zipwriter import ZIP_EPOCH, packed_members, write_zip
 
@@ -42,14 +43,19 @@ class Bundle:
 def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = None) -> Bundle:
     """Write the zip of a scanned revision into `out_dir` as `<content_sha256>.zip`; return what was written.
 
-    The appspec was validated by the scan, so an invalid revision never gets here. Raises `InputError` when a file
-    cannot be read or changed since the scan (nothing is left under the bundle's name then).
+    The appspec was validated by the scan, so an invalid revision never gets here. Raises `InputError` (exit 2) when a
+    file cannot be read or changed since the scan, or when `out_dir` cannot be created or written (permissions, a full
+    disk); nothing is left under the bundle's name then.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Write under a temporary name in the same directory, then rename: a crash never leaves a half zip under a
-    # content-addressed name.
-    handle, temporary = tempfile.mkstemp(prefix=".bundle-", suffix=".zip", dir=out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Write under a temporary name in the same directory, then rename: a crash never leaves a half zip under a
+        # content-addressed name.
+        handle, temporary = tempfile.mkstemp(prefix=".bundle-", suffix=".zip", dir=out_dir)
+    except OSError as exc:
+        raise _unwritable(out_dir, exc) from exc
     digest = hashlib.sha256()
+    path = out_dir / f"{tree.content_sha256}.zip"
     try:
         with os.fdopen(handle, "wb") as stream:
 
@@ -57,9 +63,12 @@ def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = Non
                 digest.update(chunk)
                 stream.write(chunk)
 
+            # Reading the revision raises InputError (release.zipwriter): an OSError here is the output's.
             size = write_zip(tree.root, packed_members(tree.root, tree.files, workers=workers), write)
-        path = out_dir / f"{tree.content_sha256}.zip"
         Path(temporary).replace(path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise _unwritable(path, exc) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -71,4 +80,11 @@ def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = Non
         files=tree.names,
         appspec=tree.appspec,
         content_sha256=tree.content_sha256,
+    )
+
+
+def _unwritable(path: Path, error: OSError) -> InputError:
+    return InputError(
+        f"{path}: cannot be written ({error.strerror or error})",
+        hint="Give --bundle-dir a directory this user can create and write, with room for the zip.",
     )

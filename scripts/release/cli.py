@@ -25,7 +25,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from bluegreen.config import ConfigError, FleetSize, load_cdk_json_config, load_cdk_json_context
+from bluegreen.config import (
+    AppConfig,
+    ConfigError,
+    FleetSize,
+    check_instance_type,
+    load_cdk_json_config,
+    load_cdk_json_context,
+)
 from release import bake, gate, promotion, rehearse
 from release.bundle import write_bundle
 from release.ci import CiContext
@@ -105,21 +112,15 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "promote-waves": _DEPLOYING,
     "abort": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
-    "rehearse": (
-        ExitCode.RELEASED,
-        ExitCode.DEPLOYMENT_FAILED,
-        ExitCode.BAD_INPUT,
-        ExitCode.CANCELLED,
-        ExitCode.REHEARSAL_INCOMPLETE,
-    ),
+    "rehearse": tuple(rehearse.EXIT_CODE_MEANINGS),
 }
 
 
-def exit_codes_text(codes: Sequence[int] = tuple(ExitCode)) -> str:
-    """The `exit codes:` block of a help text, listing `codes` with their meanings, wrapped at 116 columns."""
+def exit_codes_text(codes: Sequence[int] = tuple(ExitCode), meanings: Mapping[int, str] = EXIT_CODE_MEANINGS) -> str:
+    """The `exit codes:` block of a help text, listing `codes` with their `meanings`, wrapped at 116 columns."""
     lines = ["exit codes:"]
     for code in sorted(codes):
-        wrapped = textwrap.wrap(EXIT_CODE_MEANINGS[code], width=112)
+        wrapped = textwrap.wrap(meanings[code], width=112)
         lines.append(f"  {int(code)}  {wrapped[0]}")
         lines.extend(f"     {line}" for line in wrapped[1:])
     return "\n".join(lines) + "\n"
@@ -457,7 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse_parser = commands.add_parser(
         "rehearse",
         help="rehearse the revision's hooks locally (no AWS)",
-        epilog=exit_codes_text(COMMAND_EXIT_CODES["rehearse"]),
+        # The rehearsal deploys nothing: its codes mean what they mean for a local run, not for a deployment.
+        epilog=rehearse.ENVIRONMENT
+        + "\n"
+        + exit_codes_text(COMMAND_EXIT_CODES["rehearse"], rehearse.EXIT_CODE_MEANINGS),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_gate_commands(commands)
@@ -876,16 +880,25 @@ def _cmd_bundle(invocation: Invocation) -> int:
     return int(ExitCode.RELEASED)
 
 
-def _cmd_preflight(invocation: Invocation, clients: AwsClients) -> int:
+def _preflight_settings(invocation: Invocation) -> tuple[AppConfig, str]:
+    """The settings `preflight` checks the account against (the stage's with --stage) and the bootstrap qualifier,
+    validated offline as synth validates them, the instance type included (docs/decisions.md F68): a typo is exit 2
+    before any client is built or AWS is called."""
     overrides = dict(invocation.context)
     try:
+        context = {**load_cdk_json_context(), **overrides}
         config = load_cdk_json_config(overrides=overrides)
-        qualifier = bootstrap_qualifier({**load_cdk_json_context(), **overrides})
+        qualifier = bootstrap_qualifier(context)
+        if invocation.stages.stage:
+            # The stage's own settings (its fleet sizes the Lambda reservations); its region came with --stage.
+            config = select_stage(invocation.stages.stage, context).config
+        check_instance_type(config)
     except ConfigError as exc:
         raise InputError(f"cdk.json or -c: {exc}", hint="Fix the setting named above (README, Configuration).") from exc
-    if invocation.stages.stage:
-        # The stage's own settings (its fleet sizes the Lambda reservations); its region came with --stage.
-        config = select_stage(invocation.stages.stage, {**load_cdk_json_context(), **overrides}).config
+    return config, qualifier
+
+
+def _cmd_preflight(config: AppConfig, qualifier: str, clients: AwsClients) -> int:
     checks = PreflightClients(lambda_=clients.lambda_, cloudformation=clients.cloudformation, ssm=clients.ssm)
     Preflight(checks, config, qualifier=qualifier).run(sys.stdout)
     return int(ExitCode.RELEASED)
@@ -1023,6 +1036,9 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
     """Run one command; `clients` and `runtime` are injectable for tests."""
     if invocation.command == "bundle":
         return _cmd_bundle(invocation)
+    if invocation.command == "preflight":
+        config, qualifier = _preflight_settings(invocation)
+        return _cmd_preflight(config, qualifier, clients or build_clients(invocation.aws))
     clients = clients or build_clients(invocation.aws)
     runtime = runtime or Runtime.system()
     deploying = {
@@ -1033,8 +1049,6 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
     }
     if invocation.command in deploying:
         return deploying[invocation.command](invocation, clients, runtime)
-    if invocation.command == "preflight":
-        return _cmd_preflight(invocation, clients)
     if invocation.command == "status":
         return _cmd_status(invocation, clients, runtime)
     targets = _targets(invocation, clients)

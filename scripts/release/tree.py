@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from release.appspec import AppSpec, load_appspec, revision_files
+from release.appspec import AppSpec, load_appspec, revision_files, unreadable_problem
 from release.errors import AppSpecError, Problem
 
 try:  # ISA-L's crc32 is several times faster than zlib's (docs/performance.md); the values are the same.
@@ -41,6 +41,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "RevisionTree",
     "TreeFile",
+    "check_readable",
     "content_sha256",
     "normalised_mode",
     "read_chunks",
@@ -99,26 +100,48 @@ def scan_revision(revision_root: Path, *, workers: int | None = None) -> Revisio
     Reading and hashing run on `workers` threads (default `worker_count()`), alongside the validation: hashlib and
     crc32 release the GIL while they work.
     """
-    names = revision_files(revision_root)
-    tasks = [names[start : start + _FILES_PER_TASK] for start in range(0, len(names), _FILES_PER_TASK)]
-    pool = ThreadPoolExecutor(max_workers=workers or worker_count(), thread_name_prefix="hash")
     try:
-        # The files are hashed while the appspec is validated (hashing releases the GIL, validation holds it); an
-        # invalid appspec cancels what has not started, and nothing is written either way.
-        hashed = [pool.submit(_hash_files, revision_root, task) for task in tasks]
-        appspec = load_appspec(revision_root, included=names)
-        results = [item for future in hashed for item in future.result()]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    unreadable = [item for item in results if isinstance(item, Problem)]
-    if unreadable:
-        raise AppSpecError(
-            unreadable, hint="Make the files listed above readable by this user, or list them in .deployignore."
-        )
+        names = revision_files(revision_root)
+        tasks = [names[start : start + _FILES_PER_TASK] for start in range(0, len(names), _FILES_PER_TASK)]
+        pool = ThreadPoolExecutor(max_workers=workers or worker_count(), thread_name_prefix="hash")
+        try:
+            # The files are hashed while the appspec is validated (hashing releases the GIL, validation holds it); an
+            # invalid appspec cancels what has not started, and nothing is written either way.
+            hashed = [pool.submit(_hash_files, revision_root, task) for task in tasks]
+            appspec = load_appspec(revision_root, included=names)
+            results = [item for future in hashed for item in future.result()]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    except OSError as exc:
+        # Whatever the walk and the validator look at (a directory that loses its permissions mid-scan, say): exit 2
+        # naming the path, never a traceback.
+        raise AppSpecError([unreadable_problem(str(exc.filename or revision_root), exc)]) from exc
+    _refuse_unreadable([item for item in results if isinstance(item, Problem)])
     files = tuple(item for item in results if isinstance(item, TreeFile))
     return RevisionTree(
         root=revision_root, files=files, appspec=appspec, content_sha256=content_sha256(files, BUNDLE_FORMAT)
     )
+
+
+def check_readable(revision_root: Path, names: tuple[str, ...]) -> None:
+    """Raise `AppSpecError` naming every file of `names` (from `revision_files`) that cannot be opened for reading,
+    as `scan_revision` would: `rehearse` runs it before copying, so both refuse the same revision the same way."""
+    problems = []
+    for name in names:
+        try:
+            # O_NONBLOCK: revision_files lets only regular files (and links to them) through, but a FIFO swapped in
+            # since must not hang the check.
+            os.close(os.open(revision_root / name, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError as exc:
+            problems.append(unreadable_problem(name, exc))
+    _refuse_unreadable(problems)
+
+
+def _refuse_unreadable(problems: list[Problem]) -> None:
+    if problems:
+        raise AppSpecError(
+            problems, hint="Make the files listed above readable by this user, or list them in .deployignore."
+        )
 
 
 def content_sha256(files: tuple[TreeFile, ...], bundle_format: str) -> str:
@@ -161,7 +184,7 @@ def _hash_file(root: Path, name: str) -> TreeFile | Problem:
                 size += len(chunk)
     except OSError as exc:
         # Reported with every other unreadable file: one run names them all.
-        return Problem(name, "", f"cannot be read ({exc.strerror or exc})")
+        return unreadable_problem(name, exc)
     return TreeFile(
         name=name, mode=normalised_mode(status.st_mode), size=size, crc32=checksum, sha256=digest.hexdigest()
     )

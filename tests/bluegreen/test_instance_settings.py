@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,9 @@ def test_a_missing_fragment_is_refused_with_the_path_looked_at(tmp_path: Path) -
 
 
 def test_a_directory_is_not_a_fragment(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"'userDataFile'.*cannot be read"):
-        load_config({"userDataFile": str(tmp_path)})
+    (tmp_path / "boot").mkdir()
+    with pytest.raises(ConfigError, match=r"'userDataFile'.*is not a regular file"):
+        load_config({"userDataFile": "boot"}, project_dir=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -129,3 +131,50 @@ def test_a_fragment_larger_than_ec2_user_data_is_refused(tmp_path: Path) -> None
     (tmp_path / "big.sh").write_text("#" * (USER_DATA_MAX_BYTES + 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=f"'userDataFile'.*at most {USER_DATA_MAX_BYTES} bytes"):
         load_config({"userDataFile": "big.sh"}, project_dir=tmp_path)
+
+
+@pytest.mark.parametrize("value", ["ami-123", "ami-0123456789abcdef", "ami-0123456789ABCDEF0"])
+def test_a_mistyped_ami_id_is_refused_not_taken_for_an_ssm_parameter(value: str) -> None:
+    # Given something that starts like an AMI id but has the wrong number (or case) of hex digits
+    with pytest.raises(ConfigError, match=r"'machineImage': .* is not an AMI id; expected ami- followed by 8 or 17"):
+        load_config({"machineImage": value})
+
+
+def test_an_absolute_fragment_path_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f.sh").write_text("true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'userDataFile': .* is absolute; give a path relative to cdk.json"):
+        load_config({"userDataFile": str(tmp_path / "f.sh")}, project_dir=tmp_path)
+
+
+def test_a_fragment_outside_the_project_is_refused_also_through_a_symlink(tmp_path: Path) -> None:
+    # Given a project directory, a file beside it, and a symlink inside the project pointing at that file
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "secret.sh").write_text("echo secret\n", encoding="utf-8")
+    (project / "link.sh").symlink_to(tmp_path / "secret.sh")
+    # Then neither the ../ path nor the link is read into the template
+    for name in ("../secret.sh", "link.sh"):
+        with pytest.raises(ConfigError, match=r"'userDataFile': .* leads outside the project"):
+            load_config({"userDataFile": name}, project_dir=project)
+
+
+def test_a_device_is_refused_without_reading_it() -> None:
+    # Given a fragment that is an endless character device (it once made synth read /dev/zero until out of memory)
+    # Then it is refused as no regular file; project_dir "/" keeps the path inside the project
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_config({"userDataFile": "dev/zero"}, project_dir=Path("/"))
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_config({"userDataFile": "pipe"}, project_dir=tmp_path)
+
+
+def test_a_huge_fragment_is_read_only_up_to_the_limit(tmp_path: Path) -> None:
+    # Given a sparse 1 GiB file (no disk used)
+    with (tmp_path / "huge.sh").open("wb") as handle:
+        handle.truncate(1 << 30)
+    # Then it is refused by size, having read at most the limit + 1 bytes
+    with pytest.raises(ConfigError, match=f"more than {USER_DATA_MAX_BYTES} bytes"):
+        load_config({"userDataFile": "huge.sh"}, project_dir=tmp_path)

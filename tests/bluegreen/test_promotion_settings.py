@@ -73,3 +73,30 @@ def test_a_range_that_is_not_an_ipv4_cidr_is_refused(cidr: str) -> None:
 def test_ranges_without_a_test_listener_are_refused_as_meaningless() -> None:
     with pytest.raises(ConfigError, match="needs testListenerPort"):
         load_config({**GATE, "testListenerAllowedCidrs": ["203.0.113.7/32"]})
+
+
+@pytest.mark.parametrize("minutes", [0, 99999])
+def test_the_wait_is_range_checked_even_with_the_gate_off(minutes: int) -> None:
+    # Given promotionGate false (its default) and a wait outside CodeDeploy's 1..2880 minutes
+    # Then the value is refused now, not when the gate is turned on later
+    with pytest.raises(ConfigError, match=r"promotionWaitMinutes.*1\.\.2880"):
+        load_config({"promotionWaitMinutes": minutes})
+
+
+def test_ranges_that_together_cover_the_whole_internet_are_refused() -> None:
+    # Given 256 /8 ranges: each within the minimum prefix, together every IPv4 address
+    halves = [f"{first}.0.0.0/8" for first in range(256)]
+    with pytest.raises(ConfigError, match="together cover every IPv4 address"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": halves})
+
+
+@pytest.mark.parametrize("cidrs", ["0.0.0.0/1,128.0.0.0/1", "203.0.0.0/7"])
+def test_a_range_broader_than_a_slash_8_is_refused(cidrs: str) -> None:
+    with pytest.raises(ConfigError, match="is broader than /8"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": cidrs})
+
+
+def test_the_broadest_private_block_is_allowed() -> None:
+    config = load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": "10.0.0.0/8,172.16.0.0/12"})
+    assert config.promotion is not None
+    assert config.promotion.test_listener_cidrs == ("10.0.0.0/8", "172.16.0.0/12")

@@ -266,3 +266,20 @@ def test_an_unreachable_aws_is_exit_8_not_a_failed_check(capsys: pytest.CaptureF
     assert cli.main(["preflight"], env={}, clients=clients) == ExitCode.AWS_UNAVAILABLE
     err = capsys.readouterr().err
     assert "eu-wset-1" in err and "aws configure list" in err
+
+
+def test_a_mistyped_instance_type_is_refused_offline_before_any_client_is_built(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given no AWS at all: building a client would be a failure of this test
+    def no_clients(*_: object) -> object:
+        raise AssertionError("preflight built AWS clients before checking the settings")
+
+    monkeypatch.setattr(cli, "build_clients", no_clients)
+    # When the pre-flight runs with a misspelt instance type
+    code = cli.main(["preflight", "-c", "instanceType=t3.mirco"], env={})
+    # Then it is exit 2 with synth's own suggestion, as `cdk synth` would refuse it
+    assert code == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "'instanceType': 't3.mirco' is not an EC2 instance type" in err
+    assert "did you mean t3.micro?" in err

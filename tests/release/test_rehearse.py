@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from release import cli
 from release.rehearse import (
     HealthCheckSettings,
     RehearsalOptions,
@@ -321,6 +322,33 @@ def test_an_install_destination_redirected_out_of_the_sandbox_is_refused(revisio
     assert list(outside.iterdir()) == []
 
 
+def test_an_interrupted_rehearsal_is_reported_cancelled_not_failed(
+    revision: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a rehearsal interrupted (SIGINT arrives as KeyboardInterrupt) once the lifecycle has started
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lifecycle, "_lifecycle", interrupted)
+    # When it ends
+    result = rehearse(options_for(revision))
+    # Then its verdict and report say CANCELLED with exit code 4
+    assert (result.exit_code, result.verdict) == (4, "CANCELLED")
+    assert "CANCELLED (exit code 4)" in format_report(result)
+
+
+def test_the_rehearse_help_explains_its_exit_codes_in_its_own_terms(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the help of `deploy.py rehearse`, which deploys nothing
+    with pytest.raises(SystemExit):
+        cli.main(["rehearse", "--help"])
+    text = capsys.readouterr().out
+    block = text[text.index("exit codes:") :]
+    # Then no code is explained by a deployment, a rollback or a slot
+    for deployment_term in ("CodeDeploy", "rolled back", "rollback", "slot"):
+        assert deployment_term not in block
+    assert "4  CANCELLED" in block and "1  FAILED" in block
+
+
 def test_a_port_already_in_use_is_bad_input(revision: Path) -> None:
     options = options_for(revision)
     with socket.socket() as busy:
@@ -454,6 +482,7 @@ def test_a_stop_signal_during_a_hook_exits_4_and_leaves_no_process(
 
     assert exit_code == 4, output
     assert "interrupted" in output
+    assert "CANCELLED (exit code 4)" in output and "FAILED" not in output
     assert rehearsal_ids, "the hook's processes carry the rehearsal's REHEARSAL_ID"
     assert all(processes_marked(value) == [] for value in rehearsal_ids)
     assert sleep not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout

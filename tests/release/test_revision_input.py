@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from release import bundle as bundle_module
 from release import cli
 from release.errors import ExitCode
 
@@ -21,6 +22,12 @@ def _bundle(revision: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code = cli.main(["bundle", "--app-dir", str(revision), "--bundle-dir", str(tmp_path / "out")], env={})
     captured = capsys.readouterr()
     return code, captured.out + captured.err
+
+
+def _uncreatable(tmp_path: Path) -> Path:
+    """A directory path below a regular file: mkdir fails with ENOTDIR for every user, root included."""
+    (tmp_path / "plain-file").write_text("x\n")
+    return tmp_path / "plain-file" / "out"
 
 
 def test_an_unreadable_directory_stops_the_bundle_with_exit_2_naming_it(
@@ -111,3 +118,114 @@ def test_a_file_name_with_a_line_break_is_refused_with_exit_2(
     assert code == ExitCode.BAD_INPUT
     assert "has a line break in its name" in text
     assert name.replace("\n", "\\n").replace("\r", "\\r") in text
+
+
+def test_an_app_dir_that_cannot_be_entered_is_exit_2_naming_the_deployignore_looked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given `chmod 000` on the revision directory itself: looking at anything in it fails (simulated, tests run as root)
+    revision = write_revision(tmp_path / "revision").resolve()
+    real_stat = Path.stat
+
+    def stat(self: Path, *args: Any, **kwargs: Any) -> os.stat_result:
+        if self.parent == revision:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    # When bundling
+    code, text = _bundle(revision, tmp_path, capsys)
+    # Then exit 2 naming the path, no traceback
+    assert code == ExitCode.BAD_INPUT
+    assert f"{revision}/.deployignore: cannot be read (Permission denied)" in text
+    assert "Traceback" not in text
+
+
+def test_a_deployignore_that_is_not_utf8_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    revision = write_revision(tmp_path / "revision")
+    (revision / ".deployignore").write_bytes(b"caf\xe9\n")
+    code, text = _bundle(revision, tmp_path, capsys)
+    assert code == ExitCode.BAD_INPUT
+    assert ".deployignore: is not UTF-8 text" in text
+
+
+def test_a_bundle_dir_that_cannot_be_created_is_exit_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a --bundle-dir no user, root included, can create
+    revision = write_revision(tmp_path / "revision")
+    out = _uncreatable(tmp_path)
+    # When bundling
+    code = cli.main(["bundle", "--app-dir", str(revision), "--bundle-dir", str(out)], env={})
+    captured = capsys.readouterr()
+    # Then exit 2 naming the directory and what to do
+    assert code == ExitCode.BAD_INPUT
+    assert f"{out}: cannot be written (Not a directory)" in captured.err
+    assert "--bundle-dir" in captured.err
+
+
+def test_a_full_disk_while_writing_the_bundle_is_exit_2_and_leaves_no_partial_zip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an output directory whose disk fills up while the zip is written (simulated at the writer)
+    revision = write_revision(tmp_path / "revision")
+
+    def full_disk(*_: Any, **__: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bundle_module, "write_zip", full_disk)
+    # When bundling
+    code, text = _bundle(revision, tmp_path, capsys)
+    # Then exit 2 naming the bundle's path, and neither the zip nor its temporary file is left
+    assert code == ExitCode.BAD_INPUT
+    assert "cannot be written (No space left on device)" in text
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_rehearse_refuses_an_unreadable_file_up_front_as_bundle_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a revision with secret/f that cannot be opened, for bundle's reader and rehearse's check alike
+    revision = write_revision(tmp_path / "revision")
+    (revision / "secret").mkdir()
+    (revision / "secret" / "f").write_text("x\n")
+    locked = revision / "secret" / "f"
+    real_open, real_os_open = Path.open, os.open
+
+    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    def os_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_os_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    monkeypatch.setattr(os, "open", os_open)
+    # When it is bundled, and when it is rehearsed
+    bundled, bundle_text = _bundle(revision, tmp_path, capsys)
+    rehearsed = cli.main(["rehearse", "--app-dir", str(revision), "--health-check-port", "1"], env={})
+    rehearse_text = capsys.readouterr()
+    # Then both refuse it with exit 2 and the same line, and the rehearsal ran no event
+    assert bundled == rehearsed == ExitCode.BAD_INPUT
+    line = "secret/f: cannot be read (Permission denied)"
+    assert line in bundle_text
+    assert line in rehearse_text.out + rehearse_text.err
+    assert "DownloadBundle" not in rehearse_text.out
+
+
+def test_rehearse_refuses_a_report_dir_it_cannot_write_before_running_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a --report-dir nobody can create
+    revision = write_revision(tmp_path / "revision")
+    report_dir = _uncreatable(tmp_path)
+    # When rehearsing
+    code = cli.main(["rehearse", "--app-dir", str(revision), "--report-dir", str(report_dir)], env={})
+    captured = capsys.readouterr()
+    # Then exit 2 naming the directory, no event ran and no traceback
+    assert code == ExitCode.BAD_INPUT
+    assert f"--report-dir {report_dir}: cannot be written (Not a directory)" in captured.out + captured.err
+    assert "BeforeInstall" not in captured.out

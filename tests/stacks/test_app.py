@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -12,8 +13,8 @@ from pathlib import Path
 import aws_cdk
 import pytest
 
-from app import StackEnvironment, stack_environment
-from bluegreen.config import CDK_JSON
+from app import StackEnvironment, cli_default_region_note, stack_environment
+from bluegreen.config import CDK_JSON, ConfigError, check_region_listed, load_config
 from tests.stacks.conftest import Synthesized
 
 pytestmark = pytest.mark.slow
@@ -143,15 +144,18 @@ def test_python_app_py_without_the_cli_takes_the_region_and_account_from_the_sdk
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({"AWS_DEFAULT_REGION": "us-west-2"}, StackEnvironment(region="us-west-2", account=None)),
-        ({"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "us-west-2"}, StackEnvironment("eu-west-3", None)),
+        ({"AWS_DEFAULT_REGION": "us-west-2"}, StackEnvironment("us-west-2", None, "AWS_DEFAULT_REGION")),
+        (
+            {"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "us-west-2"},
+            StackEnvironment("eu-west-3", None, "AWS_REGION"),
+        ),
         (
             {"CDK_DEFAULT_REGION": "eu-north-1", "AWS_REGION": "eu-west-3", "CDK_DEFAULT_ACCOUNT": "444455556666"},
-            StackEnvironment("eu-north-1", "444455556666"),
+            StackEnvironment("eu-north-1", "444455556666", "CDK_DEFAULT_REGION"),
         ),
         (
             {"AWS_REGION": "eu-west-3", "AWS_ACCOUNT_ID": "111122223333", "CDK_DEFAULT_ACCOUNT": "444455556666"},
-            StackEnvironment("eu-west-3", "444455556666"),
+            StackEnvironment("eu-west-3", "444455556666", "AWS_REGION"),
         ),
     ],
 )
@@ -170,12 +174,100 @@ def test_without_variables_the_profiles_region_is_used(monkeypatch: pytest.Monke
     monkeypatch.setenv("AWS_PROFILE", "ops")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     # Then the stack goes to the profile's region
-    assert stack_environment({}) == StackEnvironment("ap-southeast-2", None)
+    assert stack_environment({}) == StackEnvironment("ap-southeast-2", None, "the AWS profile")
 
 
 def test_without_any_region_there_is_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     assert stack_environment({}) is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "AWS_REGION",
+            "eu-west-1 ",
+            r"^Invalid region: the stack's region \(AWS_REGION\): 'eu-west-1 ' has blanks in it",
+        ),
+        ("AWS_REGION", "mars-1", r"\(AWS_REGION\): 'mars-1' is not an AWS region botocore .* knows"),
+        ("CDK_DEFAULT_REGION", "eu-wset-1", r"\(CDK_DEFAULT_REGION\): .*did you mean eu-west-1\?"),
+    ],
+)
+def test_a_region_aws_does_not_have_stops_synth_with_one_line_and_exit_2(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    # Given a region variable with a blank, an invented name or a typo
+    result = run_app(tmp_path, {}, region=None, extra_env={variable: value})
+    # Then synth stops before building anything, with one line naming the variable (no traceback from cdk-nag)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert re.search(expected, result.stderr), result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_the_region_the_cli_copied_from_aws_region_is_named_by_its_origin() -> None:
+    # Given what the CDK CLI hands the app when AWS_REGION holds a blank: the same value in CDK_DEFAULT_REGION
+    environ = {"CDK_DEFAULT_REGION": "eu-west-1 ", "AWS_REGION": "eu-west-1 "}
+    # Then the message can name the variable the user set
+    env = stack_environment(environ)
+    assert env is not None and env.source == "CDK_DEFAULT_REGION, from AWS_REGION"
+
+
+def test_allow_unlisted_region_lets_a_region_newer_than_botocore_through_but_never_blanks() -> None:
+    # Given a region name botocore does not list, and the escape hatch set
+    config = load_config({"allowUnlistedRegion": "true"})
+    # Then a well-formed unlisted name passes, and one with a blank is still refused
+    check_region_listed(config, "xx-newplace-1", "AWS_REGION")
+    with pytest.raises(ConfigError, match="blanks"):
+        check_region_listed(config, "xx-newplace-1 ", "AWS_REGION")
+
+
+def test_a_stage_in_a_mistyped_region_is_refused_naming_the_stage_region() -> None:
+    with pytest.raises(ConfigError, match=r"\(the stage's region\): 'eu-wset-1'.*did you mean eu-west-1\?"):
+        check_region_listed(load_config({}), "eu-wset-1", "the stage's region")
+
+
+def test_the_clis_silent_us_east_1_is_named_when_nothing_else_gives_a_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given what the CDK CLI hands the app when no variable, profile or instance metadata names a region
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    environ = {"CDK_DEFAULT_REGION": "us-east-1"}
+    env = stack_environment(environ)
+    assert env is not None
+    # Then app.py says which region it synthesizes for and that it is the CLI's default
+    note = cli_default_region_note(env, environ)
+    assert note is not None
+    assert "region us-east-1: the CDK CLI's default" in note and "set AWS_REGION" in note
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"CDK_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"},
+        {"CDK_DEFAULT_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"},
+        {"CDK_DEFAULT_REGION": "eu-west-1"},
+    ],
+)
+def test_a_region_someone_chose_gets_no_note(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    env = stack_environment(environ)
+    assert env is not None
+    assert cli_default_region_note(env, environ) is None
+
+
+def test_a_profile_region_of_us_east_1_gets_no_note(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given the profile names us-east-1 (the CLI read it from there)
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = us-east-1\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    environ = {"CDK_DEFAULT_REGION": "us-east-1"}
+    env = stack_environment(environ)
+    assert env is not None
+    assert cli_default_region_note(env, environ) is None
 
 
 # -- feature flags ----------------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ rehearsal exports REHEARSAL_ROOT (the sandbox root that stands for `/`: re-root 
 (the port it will probe), REHEARSAL_ID (a token marking every process of this rehearsal), and TMPDIR inside the
 sandbox. Scripts run with the sandbox root as working directory.
 
-Verdicts: PASSED (exit 0), FAILED (1), bad input (2), interrupted (4), and INCOMPLETE (6) when nothing failed but
+Verdicts: PASSED (exit 0), FAILED (1), bad input (2, also a revision file that cannot be read, refused as `bundle`
+refuses it), CANCELLED (4, interrupted), and INCOMPLETE (6) when nothing failed but
 something could not be reproduced here (a `runas` user while not running as root). docs/agent-conformance.md lists
 what is reproduced, from which agent source file, and what is deliberately not.
 
@@ -43,7 +44,7 @@ REHEARSAL_ID token (and, on Linux, as the child subreaper that adopts whatever a
 and reaped at the end, also on errors, SIGINT and SIGTERM.
 """
 
-from release.rehearse.cli import configure_parser, options_from_args, run_from_args
+from release.rehearse.cli import ENVIRONMENT, EXIT_CODE_MEANINGS, configure_parser, options_from_args, run_from_args
 from release.rehearse.lifecycle import rehearse
 from release.rehearse.model import (
     DEPLOYMENT_ID,
@@ -59,6 +60,8 @@ from release.rehearse.report import format_report
 
 __all__ = [
     "DEPLOYMENT_ID",
+    "ENVIRONMENT",
+    "EXIT_CODE_MEANINGS",
     "EventResult",
     "HealthCheckSettings",
     "HealthResult",

@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from bluegreen.config import ConfigError, HealthCheck, load_cdk_json_config
-from release.errors import InputError
+from release.errors import ExitCode, InputError
 from release.rehearse.lifecycle import rehearse
 from release.rehearse.model import DEFAULT_STOP_TIMEOUT_SECONDS, HealthCheckSettings, RehearsalOptions
 from release.rehearse.report import format_report
@@ -31,18 +31,26 @@ revision directory is only read. Every install destination is re-rooted under th
 must honour it (see sample-app/README.md); every process they start is terminated at the end, also on Ctrl-C.
 """
 
-EPILOG = """\
+ENVIRONMENT = """\
 Environment given to hook scripts, as the agent gives it: PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 /bin (the agent's, not yours), LANG=C.UTF-8, no HOME, LIFECYCLE_EVENT, DEPLOYMENT_ID (d-REHEARSAL), APPLICATION_NAME,
 DEPLOYMENT_GROUP_NAME, DEPLOYMENT_GROUP_ID, BUNDLE_BUCKET, BUNDLE_KEY; stdin closed, umask 022, own process group;
 `runas: USER` runs `su USER -c SCRIPT`. The rehearsal adds REHEARSAL_ROOT (sandbox root standing for /),
-REHEARSAL_PORT (the port probed), REHEARSAL_ID and TMPDIR (inside the sandbox).
-
-Exit codes: 0 PASSED, the revision went through the whole lifecycle; 1 FAILED, a hook failed or timed out, Install
-could not be planned, the app never became healthy, a request was lost or the app did not stop after SIGTERM; 2 bad
-input (appspec invalid, port in use, bad option); 4 interrupted (SIGINT/SIGTERM); 6 INCOMPLETE, nothing failed but
-something could not be reproduced here (a `runas` user, when not running as root). See docs/agent-conformance.md.
+REHEARSAL_PORT (the port probed), REHEARSAL_ID and TMPDIR (inside the sandbox). See docs/agent-conformance.md.
 """
+
+# What each exit code means for a rehearsal: nothing is deployed, so none of them speaks of CodeDeploy or slots.
+EXIT_CODE_MEANINGS: dict[int, str] = {
+    ExitCode.RELEASED: "PASSED: the revision went through the whole lifecycle on this machine",
+    ExitCode.DEPLOYMENT_FAILED: "FAILED: a hook failed or timed out, Install could not be planned, the app never "
+    "became healthy, a request was lost or the app did not stop after SIGTERM",
+    ExitCode.BAD_INPUT: "bad input: the appspec is invalid, a file of the revision cannot be read, the port is in "
+    "use or an option is wrong; nothing ran",
+    ExitCode.CANCELLED: "CANCELLED: interrupted (SIGINT/SIGTERM); every process the rehearsal started was "
+    "terminated and the sandbox removed (unless --keep-sandbox)",
+    ExitCode.REHEARSAL_INCOMPLETE: "INCOMPLETE: nothing failed, but something could not be reproduced here (a "
+    "`runas` user, when not running as root); see docs/agent-conformance.md",
+}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +58,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     if parser.description is None:
         parser.description = HELP
     if parser.epilog is None:
-        parser.epilog = EPILOG
+        parser.epilog = ENVIRONMENT
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--app-dir", type=Path, required=True, help="the revision folder (holds appspec.yml)")
     parser.add_argument(

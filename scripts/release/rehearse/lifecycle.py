@@ -11,7 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from release.appspec import BLUE_EVENT_ORDER, GREEN_EVENT_ORDER, RESERVED_EVENTS, AppSpec, load_appspec
+from release.appspec import (
+    BLUE_EVENT_ORDER,
+    GREEN_EVENT_ORDER,
+    RESERVED_EVENTS,
+    AppSpec,
+    load_appspec,
+    revision_files,
+)
 from release.errors import ExitCode, InputError, ReleaseError
 from release.install_plan import SYSTEM_DIRECTORIES
 from release.rehearse.hooks import hook_event
@@ -28,6 +35,7 @@ from release.rehearse.report import write_reports
 from release.rehearse.sandbox import download_bundle, install, remove_sandbox
 from release.rehearse.state import RunState, StepFailed, now
 from release.rehearse.traffic import MAX_SHUTDOWN_REQUESTS, allow_traffic, shutdown
+from release.tree import check_readable
 
 # CodeDeploy returns "up to the last 4 KB of the diagnostic log" as logTail (API Diagnostics); the report shows as much.
 LOG_TAIL_CHARS = 4096
@@ -97,7 +105,13 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
         warnings=warnings,
     )
     if options.report_dir is not None:
-        result = replace(result, report_files=write_reports(result, options.report_dir, run.scripts_log_path))
+        try:
+            result = replace(result, report_files=write_reports(result, options.report_dir, run.scripts_log_path))
+        except OSError as exc:
+            # Checked writable before the run (_check_report_dir); failing now (a full disk, the refused directory
+            # itself) loses the files, not the verdict, which the report on stdout still gives.
+            note = f"report files not written to {options.report_dir}: {exc.strerror or exc}"
+            result = replace(result, notes=(*result.notes, note))
     if not options.keep_sandbox:
         remove_sandbox(sandbox)
     return result
@@ -129,6 +143,20 @@ def _release_orphans(run: RunState) -> None:
         )
 
 
+def _check_report_dir(report_dir: Path) -> None:
+    """Create `report_dir` now and make sure files can be written in it: a report that cannot be written is bad input
+    found before the run, not a traceback after it."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=report_dir):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"--report-dir {report_dir}: cannot be written ({exc.strerror or exc})",
+            hint="Give --report-dir a directory this user can create and write.",
+        ) from exc
+
+
 def _preflight(run: RunState) -> None:
     options = run.options
     app_dir = options.app_dir
@@ -139,6 +167,11 @@ def _preflight(run: RunState) -> None:
             f"--report-dir {options.report_dir} is inside the revision; the rehearsal never writes into it",
             hint="Choose a report directory outside --app-dir.",
         )
+    if options.report_dir is not None:
+        _check_report_dir(options.report_dir)
+    # The check `bundle` makes, up front: a file the copy could not read is the revision's fault (exit 2), not a
+    # DownloadBundle failure.
+    check_readable(app_dir, revision_files(app_dir))
     if not 1 <= options.shutdown_requests <= MAX_SHUTDOWN_REQUESTS:
         raise InputError(f"--shutdown-requests must be 1..{MAX_SHUTDOWN_REQUESTS}, got {options.shutdown_requests}")
     port = options.health_check.port

@@ -178,9 +178,12 @@ class RehearsalResult:
 
     @property
     def verdict(self) -> str:
-        """PASSED, INCOMPLETE (nothing failed, but not everything could be reproduced) or FAILED."""
+        """PASSED, INCOMPLETE (nothing failed, but not everything could be reproduced), CANCELLED (interrupted) or
+        FAILED."""
         if self.exit_code == ExitCode.REHEARSAL_INCOMPLETE:
             return "INCOMPLETE"
+        if self.exit_code == ExitCode.CANCELLED:
+            return "CANCELLED"
         return "PASSED" if self.ok else "FAILED"
 
     def spans(self) -> tuple[Span, ...]:
