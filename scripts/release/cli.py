@@ -70,7 +70,7 @@ EXIT_CODE_MEANINGS: dict[int, str] = {
     ExitCode.BAD_INPUT: "bad input or pre-flight failure, including a live slot the deployment group, the target "
     "group and the last successful deployment do not settle: nothing uploaded, nothing scaled",
     ExitCode.TIMED_OUT: "timed out: the deployment was stopped with rollback (or, if StopDeployment kept failing, it "
-    "still runs: the message says how to stop it)",
+    "still runs: the message says how to stop it); scaling stays suspended while it or its rollback may still run",
     ExitCode.CANCELLED: "cancelled (SIGINT/SIGTERM/SIGHUP): the deployment was stopped with rollback (or still runs, "
     "as for 3)",
     ExitCode.RELEASE_IN_FLIGHT: "another release holds the deployment group's release lease, or another deployment "
@@ -908,10 +908,12 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
 def _report(invocation: Invocation, clients: AwsClients, targets: Targets, record: ReleaseRecord) -> int:
     """Write the report (text, JSON, GitHub step summary) with the console links; return the run's exit code."""
     links = console_links(_region(clients), targets, record.deployment_id, rollback_id=record.rollback_id)
+    invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
+    if record.error is not None:
+        _at_the_edge(record.error, invoked, _region(clients))
     write_reports(record, invocation.release.report_dir, invocation.ci, sys.stdout, links=links)
     # --no-wait left it running (a first release is followed anyway: nothing switched means not followed).
     if record.exit_code == ExitCode.RELEASED and record.deployment_id and record.live_after is None:
-        invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
         print(
             f"deployment {record.deployment_id} started, not followed (--no-wait); "
             f"`{invoked} status --follow --deployment-id {record.deployment_id}` follows and finishes it"
@@ -950,6 +952,15 @@ def _cmd_follow(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     with stop_on_signals(runtime.stop):
         record = follow_and_finish(release, deployment_id, timeout=invocation.release.timeout_seconds)
     return _report(invocation, clients, targets, record)
+
+
+def _at_the_edge(error: ReleaseError, invoked: str, region: str | None) -> None:
+    """Word a run's error for the user who ran it: the tool's command as they ran it (`as_invoked`), and for exit 8
+    the region the clients called (the first thing to check when AWS cannot be reached)."""
+    error.message = as_invoked(error.message, invoked)
+    error.hint = as_invoked(error.hint, invoked)
+    if error.exit_code == ExitCode.AWS_UNAVAILABLE and region:
+        error.hint = f"{error.hint} The tool called region {region}.".lstrip()
 
 
 def _region(clients: AwsClients) -> str | None:

@@ -408,7 +408,7 @@ def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str |
         try:
             info = deployments.get_deployment(codedeploy, deployment_id)
         except ClientError as exc:
-            # GetDeployment's documented errors for an id it does not know, or one that is not an id at all.
+            # GetDeployment's errors for an unknown id, or not an id at all (docs/decisions.md F102).
             if error_code(exc) not in ("DeploymentDoesNotExistException", "InvalidDeploymentIdException"):
                 raise
             raise TargetsError(

@@ -26,7 +26,16 @@ files on the runner, so a run after a crash knows what to do:
   traffic cannot be on it: no green instance reached AllowTraffic, or the rollback deployment succeeded, and the
   target group no longer holds any of its instances (waited for up to the deregistration delay). Otherwise it is left
   for CodeDeploy's rollback, and the next run tidies it. A failed first release always empties its slot: nothing
-  served before it.
+  served before it. From the stop on, every wait (the deployment settling, CodeDeploy naming and running the
+  rollback, the target group letting go of the idle slot) shares one bound, `--cleanup-timeout`; a second signal ends
+  it at once.
+* Scaling processes are resumed only once this run's deployment and its rollback have ended (docs/decisions.md F9):
+  after a success before the switch, after a failure or stop once the rollback ended (or CodeDeploy named none
+  within the whole wait). While either may still run (an AWS error while following, the cleanup bound reached, a
+  second signal) they stay suspended and the idle slot is left as it is; the error says so, and that the AWS-side
+  finisher (or `status --follow`, or the next release) resumes them once CodeDeploy reports the end.
+* An unexpected exception (a bug) after CreateDeployment stops the deployment with rollback once and ends the run
+  with exit 1 naming the deployment, never a silent traceback with the deployment unwatched.
 * One run at a time: before anything is written (after the bundle and the bucket check) the run takes the deployment
   group's release lease (`release.lease`, an S3 conditional write in the artifact bucket), renews it while it waits,
   renews it again right before every scaling call, and releases it on every way out. A run that cannot take it exits
