@@ -894,6 +894,9 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         check_timeout_seconds=invocation.promotion.check_timeout_seconds,
     )
     view = make_view(sys.stdout, runtime.now, live=args.live_view, colour=args.colour)
+    invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
+    # The run's notes (`promote`, `stop` hints) name the tool as the user ran it, like its errors (`_at_the_edge`).
+    view.wording = lambda text: as_invoked(text, invoked)
     return Release(
         Clients(s3=clients.s3, autoscaling=clients.autoscaling, codedeploy=clients.codedeploy, elbv2=clients.elbv2),
         targets,

@@ -418,3 +418,26 @@ def test_an_error_printed_by_the_cli_names_the_interpreter_and_the_region_it_ran
     assert "region eu-west-1" in err and "(none set)" not in err
     assert "`.venv/bin/python scripts/deploy.py status`" in err
     assert "`python scripts/deploy.py" not in err
+
+
+def test_the_runs_notes_name_the_tool_as_the_user_ran_it(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the tool run as the console script, and a release that succeeds
+    monkeypatch.setattr("sys.argv", ["/opt/venv/bin/bluegreen-release"])
+    _stack(world)
+    codedeploy = _live_a(world)
+    views: list[Any] = []
+    original = cli.make_view
+
+    def keeping_the_view(*args: Any, **kwargs: Any) -> Any:
+        views.append(original(*args, **kwargs))
+        return views[-1]
+
+    monkeypatch.setattr(cli, "make_view", keeping_the_view)
+    # When releasing, and the run's view then writes a note naming the documented command
+    _cli_release(world, codedeploy, tmp_path / "reports")
+    capsys.readouterr()
+    views[0].note("run `python scripts/deploy.py promote` now")
+    # Then the note names the console script
+    assert "run `bluegreen-release promote` now" in capsys.readouterr().out
