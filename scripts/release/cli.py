@@ -49,7 +49,7 @@ from release.operations import (
 from release.orchestrate import Clients, Release, ReleaseOptions
 from release.preflight import Preflight, PreflightClients, bootstrap_qualifier
 from release.record import ReleaseRecord
-from release.report import write_reports
+from release.report import prepare_report_dir, write_reports
 from release.runtime import Runtime, stop_on_signals
 from release.targets import (
     OUTPUTS_READ,
@@ -84,7 +84,7 @@ EXIT_CODE_MEANINGS: dict[int, str] = {
     ExitCode.BAD_INPUT: "bad input or pre-flight failure, including a live slot the deployment group, the target "
     "group and the last successful deployment do not settle: nothing uploaded, nothing scaled",
     ExitCode.TIMED_OUT: "timed out: the deployment was stopped with rollback (or, if StopDeployment kept failing, it "
-    "still runs: the message says how to stop it)",
+    "still runs: the message says how to stop it); scaling stays suspended while it or its rollback may still run",
     ExitCode.CANCELLED: "cancelled (SIGINT/SIGTERM/SIGHUP): the deployment was stopped with rollback (or still runs, "
     "as for 3)",
     ExitCode.RELEASE_IN_FLIGHT: "another release holds the deployment group's release lease, or another deployment "
@@ -750,6 +750,13 @@ def invocation_from(args: argparse.Namespace, env: Mapping[str, str]) -> Invocat
     follow = bool(given.text("follow"))
     if not follow and given.text("deployment_id"):
         raise InputError("--deployment-id is only used with --follow", hint="Add --follow, or drop --deployment-id.")
+    if args.command == "status" and not follow and getattr(args, "timeout", None):
+        raise InputError("--timeout is only used with --follow", hint="Add --follow, or drop --timeout.")
+    if follow and given.text("json"):
+        raise InputError(
+            "--json is not used with --follow (the follow view is text)",
+            hint="Drop --json; `status --json` gives the status as JSON once the deployment has ended.",
+        )
     targets, aws = _staged(
         given,
         _target_overrides(given),
@@ -923,6 +930,9 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         bake_minutes=_default_bake_minutes() if invocation.command == "release" else 0,
     )
     view = make_view(sys.stdout, runtime.now, live=args.live_view, colour=args.colour)
+    invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
+    # The run's notes (`promote`, `stop` hints) name the tool as the user ran it, like its errors (`_at_the_edge`).
+    view.wording = lambda text: as_invoked(text, invoked)
     return Release(
         Clients(
             s3=clients.s3,
@@ -943,12 +953,15 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
 def _report(invocation: Invocation, clients: AwsClients, targets: Targets, record: ReleaseRecord) -> int:
     """Write the report (text, JSON, GitHub step summary) with the console links; return the run's exit code."""
     links = console_links(_region(clients), targets, record.deployment_id, rollback_id=record.rollback_id)
+    invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
+    if record.error is not None:
+        _at_the_edge(record.error, invoked, _region(clients))
     write_reports(record, invocation.release.report_dir, invocation.ci, sys.stdout, links=links)
     # --no-wait left it running (a first release is followed anyway: nothing switched means not followed).
     if record.exit_code == ExitCode.RELEASED and record.deployment_id and record.live_after is None:
         print(
             f"deployment {record.deployment_id} started, not followed (--no-wait); "
-            f"`python scripts/deploy.py status --follow --deployment-id {record.deployment_id}` follows and finishes it"
+            f"`{invoked} status --follow --deployment-id {record.deployment_id}` follows and finishes it"
         )
     return record.exit_code
 
@@ -1026,6 +1039,15 @@ def _cmd_follow(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     return _report(invocation, clients, targets, record)
 
 
+def _at_the_edge(error: ReleaseError, invoked: str, region: str | None) -> None:
+    """Word a run's error for the user who ran it: the tool's command as they ran it (`as_invoked`), and for exit 8
+    the region the clients called (the first thing to check when AWS cannot be reached)."""
+    error.message = as_invoked(error.message, invoked)
+    error.hint = as_invoked(error.hint, invoked)
+    if error.exit_code == ExitCode.AWS_UNAVAILABLE and region:
+        error.hint = f"{error.hint} The tool called region {region}.".lstrip()
+
+
 def _region(clients: AwsClients) -> str | None:
     """The region the clients call (for console links); None when a stand-in client has none."""
     meta = getattr(clients.autoscaling, "meta", None)
@@ -1039,14 +1061,17 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
     if invocation.command == "preflight":
         config, qualifier = _preflight_settings(invocation)
         return _cmd_preflight(config, qualifier, clients or build_clients(invocation.aws))
-    clients = clients or build_clients(invocation.aws)
-    runtime = runtime or Runtime.system()
     deploying = {
         "release": _cmd_release,
         "rollback": _cmd_release,
         "promote-revision": _cmd_promote_revision,
         "promote-waves": _cmd_promote_waves,
     }
+    if invocation.command in deploying or invocation.follow:
+        # Before anything is read or touched: an unwritable report directory is bad input, not a late crash.
+        prepare_report_dir(invocation.release.report_dir)
+    clients = clients or build_clients(invocation.aws)
+    runtime = runtime or Runtime.system()
     if invocation.command in deploying:
         return deploying[invocation.command](invocation, clients, runtime)
     if invocation.command == "status":
@@ -1192,18 +1217,22 @@ def main(
     """Parse `argv` (default: sys.argv), run the command, and return its exit code.
 
     `env` (default: the process environment) is read here and nowhere below: into the `Invocation` and its
-    `CiContext`. `clients` and `runtime` are injectable for tests.
+    `CiContext`. `clients` and `runtime` are injectable for tests. Every message printed here names the tool as the
+    user ran it (`as_invoked`).
     """
     env = os.environ if env is None else env
     parser = build_parser()
     args = parser.parse_args(argv)
+    invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
     if args.command == "rehearse":
-        return rehearse.run_from_args(args)
+        return _rehearse(args, invoked)
+    region = None
     try:
         invocation = invocation_from(args, env)
+        region = invocation.aws.region
         return run(invocation, clients=clients, runtime=runtime)
     except ReleaseError as exc:
-        print(exc.describe(), file=sys.stderr)
+        print(as_invoked(exc.describe(), invoked), file=sys.stderr)
         return int(exc.exit_code)
     except (NoCredentialsError, NoRegionError) as exc:
         print(
@@ -1212,17 +1241,68 @@ def main(
         )
         return int(ExitCode.BAD_INPUT)
     except (ClientError, BotoCoreError) as exc:
-        print(f"AWS call failed: {exc}\nWhat to do: {_aws_hint(args.command, env)}", file=sys.stderr)
+        hint = as_invoked(_aws_hint(args.command, region), invoked)
+        print(f"AWS call failed: {exc}\nWhat to do: {hint}", file=sys.stderr)
         return int(ExitCode.AWS_UNAVAILABLE)
 
 
-def _aws_hint(command: str, env: Mapping[str, str]) -> str:
-    """What helps when AWS could not be reached or refused: commands that show who and where the tool is."""
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "(none set)"
+def _rehearse(args: argparse.Namespace, invoked: str) -> int:
+    """`rehearse`: check its --report-dir first (exit 2, before any sandbox exists), then run it (release.rehearse)."""
+    # A report directory inside the revision is refused by the rehearsal itself, before it creates anything.
+    inside = args.report_dir is not None and args.report_dir.resolve().is_relative_to(args.app_dir.resolve())
+    if args.report_dir is not None and not inside:
+        try:
+            prepare_report_dir(args.report_dir)
+        except InputError as exc:
+            print(as_invoked(exc.describe(), invoked), file=sys.stderr)
+            return int(exc.exit_code)
+    return rehearse.run_from_args(args)
+
+
+# How hints, help and the README write the tool's command; `as_invoked` rewrites it into the one the user ran.
+DOCUMENTED_COMMAND = "python scripts/deploy.py"
+CONSOLE_SCRIPT = "bluegreen-release"
+
+
+def invoked_command(argv0: str, executable: str, cwd: Path) -> str:
+    """The command that runs this tool again, as the user ran it: `bluegreen-release` for the console script, else
+    the interpreter and the script (`.venv/bin/python scripts/deploy.py` from the project's venv).
+
+    A bare `python` may not be the interpreter that has the tool installed (ModuleNotFoundError outside the venv), so
+    the interpreter is named by its path: relative to `cwd` when it lies below it, absolute otherwise.
+    """
+    script = Path(argv0)
+    if script.name == CONSOLE_SCRIPT:
+        return CONSOLE_SCRIPT
+    interpreter = Path(executable)
+    if interpreter.is_absolute() and interpreter.is_relative_to(cwd):
+        interpreter = interpreter.relative_to(cwd)
+    if script.is_absolute() and script.is_relative_to(cwd):
+        script = script.relative_to(cwd)
+    shown = script.as_posix() if script.name == "deploy.py" else "scripts/deploy.py"
+    return f"{interpreter.as_posix()} {shown}"
+
+
+def as_invoked(text: str, invoked: str) -> str:
+    """`text` with every `python scripts/deploy.py` written as `invoked` (see `invoked_command`)."""
+    return text.replace(DOCUMENTED_COMMAND, invoked)
+
+
+def _aws_hint(command: str, region: str | None) -> str:
+    """What helps when AWS could not be reached or refused: commands that show who and where the tool is.
+
+    `region` is the one the clients were built with (--region, --stage, AWS_REGION/AWS_DEFAULT_REGION), or None
+    when it came from the profile (or the command ended before the clients were built).
+    """
+    where = (
+        f"the tool called region {region}"
+        if region
+        else "`aws configure list` shows the region and profile the tool used"
+    )
     hint = (
-        f"`aws sts get-caller-identity` shows the credentials' account and role, and `aws configure list` the region "
-        f"({region}) and profile; a wrong region shows as an endpoint that cannot be reached. For AccessDenied, give "
-        "the role the action named above (docs/pipelines.md lists what each command needs)."
+        f"`aws sts get-caller-identity` shows the credentials' account and role; {where}: a wrong region shows as an "
+        "endpoint that cannot be reached. For AccessDenied, give the role the action named above (docs/pipelines.md "
+        "lists what each command needs)."
     )
     if command != "status":
         hint += " Once AWS answers, `python scripts/deploy.py status` shows what the tool can see."

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from botocore.exceptions import ClientError
+
 from release import deployments, links, live, slots
 from release.answers import required
 from release.errors import (
@@ -27,6 +29,7 @@ from release.errors import (
 from release.follow import Watched, failure_lines, format_seconds, watch
 from release.orchestrate import Release
 from release.record import ReleaseRecord
+from release.retry import error_code
 from release.targets import Targets
 
 # How far back `rollback` looks for the previous successful release.
@@ -398,11 +401,20 @@ def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str |
     """The deployment `status --follow` follows: the one given, else the one in flight, else the group's latest.
 
     A given id must be a deployment of the target's deployment group (or its bootstrap group): `TargetsError`
-    (exit 2) otherwise, and when the group has never had a deployment.
+    (exit 2) otherwise, also when CodeDeploy knows no such deployment, and when the group has never had one.
     """
     groups = {name for name in (targets.deployment_group, targets.bootstrap_group) if name}
     if deployment_id:
-        info = deployments.get_deployment(codedeploy, deployment_id)
+        try:
+            info = deployments.get_deployment(codedeploy, deployment_id)
+        except ClientError as exc:
+            # GetDeployment's errors for an unknown id, or not an id at all (docs/decisions.md F102).
+            if error_code(exc) not in ("DeploymentDoesNotExistException", "InvalidDeploymentIdException"):
+                raise
+            raise TargetsError(
+                f"no deployment {deployment_id} in this group ({targets.application}/{targets.deployment_group})",
+                hint="Give a deployment id of this group (`status` lists them), or drop --deployment-id.",
+            ) from exc
         if info.get("applicationName") != targets.application or info.get("deploymentGroupName") not in groups:
             raise TargetsError(
                 f"deployment {deployment_id} belongs to {info.get('applicationName')}/"

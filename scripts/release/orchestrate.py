@@ -26,7 +26,16 @@ files on the runner, so a run after a crash knows what to do:
   traffic cannot be on it: no green instance reached AllowTraffic, or the rollback deployment succeeded, and the
   target group no longer holds any of its instances (waited for up to the deregistration delay). Otherwise it is left
   for CodeDeploy's rollback, and the next run tidies it. A failed first release always empties its slot: nothing
-  served before it.
+  served before it. From the stop on, every wait (the deployment settling, CodeDeploy naming and running the
+  rollback, the target group letting go of the idle slot) shares one bound, `--cleanup-timeout`; a second signal ends
+  it at once.
+* Scaling processes are resumed only once this run's deployment and its rollback have ended (docs/decisions.md F9):
+  after a success before the switch, after a failure or stop once the rollback ended (or CodeDeploy named none
+  within the whole wait). While either may still run (an AWS error while following, the cleanup bound reached, a
+  second signal) they stay suspended and the idle slot is left as it is; the error says so, and that the AWS-side
+  finisher (or `status --follow`, or the next release) resumes them once CodeDeploy reports the end.
+* An unexpected exception (a bug) after CreateDeployment stops the deployment with rollback once and ends the run
+  with exit 1 naming the deployment, never a silent traceback with the deployment unwatched.
 * One run at a time: before anything is written (after the bundle and the bucket check) the run takes the deployment
   group's release lease (`release.lease`, an S3 conditional write in the artifact bucket), renews it while it waits,
   renews it again right before every scaling call, and releases it on every way out. A run that cannot take it exits
@@ -54,7 +63,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +261,14 @@ class Release:
         self._check_failure: gate.CheckOutcome | None = None
         # Set when --no-wait left the deployment running: processes stay suspended, `converge` finishes it later.
         self._unwatched = False
+        # The slots this run suspended, and those it leaves suspended because the deployment (or its rollback) may
+        # still run (docs/decisions.md F9).
+        self._suspended: list[str] = []
+        self._kept_suspended: list[str] = []
+        # After a stop or cancel: when every wait for the deployment, its rollback and the target group ends
+        # (`--cleanup-timeout` from the stop), and whether the rollback was seen to its end (or to none).
+        self._cleanup_deadline: datetime | None = None
+        self._rollback_settled = False
 
     # -- the steps, in order -----------------------------------------------------------------------------------------
 
@@ -270,9 +287,14 @@ class Release:
             record.revision = revision
             self._deploy(situation, revision, tree.appspec if tree is not None else None)
         except ReleaseError as exc:
-            record.error = exc
+            record.error = self._with_kept_suspended(exc)
         except AWS_ERRORS as exc:
-            record.error = self._aws_error(exc)
+            record.error = self._with_kept_suspended(self._aws_error(exc))
+        except Exception as exc:
+            if record.deployment_id is None:
+                raise  # nothing was created: a bug, with its traceback
+            # A bug after CreateDeployment must not leave the deployment unwatched without a word (exit 1).
+            record.error = self._with_kept_suspended(self._unexpected(exc))
         finally:
             self._end()
         return record
@@ -324,8 +346,7 @@ class Release:
                 f"{text}; deployment {record.deployment_id} may still be running",
                 hint=(
                     "`python scripts/deploy.py status` shows it; `python scripts/deploy.py stop` stops it with "
-                    "rollback; the next release resumes the slots' processes and empties the idle slot. If AWS "
-                    "refused the credentials: `aws sts get-caller-identity`."
+                    "rollback. If AWS refused the credentials: `aws sts get-caller-identity`."
                 ),
             )
         if record.idle and self.lease.held:
@@ -334,6 +355,44 @@ class Release:
             except (ReleaseError, *AWS_ERRORS) as cleanup:
                 self.view.note(f"{record.idle} left as it is ({cleanup}); the next run empties it")
         return AwsUnavailable(text)
+
+    def _unexpected(self, exc: Exception) -> ReleaseError:
+        """A bug after the deployment was created: try to stop it with rollback once, and say what runs (exit 1)."""
+        deployment_id = self.record.deployment_id
+        assert deployment_id is not None
+        self.view.note(f"unexpected error after deployment {deployment_id} was created: {exc!r}")
+        try:
+            message = deployments.stop_deployment(self.clients.codedeploy, deployment_id)
+            stopped = f"it was stopped with rollback ({message})"
+        except ClientError as stop_error:
+            completed = error_code(stop_error) == "DeploymentAlreadyCompletedException"
+            stopped = "it had already completed" if completed else f"it MAY STILL BE RUNNING ({stop_error})"
+        except Exception as stop_error:  # the report must come out whatever the stop raised (it is logged here)
+            stopped = f"it MAY STILL BE RUNNING: StopDeployment failed ({stop_error!r})"
+        return DeploymentFailed(
+            f"the release tool failed unexpectedly after creating deployment {deployment_id} ({type(exc).__name__}: "
+            f"{exc}); {stopped}",
+            hint=(
+                f"`python scripts/deploy.py status` shows it; to stop it: `aws deploy stop-deployment --deployment-id "
+                f"{deployment_id} --auto-rollback-enabled`. Please report the error above: it is a bug of the tool."
+            ),
+        )
+
+    def _with_kept_suspended(self, error: ReleaseError) -> ReleaseError:
+        """Add to `error` which slots stay suspended because this run's deployment (or its rollback) may still run,
+        who resumes them, and when (docs/decisions.md F9)."""
+        if not self._kept_suspended:
+            return error
+        deployment_id = self.record.deployment_id
+        error.hint = (
+            f"{error.hint + ' ' if error.hint else ''}Scaling processes stay suspended on "
+            f"{', '.join(self._kept_suspended)} while deployment {deployment_id} or its rollback may still run "
+            "(docs/decisions.md F9): resuming them now could launch or terminate instances under CodeDeploy. Once it "
+            "has ended, the stack's AWS-side finisher (if it has one) resumes them when CodeDeploy reports the end; "
+            f"else `python scripts/deploy.py status --follow --deployment-id {deployment_id}` or the next release "
+            "resumes them and empties the idle slot."
+        )
+        return error
 
     def _bundle(self) -> RevisionTree:
         """Validate `options.app_dir` and hash its files into the revision's content hash (nothing is compressed).
@@ -640,7 +699,7 @@ class Release:
         if not instances:
             return None
         try:
-            timeout = min(self.options.cleanup_timeout_seconds, self._deregistration_bound())
+            timeout = min(self._cleanup_left(self.options.cleanup_timeout_seconds), self._deregistration_bound())
             held = live.wait_deregistered(
                 elbv2, arn, idle, instances, runtime=self.runtime, timeout=timeout, log=self.view.progress
             )
@@ -828,14 +887,25 @@ class Release:
             record.model = release_model(traffic, instances=capacity, deployment_config_name=group.deployment_config)
         with record.phase("deployment", self.runtime):
             self._owned()
-            suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)
+            self._suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)
             try:
-                return self._create_and_follow(group, plan, revision)
-            finally:
-                self._after_deployment(suspended)
+                result = self._create_and_follow(group, plan, revision)
+            except BaseException:
+                if record.deployment_id is None:
+                    self._after_deployment()  # nothing was created: nothing runs that needs the processes suspended
+                elif self._stop_failure is None:
+                    self._kept_suspended = list(self._suspended)  # it may still run: `_with_kept_suspended` says so
+                raise
+            if result.ending == "started" or (result.ending == "finished" and result.snapshot.status == "Succeeded"):
+                self._after_deployment()
+            # Any other ending: the deployment or its rollback may run on; `_finish_unsuccessful` resumes them once
+            # both have ended (docs/decisions.md F9).
+            return result
 
-    def _after_deployment(self, suspended: list[str]) -> None:
-        """Resume the slots' processes on every way out, unless the deployment still runs or another run owns them."""
+    def _after_deployment(self) -> None:
+        """Resume the slots' processes once the deployment (and any rollback) ended, unless --no-wait left it running,
+        StopDeployment failed, or another run owns the slots."""
+        suspended = self._suspended
         if self._unwatched:
             self.view.note(
                 f"scaling processes stay suspended on {', '.join(suspended)} while deployment "
@@ -909,7 +979,8 @@ class Release:
             result = self._at_the_gate(group, plan, result, followed_from)
         if result.ending in ("timeout", "cancelled"):
             # Stop first, within seconds of the signal or deadline; everything else can wait (CI kills soon after
-            # SIGTERM). Processes are resumed right after, on the way out (`_after_deployment`).
+            # SIGTERM). Processes are resumed only once the deployment and its rollback have ended
+            # (`_finish_unsuccessful`), never while either may still run (docs/decisions.md F9).
             result = self._stop(record.deployment_id, result)
         record.snapshot = result.snapshot
         record.deployment_status = result.snapshot.status
@@ -973,6 +1044,9 @@ class Release:
     def _stop(self, deployment_id: str, result: FollowResult) -> FollowResult:
         """StopDeployment with rollback, retried; a deployment that completed meanwhile is taken as it ended."""
         codedeploy, view = self.clients.codedeploy, self.view
+        if self._cleanup_deadline is None:
+            # From the stop on, every wait (the deployment settling, the rollback, the target group) shares this bound.
+            self._cleanup_deadline = self.runtime.now() + timedelta(seconds=self.options.cleanup_timeout_seconds)
 
         def stop() -> str | None:
             try:
@@ -1026,7 +1100,7 @@ class Release:
                 deployment_id,
                 runtime=self.runtime,
                 view=self.view,
-                timeout=self.options.cleanup_timeout_seconds,
+                timeout=self._cleanup_left(self.options.cleanup_timeout_seconds),
                 stop_at=stop.count + 1,
             )
             return ended.snapshot
@@ -1051,14 +1125,18 @@ class Release:
                 f"deployment {record.deployment_id} {snapshot.status.lower()}: {_where_failed(snapshot)}; "
                 "the summary at the end gives the diagnostics"
             )
-        rollback_timeout = (
-            self.options.cleanup_timeout_seconds
-            if result.ending != "finished"
-            else self.options.rollback_timeout_seconds
-        )
         if snapshot.status in deployments.TERMINAL_STATUSES and stop.count <= 1:
-            self._follow_rollback(record.deployment_id, rollback_timeout)
-        self._clean_up_idle(plan, snapshot)
+            self._follow_rollback(record.deployment_id, self._cleanup_left(self.options.rollback_timeout_seconds))
+        if snapshot.status in deployments.TERMINAL_STATUSES and self._rollback_settled:
+            self._after_deployment()
+            self._clean_up_idle(plan, snapshot)
+        elif self._stop_failure is None:
+            # The deployment or its rollback may still run: its slots stay as they are, processes suspended (F9).
+            self._kept_suspended = list(self._suspended)
+            self.view.note(
+                f"scaling processes stay suspended on {', '.join(self._suspended)} and {plan.idle} is left as it is: "
+                f"deployment {record.deployment_id} or its rollback may still be running"
+            )
         rolled = f" Rollback {record.rollback_id}: {record.rollback_status or 'unknown'}." if record.rollback_id else ""
         if result.ending == "timeout":
             return TimedOut(
@@ -1105,27 +1183,51 @@ class Release:
         )
         self._empty_idle(plan.idle, traffic_safe=traffic_safe)
 
+    def _cleanup_left(self, otherwise: float) -> float:
+        """Seconds left before the cleanup deadline after a stop (never below 0), or `otherwise` when nothing was
+        stopped (a deployment that failed on its own gets the full rollback timeout)."""
+        if self._cleanup_deadline is None:
+            return otherwise
+        return max((self._cleanup_deadline - self.runtime.now()).total_seconds(), 0.0)
+
     def _follow_rollback(self, deployment_id: str, timeout: float) -> None:
-        """Find the rollback deployment CodeDeploy started for `deployment_id` and follow it to its end."""
+        """Find the rollback deployment CodeDeploy started for `deployment_id` and follow it to its end.
+
+        The wait for its id and the follow together take at most `timeout` seconds (the id wait also at most
+        `ROLLBACK_ID_WAIT_SECONDS`); a further stop request ends either at once. Sets `_rollback_settled` when the
+        rollback was seen to its end, or CodeDeploy named none within the whole wait.
+        """
         codedeploy, record, runtime, view = self.clients.codedeploy, self.record, self.runtime, self.view
-        waited = 0.0
+        started = runtime.now()
+        id_wait = min(ROLLBACK_ID_WAIT_SECONDS, timeout)
         signals_seen = runtime.stop.count
+
+        def waited() -> float:
+            return (runtime.now() - started).total_seconds()
+
         while True:
             info = deployments.get_deployment(codedeploy, deployment_id)
             rollback = info.get("rollbackInfo") or {}
             record.rollback_message = rollback.get("rollbackMessage")
             record.rollback_id = rollback.get("rollbackDeploymentId")
-            if record.rollback_id or waited >= ROLLBACK_ID_WAIT_SECONDS or runtime.stop.count > signals_seen:
+            if record.rollback_id or waited() >= id_wait or runtime.stop.count > signals_seen:
                 break
             view.progress(f"waiting for CodeDeploy to name the rollback deployment of {deployment_id}")
-            runtime.sleep(ROLLBACK_ID_POLL_SECONDS)
-            waited += ROLLBACK_ID_POLL_SECONDS
+            runtime.sleep(min(ROLLBACK_ID_POLL_SECONDS, max(id_wait - waited(), 0.0)))
         if not record.rollback_id:
-            view.note(f"no rollback deployment ({record.rollback_message or 'CodeDeploy started none'})")
+            # Seen to none only when the whole wait passed undisturbed; a shorter (cleanup) bound proves nothing.
+            self._rollback_settled = id_wait >= ROLLBACK_ID_WAIT_SECONDS and runtime.stop.count == signals_seen
+            view.note(f"no rollback deployment ({record.rollback_message or 'CodeDeploy named none'})")
             return
         view.note(f"rollback deployment {record.rollback_id} started by CodeDeploy; following it")
         result = follow(
-            codedeploy, record.rollback_id, runtime=runtime, view=view, timeout=timeout, stop_at=signals_seen + 1
+            codedeploy,
+            record.rollback_id,
+            runtime=runtime,
+            view=view,
+            timeout=max(timeout - waited(), 0.0),
+            stop_at=signals_seen + 1,
         )
         record.rollback_status = result.snapshot.status
+        self._rollback_settled = record.rollback_status in deployments.TERMINAL_STATUSES
         view.note(f"rollback deployment {record.rollback_id}: {record.rollback_status}")

@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen.stages import Stage
 from release import deployments
-from release.errors import InputError, ReleaseError, UploadError
+from release.errors import AwsUnavailable, InputError, ReleaseError, UploadError
 from release.targets import TargetOverrides, Targets, resolve_targets
 from release.upload import DEFAULT_TRANSFER_CONFIG, S3Revision, _head, _revision
 
@@ -148,7 +148,10 @@ class RevisionCopier:
         try:
             how = self._server_side(location, target_bucket, extra) if self.server_side else None
             how = how or self._through_tool(location, target_bucket, extra)
-        except (ClientError, BotoCoreError) as exc:
+        except BotoCoreError as exc:
+            # No answer from S3 (connection, endpoint): AWS is unavailable, nothing is wrong with the revision.
+            raise AwsUnavailable(f"could not reach S3 to copy s3://{bucket}/{key} to {target_bucket}: {exc}") from exc
+        except ClientError as exc:
             raise UploadError(f"could not copy s3://{bucket}/{key} to s3://{target_bucket}/{key}: {exc}") from exc
         stored = _head(self.target_s3, target_bucket, key)
         if stored is None or stored.get("ContentLength") != source.get("ContentLength"):

@@ -6,6 +6,7 @@ Written on every exit path (success, failure, timeout, cancel, refusal), from th
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any, TextIO
 
 from release.appspec import GREEN_EVENT_ORDER
 from release.ci import CiContext
+from release.errors import InputError
 from release.follow import LifecycleEvent, Target, format_seconds
 from release.record import Phase, ReleaseRecord
 from release.timeline import STATUSES, Span, mermaid_gantt, write_timeline
@@ -74,20 +76,32 @@ LINK_LABELS = (
 )
 
 
+def _bundle_text(record: ReleaseRecord) -> str:
+    """The bundle's content hash with what is known of it: a run that stopped before the upload has no size."""
+    if not record.bundle_sha256:
+        return "-"
+    known = [f"{record.bundle_files} files"] if record.bundle_files is not None else []
+    known += [f"{record.bundle_size} bytes"] if record.bundle_size is not None else []
+    return record.bundle_sha256 + (f" ({', '.join(known)})" if known else "")
+
+
+def _slots_text(record: ReleaseRecord) -> str:
+    """`A -> B`, `A stays live (B not switched)`, or `-` when the run stopped before it knew the live slot."""
+    if record.live_after:
+        return f"{record.live_before} -> {record.live_after}"
+    if not record.live_before:
+        return "-"
+    return f"{record.live_before} stays live" + (f" ({record.idle} not switched)" if record.idle else "")
+
+
 def summary_text(record: ReleaseRecord, links: Mapping[str, str] | None = None) -> str:
     """The one-screen summary printed at the end; `links` adds the dashboard and console pages."""
-    switch = (
-        f"{record.live_before} -> {record.live_after}"
-        if record.live_after
-        else f"{record.live_before or '-'} stays live" + (f" ({record.idle} not switched)" if record.idle else "")
-    )
     lines = [
         f"== {record.command} {outcome(record)} (exit {record.exit_code}) ==",
         f"application      {record.application} / {record.deployment_group}",
         f"revision         {_revision_text(record)}",
-        f"bundle           {record.bundle_sha256 or '-'}"
-        + (f" ({record.bundle_files} files, {record.bundle_size} bytes)" if record.bundle_sha256 else ""),
-        f"slots            {switch}" + (" [first release]" if record.first_release else ""),
+        f"bundle           {_bundle_text(record)}",
+        f"slots            {_slots_text(record)}" + (" [first release]" if record.first_release else ""),
         f"deployment       {record.deployment_id or '-'} {record.deployment_status or ''}".rstrip(),
     ]
     rollback = rollback_text(record)
@@ -399,6 +413,37 @@ def _escape_annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def prepare_report_dir(report_dir: Path, flag: str = "--report-dir") -> None:
+    """Create `report_dir` (with its parents) and prove it writable by creating and removing a file in it.
+
+    Called before a command touches anything, so that an unwritable directory is bad input (`InputError`, exit 2)
+    instead of a failure found after the deployment: raises with the directory and the system's reason.
+    """
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=report_dir, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"{flag} {report_dir} cannot be written: {exc.strerror or exc}",
+            hint=f"Give {flag} (or REPORT_DIR) a directory this user can create and write.",
+        ) from exc
+
+
+def _write_files(record: ReleaseRecord, report_dir: Path, links: Mapping[str, str] | None) -> dict[str, Path]:
+    """Write the summary JSON and, when there are phases, the timeline SVG; return their paths (`OSError` passes)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = report_dir / SUMMARY_FILE
+    summary_path.write_text(json.dumps(summary_json(record, links), indent=2, default=str) + "\n", encoding="utf-8")
+    written = {"summary": summary_path}
+    timeline_spans = spans(record)
+    if timeline_spans:
+        written["timeline"] = write_timeline(
+            report_dir / TIMELINE_FILE, timeline_spans, title=_timeline_title(record), reason=_reason(record)
+        )
+    return written
+
+
 def write_reports(
     record: ReleaseRecord,
     report_dir: Path,
@@ -411,25 +456,24 @@ def write_reports(
 
     `links` (release.links.console_links) put the release dashboard and the console pages in every form of the report.
     """
-    report_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    summary_path = report_dir / SUMMARY_FILE
-    summary_path.write_text(json.dumps(summary_json(record, links), indent=2, default=str) + "\n", encoding="utf-8")
-    written["summary"] = summary_path
-    timeline: Path | None = None
-    timeline_spans = spans(record)
-    if timeline_spans:
-        timeline = write_timeline(
-            report_dir / TIMELINE_FILE, timeline_spans, title=_timeline_title(record), reason=_reason(record)
-        )
-        written["timeline"] = timeline
+    # The outcome is printed first: a file that cannot be written afterwards costs the files, never the outcome.
     stream.write("\n" + summary_text(record, links) + "\n")
     if model := model_text(record):
         stream.write(model + "\n")
-    stream.write(f"summary: {summary_path}" + (f"  timeline: {timeline}" if timeline else "") + "\n")
+    written: dict[str, Path] = {}
+    try:
+        written = _write_files(record, report_dir, links)
+    except OSError as exc:
+        stream.write(f"note: the report files could not be written to {report_dir} ({exc}); the outcome above stands\n")
+    else:
+        timeline_note = f"  timeline: {written['timeline']}" if "timeline" in written else ""
+        stream.write(f"summary: {written['summary']}{timeline_note}\n")
     if ci.step_summary is not None:
-        with ci.step_summary.open("a", encoding="utf-8") as handle:
-            handle.write(github_markdown(record, timeline, links))
+        try:
+            with ci.step_summary.open("a", encoding="utf-8") as handle:
+                handle.write(github_markdown(record, written.get("timeline"), links))
+        except OSError as exc:
+            stream.write(f"note: the GitHub step summary could not be written ({exc}); the outcome above stands\n")
     if ci.github_actions:
         if record.error is not None:
             stream.write(

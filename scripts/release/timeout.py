@@ -28,14 +28,20 @@ from release.errors import InputError, UnexpectedAnswer
 # A duration: whole hours, minutes and seconds in that order, each at most once; a bare number is seconds.
 _DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
 DURATION_FORMS = "seconds (90 or 90s), minutes (30m), hours (1h) or a combination (1h30m)"
+# The longest duration any option accepts: 7 days. CodeDeploy's longest wait inside a deployment, the ready wait of a
+# gated one, is at most 48 hours (docs/decisions.md F82), so a healthy release with it, its hooks and a slow fleet
+# stays well inside a week; a longer figure is a typo. The bound also keeps every deadline computable: a `timedelta`
+# of more than 999999999 days (about 10**14 s) raises OverflowError, which came after CreateDeployment.
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 def parse_duration(raw: str, source: str) -> int:
     """Seconds of a duration written `90`, `90s`, `30m`, `1h` or `1h30m` (any of h, m, s in that order).
 
-    `source` names where the text came from (`--timeout`, `RELEASE_TIMEOUT`) for the message. Anything else, and a
-    duration of zero, is an `InputError` (exit 2) of one line: every duration option and environment variable of the
-    tool goes through this one parser, so they all accept and refuse the same texts with the same message.
+    `source` names where the text came from (`--timeout`, `RELEASE_TIMEOUT`) for the message. Anything else, a
+    duration of zero and one longer than `MAX_DURATION_SECONDS` (7 days) is an `InputError` (exit 2) of one line:
+    every duration option and environment variable of the tool goes through this one parser, so they all accept and
+    refuse the same texts with the same message.
     """
     text = raw.strip().lower()
     match = _DURATION.fullmatch(text)
@@ -46,6 +52,11 @@ def parse_duration(raw: str, source: str) -> int:
     total = hours * 3600 + minutes * 60 + seconds
     if total <= 0:
         raise InputError(f"{given} must be longer than zero: write {DURATION_FORMS}", hint="")
+    if total > MAX_DURATION_SECONDS:
+        raise InputError(
+            f"{given} is longer than the longest duration the tool accepts, 7 days ({MAX_DURATION_SECONDS} s)",
+            hint="",
+        )
     return total
 
 

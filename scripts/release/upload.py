@@ -21,9 +21,10 @@ from typing import Any
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from release.errors import UploadError
+from release.errors import AwsUnavailable, UploadError
+from release.retry import is_refused
 from release.tree import BUNDLE_FORMAT, RevisionTree
 from release.zipwriter import DEFLATE_LIBRARY, ZipReader
 
@@ -151,8 +152,11 @@ def _put(
 def check_bucket(s3: Any, bucket: str) -> None:
     """Pre-flight (HeadBucket): fail early and clearly when the artifact bucket is missing, elsewhere or denied.
 
-    Raises `UploadError` (exit 2) with what to do. Needed before `publish_revision` because HeadObject alone cannot tell
-    a missing bucket from a missing key (both answer 404 without a body).
+    Raises `UploadError` (exit 2) with what to do when the bucket does not exist, is denied or lies in another region;
+    `AwsUnavailable` (exit 8) when S3 cannot be reached or answers otherwise (a server error, refused credentials;
+    docs/decisions.md F103).
+    Needed before `publish_revision` because HeadObject alone cannot tell a missing bucket from a missing key (both
+    answer 404 without a body).
     """
     try:
         s3.head_bucket(Bucket=bucket)
@@ -164,17 +168,28 @@ def check_bucket(s3: Any, bucket: str) -> None:
                 f"The artifact bucket {bucket!r} does not exist.",
                 hint="Deploy the stack first (`cdk deploy`), or pass its bucket output (--bucket or S3_BUCKET).",
             ) from exc
+        if code not in {"403", "AccessDenied"} and is_refused(exc):
+            raise AwsUnavailable(f"S3 refused the credentials for the artifact bucket {bucket!r}: {exc}") from exc
         if status == 403 or code in {"403", "AccessDenied"}:
-            raise UploadError(f"Access to the artifact bucket {bucket!r} is denied.") from exc
+            # HeadBucket has no body (docs/decisions.md F103): a foreign bucket and refused credentials look alike.
+            raise UploadError(
+                f"Access to the artifact bucket {bucket!r} is denied (403): it is another account's, or these "
+                "credentials are refused or may not s3:ListBucket it (`aws sts get-caller-identity` names them)."
+            ) from exc
         if status == 301 or code == "PermanentRedirect":
             region = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-bucket-region")
             raise UploadError(
                 f"The artifact bucket {bucket!r} is in another region ({region or 'unknown'}).",
                 hint="Set AWS_REGION to the stack's region; CodeDeploy needs the bucket in the fleet's region.",
             ) from exc
-        raise UploadError(f"Could not reach the artifact bucket {bucket!r}: {exc}") from exc
+        # Anything else is S3 itself answering badly (5xx after the SDK's retries, refused credentials with a body):
+        # AWS is unavailable, the bucket is not shown to be wrong.
+        raise AwsUnavailable(f"HeadBucket on the artifact bucket {bucket!r} failed: {exc}") from exc
+    except NoCredentialsError:
+        raise  # no credentials at all: the CLI says how to set them (exit 2)
     except BotoCoreError as exc:
-        raise UploadError(f"Could not reach the artifact bucket {bucket!r}: {exc}") from exc
+        # No answer at all (connection refused, DNS, endpoint, timeouts): exit 8, not a bad bucket.
+        raise AwsUnavailable(f"Could not reach S3 for the artifact bucket {bucket!r}: {exc}") from exc
 
 
 def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:

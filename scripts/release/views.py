@@ -178,9 +178,12 @@ class LineView:
         if plan:
             self._write(plan)
 
+    # How notes name the tool's command (release.cli.as_invoked); the identity until the CLI sets it.
+    wording: Callable[[str], str] = staticmethod(str)
+
     def note(self, text: str) -> None:
         """Write a line."""
-        self._write(text)
+        self._write(self.wording(text))
 
     def progress(self, text: str) -> None:
         """A waiting loop's status: written when it changed, or with the time left when the view has been quiet."""
@@ -302,10 +305,13 @@ class LiveView:
         self._progress.expect(record, expectation)
         self._live.refresh()
 
+    # How notes name the tool's command (release.cli.as_invoked); the identity until the CLI sets it.
+    wording: Callable[[str], str] = staticmethod(str)
+
     def note(self, text: str) -> None:
         """Print a timestamped line above the table (it stays in the scrollback)."""
         # soft_wrap: the terminal wraps a long line itself, so it stays one line when copied
-        self._console.print(Text(f"{_stamp(self._clock())}  {text}"), soft_wrap=True)
+        self._console.print(Text(f"{_stamp(self._clock())}  {self.wording(text)}"), soft_wrap=True)
         self._live.refresh()
 
     def progress(self, text: str) -> None:

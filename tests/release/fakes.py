@@ -273,6 +273,9 @@ class FakeCodeDeploy:
     def get_deployment(self, **params: Any) -> dict[str, Any]:
         self.calls.append(("get_deployment", params))
         deployment_id = params["deploymentId"]
+        if deployment_id not in self.deployments:
+            # GetDeployment's documented answer for an id CodeDeploy does not know.
+            raise client_error("DeploymentDoesNotExistException", "GetDeployment", f"{deployment_id} does not exist")
         count = self.polls.get(deployment_id, 0) + 1
         if deployment_id in self.created and count in self.script.throttle_polls:
             self.script.throttle_polls.discard(count)

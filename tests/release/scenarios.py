@@ -93,6 +93,19 @@ def traffic_then_failure() -> Script:
     return Script([Frame("InProgress", green), failed])
 
 
+def stopped_then_rolled_back(rollback_polls: int = 3) -> Script:
+    """Runs until stopped; the stop leaves it Stopped, and CodeDeploy's rollback deployment then runs for
+    `rollback_polls` polls before it succeeds."""
+    stopped = Frame(
+        "Stopped",
+        _green_running(),
+        error={"code": "DEPLOYMENT_STOPPED", "message": "stopped by the user"},
+        rollback={"rollbackMessage": "Rollback in progress"},
+        rollback_frames=[*(Frame("InProgress") for _ in range(rollback_polls)), Frame("Succeeded")],
+    )
+    return Script([Frame("InProgress", _green_running())], after_stop=stopped)
+
+
 def never_ending(**kwargs: object) -> Script:
     """Stays InProgress for ever (until stopped)."""
     return Script([Frame("InProgress", _green_running())], after_stop=Frame("Stopped", _green_running()), **kwargs)
