@@ -22,7 +22,7 @@ from bluegreen.stages import Stage, load_stages
 from stacks.blue_green_stack import BlueGreenStack, build_stack
 
 # Where the region comes from, first match wins: the CDK CLI's own resolution (it passes CDK_DEFAULT_REGION to the
-# app), then the SDKs' variables for `python app.py` run without the CLI (docs/decisions.md F69).
+# app), then the SDKs' variables for `python app.py` run without the CLI (docs/decisions.md F67).
 REGION_VARIABLES = ("CDK_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
 # The account is optional (left unresolved, synth needs no credentials): the CLI's, or the SDKs' AWS_ACCOUNT_ID.
 ACCOUNT_VARIABLES = ("CDK_DEFAULT_ACCOUNT", "AWS_ACCOUNT_ID")
@@ -33,9 +33,9 @@ NO_REGION = (
 
 
 # The CDK CLI's fallback when neither the environment, the profile nor instance metadata names a region: it then sets
-# CDK_DEFAULT_REGION to this, silently (docs/decisions.md F106).
+# CDK_DEFAULT_REGION to this, silently (docs/decisions.md F103).
 CDK_CLI_DEFAULT_REGION = "us-east-1"
-# The variables the CDK CLI reads for the region before the profile (F106): AMAZON_* kept for backwards compatibility.
+# The variables the CDK CLI reads for the region before the profile (F103): AMAZON_* kept for backwards compatibility.
 CDK_CLI_REGION_VARIABLES = ("AWS_REGION", "AMAZON_REGION", "AWS_DEFAULT_REGION", "AMAZON_DEFAULT_REGION")
 
 
@@ -76,7 +76,7 @@ def stack_environment(environ: Mapping[str, str]) -> StackEnvironment | None:
 
 def region_source(environ: Mapping[str, str], name: str) -> str:
     """Where the region in variable `name` came from, for messages: the CLI copies the variable it read into
-    CDK_DEFAULT_REGION (F106), so that one is named when it holds the same value ("CDK_DEFAULT_REGION, from
+    CDK_DEFAULT_REGION (F103), so that one is named when it holds the same value ("CDK_DEFAULT_REGION, from
     AWS_REGION")."""
     if name != "CDK_DEFAULT_REGION":
         return name
@@ -87,7 +87,7 @@ def region_source(environ: Mapping[str, str], name: str) -> str:
 def cli_default_region_note(env: StackEnvironment, environ: Mapping[str, str]) -> str | None:
     """One line saying the region is the CDK CLI's silent default, when nothing else explains it: CDK_DEFAULT_REGION
     is us-east-1 while neither AWS_REGION, AWS_DEFAULT_REGION nor the profile names a region (docs/decisions.md
-    F106); else None. (`cdk --profile NAME` or instance metadata may also have given us-east-1: the line says so.)"""
+    F103); else None. (`cdk --profile NAME` or instance metadata may also have given us-east-1: the line says so.)"""
     if env.source != "CDK_DEFAULT_REGION" or env.region != CDK_CLI_DEFAULT_REGION:
         return None
     if any(environ.get(name) for name in CDK_CLI_REGION_VARIABLES) or profile_region() is not None:

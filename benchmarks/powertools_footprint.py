@@ -10,7 +10,7 @@ For each function package under `lambdas/` (drain, join, deployment_group) it pr
   (what a handler using them would import), and the ratio.
 
 A layer instead of bundling leaves the asset as it is but adds the same import time (the layer is on `sys.path`), and
-its ARN is region-specific (docs/decisions.md F81). Speed figures only; nothing here asserts.
+its ARN is region-specific (docs/decisions.md F79). Speed figures only; nothing here asserts.
 
 Usage: python benchmarks/powertools_footprint.py [--runs N] [--powertools-version X.Y.Z]
 """

@@ -111,7 +111,7 @@ def read_window(s3: Any, bucket: str, key: str, *, denied_means_absent: bool = F
     """The window stored at `key` (with its ETag), or None when there is none.
 
     `denied_means_absent`: for a caller allowed GetObject on `key` but not ListBucket, S3 answers a missing key with
-    403 AccessDenied (docs/decisions.md F88), which then means "no window".
+    403 AccessDenied (docs/decisions.md F86), which then means "no window".
     """
     try:
         answer = s3.get_object(Bucket=bucket, Key=key)

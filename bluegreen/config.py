@@ -111,7 +111,7 @@ DEFAULT_DRAIN_IN_FLIGHT_COMMAND = "curl -fsS --max-time 1 http://127.0.0.1:{port
 # the load balancer hold open (docs/drain.md); a value written for it would not mean what the new key means.
 RENAMED_DRAIN_KEYS: Mapping[str, str] = {"drainConnectionCountCommand": "drainInFlightCommand"}
 # CodeDeploy holds a blue/green deployment Ready (replacement installed, no traffic yet) for at most 48 hours between
-# the deployment of the revision and the rerouting of traffic (CodeDeploy user guide, limits; docs/decisions.md F82):
+# the deployment of the revision and the rerouting of traffic (CodeDeploy user guide, limits; docs/decisions.md F80):
 # `deploymentReadyOption.waitTimeInMinutes` of 1..2880.
 PROMOTION_WAIT_MINUTES_RANGE = (1, 2880)
 # The bake window after a release (README, "Release strategies"): 0 = none. The release run holds its lease through it,
@@ -126,9 +126,9 @@ IPV4_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$"
 # Context keys that are not this project's to judge carry a namespace: an `@` in front or a `:` or `/` inside. So do
 # CDK's feature flags (`@aws-cdk/...`), the keys the CDK CLI adds (`aws:cdk:enable-path-metadata`), the lookups it
 # caches in cdk.context.json (`availability-zones:account=...:region=...`), and a key one sets for another tool or a
-# stage (`myteam:costCentre`); see docs/decisions.md F69. Every other key must be a setting.
+# stage (`myteam:costCentre`); see docs/decisions.md F67. Every other key must be a setting.
 CONTEXT_NAMESPACE_MARKS = ("@", ":", "/")
-# The CDK CLI's one key without a namespace: `cdk acknowledge <notice>` records it in cdk.json (F69).
+# The CDK CLI's one key without a namespace: `cdk acknowledge <notice>` records it in cdk.json (F67).
 CDK_PLAIN_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
 # SSM Parameter Store names (PutParameter Name: letters, digits and `_.-/`, at most 2048 characters); a hierarchy
 # starts with `/`, like the public AMI parameters under /aws/service/.
@@ -142,11 +142,11 @@ MANAGED_POLICY_NAME = re.compile(r"^([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$")
 MANAGED_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$")
 # The instance role's own managed policy (stacks/fleet.py): listing it again would attach it twice.
 INSTANCE_ROLE_BASE_POLICY = "AmazonSSMManagedInstanceCore"
-# IAM quota "Managed policies attached to an IAM role": 10 by default, at most 20 when raised (F70); the role already
+# IAM quota "Managed policies attached to an IAM role": 10 by default, at most 20 when raised (F68); the role already
 # has INSTANCE_ROLE_BASE_POLICY.
 ROLE_MANAGED_POLICIES_DEFAULT_QUOTA = 10
 ROLE_MANAGED_POLICIES_MAX_QUOTA = 20
-# EC2 user data is at most 16 KB before base64 encoding (F71); the agent install takes about 2.3 KB of it (5 KB with
+# EC2 user data is at most 16 KB before base64 encoding (F69); the agent install takes about 2.3 KB of it (5 KB with
 # a warm pool).
 USER_DATA_MAX_BYTES = 16 * 1024
 
@@ -350,7 +350,7 @@ class FleetSize:
 @dataclass(frozen=True)
 class Promotion:
     """The promotion gate: the blue/green deployment stops once the replacement slot is installed (CodeDeploy's
-    deploymentReadyOption STOP_DEPLOYMENT, docs/decisions.md F82) and waits `wait_minutes` (1..2880) for
+    deploymentReadyOption STOP_DEPLOYMENT, docs/decisions.md F80) and waits `wait_minutes` (1..2880) for
     `deploy.py promote`; unpromoted, CodeDeploy stops it and no traffic ever moved.
 
     `test_listener_port` (1..65535 but not 80 or 443, or None) adds a second listener that forwards to a preview
@@ -368,7 +368,7 @@ class Promotion:
 @dataclass(frozen=True)
 class MachineImage:
     """The slots' image when not the default: an SSM parameter that holds an AMI id (resolved by CloudFormation at
-    each deployment, no lookup at synth), or one AMI id per region (`amis`, region -> AMI id); docs/decisions.md F71."""
+    each deployment, no lookup at synth), or one AMI id per region (`amis`, region -> AMI id); docs/decisions.md F69."""
 
     ssm_parameter: str | None = None
     amis: tuple[tuple[str, str], ...] = ()
@@ -418,7 +418,7 @@ class AppConfig:
     finisher_sweep_minutes: int = 5
     # Minutes the old slot stays running out of traffic after a release, for a fast rollback (0: emptied at once).
     bake_minutes: int = 0
-    # The promotion gate (docs/decisions.md F82-F86): off, or the deployment waits this many minutes for `promote`.
+    # The promotion gate (docs/decisions.md F80-F84): off, or the deployment waits this many minutes for `promote`.
     promotion: Promotion | None = None
     allow_unlisted_instance_type: bool = False
     allow_unlisted_region: bool = False
@@ -891,7 +891,7 @@ def check_region(config: AppConfig, region: str) -> None:
 
 def check_region_listed(config: AppConfig, region: str, source: str) -> None:
     """Refuse a stack region with blanks, or one the installed botocore does not list unless `allowUnlistedRegion`
-    is set (docs/decisions.md F105); `source` names where the region came from (AWS_REGION, a stage, ...) for the
+    is set (docs/decisions.md F102); `source` names where the region came from (AWS_REGION, a stage, ...) for the
     message. Like `check_instance_type`, only synth calls it."""
     try:
         check_region_name(region, allow_unlisted=config.allow_unlisted_region)
@@ -901,7 +901,7 @@ def check_region_listed(config: AppConfig, region: str, source: str) -> None:
 
 def check_instance_type(config: AppConfig) -> None:
     """Refuse an instance type that the installed botocore's EC2 model does not list, suggesting the nearest listed
-    name (docs/decisions.md F68), unless `allowUnlistedInstanceType` is set.
+    name (docs/decisions.md F66), unless `allowUnlistedInstanceType` is set.
 
     `app.py` calls it at synth, where the setting becomes the launch template; the release tool and the rehearsal,
     which read the settings on every run but never launch from `instanceType`, do not pay for parsing the EC2 model.

@@ -12,7 +12,7 @@ family) are refused rather than guessed.
 Plain Python: bluegreen.config validates with it and stacks/fleet.py picks the Amazon Linux 2023 image with it.
 
 `check_listed` also asks whether EC2 knows the name at all, offline: the `InstanceType` enum of the EC2 service model
-that botocore ships (docs/decisions.md F68). botocore is imported on that call only (it comes with boto3, a dependency
+that botocore ships (docs/decisions.md F66). botocore is imported on that call only (it comes with boto3, a dependency
 of this package), so importing this module stays cheap and free of SDKs.
 """
 

@@ -1,7 +1,7 @@
 """Whether a region name is one AWS has, decided offline from the endpoint data botocore ships.
 
 botocore's `endpoints.json` lists, per partition (aws, aws-cn, aws-us-gov, ...), the regions it knows
-(docs/decisions.md F105). A name it does not list is a typo (`eu-wset-1`), an invented name (`mars-1`) or a region
+(docs/decisions.md F102). A name it does not list is a typo (`eu-wset-1`), an invented name (`mars-1`) or a region
 newer than the installed botocore; the last is why `allowUnlistedRegion` exists. botocore is imported on the call only,
 so `import bluegreen` stays free of SDKs (as bluegreen.instance_types).
 """

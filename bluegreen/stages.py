@@ -7,7 +7,7 @@ with the top-level settings overridden by the stage's own. Two shapes are accept
     "stages": [{"name": "staging", "account": "111111111111", "region": "eu-west-1", "fleetMaxSize": 2}, ...]
     "stages": {"staging": {"account": "111111111111", "region": "eu-west-1", "fleetMaxSize": 2}, ...}
 
-`region` is required (the stack is region-specific: docs/decisions.md F93, the artifact bucket must sit in the
+`region` is required (the stack is region-specific: docs/decisions.md F91, the artifact bucket must sit in the
 fleet's region); `account` is optional (left to the CLI's credentials when absent). Every other key of a stage must
 be a setting; a typo is refused with the nearest setting named, and every error names the stage.
 

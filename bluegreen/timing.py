@@ -164,7 +164,7 @@ def release_model(
 # only: register them with the target group, wait until each passes its health checks, deregister the new slot's.
 
 # RegisterTargets returns at once; the load balancer routes to a target "as soon as the registration process completes
-# and the target passes the initial health checks" (docs/decisions.md F85). No source gives the registration's own
+# and the target passes the initial health checks" (docs/decisions.md F83). No source gives the registration's own
 # latency: ASSUMPTION (not sourced), one health-check interval's worth; `integ/` can measure it.
 REGISTRATION_SECONDS = 5
 # The project's goal for a rollback inside the window (issue 14): traffic fully on the old slot within 30 s.
@@ -176,7 +176,7 @@ class FastRollbackModel:
     """The modelled time from a rollback decision inside the bake window until traffic is fully on the old slot.
 
     registration (assumption) + AllowTraffic's bound (healthy threshold x interval + interval, F7) for the old slot's
-    instances, checked together; the new slot's deregistration stops new requests at once (F4, F87), so it adds
+    instances, checked together; the new slot's deregistration stops new requests at once (F4, F85), so it adds
     nothing to the moment traffic is fully back (in-flight requests finish on the new slot within the delay).
     """
 

@@ -144,7 +144,7 @@ class BlueGreenDeployment(Construct):
 
     def _ready_properties(self) -> dict[str, Any]:
         """The deployment-ready option: reroute at once, or, with the promotion gate, stop once the replacement slot
-        is installed and wait that many minutes for ContinueDeployment (docs/decisions.md F82, F83)."""
+        is installed and wait that many minutes for ContinueDeployment (docs/decisions.md F80, F81)."""
         if self.promotion_wait_minutes is None:
             return {"DeploymentReadyAction": "CONTINUE_DEPLOYMENT"}
         return {"DeploymentReadyAction": "STOP_DEPLOYMENT", "DeploymentReadyWaitMinutes": self.promotion_wait_minutes}

@@ -358,7 +358,7 @@ def _machine_image(setting: MachineImage | None, instance_type: str) -> ec2.IMac
     """The slots' image: `machineImage` when set, else Amazon Linux 2023 for the instance type's architecture.
 
     An SSM parameter (the default's public one, or the operator's) is resolved by CloudFormation at each deployment,
-    not looked up at synth (docs/decisions.md F71); AMI ids given per region are written into the template.
+    not looked up at synth (docs/decisions.md F69); AMI ids given per region are written into the template.
     """
     if setting is None:
         return ec2.MachineImage.latest_amazon_linux2023(cpu_type=AL2023_CPU_TYPES[architecture(instance_type)])
@@ -398,7 +398,7 @@ def _operator_policy_acknowledgements(policies: Sequence[str]) -> list[nag.Ackno
 def _user_data(*, warm_pool_size: int, fragment: UserDataFragment | None) -> ec2.UserData:
     """The slots' user data: the agent install, the operator's fragment if any, then the agent-ready completion.
 
-    Raises `ConfigError` when the whole script exceeds EC2's user data limit (docs/decisions.md F71).
+    Raises `ConfigError` when the whole script exceeds EC2's user data limit (docs/decisions.md F69).
     """
     user_data = ec2.UserData.for_linux()
     user_data.add_commands(

@@ -177,11 +177,11 @@ class PreviewRoute(Construct):
     """The test listener of the promotion gate: a second port on the ALB forwarding to a preview target group that the
     release tool fills with the replacement slot's instances while the deployment waits for promotion, and empties
     again (CodeDeploy's test traffic route exists for ECS only, so nothing else puts EC2 instances there:
-    docs/decisions.md F84).
+    docs/decisions.md F82).
 
     Reachable only from `allowed_cidrs` (none by default): the release behind it is not live, and nothing but the
     pre-promotion check should reach it. `registration_policy` grants RegisterTargets and DeregisterTargets on this
-    target group only (docs/decisions.md F85), for the release role to attach.
+    target group only (docs/decisions.md F83), for the release role to attach.
     """
 
     def __init__(

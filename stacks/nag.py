@@ -1,10 +1,10 @@
 """cdk-nag, wired one way: the AwsSolutions checks as a CDK validation plugin, and every acknowledgement of a finding.
 
 cdk-nag 3 checks the synthesized app as a policy validation plugin (`Validations.of(app).add_plugins`) and reads its
-acknowledgements from CDK's own `Validations.of(construct).acknowledge` records (docs/decisions.md F78). An
+acknowledgements from CDK's own `Validations.of(construct).acknowledge` records (docs/decisions.md F76). An
 acknowledgement covers the construct it is recorded on and everything below it; a rule that reports several findings
 on one resource (AwsSolutions-IAM4, AwsSolutions-IAM5) is acknowledged per finding, as `RuleId[Finding]`, and matched
-by exact string (docs/decisions.md F79).
+by exact string (docs/decisions.md F77).
 
 Every construct writes its acknowledgements through `acknowledge` with `Acknowledgement` values, whose fields and
 arguments keep the names cdk-nag 2 used (`id`, `reason`, `applies_to`, `apply_to_children`), so a cdk-nag 2 call
@@ -44,7 +44,7 @@ def add_checks(app: App) -> None:
     """Run cdk-nag's AwsSolutions pack over `app` at synthesis; an unacknowledged finding fails the synthesis.
 
     The acknowledged rules are also written to each covered resource's `cdk_nag` metadata in the template, so the
-    deployed template carries its reasons (docs/decisions.md F78).
+    deployed template carries its reasons (docs/decisions.md F76).
     """
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
 
@@ -56,7 +56,7 @@ def acknowledge(
 
     Without `apply_to_children` only the construct's default child (or the construct itself, when it is a
     CfnResource) is covered, as in cdk-nag 2. Raises ValueError for a construct with neither, for an empty reason,
-    and for a finding cdk-nag could never match (docs/decisions.md F79).
+    and for a finding cdk-nag could never match (docs/decisions.md F77).
     """
     target = construct if apply_to_children else _own_resource(construct)
     stack = Stack.of(construct)

@@ -46,7 +46,7 @@ TRIGGER_EVENTS = (
 )
 MAX_TRIGGERS = 10
 # A blue/green deployment may wait at most 48 hours between the deployment of the revision and the rerouting of traffic
-# (CodeDeploy user guide, limits; docs/decisions.md F82): the ready wait is 1..2880 minutes.
+# (CodeDeploy user guide, limits; docs/decisions.md F80): the ready wait is 1..2880 minutes.
 READY_WAIT_MINUTES_RANGE = (1, 2880)
 SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 

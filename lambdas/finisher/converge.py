@@ -317,7 +317,7 @@ def _after_failure(
 
 def _window(clients: Clients, stack: Stack, state: _State) -> bake.Window | None:
     """The bake window of the group's last attempted deployment, if that deployment opened one."""
-    # The role may read this one key but not list the bucket: a missing window answers 403 (docs/decisions.md F88).
+    # The role may read this one key but not list the bucket: a missing window answers 403 (docs/decisions.md F86).
     key = bake.window_key(stack.application, stack.deployment_group)
     window = bake.read_window(clients.s3, stack.bucket, key, denied_means_absent=True)
     return window if window is not None and window.deployment_id == state.last_attempted else None

@@ -5,7 +5,7 @@ traffic (BlockTraffic deregistered them) while the release run watches, every `P
 
 * the window's record in AWS (`bluegreen.bake`, next to the release lease): a `rollback-requested` written by
   `deploy.py rollback` from any machine, or an `end-requested` written by a release that wants to start;
-* the deployment group's CloudWatch alarms (the names the group lists, DescribeAlarms, docs/decisions.md F89): one
+* the deployment group's CloudWatch alarms (the names the group lists, DescribeAlarms, docs/decisions.md F87): one
   that went to ALARM after the window opened is a rollback decision;
 * the deadline: once it passed, the window is closed and the old slot emptied through the drain path, as today.
 
@@ -14,7 +14,7 @@ register the old slot's instances with the target group, wait until each is heal
 deregister the new slot's instances (new requests stop at once, F4), point the deployment group back at the old slot
 and scale the new slot to 0, so the drain hook lets each instance go once its requests in flight finished.
 CodeDeploy knows nothing of it: its history keeps the release's deployment as Succeeded (CodeDeploy cannot record a
-rollback that is not a deployment, F90); the window's record (state `rolled-back`, who asked, why, when; the artifact
+rollback that is not a deployment, F88); the window's record (state `rolled-back`, who asked, why, when; the artifact
 bucket keeps every version) and the release report say what happened, and the group's lastSuccessfulDeployment is no
 longer the live slot's revision, which `release.live` already accepts (the load balancer and the group's list decide).
 
@@ -103,7 +103,7 @@ class Outcome:
 
 def firing(cloudwatch: Any, names: tuple[str, ...], since: datetime) -> list[str]:
     """Which of the alarms are in ALARM having changed state at or after `since` (one that was already in ALARM
-    before the window opened is not this release's doing). DescribeAlarms takes at most 100 names (F89)."""
+    before the window opened is not this release's doing). DescribeAlarms takes at most 100 names (F87)."""
     if cloudwatch is None or not names:
         return []
     answer = cloudwatch.describe_alarms(AlarmNames=list(names[:100]), AlarmTypes=["MetricAlarm", "CompositeAlarm"])
@@ -126,7 +126,7 @@ class FastRollback:
     def run(self, window: bake.Window, reason: str) -> Outcome:
         """Roll back onto `window.old_slot`; `DeploymentFailed` (traffic stays on the new slot) when the old slot's
         instances do not become healthy in time or there are none. The new slot is deregistered only once the old one
-        is healthy (F87, F91): traffic is never left on targets that fail their checks."""
+        is healthy (F85, F89): traffic is never left on targets that fail their checks."""
         site, started = self.site, self.runtime.now()
         if site.elbv2 is None or not site.target_group_arn:
             raise DeploymentFailed("a fast rollback needs the target group (output TargetGroupArn)")
@@ -167,7 +167,7 @@ class FastRollback:
         return max(self.model.seconds * HEALTHY_BOUND_FACTOR, HEALTHY_BOUND_MINIMUM_SECONDS)
 
     def _healthy(self, instances: list[str]) -> bool:
-        """Wait until every instance is `healthy` in the target group (F85), bounded by `_bound`."""
+        """Wait until every instance is `healthy` in the target group (F83), bounded by `_bound`."""
         site, deadline = self.site, self.runtime.now() + timedelta(seconds=self._bound())
         assert site.elbv2 is not None
         while True:
@@ -184,7 +184,7 @@ class FastRollback:
             self.runtime.sleep(HEALTH_POLL_SECONDS)
 
     def _release_new_slot(self, window: bake.Window) -> None:
-        """Deregister the new slot's instances now (new requests stop at once, F87), point the group back, empty the
+        """Deregister the new slot's instances now (new requests stop at once, F85), point the group back, empty the
         new slot (the drain hook lets each instance go once its requests in flight finished)."""
         site = self.site
         assert site.elbv2 is not None

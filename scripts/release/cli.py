@@ -280,11 +280,11 @@ def _add_targets(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fleet-max", help="fleet maximum (env FLEET_MAX_SIZE)")
 
 
-# Why the flag exists, in the help: the three events it covers run the PREVIOUS revision's scripts (F72).
+# Why the flag exists, in the help: the three events it covers run the PREVIOUS revision's scripts (F70).
 IGNORE_STOP_HELP = (
     "let the deployment go on past a failing ApplicationStop, BeforeBlockTraffic or AfterBlockTraffic script "
     "(CreateDeployment ignoreApplicationStopFailures; env IGNORE_APPLICATION_STOP_FAILURES=true). Those events run "
-    "the scripts of the revision an instance got LAST, not this one (docs/decisions.md F72): the live slot's "
+    "the scripts of the revision an instance got LAST, not this one (docs/decisions.md F70): the live slot's "
     "instances run BeforeBlockTraffic/AfterBlockTraffic from the previous release, and an idle-slot instance runs "
     "ApplicationStop only if it already holds a revision of this group (freshly launched ones run none). One broken "
     "script there fails every release, including the one that fixes it: use this for that release."
@@ -293,7 +293,7 @@ FILE_EXISTS_HELP = (
     "what Install does with a file at a destination that the last successful deployment did not put there: "
     "DISALLOW fails the deployment, OVERWRITE replaces the file, RETAIN keeps it (CreateDeployment "
     "fileExistsBehavior; env FILE_EXISTS_BEHAVIOR). Default: not sent, so CodeDeploy's default DISALLOW applies. "
-    "An appspec.yml file_exists_behavior wins over this option (docs/decisions.md F73)."
+    "An appspec.yml file_exists_behavior wins over this option (docs/decisions.md F71)."
 )
 NO_WAIT_HELP = (
     "create the deployment, print its id and exit 0 without following it. This run's release lease is released on "
@@ -889,7 +889,7 @@ def _cmd_bundle(invocation: Invocation) -> int:
 
 def _preflight_settings(invocation: Invocation) -> tuple[AppConfig, str]:
     """The settings `preflight` checks the account against (the stage's with --stage) and the bootstrap qualifier,
-    validated offline as synth validates them, the instance type included (docs/decisions.md F68): a typo is exit 2
+    validated offline as synth validates them, the instance type included (docs/decisions.md F66): a typo is exit 2
     before any client is built or AWS is called."""
     overrides = dict(invocation.context)
     try:

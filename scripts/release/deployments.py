@@ -204,9 +204,9 @@ def create_deployment(
     A retried create that finds this release's own deployment in flight returns its id (`_create`).
 
     `ignore_application_stop_failures` lets a failing ApplicationStop, BeforeBlockTraffic or AfterBlockTraffic
-    script (the previous revision's, docs/decisions.md F72) not fail the deployment; `file_exists_behavior`
+    script (the previous revision's, docs/decisions.md F70) not fail the deployment; `file_exists_behavior`
     (DISALLOW, OVERWRITE or RETAIN) is sent only when given, so CodeDeploy's default DISALLOW applies otherwise
-    (docs/decisions.md F73).
+    (docs/decisions.md F71).
     """
     params: dict[str, Any] = {
         "revision": dict(revision),
@@ -222,7 +222,7 @@ def create_deployment(
 
 def continue_deployment(codedeploy: Any, deployment_id: str) -> None:
     """ContinueDeployment(READY_WAIT): a blue/green deployment waiting in `Ready` starts rerouting traffic
-    (docs/decisions.md F83). A deployment that is not Ready raises ClientError `DeploymentIsNotInReadyStateException`.
+    (docs/decisions.md F81). A deployment that is not Ready raises ClientError `DeploymentIsNotInReadyStateException`.
     """
     codedeploy.continue_deployment(deploymentId=deployment_id, deploymentWaitType="READY_WAIT")
 
@@ -304,7 +304,7 @@ class BootstrapGroupInfo:
 
 def alarm_names(codedeploy: Any, application: str, group: str) -> tuple[str, ...]:
     """The CloudWatch alarms the deployment group lists, by name (alarmConfiguration, when enabled; at most 10,
-    docs/decisions.md F89): what the bake window watches (release.bake)."""
+    docs/decisions.md F87): what the bake window watches (release.bake)."""
     info = codedeploy.get_deployment_group(applicationName=application, deploymentGroupName=group)
     config = info["deploymentGroupInfo"].get("alarmConfiguration") or {}
     if not config.get("enabled"):

@@ -178,7 +178,7 @@ def follow(
     number of stop requests that ends following: 1 normally, one more than already seen while cleaning up (so a
     second SIGINT/SIGTERM skips the wait for the rollback). With `until_ready`, following also ends ("ready") at the
     first poll that shows the deployment `Ready`: installed on the replacement slot and waiting for ContinueDeployment
-    (the promotion gate, docs/decisions.md F83).
+    (the promotion gate, docs/decisions.md F81).
     """
     backoff = backoff or Backoff()
     started = runtime.now()

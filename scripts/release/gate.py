@@ -2,7 +2,7 @@
 
 With setting `promotionGate` on, the blue/green group stops each deployment once the replacement slot is installed,
 before any traffic moves: the deployment shows `Ready` and waits up to `promotionWaitMinutes` for ContinueDeployment
-(docs/decisions.md F82, F83). `release` follows it through that wait; `promote` and `abort` act on it from anywhere:
+(docs/decisions.md F80, F81). `release` follows it through that wait; `promote` and `abort` act on it from anywhere:
 
 * they find the waiting deployment from AWS (the group's deployments in flight whose status is `Ready`), never from
   files the run that started it left, so they work after that runner is gone;
@@ -12,8 +12,8 @@ before any traffic moves: the deployment shows `Ready` and waits up to `promotio
   the following `release`'s work; if that run is gone, the next `release` finishes it first, as after any crash.
 
 The pre-promotion check (`PromotionCheck`) runs while the deployment waits: CodeDeploy has no test traffic route for
-EC2 (F84), so the tool registers the replacement slot's instances in the preview target group behind the test
-listener, waits until they pass its health check (F85), runs the user's command with the listener's URL in
+EC2 (F82), so the tool registers the replacement slot's instances in the preview target group behind the test
+listener, waits until they pass its health check (F83), runs the user's command with the listener's URL in
 `TEST_URL`, and deregisters them again on every way out, before the deployment can be promoted.
 """
 
@@ -37,7 +37,7 @@ from release.timeout import read_traffic_timing
 READY = "Ready"
 # How often `promote --wait` looks for a deployment to become Ready.
 READY_POLL_SECONDS = 10.0
-# ContinueDeployment / StopDeployment answers that mean "it is not waiting any more" (docs/decisions.md F83, F57).
+# ContinueDeployment / StopDeployment answers that mean "it is not waiting any more" (docs/decisions.md F81, F57).
 NOT_WAITING = ("DeploymentIsNotInReadyStateException", "DeploymentAlreadyCompletedException")
 # The check's environment: the test listener's URL and the deployment it checks.
 URL_VARIABLE = "TEST_URL"

@@ -133,7 +133,7 @@ class Status:
     region: str | None = None
 
     def page(self, info: dict[str, Any]) -> str | None:
-        """The deployment's console page (docs/decisions.md F74), or None without a region or an id."""
+        """The deployment's console page (docs/decisions.md F72), or None without a region or an id."""
         deployment_id = info.get("deploymentId")
         return links.deployment_url(self.region, str(deployment_id)) if self.region and deployment_id else None
 
@@ -332,7 +332,7 @@ def print_status(
 def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO, *, region: str | None = None) -> int:
     """Stop every deployment in flight for the group, with automatic rollback; 0 also when none runs.
 
-    Each stopped deployment's console page is printed when the region is known (docs/decisions.md F74).
+    Each stopped deployment's console page is printed when the region is known (docs/decisions.md F72).
     """
     ids = deployments.deployments_in_flight(codedeploy, targets.application, targets.deployment_group)
     if not ids:
@@ -408,7 +408,7 @@ def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str |
         try:
             info = deployments.get_deployment(codedeploy, deployment_id)
         except ClientError as exc:
-            # GetDeployment's errors for an unknown id, or not an id at all (docs/decisions.md F102).
+            # GetDeployment's errors for an unknown id, or not an id at all (docs/decisions.md F100).
             if error_code(exc) not in ("DeploymentDoesNotExistException", "InvalidDeploymentIdException"):
                 raise
             raise TargetsError(

@@ -188,7 +188,7 @@ def _traffic_reached_green(snapshot: Snapshot | None) -> bool:
 
 
 def _gated(group: deployments.GroupInfo, plan: SlotPlan) -> bool:
-    """Whether the deployment will wait for promotion: a blue/green one whose group says STOP_DEPLOYMENT (F82)."""
+    """Whether the deployment will wait for promotion: a blue/green one whose group says STOP_DEPLOYMENT (F80)."""
     return plan.bootstrap is None and group.ready_action == "STOP_DEPLOYMENT"
 
 
@@ -989,7 +989,7 @@ class Release:
     def _at_the_gate(
         self, group: deployments.GroupInfo, plan: SlotPlan, ready: FollowResult, started: datetime
     ) -> FollowResult:
-        """The deployment waits for promotion (docs/decisions.md F82, F83): run the pre-promotion check, then follow
+        """The deployment waits for promotion (docs/decisions.md F80, F81): run the pre-promotion check, then follow
         on while `promote` continues it or `abort` stops it, from this or any other machine.
 
         The release keeps following through the wait, with the slots' scaling processes suspended and the lease held,

@@ -2,20 +2,20 @@
 
 The revision is found from AWS, not from the run that released it: the earlier stage's deployment group names its
 last successful deployment (GetDeploymentGroup `lastSuccessfulDeployment`), whose `revision.s3Location` pins the
-object by bucket, key, ETag and version id (docs/decisions.md F92). A deployment that did not succeed there (failed,
+object by bucket, key, ETag and version id (docs/decisions.md F90). A deployment that did not succeed there (failed,
 stopped, still running, of another group) is refused with exit 2, and so is a stage that has released nothing.
 
-CodeDeploy fetches an EC2 revision from a bucket in the instances' region (docs/decisions.md F93), and every stage has
+CodeDeploy fetches an EC2 revision from a bucket in the instances' region (docs/decisions.md F91), and every stage has
 its own artifact bucket, so the object is copied to the later stage's bucket under the same content-addressed key
 (`revisions/<application>/<content sha256>.zip`, release.upload) unless it is there already:
 
 - same region, same credentials: a server-side copy (S3 CopyObject, or UploadPartCopy parts above the transfer
-  threshold; docs/decisions.md F94), the bytes never pass through the runner;
+  threshold; docs/decisions.md F92), the bytes never pass through the runner;
 - another region, or another account's credentials (`--from-profile`): streamed through the tool (GetObject of the
   pinned version into a multipart upload), nothing written to disk.
 
 The copy is then pinned by the target object's own ETag and version id (read back with HeadObject;
-docs/decisions.md F95), so the later stage deploys exactly the bytes the earlier stage ran.
+docs/decisions.md F93), so the later stage deploys exactly the bytes the earlier stage ran.
 """
 
 from __future__ import annotations

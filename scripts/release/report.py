@@ -54,7 +54,7 @@ def rollback_text(record: ReleaseRecord) -> str | None:
     """`d-2 Succeeded` once the rollback deployment was followed, else CodeDeploy's rollback message; None: no rollback.
 
     The message (RollbackInfo.rollbackMessage) describes the rollback as it stood when it was read, right after the
-    failure ("in progress"): beside the rollback deployment's own final status it would contradict it (F76).
+    failure ("in progress"): beside the rollback deployment's own final status it would contradict it (F74).
     """
     if record.rollback_id and record.rollback_status:
         return f"{record.rollback_id} {record.rollback_status}"
@@ -312,7 +312,7 @@ def github_markdown(record: ReleaseRecord, timeline: Path | None, links: Mapping
         parts += ["", "```text", *record.failure, record.error.describe() if record.error else "", "```"]
     timeline_spans = spans(record)
     if timeline_spans:
-        # GitHub draws a mermaid block as a diagram (docs/decisions.md F77): the timeline inline.
+        # GitHub draws a mermaid block as a diagram (docs/decisions.md F75): the timeline inline.
         gantt = mermaid_gantt(timeline_spans, title=_timeline_title(record)).rstrip("\n")
         parts += ["", "```mermaid", gantt, "```"]
     return "\n".join(parts) + "\n"

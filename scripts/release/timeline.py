@@ -5,7 +5,7 @@ old instances' drain and every instance's CodeDeploy lifecycle events; the rehea
 machine. Both hand `Span`s to `render_svg`. The output is a self-contained SVG (no script, no external font or
 stylesheet) so it can be attached to a CI run, opened in a browser or embedded in a page, and it is byte-for-byte
 deterministic for a given input (and `now`), so it can be tested and diffed. `mermaid_gantt` gives the same story as
-Mermaid text, which GitHub draws inline in a step summary (docs/decisions.md F77).
+Mermaid text, which GitHub draws inline in a step summary (docs/decisions.md F75).
 
 Layout: a Gantt chart kept compact. Lanes are grouped under section headings (for example "release", "Green",
 "Blue"); each lane is one row, its spans side by side on a shared time axis (events of one instance never overlap),
@@ -328,7 +328,7 @@ _MERMAID_TAGS = {"Succeeded": "done", "Failed": "crit", "InProgress": "active"}
 
 
 def mermaid_text(text: str) -> str:
-    """`text` made safe as a Mermaid Gantt task, section or title name (docs/decisions.md F77).
+    """`text` made safe as a Mermaid Gantt task, section or title name (docs/decisions.md F75).
 
     `#`, `:`, `;` and `%` (comments, entity codes, the name/data separator) and line breaks become spaces; a name that
     would read as a statement keyword or start with a digit (a date) is prefixed with "- ".

@@ -29,7 +29,7 @@ from release.errors import InputError, UnexpectedAnswer
 _DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
 DURATION_FORMS = "seconds (90 or 90s), minutes (30m), hours (1h) or a combination (1h30m)"
 # The longest duration any option accepts: 7 days. CodeDeploy's longest wait inside a deployment, the ready wait of a
-# gated one, is at most 48 hours (docs/decisions.md F82), so a healthy release with it, its hooks and a slow fleet
+# gated one, is at most 48 hours (docs/decisions.md F80), so a healthy release with it, its hooks and a slow fleet
 # stays well inside a week; a longer figure is a typo. The bound also keeps every deadline computable: a `timedelta`
 # of more than 999999999 days (about 10**14 s) raises OverflowError, which came after CreateDeployment.
 MAX_DURATION_SECONDS = 7 * 24 * 3600

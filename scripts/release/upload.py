@@ -154,7 +154,7 @@ def check_bucket(s3: Any, bucket: str) -> None:
 
     Raises `UploadError` (exit 2) with what to do when the bucket does not exist, is denied or lies in another region;
     `AwsUnavailable` (exit 8) when S3 cannot be reached or answers otherwise (a server error, refused credentials;
-    docs/decisions.md F103).
+    docs/decisions.md F101).
     Needed before `publish_revision` because HeadObject alone cannot tell a missing bucket from a missing key (both
     answer 404 without a body).
     """
@@ -171,7 +171,7 @@ def check_bucket(s3: Any, bucket: str) -> None:
         if code not in {"403", "AccessDenied"} and is_refused(exc):
             raise AwsUnavailable(f"S3 refused the credentials for the artifact bucket {bucket!r}: {exc}") from exc
         if status == 403 or code in {"403", "AccessDenied"}:
-            # HeadBucket has no body (docs/decisions.md F103): a foreign bucket and refused credentials look alike.
+            # HeadBucket has no body (docs/decisions.md F101): a foreign bucket and refused credentials look alike.
             raise UploadError(
                 f"Access to the artifact bucket {bucket!r} is denied (403): it is another account's, or these "
                 "credentials are refused or may not s3:ListBucket it (`aws sts get-caller-identity` names them)."

@@ -66,7 +66,7 @@ def _stamp(now: datetime) -> str:
 def deployment_line(snapshot: Snapshot) -> str:
     """`deployment d-1: InProgress (Succeeded 1)`, or `rollback deployment d-2 (of d-1): Succeeded` for a rollback.
 
-    A rollback is the deployment CodeDeploy created itself (creator codeDeployRollback, docs/decisions.md F76): it
+    A rollback is the deployment CodeDeploy created itself (creator codeDeployRollback, docs/decisions.md F74): it
     is named so, so that its "Succeeded" is never read as the release's outcome.
     """
     info = snapshot.deployment

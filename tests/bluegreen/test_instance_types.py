@@ -43,7 +43,7 @@ def test_the_setting_accepts_a_graviton_type() -> None:
     assert load_config({"instanceType": "t4g.small"}).instance_type == "t4g.small"
 
 
-# -- the name is one botocore's EC2 model lists (docs/decisions.md F68) ------------------------------------------------
+# -- the name is one botocore's EC2 model lists (docs/decisions.md F66) ------------------------------------------------
 
 
 def test_a_misspelt_instance_type_is_refused_suggesting_the_listed_one() -> None:

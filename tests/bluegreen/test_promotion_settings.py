@@ -1,5 +1,5 @@
 """The promotion gate's settings: off by default, CodeDeploy's limits on the wait, and a test listener that is closed
-unless ranges are given (docs/decisions.md F82, F86)."""
+unless ranges are given (docs/decisions.md F80, F84)."""
 
 from __future__ import annotations
 

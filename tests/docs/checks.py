@@ -210,7 +210,7 @@ def check_cdk_arguments(words: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The AWS CLI, against botocore's models (docs/decisions.md F97, F98)
+# The AWS CLI, against botocore's models (docs/decisions.md F95, F96)
 # ---------------------------------------------------------------------------------------------------------------------
 
 # The AWS CLI's names for services whose botocore name differs (aws-cli renames them in its customizations).
@@ -317,14 +317,14 @@ def _check_query(call: AwsCall, operation: Any, paginated: bool) -> None:
             or (node["type"] == "function_expression" and node["value"] in PAGE_SENSITIVE_FUNCTIONS)
         ]
         assert not sensitive, (
-            f"{operation.name} is paginated and `--output text` runs --query on each page (docs/decisions.md F97): "
+            f"{operation.name} is paginated and `--output text` runs --query on each page (docs/decisions.md F95): "
             f"{query!r} picks or orders items per page, not over all of them"
         )
 
 
 def check_aws_arguments(words: list[str]) -> None:
     """The service and operation exist, every option is an input member (or a CLI option), every required member is
-    given, enum values are allowed ones, and --query reads fields the output has (F97, F98)."""
+    given, enum values are allowed ones, and --query reads fields the output has (F95, F96)."""
     call = AwsCall.of(words)
     if (call.service, call.operation) in CLI_ONLY_COMMANDS:
         return

@@ -505,7 +505,7 @@ def test_an_aws_command_the_model_does_not_allow_fails_the_check(words: list[str
 
 
 def test_create_deployment_takes_the_auto_scaling_groups_inside_target_instances_as_the_model_has_them() -> None:
-    # Given CodeDeploy's CreateDeployment: autoScalingGroups is a member of targetInstances, not of the input (F98)
+    # Given CodeDeploy's CreateDeployment: autoScalingGroups is a member of targetInstances, not of the input (F96)
     # Then the CLI options derived from the model's top-level members are accepted, enum values included
     check_aws_arguments(
         [

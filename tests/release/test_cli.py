@@ -447,7 +447,7 @@ def test_a_failed_release_through_main_exits_1_and_annotates_github(
     assert "::error title=release deployment failed::" in out
     step_summary = summary_file.read_text()
     assert "AfterInstall failed" in step_summary
-    # And the text, the JSON and the step summary link the deployment and CodeDeploy's rollback (F74)
+    # And the text, the JSON and the step summary link the deployment and CodeDeploy's rollback (F72)
     (deployment_id,) = codedeploy.created
     rollback_id = codedeploy.rollbacks[deployment_id]
     links = json.loads((tmp_path / "report" / "release-summary.json").read_text())["links"]

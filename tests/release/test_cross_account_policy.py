@@ -2,7 +2,7 @@
 
 The policy is read from the document itself, linted with parliament (as the stack's policies are, tests/stacks/iam),
 and checked against a real `promote-revision` run whose staging clients record every call they receive: each call,
-mapped to its IAM action and resource ARN (docs/decisions.md F100 for S3), must be allowed by a statement of the
+mapped to its IAM action and resource ARN (docs/decisions.md F98 for S3), must be allowed by a statement of the
 policy, and the policy must grant no action the tool never calls. A new call on staging fails here until the document
 grants it.
 """
@@ -67,7 +67,7 @@ def for_the_test(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def _s3_read(params: dict[str, Any]) -> tuple[str, str]:
-    # A read by version needs s3:GetObjectVersion, of the current version s3:GetObject (F100).
+    # A read by version needs s3:GetObjectVersion, of the current version s3:GetObject (F98).
     action = "s3:GetObjectVersion" if params.get("VersionId") else "s3:GetObject"
     return action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"
 

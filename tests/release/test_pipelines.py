@@ -90,7 +90,7 @@ def test_bitbucket_queues_cdk_deploy_and_the_release_as_one_tracked_step() -> No
     (step,) = [item["step"] for item in pipeline if "deployment" in item.get("step", {})]
     script = _script(step)
     # Then it is tracked as a production deployment and queued in a concurrency group (a second run waits and resumes
-    # by itself, F80), no stage splits it, and cdk deploy runs before the release in the same step
+    # by itself, F78), no stage splits it, and cdk deploy runs before the release in the same step
     assert step["deployment"] == "production"
     assert step["concurrency-group"] == "production"
     assert not [item for item in pipeline if "stage" in item]
@@ -191,7 +191,7 @@ def _bitbucket_main_steps(path: Path) -> list[dict[str, Any]]:
 def test_bitbucket_staged_releases_staging_by_itself_and_production_only_when_run_by_hand() -> None:
     # Given the staged Bitbucket pipeline's main branch
     tests, staging, production = _bitbucket_main_steps(BITBUCKET_STAGED)
-    # Then the tests run first, staging follows by itself and production waits for a manual trigger (F101)
+    # Then the tests run first, staging follows by itself and production waits for a manual trigger (F99)
     assert "make test" in _script(tests)
     assert "trigger" not in staging
     assert production["trigger"] == "manual"

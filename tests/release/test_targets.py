@@ -124,7 +124,7 @@ def test_a_missing_region_stops_before_any_client_is_built(
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    # Where the SDK alone would send S3 to us-east-1 (F75) and refuse the regional services
+    # Where the SDK alone would send S3 to us-east-1 (F73) and refuse the regional services
     assert boto3.Session().client("s3").meta.region_name == "us-east-1"
     # When any AWS command runs, Then it exits 2 with the fix, before a client exists
     assert cli.main(["status"], env={}) == ExitCode.BAD_INPUT

@@ -190,7 +190,7 @@ def test_a_failed_release_says_why_under_the_title() -> None:
     assert reason == ["deployment d-1 failed; traffic stays on slot-a."]
 
 
-# The Mermaid Gantt grammar GitHub's renderer applies (docs/decisions.md F77): a task is `name :data`, the name free of
+# The Mermaid Gantt grammar GitHub's renderer applies (docs/decisions.md F75): a task is `name :data`, the name free of
 # `#`, `:`, `;` (and, to stay clear of comments, `%`), not starting with a statement keyword or a digit; the data is
 # tags, a start in dateFormat and a positive length.
 KEYWORDS = ("gantt", "dateformat", "axisformat", "title", "section", "click", "href", "call", "excludes", "includes")

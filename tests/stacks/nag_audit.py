@@ -4,7 +4,7 @@ cdk-nag 3 reads acknowledgements from CDK's construct metadata (`Validations.of(
 `aws:cdk:acknowledged-rules`) and leaves an acknowledged finding out of its report, so the report alone cannot show
 which acknowledgement is still needed. `findings` runs the same AwsSolutions rules through a pack that records every
 finding before any acknowledgement is consulted. An acknowledgement covers the construct it is recorded on and
-everything below it (docs/decisions.md F78); one that covers no finding of its rule is stale: it hides nothing today
+everything below it (docs/decisions.md F76); one that covers no finding of its rule is stale: it hides nothing today
 and would silently hide a future drift, so the tests fail on it.
 """
 

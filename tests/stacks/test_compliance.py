@@ -1,5 +1,5 @@
 """Every synthesized template passes cdk-nag's AwsSolutions pack and cfn-lint; a finding nobody acknowledged fails
-`cdk synth` itself (cdk-nag runs as a CDK validation plugin, docs/decisions.md F78)."""
+`cdk synth` itself (cdk-nag runs as a CDK validation plugin, docs/decisions.md F76)."""
 
 from __future__ import annotations
 

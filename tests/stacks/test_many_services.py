@@ -1,4 +1,4 @@
-"""Two applications in one account, region and VPC: no physical name they set collides (docs/decisions.md F96)."""
+"""Two applications in one account, region and VPC: no physical name they set collides (docs/decisions.md F94)."""
 
 from __future__ import annotations
 

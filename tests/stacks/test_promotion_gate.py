@@ -1,5 +1,5 @@
 """The promotion gate in the stack: the group's ready option, the test listener, the preview target group, who may
-reach it, and what the registration policy lets the release role do (docs/decisions.md F82-F86).
+reach it, and what the registration policy lets the release role do (docs/decisions.md F80-F84).
 
 One extra synthesis (the gated variant); the ungated expectations use the session's default stack.
 """

@@ -1,4 +1,4 @@
-"""The promotion gate reaches CodeDeploy as the blue/green group's deployment-ready option (docs/decisions.md F82).
+"""The promotion gate reaches CodeDeploy as the blue/green group's deployment-ready option (docs/decisions.md F80).
 
 The requests go through botocore's Stubber, which validates them against the CodeDeploy model; the expected values
 are the ready option the gate means: STOP_DEPLOYMENT with its wait, or CONTINUE_DEPLOYMENT with none.

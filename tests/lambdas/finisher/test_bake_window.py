@@ -103,7 +103,7 @@ def test_a_window_of_an_older_deployment_does_not_hold_a_newer_release(world: Fi
 
 class _NoListBucket:
     """The S3 client as the finisher's role sees it: GetObject of a missing key answers 403 AccessDenied, since the
-    role has no s3:ListBucket (docs/decisions.md F88)."""
+    role has no s3:ListBucket (docs/decisions.md F86)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
