@@ -1225,7 +1225,7 @@ def main(
     args = parser.parse_args(argv)
     invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
     if args.command == "rehearse":
-        return _rehearse(args, invoked)
+        return rehearse.run_from_args(args)
     region = None
     try:
         invocation = invocation_from(args, env)
@@ -1244,19 +1244,6 @@ def main(
         hint = as_invoked(_aws_hint(args.command, region), invoked)
         print(f"AWS call failed: {exc}\nWhat to do: {hint}", file=sys.stderr)
         return int(ExitCode.AWS_UNAVAILABLE)
-
-
-def _rehearse(args: argparse.Namespace, invoked: str) -> int:
-    """`rehearse`: check its --report-dir first (exit 2, before any sandbox exists), then run it (release.rehearse)."""
-    # A report directory inside the revision is refused by the rehearsal itself, before it creates anything.
-    inside = args.report_dir is not None and args.report_dir.resolve().is_relative_to(args.app_dir.resolve())
-    if args.report_dir is not None and not inside:
-        try:
-            prepare_report_dir(args.report_dir)
-        except InputError as exc:
-            print(as_invoked(exc.describe(), invoked), file=sys.stderr)
-            return int(exc.exit_code)
-    return rehearse.run_from_args(args)
 
 
 # How hints, help and the README write the tool's command; `as_invoked` rewrites it into the one the user ran.

@@ -227,5 +227,5 @@ def test_rehearse_refuses_a_report_dir_it_cannot_write_before_running_anything(
     captured = capsys.readouterr()
     # Then exit 2 naming the directory, no event ran and no traceback
     assert code == ExitCode.BAD_INPUT
-    assert f"--report-dir {report_dir}: cannot be written (Not a directory)" in captured.out + captured.err
+    assert f"--report-dir {report_dir} cannot be written: Not a directory" in captured.out + captured.err
     assert "BeforeInstall" not in captured.out

@@ -111,7 +111,8 @@ def test_the_rehearsal_refuses_an_unwritable_report_dir_before_making_its_sandbo
     code = cli.main(["rehearse", "--app-dir", str(app), "--report-dir", str(_unwritable(tmp_path))])
     # Then it exits 2 naming the directory, and no sandbox was made
     assert code == ExitCode.BAD_INPUT
-    assert "--report-dir" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "--report-dir" in captured.out + captured.err
     assert list(temporary.iterdir()) == []
 
 

@@ -35,6 +35,7 @@ from release.rehearse.report import write_reports
 from release.rehearse.sandbox import download_bundle, install, remove_sandbox
 from release.rehearse.state import RunState, StepFailed, now
 from release.rehearse.traffic import MAX_SHUTDOWN_REQUESTS, allow_traffic, shutdown
+from release.report import prepare_report_dir
 from release.tree import check_readable
 
 # CodeDeploy returns "up to the last 4 KB of the diagnostic log" as logTail (API Diagnostics); the report shows as much.
@@ -108,7 +109,7 @@ def rehearse(options: RehearsalOptions, *, out: TextIO | None = None) -> Rehears
         try:
             result = replace(result, report_files=write_reports(result, options.report_dir, run.scripts_log_path))
         except OSError as exc:
-            # Checked writable before the run (_check_report_dir); failing now (a full disk, the refused directory
+            # Checked writable before the run (prepare_report_dir); failing now (a full disk, the refused directory
             # itself) loses the files, not the verdict, which the report on stdout still gives.
             note = f"report files not written to {options.report_dir}: {exc.strerror or exc}"
             result = replace(result, notes=(*result.notes, note))
@@ -143,20 +144,6 @@ def _release_orphans(run: RunState) -> None:
         )
 
 
-def _check_report_dir(report_dir: Path) -> None:
-    """Create `report_dir` now and make sure files can be written in it: a report that cannot be written is bad input
-    found before the run, not a traceback after it."""
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=report_dir):
-            pass
-    except OSError as exc:
-        raise InputError(
-            f"--report-dir {report_dir}: cannot be written ({exc.strerror or exc})",
-            hint="Give --report-dir a directory this user can create and write.",
-        ) from exc
-
-
 def _preflight(run: RunState) -> None:
     options = run.options
     app_dir = options.app_dir
@@ -168,7 +155,7 @@ def _preflight(run: RunState) -> None:
             hint="Choose a report directory outside --app-dir.",
         )
     if options.report_dir is not None:
-        _check_report_dir(options.report_dir)
+        prepare_report_dir(options.report_dir)
     # The check `bundle` makes, up front: a file the copy could not read is the revision's fault (exit 2), not a
     # DownloadBundle failure.
     check_readable(app_dir, revision_files(app_dir))
