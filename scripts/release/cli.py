@@ -1203,7 +1203,7 @@ def _cmd_gate(invocation: Invocation, clients: AwsClients, targets: Targets, run
     """`promote` or `abort` the group's deployment that waits for promotion (release.gate)."""
     if invocation.command == "promote":
         wait = invocation.promotion.wait_seconds
-        return gate.promote(clients.codedeploy, targets, sys.stdout, runtime=runtime, wait_seconds=wait)
+        return gate.promote(clients.codedeploy, clients.s3, targets, sys.stdout, runtime=runtime, wait_seconds=wait)
     return gate.abort(clients.codedeploy, targets, sys.stdout, runtime=runtime)
 
 

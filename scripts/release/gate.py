@@ -19,16 +19,19 @@ listener, waits until they pass its health check (F83), runs the user's command 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TextIO, TypeVar
 
 from botocore.exceptions import ClientError
 
 from release import deployments
 from release.errors import InputError
+from release.lease import lease_key
 from release.retry import AWS_ERRORS, error_code
 from release.runtime import Runtime
 from release.targets import Targets
@@ -54,8 +57,72 @@ T = TypeVar("T")
 CommandRunner = Callable[[str, Mapping[str, str], float], tuple[int | None, str]]
 
 
+# How long past its own bounds (preview health wait + command timeout) a "check running" mark still counts: a run
+# killed during the check blocks `promote` at most this much longer.
+CHECK_MARK_MARGIN_SECONDS = 60.0
+
+
 class NothingWaiting(InputError):
     """No deployment of the group waits for promotion (exit 2): nothing was continued or stopped."""
+
+
+class CheckRunning(InputError):
+    """The release that created the waiting deployment is still running its pre-promotion check (exit 2)."""
+
+
+def check_mark_key(application: str, group: str) -> str:
+    """`leases/<application>/<group>.check.json`: the "check running" mark, beside the group's release lease."""
+    return lease_key(application, group).removesuffix(".json") + ".check.json"
+
+
+@dataclass(frozen=True)
+class CheckMark:
+    """The "pre-promotion check running" mark of one deployment group, an object next to its release lease.
+
+    Body: `{"deploymentId": str, "running": bool, "expires": ISO 8601}`. The release writes it (running, expiring
+    after the check's own bounds plus `CHECK_MARK_MARGIN_SECONDS`) before it registers the replacement slot in the
+    preview group and overwrites it (not running) once the check ended, so only s3:GetObject/s3:PutObject on the lease
+    prefix are needed, as for the lease. `promote` reads it and refuses while it says running and has not expired.
+    """
+
+    s3: Any
+    bucket: str
+    key: str
+
+    @classmethod
+    def of(cls, s3: Any, targets: Targets) -> CheckMark:
+        """The mark of `targets`' deployment group in its artifact bucket."""
+        return cls(s3, targets.bucket, check_mark_key(targets.application, targets.deployment_group))
+
+    def _put(self, deployment_id: str, *, running: bool, expires: datetime) -> None:
+        body = {"deploymentId": deployment_id, "running": running, "expires": expires.isoformat()}
+        self.s3.put_object(
+            Bucket=self.bucket, Key=self.key, Body=json.dumps(body).encode(), ContentType="application/json"
+        )
+
+    def start(self, deployment_id: str, *, now: datetime, seconds: float) -> None:
+        """Mark the check of `deployment_id` as running for at most `seconds` (plus the margin) from `now`."""
+        self._put(deployment_id, running=True, expires=now + timedelta(seconds=seconds + CHECK_MARK_MARGIN_SECONDS))
+
+    def end(self, deployment_id: str, *, now: datetime) -> None:
+        """Mark the check of `deployment_id` as ended."""
+        self._put(deployment_id, running=False, expires=now)
+
+    def running(self, deployment_id: str, *, now: datetime) -> bool:
+        """Whether the check of `deployment_id` runs now (no mark, another deployment's, ended or expired: no)."""
+        try:
+            raw = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return False
+            raise
+        try:
+            body = json.loads(raw)
+            expires = datetime.fromisoformat(str(body["expires"]))
+        except (ValueError, KeyError, TypeError):
+            # An unreadable mark cannot say a check runs; it would otherwise block promote for ever.
+            return False
+        return bool(body.get("running")) and body.get("deploymentId") == deployment_id and expires > now
 
 
 def _target_slot(info: Mapping[str, Any]) -> str:
@@ -120,10 +187,19 @@ def _on_waiting(deployment_id: str, verb: str, call: Callable[[], T]) -> T:
         ) from exc
 
 
-def promote(codedeploy: Any, targets: Targets, stream: TextIO, *, runtime: Runtime, wait_seconds: float = 0.0) -> int:
-    """ContinueDeployment(READY_WAIT) on the group's waiting deployment; 0, or `NothingWaiting` (exit 2)."""
+def promote(
+    codedeploy: Any, s3: Any, targets: Targets, stream: TextIO, *, runtime: Runtime, wait_seconds: float = 0.0
+) -> int:
+    """ContinueDeployment(READY_WAIT) on the group's waiting deployment; 0, or `NothingWaiting` / `CheckRunning`
+    (exit 2) when nothing waits or its release still runs the pre-promotion check (`CheckMark`)."""
     info = find_waiting(codedeploy, targets, runtime=runtime, wait_seconds=wait_seconds, log=_writer(stream))
     deployment_id = str(info["deploymentId"])
+    if CheckMark.of(s3, targets).running(deployment_id, now=runtime.now()):
+        raise CheckRunning(
+            f"the pre-promotion check of deployment {deployment_id} is running; wait for it",
+            hint="Promote once the release says 'waiting for promotion' (`python scripts/deploy.py status` shows "
+            "it); a failing check stops the deployment itself.",
+        )
     _on_waiting(deployment_id, "promoted", lambda: deployments.continue_deployment(codedeploy, deployment_id))
     stream.write(
         f"promoted deployment {deployment_id}: CodeDeploy now routes traffic to {_target_slot(info)} "
@@ -214,11 +290,13 @@ class PromotionCheck:
         command: str,
         runtime: Runtime,
         log: Log,
+        mark: CheckMark,
         timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS,
         runner: CommandRunner = run_shell,
     ) -> None:
         """Hold the collaborators; nothing is called until `run`."""
         self.elbv2 = elbv2
+        self.mark = mark
         self.target_group_arn = target_group_arn
         self.url = url
         self.command = command
@@ -233,9 +311,14 @@ class PromotionCheck:
             return CheckOutcome(self.command, False, "the replacement slot has no instance to check")
         members = [{"Id": instance_id} for instance_id in instance_ids]
         try:
+            bound = self._health_bound_seconds()
+            self.mark.start(deployment_id, now=self.runtime.now(), seconds=bound + self.timeout_seconds)
+        except AWS_ERRORS as exc:
+            return CheckOutcome(self.command, False, f"could not mark the check as running ({error_code(exc)})")
+        try:
             self.elbv2.register_targets(TargetGroupArn=self.target_group_arn, Targets=members)
             self.log(f"preview target group: registered {', '.join(instance_ids)} behind {self.url}")
-            unhealthy = self._wait_healthy(members)
+            unhealthy = self._wait_healthy(members, bound)
             if unhealthy:
                 return CheckOutcome(self.command, False, unhealthy)
             return self._execute(deployment_id)
@@ -243,14 +326,21 @@ class PromotionCheck:
             return CheckOutcome(self.command, False, f"the preview target group refused it ({error_code(exc)})")
         finally:
             self._deregister(members)
+            self._end_mark(deployment_id)
+
+    def _end_mark(self, deployment_id: str) -> None:
+        try:
+            self.mark.end(deployment_id, now=self.runtime.now())
+        except AWS_ERRORS as exc:
+            # The mark expires on its own; until then `promote` refuses, which is the safe side.
+            self.log(f"could not mark the check as ended ({error_code(exc)}); `promote` refuses until it expires")
 
     def _health_bound_seconds(self) -> float:
         # Twice what AllowTraffic takes at the preview group's own health-check settings (docs/decisions.md F7).
         return 2.0 * read_traffic_timing(self.elbv2, self.target_group_arn).allow_traffic_seconds
 
-    def _wait_healthy(self, members: list[dict[str, str]]) -> str | None:
-        """None once every instance is healthy; otherwise, after the bound, why not (the states seen)."""
-        bound = self._health_bound_seconds()
+    def _wait_healthy(self, members: list[dict[str, str]], bound: float) -> str | None:
+        """None once every instance is healthy; otherwise, after `bound` seconds, why not (the states seen)."""
         started = self.runtime.now()
         while True:
             health = self.elbv2.describe_target_health(TargetGroupArn=self.target_group_arn, Targets=members)

@@ -1036,6 +1036,7 @@ class Release:
             command=command,
             runtime=self.runtime,
             log=self.view.note,
+            mark=gate.CheckMark.of(self.clients.s3, self.targets),
             timeout_seconds=self.options.check_timeout_seconds,
             runner=self._check_runner,
         )

@@ -140,7 +140,7 @@ def _promote_from_elsewhere(world: World, codedeploy: GatedCodeDeploy, *, after_
         if said or (world.clock.now() - started).total_seconds() < after_seconds:
             return
         out = io.StringIO()
-        said.append(str(gate.promote(codedeploy, _targets(), out, runtime=world.runtime())))
+        said.append(str(gate.promote(codedeploy, world.s3, _targets(), out, runtime=world.runtime())))
         said.append(out.getvalue())
 
     codedeploy.while_ready = act
@@ -210,7 +210,7 @@ def test_promote_after_the_runner_is_gone_continues_the_waiting_deployment_found
     codedeploy, deployment_id = _waiting_group()
     out = io.StringIO()
 
-    code = gate.promote(codedeploy, _targets(), out, runtime=world.runtime())
+    code = gate.promote(codedeploy, world.s3, _targets(), out, runtime=world.runtime())
 
     assert code == 0
     assert codedeploy.called("continue_deployment") == [
@@ -232,15 +232,16 @@ def test_abort_after_the_runner_is_gone_stops_the_waiting_deployment_with_rollba
     assert "traffic never left the live slot" in out.getvalue()
 
 
-@pytest.mark.parametrize("command", [gate.promote, gate.abort])
-def test_with_nothing_waiting_promote_and_abort_refuse_with_exit_2_and_touch_nothing(
-    world: World, command: Any
-) -> None:
+@pytest.mark.parametrize("name", ["promote", "abort"])
+def test_with_nothing_waiting_promote_and_abort_refuse_with_exit_2_and_touch_nothing(world: World, name: str) -> None:
     codedeploy = GatedCodeDeploy(Script([Frame("Succeeded")]))
     codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A)
 
     with pytest.raises(gate.NothingWaiting) as refused:
-        command(codedeploy, _targets(), io.StringIO(), runtime=world.runtime())
+        if name == "promote":
+            gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime())
+        else:
+            gate.abort(codedeploy, _targets(), io.StringIO(), runtime=world.runtime())
 
     assert refused.value.exit_code == ExitCode.BAD_INPUT
     assert "no deployment of" in refused.value.message
@@ -252,7 +253,7 @@ def test_promote_refuses_a_deployment_still_installing_and_names_its_state(world
     deployment_id = codedeploy.add_deployment(status="InProgress", target_slot=SLOT_B, minutes_ago=1)
 
     with pytest.raises(gate.NothingWaiting, match=f"{deployment_id} .* is InProgress, not waiting"):
-        gate.promote(codedeploy, _targets(), io.StringIO(), runtime=world.runtime())
+        gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime())
 
     assert codedeploy.called("continue_deployment") == []
 
@@ -269,7 +270,7 @@ def test_promote_with_wait_looks_again_until_the_deployment_is_ready(world: Worl
 
     world.clock.on_sleep = becomes_ready
     # When promoting with --wait 60
-    code = gate.promote(codedeploy, _targets(), io.StringIO(), runtime=world.runtime(), wait_seconds=60)
+    code = gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime(), wait_seconds=60)
     # Then it continued that deployment once it was Ready
     assert code == 0
     assert [call["deploymentId"] for call in codedeploy.called("continue_deployment")] == [deployment_id]
@@ -284,7 +285,7 @@ def test_a_promote_that_races_the_end_of_the_wait_is_refused_with_exit_2(world: 
     codedeploy.continue_deployment = expired  # type: ignore[method-assign]
 
     with pytest.raises(gate.NothingWaiting, match=f"{deployment_id} can no longer be promoted"):
-        gate.promote(codedeploy, _targets(), io.StringIO(), runtime=world.runtime())
+        gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime())
 
 
 # --- the pre-promotion check (moto ELB) ----------------------------------------------------------------------------
@@ -369,10 +370,60 @@ def test_a_failing_check_stops_the_deployment_with_rollback_and_reports_its_outp
     assert world.slot(SLOT_B)["DesiredCapacity"] == 0
 
 
+def test_promote_while_the_release_runs_the_check_is_refused_and_traffic_never_moves(
+    world: World, preview: tuple[Any, str]
+) -> None:
+    # Given a gated release whose check, while it runs, has someone call `promote` (then the check fails)
+    elbv2, arn = preview
+    world.scale(SLOT_A, 2)
+    codedeploy = GatedCodeDeploy(gated_success())
+    tried: list[str] = []
+
+    def promote_during_the_check(command: str, env: Mapping[str, str], timeout: float) -> tuple[int | None, str]:
+        with pytest.raises(gate.CheckRunning) as refused:
+            gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime())
+        tried.append(refused.value.message)
+        return 1, "checkout broken"
+
+    # When releasing with that check
+    record, _ = _release(
+        world, codedeploy, elbv2=elbv2, preview_arn=arn, check_runner=promote_during_the_check, check_command="x"
+    )
+    # Then promote was refused naming the deployment, the deployment was never continued, only stopped
+    assert tried == [f"the pre-promotion check of deployment {record.deployment_id} is running; wait for it"]
+    assert codedeploy.called("continue_deployment") == []
+    assert record.exit_code == ExitCode.DEPLOYMENT_FAILED
+    # And the mark says the check ended, so a later promote is not blocked by it
+    mark = gate.CheckMark.of(world.s3, _targets())
+    assert not mark.running(str(record.deployment_id), now=world.clock.now())
+
+
+def test_a_check_mark_left_by_a_killed_run_stops_blocking_promote_once_it_expires(world: World) -> None:
+    # Given a waiting deployment whose release was killed during a 300 s check (the mark was never ended)
+    codedeploy, deployment_id = _waiting_group()
+    mark = gate.CheckMark.of(world.s3, _targets())
+    mark.start(deployment_id, now=world.clock.now(), seconds=300)
+    # When promote runs within the bound, then after it
+    with pytest.raises(gate.CheckRunning):
+        gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime())
+    world.clock.sleep(300 + gate.CHECK_MARK_MARGIN_SECONDS + 1)
+    code = gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime())
+    # Then the first is refused and the second continues the deployment
+    assert code == 0
+    assert [call["deploymentId"] for call in codedeploy.called("continue_deployment")] == [deployment_id]
+
+
 def _check(world: World, preview: tuple[Any, str], command: str, **options: Any) -> gate.PromotionCheck:
     elbv2, arn = preview
     return gate.PromotionCheck(
-        elbv2, target_group_arn=arn, url=TEST_URL, command=command, runtime=world.runtime(), log=print, **options
+        elbv2,
+        target_group_arn=arn,
+        url=TEST_URL,
+        command=command,
+        runtime=world.runtime(),
+        log=print,
+        mark=gate.CheckMark.of(world.s3, _targets(arn)),
+        **options,
     )
 
 
@@ -407,7 +458,7 @@ def test_a_check_that_runs_too_long_fails(world: World, preview: tuple[Any, str]
 
 # --- the command line ----------------------------------------------------------------------------------------------
 
-EXPLICIT = ["--bucket", "b", "--application", APP, "--deployment-group", GROUP, "--slots", f"{SLOT_A},{SLOT_B}"]
+EXPLICIT = ["--bucket", BUCKET, "--application", APP, "--deployment-group", GROUP, "--slots", f"{SLOT_A},{SLOT_B}"]
 FLEET_FLAGS = ["--fleet-min", "1", "--fleet-desired", "2", "--fleet-max", "4"]
 
 
@@ -455,3 +506,21 @@ def test_a_check_command_without_a_test_listener_is_refused_before_anything_is_t
     assert code == ExitCode.BAD_INPUT
     assert "no test listener" in capsys.readouterr().err
     assert codedeploy.called("create_deployment") == []
+
+
+def test_deploy_py_promote_during_the_check_exits_2_saying_to_wait(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a waiting deployment whose release is running its pre-promotion check
+    codedeploy, deployment_id = _waiting_group()
+    gate.CheckMark.of(world.s3, _targets()).start(deployment_id, now=world.clock.now(), seconds=300)
+    # When promote runs from the command line
+    code = cli.main(
+        ["promote", *EXPLICIT, *FLEET_FLAGS], env={}, clients=_cli_clients(world, codedeploy), runtime=world.runtime()
+    )
+    # Then it exits 2 with one line and what to do, and continued nothing
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert f"the pre-promotion check of deployment {deployment_id} is running; wait for it" in err
+    assert "What to do:" in err and "Traceback" not in err
+    assert codedeploy.called("continue_deployment") == []
