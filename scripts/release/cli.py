@@ -970,6 +970,13 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
     args = invocation.release
     if invocation.command == "release" and args.app_dir is None:
         raise InputError("--app-dir is missing", hint="Give --app-dir DIR (or APP_DIR), the folder with appspec.yml.")
+    if not args.wait and invocation.promotion.check_command:
+        # The check runs while the run follows the deployment at Ready; a run that exits at once would skip it.
+        raise InputError(
+            f"--no-wait cannot run the pre-promotion check ({invocation.promotion.check_command}, from "
+            "--check-command, PROMOTION_CHECK_COMMAND or cdk.json's promotionCheckCommand)",
+            hint="Drop --no-wait so the release runs the check at the gate, or remove the check to release unchecked.",
+        )
     targets = _targets(invocation, clients)
     revision: dict[str, Any] | None = None
     if invocation.command == "rollback":

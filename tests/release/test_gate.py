@@ -524,3 +524,28 @@ def test_deploy_py_promote_during_the_check_exits_2_saying_to_wait(
     assert f"the pre-promotion check of deployment {deployment_id} is running; wait for it" in err
     assert "What to do:" in err and "Traceback" not in err
     assert codedeploy.called("continue_deployment") == []
+
+
+@pytest.mark.parametrize("source", ["--check-command", "promotionCheckCommand"])
+def test_no_wait_with_a_pre_promotion_check_is_refused_before_anything_is_touched(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # Given a gated stack with a test listener, and a check from the command line or from cdk.json
+    codedeploy = GatedCodeDeploy(gated_success())
+    flags = ["--check-command", "./smoke.sh"] if source == "--check-command" else []
+    if source == "promotionCheckCommand":
+        monkeypatch.setattr(cli, "_default_check_command", lambda: "./smoke.sh")
+    monkeypatch.setattr(cli, "_targets", lambda *_: _targets("arn:aws:elasticloadbalancing:preview"))
+    # When releasing with --no-wait
+    code = cli.main(
+        ["release", *EXPLICIT, *FLEET_FLAGS, "--app-dir", str(world.app_dir), "--no-wait", *flags],
+        env={},
+        clients=_cli_clients(world, codedeploy),
+    )
+    # Then it exits 2 saying so, and nothing was uploaded or deployed
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert "--no-wait cannot run the pre-promotion check (./smoke.sh" in err
+    assert "Traceback" not in err
+    assert codedeploy.called("create_deployment") == []
+    assert world.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
