@@ -19,9 +19,13 @@ listener, waits until they pass its health check (F83), runs the user's command 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,8 +57,13 @@ HEALTH_POLL_SECONDS = 5.0
 
 Log = Callable[[str], None]
 T = TypeVar("T")
-# Runs a shell command with an environment and a timeout in seconds: (exit code, or None when it timed out; output).
-CommandRunner = Callable[[str, Mapping[str, str], float], tuple[int | None, str]]
+# How often the running check is looked at (its exit, its deadline, a stop request).
+CHECK_POLL_SECONDS = 0.1
+# The most of the check's output kept (its end): the report shows only the last OUTPUT_TAIL_LINES lines anyway.
+OUTPUT_TAIL_BYTES = 64 * 1024
+# Runs a shell command with an environment, a timeout in seconds and a "stop requested?" predicate: (exit code, or
+# None when it timed out or was stopped; output).
+CommandRunner = Callable[[str, Mapping[str, str], float, Callable[[], bool]], tuple[int | None, str]]
 
 
 # How long past its own bounds (preview health wait + command timeout) a "check running" mark still counts: a run
@@ -253,20 +262,46 @@ class CheckOutcome:
         return lines
 
 
-def run_shell(command: str, env: Mapping[str, str], timeout: float) -> tuple[int | None, str]:
-    """Run `command` with /bin/sh; (exit code, or None after `timeout` seconds; stdout and stderr together)."""
-    try:
-        done = subprocess.run(
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    # The check runs as the leader of its own process group: SIGKILL reaches its pipelines and background children
+    # too, which a kill of the shell alone would leave running (holding the output, or the test listener).
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already empty
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _output_tail(out: Any) -> str:
+    size = out.seek(0, os.SEEK_END)
+    out.seek(max(0, size - OUTPUT_TAIL_BYTES))
+    return str(out.read().decode("utf-8", "replace"))
+
+
+def run_shell(
+    command: str, env: Mapping[str, str], timeout: float, stopped: Callable[[], bool] = lambda: False
+) -> tuple[int | None, str]:
+    """Run `command` with /bin/sh in a session of its own; (its exit status, or None after `timeout` seconds or once
+    `stopped()` is true; the last `OUTPUT_TAIL_BYTES` of stdout and stderr together).
+
+    The verdict is the shell's own exit status, not the end of its output: the output goes to a file, so a background
+    child that keeps it open cannot hold the check up. Once the shell exited, timed out or was stopped, its whole
+    process group is killed, so nothing the check started outlives it.
+    """
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(
             ["/bin/sh", "-c", command],
             env=dict(env),
-            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
             stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as exc:
-        return None, (exc.output or b"").decode("utf-8", "replace")
-    return done.returncode, done.stdout.decode("utf-8", "replace")
+        deadline = time.monotonic() + timeout
+        code = process.poll()
+        while code is None and time.monotonic() < deadline and not stopped():
+            time.sleep(CHECK_POLL_SECONDS)
+            code = process.poll()
+        _kill_group(process)
+        return code, _output_tail(out)
 
 
 def _tail(output: str) -> tuple[str, ...]:
@@ -360,7 +395,9 @@ class PromotionCheck:
     def _execute(self, deployment_id: str) -> CheckOutcome:
         env = {**os.environ, URL_VARIABLE: self.url, DEPLOYMENT_VARIABLE: deployment_id}
         self.log(f"pre-promotion check: {self.command} ({URL_VARIABLE}={self.url}, up to {self.timeout_seconds:.0f} s)")
-        code, output = self.runner(self.command, env, self.timeout_seconds)
+        code, output = self.runner(self.command, env, self.timeout_seconds, lambda: self.runtime.stop.requested)
+        if code is None and self.runtime.stop.requested:
+            return CheckOutcome(self.command, False, f"stopped ({self.runtime.stop.reason})", _tail(output))
         if code is None:
             return CheckOutcome(self.command, False, f"timed out after {self.timeout_seconds:.0f} s", _tail(output))
         return CheckOutcome(self.command, code == 0, f"exit {code}", _tail(output))

@@ -1003,6 +1003,9 @@ class Release:
         if outcome is not None:
             for line in outcome.lines():
                 view.note(line)
+            if not outcome.passed and self.runtime.stop.requested:
+                # A stop request ended the check: the cancel path stops the deployment (exit 4), not a failed check.
+                return FollowResult("cancelled", ready.snapshot)
             if not outcome.passed:
                 self._check_failure = outcome
                 stopped = self._stop(record.deployment_id, ready)

@@ -8,6 +8,7 @@ the check's registrations are the state ELB really ends in.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -315,7 +316,9 @@ def _recording_runner(elbv2: Any, arn: str, code: int, output: str) -> tuple[gat
     """A check that sees what the preview target group holds while it runs, then ends with `code` and `output`."""
     seen: list[dict] = []
 
-    def run(command: str, env: Mapping[str, str], timeout: float) -> tuple[int | None, str]:
+    def run(
+        command: str, env: Mapping[str, str], timeout: float, _stopped: Callable[[], bool]
+    ) -> tuple[int | None, str]:
         seen.append({"registered": _registered(elbv2, arn), "url": env.get("TEST_URL"), "timeout": timeout})
         return code, output
 
@@ -379,7 +382,9 @@ def test_promote_while_the_release_runs_the_check_is_refused_and_traffic_never_m
     codedeploy = GatedCodeDeploy(gated_success())
     tried: list[str] = []
 
-    def promote_during_the_check(command: str, env: Mapping[str, str], timeout: float) -> tuple[int | None, str]:
+    def promote_during_the_check(
+        command: str, env: Mapping[str, str], timeout: float, _stopped: Callable[[], bool]
+    ) -> tuple[int | None, str]:
         with pytest.raises(gate.CheckRunning) as refused:
             gate.promote(codedeploy, world.s3, _targets(), io.StringIO(), runtime=world.runtime())
         tried.append(refused.value.message)
@@ -411,6 +416,38 @@ def test_a_check_mark_left_by_a_killed_run_stops_blocking_promote_once_it_expire
     # Then the first is refused and the second continues the deployment
     assert code == 0
     assert [call["deploymentId"] for call in codedeploy.called("continue_deployment")] == [deployment_id]
+
+
+def test_sigterm_during_the_check_kills_it_at_once_deregisters_and_cancels(
+    world: World, preview: tuple[Any, str]
+) -> None:
+    # Given a gated release whose check would run 15 s, and SIGTERM arriving 1 s into it
+    elbv2, arn = preview
+    world.scale(SLOT_A, 2)
+    codedeploy = GatedCodeDeploy(gated_success())
+    runtime = world.runtime()
+    outputs: list[tuple[int | None, str]] = []
+
+    def sigterm_after_a_second(
+        command: str, env: Mapping[str, str], timeout: float, stopped: Callable[[], bool]
+    ) -> tuple[int | None, str]:
+        threading.Timer(1.0, runtime.stop.request, args=("SIGTERM",)).start()
+        outputs.append(gate.run_shell(command, env, timeout, stopped))
+        return outputs[-1]
+
+    view, _ = world.view()
+    clients = Clients(s3=world.s3, autoscaling=world.autoscaling, codedeploy=codedeploy, elbv2=elbv2)
+    options = world.options(check_command="echo started; sleep 15; echo finished")
+    release = Release(clients, _targets(arn), options, runtime, view, check_runner=sigterm_after_a_second)
+    # When releasing
+    record = release.run()
+    # Then the check was killed before it finished, and the release took the cancel path (exit 4)
+    assert outputs == [(None, "started\n")]
+    assert record.exit_code == ExitCode.CANCELLED
+    assert codedeploy.called("stop_deployment") == [{"deploymentId": record.deployment_id, "autoRollbackEnabled": True}]
+    assert codedeploy.called("continue_deployment") == []
+    # And nothing of the new slot is left in the preview group
+    assert _registered(elbv2, arn) == set()
 
 
 def _check(world: World, preview: tuple[Any, str], command: str, **options: Any) -> gate.PromotionCheck:
