@@ -15,6 +15,27 @@ from typing import Any
 DEPLOYMENT_STATE_CHANGE = "CodeDeploy Deployment State-change Notification"
 SCHEDULED_EVENT = "Scheduled Event"
 ENDED_STATES = ("SUCCESS", "FAILURE", "STOP")
+# The most characters of one event field a log line or an error message quotes: an event is the caller's input, and a
+# 10 MB field copied into the log line would cost more than the invocation.
+FIELD_CHARS = 200
+
+
+def short(value: Any) -> str:
+    """`value` quoted for a log line in at most about `FIELD_CHARS` characters, without ever recursing into it.
+
+    Strings and scalars are shown (a string cut at `FIELD_CHARS`, with its full length); a container only by its type
+    and size, since `repr` of a deeply nested one raises RecursionError.
+    """
+    if isinstance(value, str):
+        return repr(value) if len(value) <= FIELD_CHARS else f"{value[:FIELD_CHARS]!r}... ({len(value)} characters)"
+    if value is None or isinstance(value, bool | float):
+        return repr(value)
+    if isinstance(value, int):
+        # An int's digits count too, and past 4300 of them Python refuses to print it at all.
+        return repr(value) if abs(value) < 10**FIELD_CHARS else f"<int of {value.bit_length()} bits>"
+    if isinstance(value, Mapping | list | tuple):
+        return f"<{type(value).__name__} of {len(value)} items>"
+    return f"<{type(value).__name__}>"
 
 
 class MalformedEventError(ValueError):
@@ -40,7 +61,7 @@ def parse_trigger(event: Any) -> Trigger:
     if source == "aws.events" and detail_type == SCHEDULED_EVENT:
         return Trigger("sweep")
     if source != "aws.codedeploy" or detail_type != DEPLOYMENT_STATE_CHANGE:
-        raise MalformedEventError(f"unexpected event: source {source!r}, detail-type {detail_type!r}")
+        raise MalformedEventError(f"unexpected event: source {short(source)}, detail-type {short(detail_type)}")
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise MalformedEventError("the deployment event has no detail object")

@@ -1,8 +1,9 @@
 """Lambda entry point: parse the trigger, converge the group, log the decision.
 
 Error policy (as the drain and join functions):
-- an event that is not a deployment's end of this group nor the sweep is logged and answered normally: retrying
-  cannot change it;
+- an event that is not a deployment's end (SUCCESS, FAILURE, STOP) of this group nor the sweep is logged and answered
+  normally: retrying cannot change it. The handler checks the state itself rather than trusting the EventBridge rule
+  alone, and logs such an event only as a bounded summary (a few fields, each cut to `FIELD_CHARS`);
 - an AWS error, or a step that failed after the others were tried, is logged and raised: Lambda retries the
   invocation twice (asynchronous invocation, docs/decisions.md F63), then the event goes to the dead-letter queue,
   which an alarm watches. Every step sets a value, so a retry never does harm.
@@ -18,7 +19,7 @@ from typing import Any
 
 from finisher import aws
 from finisher.converge import AWS_ERRORS, Clients, FinishIncompleteError, Stack, converge
-from finisher.event import MalformedEventError, parse_trigger
+from finisher.event import ENDED_STATES, MalformedEventError, Trigger, parse_trigger, short
 from finisher.telemetry import emit, failure_record, ignored_record, outcome_record
 
 
@@ -34,23 +35,42 @@ class FunctionConfig:
     owner: str
 
 
+# The variables that must name something (an empty value is as wrong as a missing one).
+_REQUIRED = ("APPLICATION_NAME", "DEPLOYMENT_GROUP_NAME", "ARTIFACT_BUCKET", "TARGET_GROUP_ARN", "SLOT_NAMES")
+
+
 def config_from_env(environ: Mapping[str, str]) -> FunctionConfig:
-    """Read the configuration the construct set; raise `ConfigError` naming what is missing or wrong."""
-    try:
-        slots = tuple(name for name in environ["SLOT_NAMES"].split(",") if name)
-        if len(slots) != 2:
-            raise ConfigError(f"SLOT_NAMES must name two Auto Scaling groups, not {environ['SLOT_NAMES']!r}")
-        stack = Stack(
-            application=environ["APPLICATION_NAME"],
-            deployment_group=environ["DEPLOYMENT_GROUP_NAME"],
-            bootstrap_group=environ.get("BOOTSTRAP_GROUP_NAME") or None,
-            slots=(slots[0], slots[1]),
-            bucket=environ["ARTIFACT_BUCKET"],
-            target_group_arn=environ["TARGET_GROUP_ARN"],
-        )
-    except KeyError as exc:
-        raise ConfigError(f"environment variable {exc.args[0]} is not set") from exc
+    """Read the configuration the construct set; raise `ConfigError` naming what is missing or wrong: a required
+    variable unset or empty, or SLOT_NAMES not two different Auto Scaling group names."""
+    for name in _REQUIRED:
+        if not environ.get(name, "").strip():
+            raise ConfigError(f"environment variable {name} is {'empty' if name in environ else 'not set'}")
+    slots = tuple(name.strip() for name in environ["SLOT_NAMES"].split(",") if name.strip())
+    if len(slots) != 2 or slots[0] == slots[1]:
+        raise ConfigError(f"SLOT_NAMES must name two different Auto Scaling groups, not {environ['SLOT_NAMES']!r}")
+    stack = Stack(
+        application=environ["APPLICATION_NAME"],
+        deployment_group=environ["DEPLOYMENT_GROUP_NAME"],
+        bootstrap_group=environ.get("BOOTSTRAP_GROUP_NAME") or None,
+        slots=(slots[0], slots[1]),
+        bucket=environ["ARTIFACT_BUCKET"],
+        target_group_arn=environ["TARGET_GROUP_ARN"],
+    )
     return FunctionConfig(stack=stack, owner=f"finisher Lambda {environ.get('AWS_LAMBDA_FUNCTION_NAME', '?')}")
+
+
+def _not_ours(trigger: Trigger, stack: Stack) -> str | None:
+    """Why a deployment event is not for this function to act on, or None (the sweep always is)."""
+    if trigger.kind != "deployment":
+        return None
+    if trigger.application != stack.application or trigger.deployment_group != stack.deployment_group:
+        # The rule filters on this group; anything else (the bootstrap group's first release) is the tool's.
+        return f"deployment group {short(trigger.application)}/{short(trigger.deployment_group)} is not this finisher's"
+    if trigger.state not in ENDED_STATES:
+        # The rule passes only the ends; the handler holds to that itself, so that a rule edited by hand (or a test
+        # event) cannot have it converge while the deployment still runs (START, READY, ...).
+        return f"deployment state {short(trigger.state)} is not an end ({', '.join(ENDED_STATES)})"
+    return None
 
 
 def handle(
@@ -67,16 +87,12 @@ def handle(
     except MalformedEventError as exc:
         emit(ignored_record(str(exc), event))
         return {"status": "ignored", "reason": str(exc)}
-    stack = config.stack
-    if trigger.kind == "deployment" and (
-        trigger.application != stack.application or trigger.deployment_group != stack.deployment_group
-    ):
-        # The rule filters on this group; anything else (the bootstrap group's first release) is the tool's.
-        reason = f"deployment group {trigger.application}/{trigger.deployment_group} is not this finisher's"
+    reason = _not_ours(trigger, config.stack)
+    if reason is not None:
         emit(ignored_record(reason, event))
         return {"status": "ignored", "reason": reason}
     try:
-        outcome = converge(clients(), stack, now=now, owner=config.owner, request_id=request_id)
+        outcome = converge(clients(), config.stack, now=now, owner=config.owner, request_id=request_id)
     except FinishIncompleteError as exc:
         emit(outcome_record(trigger, exc.outcome, level="ERROR"))
         raise

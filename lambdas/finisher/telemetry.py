@@ -12,7 +12,11 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from finisher.converge import Action, Outcome
-from finisher.event import Trigger
+from finisher.event import Trigger, short
+
+# The fields of an ignored event that its log line quotes (each through `short`): enough to find it, never the event.
+_EVENT_FIELDS = ("source", "detail-type", "id", "time")
+_DETAIL_FIELDS = ("application", "deploymentGroup", "deploymentId", "state")
 
 # Decisions an operator should look at: something stays unfinished that the finisher will not finish by itself.
 _WARNINGS = frozenset({Action.SLOT_LEFT, Action.LEFT_ALONE, Action.NO_DEPLOYMENT, Action.FAST_ROLLBACK_PENDING})
@@ -54,12 +58,26 @@ def failure_record(trigger: Trigger, error: Exception) -> dict[str, Any]:
     }
 
 
+def event_summary(event: Any) -> dict[str, str]:
+    """A bounded summary of `event` for a log line: a few named fields, each quoted by `short`; no recursion."""
+    if not isinstance(event, Mapping):
+        return {"event": short(event)}
+    summary = {key: short(event[key]) for key in _EVENT_FIELDS if key in event}
+    detail = event.get("detail")
+    if isinstance(detail, Mapping):
+        summary.update({f"detail.{key}": short(detail[key]) for key in _DETAIL_FIELDS if key in detail})
+    elif "detail" in event:
+        summary["detail"] = short(detail)
+    return summary
+
+
 def ignored_record(reason: str, event: Any) -> dict[str, Any]:
-    """The log line for an event that is not for this function (answered normally: a retry cannot change it)."""
+    """The log line for an event that is not for this function (answered normally: a retry cannot change it); the
+    event appears only as `event_summary`, so a huge or deeply nested one cannot blow the line up or recurse."""
     return {
         "level": "WARNING",
         "message": f"finisher: event ignored: {reason}",
-        "event": event if isinstance(event, Mapping | list | str | int | float | bool | None) else repr(event),
+        "event": event_summary(event),
     }
 
 
