@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 
 from release import deployments
 from release.errors import InputError
-from release.lease import lease_key
+from release.lease import LEASE_PREFIX
 from release.retry import AWS_ERRORS, error_code
 from release.runtime import Runtime
 from release.targets import Targets
@@ -81,7 +81,7 @@ class CheckRunning(InputError):
 
 def check_mark_key(application: str, group: str) -> str:
     """`leases/<application>/<group>.check.json`: the "check running" mark, beside the group's release lease."""
-    return lease_key(application, group).removesuffix(".json") + ".check.json"
+    return f"{LEASE_PREFIX}/{application}/{group}.check.json"
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,10 @@ class CheckMark:
     after the check's own bounds plus `CHECK_MARK_MARGIN_SECONDS`) before it registers the replacement slot in the
     preview group and overwrites it (not running) once the check ended, so only s3:GetObject/s3:PutObject on the lease
     prefix are needed, as for the lease. `promote` reads it and refuses while it says running and has not expired.
+
+    A 403 on reading it is never taken as "no mark": it also means a promote role without s3:GetObject, and promoting
+    then could move traffic to an unchecked slot. Without s3:ListBucket S3 answers a missing key with 403 too
+    (docs/decisions.md F86), so `promote` needs both (docs/pipelines.md, "Promotion gate").
     """
 
     s3: Any

@@ -14,6 +14,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from release import cli, gate
 from release.errors import ExitCode
 from release.orchestrate import Clients, Release
@@ -586,3 +588,22 @@ def test_no_wait_with_a_pre_promotion_check_is_refused_before_anything_is_touche
     assert "Traceback" not in err
     assert codedeploy.called("create_deployment") == []
     assert world.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+
+
+def test_promote_that_may_not_read_the_check_mark_continues_nothing(world: World) -> None:
+    # Given a waiting deployment, and credentials that S3 answers with 403 for the mark (no GetObject, or no mark and
+    # no ListBucket: docs/decisions.md F86)
+    codedeploy, _ = _waiting_group()
+    s3 = boto3.client("s3", region_name=REGION)
+    stubber = Stubber(s3)
+    stubber.add_client_error(
+        "get_object",
+        service_error_code="AccessDenied",
+        http_status_code=403,
+        expected_params={"Bucket": BUCKET, "Key": gate.check_mark_key(APP, GROUP)},
+    )
+    # When promote runs
+    with stubber, pytest.raises(ClientError):
+        gate.promote(codedeploy, s3, _targets(), io.StringIO(), runtime=world.runtime())
+    # Then it stopped at the refusal: the deployment was not continued
+    assert codedeploy.called("continue_deployment") == []
