@@ -92,8 +92,15 @@ def load_stages(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
     base_stack_name = load_config(base, project_dir=project_dir).stack_name
     stages: list[Stage] = []
     for name, entry in _entries(raw):
-        if any(stage.name == name for stage in stages):
+        twin = next((stage.name for stage in stages if stage.name.lower() == name.lower()), None)
+        if twin == name:
             raise ConfigError(f"stage {name!r} is declared twice; stage names must be unique (they name the stacks)")
+        if twin is not None:
+            # Names apart only in case are one directory on a case-insensitive file system (promote-waves writes
+            # --report-dir/STAGE) and one stage to a reader typing --stage: refused rather than guessed.
+            raise ConfigError(
+                f"stages {twin!r} and {name!r} differ only in case; give stages names that differ in more than case"
+            )
         stages.append(_stage(name, entry, base, base_stack_name, project_dir))
     load_waves(context, tuple(stages))
     return tuple(stages)
