@@ -114,3 +114,29 @@ def test_status_all_stages_exits_8_when_no_stage_could_be_read(monkeypatch: pyte
     assert code == ExitCode.AWS_UNAVAILABLE, captured.err
     assert captured.out.count("ExpiredToken") == len(STAGES)
     assert "No stage could be read." in captured.err and "What to do:" in captured.err
+
+
+@pytest.mark.usefixtures("declared_stages")
+def test_promote_waves_builds_each_stages_clients_in_its_region_without_aws_region(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: Any
+) -> None:
+    # Given no region in the environment, and credentials every region refuses
+    regions: list[str | None] = []
+
+    def refused(settings: Any) -> Any:
+        regions.append(settings.region)
+        cloudformation = boto3.client("cloudformation", region_name=settings.region)
+        stubber = Stubber(cloudformation)
+        stubber.add_client_error("describe_stacks", "ExpiredToken", "The security token expired", 403)
+        stubber.activate()
+        return cli.AwsClients(s3=None, autoscaling=None, codedeploy=None, cloudformation=cloudformation, elbv2=None)
+
+    monkeypatch.setattr(cli, "build_clients", refused)
+    # When staging's revision is promoted in one wave to production
+    argv = ["promote-waves", "--from-stage", "staging", "--wave", "production", "--report-dir", str(tmp_path)]
+    code = cli.main(argv, env={})
+    # Then the clients were built for production's own region (no "no region" refusal), and the refused
+    # credentials stop the wave with exit 8
+    captured = capsys.readouterr()
+    assert None not in regions and regions[0] == "eu-west-1", regions
+    assert code == ExitCode.AWS_UNAVAILABLE, captured.err
