@@ -35,6 +35,15 @@ def aws() -> Iterator[None]:
         yield
 
 
+def refused_clients(settings: Any) -> Any:
+    """Clients of `settings`' region whose credentials CloudFormation refuses (expired token)."""
+    cloudformation = boto3.client("cloudformation", region_name=settings.region)
+    stubber = Stubber(cloudformation)
+    stubber.add_client_error("describe_stacks", "ExpiredToken", "The security token expired", 403)
+    stubber.activate()
+    return cli.AwsClients(s3=None, autoscaling=None, codedeploy=None, cloudformation=cloudformation, elbv2=None)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -99,14 +108,7 @@ def test_status_all_stages_reads_each_stage_in_its_region_without_aws_region(
 @pytest.mark.usefixtures("declared_stages")
 def test_status_all_stages_exits_8_when_no_stage_could_be_read(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     # Given credentials that every stage's region refuses
-    def refused(settings: Any) -> Any:
-        cloudformation = boto3.client("cloudformation", region_name=settings.region)
-        stubber = Stubber(cloudformation)
-        stubber.add_client_error("describe_stacks", "ExpiredToken", "The security token expired", 403)
-        stubber.activate()
-        return cli.AwsClients(s3=None, autoscaling=None, codedeploy=None, cloudformation=cloudformation, elbv2=None)
-
-    monkeypatch.setattr(cli, "build_clients", refused)
+    monkeypatch.setattr(cli, "build_clients", refused_clients)
     # When every stage's status is asked for
     code = cli.main(["status", "--all-stages"], env={})
     # Then each stage's line says why, and the command exits 8 (AWS unavailable), not 0
@@ -125,11 +127,7 @@ def test_promote_waves_builds_each_stages_clients_in_its_region_without_aws_regi
 
     def refused(settings: Any) -> Any:
         regions.append(settings.region)
-        cloudformation = boto3.client("cloudformation", region_name=settings.region)
-        stubber = Stubber(cloudformation)
-        stubber.add_client_error("describe_stacks", "ExpiredToken", "The security token expired", 403)
-        stubber.activate()
-        return cli.AwsClients(s3=None, autoscaling=None, codedeploy=None, cloudformation=cloudformation, elbv2=None)
+        return refused_clients(settings)
 
     monkeypatch.setattr(cli, "build_clients", refused)
     # When staging's revision is promoted in one wave to production
