@@ -50,17 +50,23 @@ bootstrap: setup
 	cdk bootstrap
 
 # With stages (README, Stages): `make diff STAGE=staging`, `make deploy STAGE=staging` act on that stage's stack only.
+# The exact stack name, computed in the recipe (a glob like "*-us" would also match production-us): STAGE_CHECK stops
+# the recipe (exit 2, with what to do) when the stage is not declared, before any cdk command; STAGE_STACK then names it.
 STAGE ?=
-STAGE_STACKS := $(if $(STAGE),"*-$(STAGE)",)
+STAGE_NAME_COMMAND := $(BIN)/python -m bluegreen.stages stack-name '$(STAGE)'
+STAGE_CHECK := $(if $(STAGE),$(STAGE_NAME_COMMAND) >/dev/null,)
+STAGE_STACK := $(if $(STAGE),"$$($(STAGE_NAME_COMMAND))",)
 
 diff: setup
-	cdk diff --no-color $(STAGE_STACKS)
+	$(STAGE_CHECK)
+	cdk diff --no-color $(STAGE_STACK)
 
 ## The pre-flight first (scripts/release/preflight.py): exit 2 with the fix when the account's Lambda concurrency
 ## cannot hold the stack's reservations or the region is not CDK-bootstrapped, instead of a failed `cdk deploy`.
 deploy: setup
-	$(BIN)/python scripts/deploy.py preflight $(if $(STAGE),--stage $(STAGE),)
-	cdk deploy --require-approval never --progress events $(STAGE_STACKS)
+	$(STAGE_CHECK)
+	$(BIN)/python scripts/deploy.py preflight $(if $(STAGE),--stage '$(STAGE)',)
+	cdk deploy --require-approval never --progress events $(STAGE_STACK)
 
 ## Benchmarks print figures (never timed assertions). The bundle benchmark compares with AWS CLI v1's `aws deploy push`.
 bench: setup

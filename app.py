@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 
@@ -16,6 +18,7 @@ from bluegreen.config import (
     check_instance_type,
     check_region,
     check_region_listed,
+    load_cdk_json_context,
     load_config,
 )
 from bluegreen.stages import Stage, load_stages
@@ -37,6 +40,22 @@ NO_REGION = (
 CDK_CLI_DEFAULT_REGION = "us-east-1"
 # The variables the CDK CLI reads for the region before the profile (F103): AMAZON_* kept for backwards compatibility.
 CDK_CLI_REGION_VARIABLES = ("AWS_REGION", "AMAZON_REGION", "AWS_DEFAULT_REGION", "AMAZON_DEFAULT_REGION")
+
+
+# How the CDK CLI hands cdk.json's context (and -c) to the app: as JSON in CDK_CONTEXT_JSON, or, when that is too
+# large for the environment, in a file named by CONTEXT_OVERFLOW_LOCATION_ENV (docs/decisions.md F104).
+CLI_CONTEXT_VARIABLES = ("CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV")
+# The project's cdk.json, the one next to this file (what the CLI reads when run from the project directory).
+PROJECT_CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
+
+
+def direct_run_context(environ: Mapping[str, str], cdk_json: Path = PROJECT_CDK_JSON) -> dict[str, Any] | None:
+    """cdk.json's context when the app runs without the CDK CLI (`python app.py`: none of `CLI_CONTEXT_VARIABLES`
+    set), so that its settings, stages and feature flags apply as under `cdk synth`; None when the CLI passed the
+    context itself (docs/decisions.md F104). Raises `ConfigError` when cdk.json cannot be read as JSON."""
+    if any(name in environ for name in CLI_CONTEXT_VARIABLES):
+        return None
+    return load_cdk_json_context(cdk_json)
 
 
 @dataclass(frozen=True)
@@ -120,12 +139,13 @@ def build_stages(app: cdk.App, stages: tuple[Stage, ...], environ: Mapping[str, 
 
 def main() -> int:
     """Synthesize the stack with the settings' defaults (`bluegreen.config.SETTINGS`), overridden by any key set in
-    `cdk.json` context or with `cdk ... -c key=value`; with setting `stages`, one stack per stage instead. Bad input:
+    `cdk.json` context or with `cdk ... -c key=value` (run as `python app.py`, cdk.json's context is read here);
+    with setting `stages`, one stack per stage instead. Bad input:
     one message on stderr, exit code 2."""
     # aws-cdk-lib's built-in template validation only warns and costs most of synth's CPU (docs/performance.md);
     # the tests run cfn-lint on every template instead.
-    app = cdk.App(builtin_cloud_formation_validation=False)
     try:
+        app = cdk.App(builtin_cloud_formation_validation=False, context=direct_run_context(os.environ))
         # All of the context, so that a key that is no setting (a typo, a renamed setting) is refused, not ignored;
         # the namespaced keys of CDK and other tools pass (bluegreen.config.check_context_keys).
         context = dict(app.node.get_all_context())

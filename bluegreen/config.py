@@ -120,6 +120,15 @@ BAKE_MINUTES_RANGE = (0, 240)
 # The broadest range the test listener may admit: 10.0.0.0/8, the largest private block (RFC 1918). A broader range is
 # mostly public addresses, and the listener serves a release nobody has promoted yet.
 TEST_LISTENER_MIN_PREFIX = 8
+# At most this many ranges: each becomes one inbound rule of the load balancer's security group, whose IPv4 inbound
+# rules are capped at 60 by default (docs/decisions.md F105); the site's own listeners take up to 2 (ports 80 and 443),
+# and the rest is head-room for a raised-then-lowered quota or a rule added by hand, so synth refuses what the deploy
+# would fail on.
+TEST_LISTENER_MAX_CIDRS = 50
+# The ranges together may cover at most every private address (RFC 1918: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16):
+# a private network is the widest audience a pre-promotion check needs, and without a bound on the union a range the
+# /8 limit refuses could be split into /8s and pass (223 public /8s would open the listener to nearly everyone).
+TEST_LISTENER_MAX_ADDRESSES = 2**24 + 2**20 + 2**16
 # Ports the stack's own listeners take: a test listener on one of them would collide (DuplicateListener).
 RESERVED_LISTENER_PORTS = (80, 443)
 IPV4_CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
@@ -813,8 +822,9 @@ def _promotion(get: Callable[[str], Any]) -> Promotion | None:
 
 
 def _cidrs(key: str, value: Any) -> tuple[str, ...]:
-    """The test listener's allowed IPv4 ranges, as given. Refuses a range broader than `/TEST_LISTENER_MIN_PREFIX`
-    and any set of ranges that together cover every IPv4 address (two /1 halves are the whole internet too)."""
+    """The test listener's allowed IPv4 ranges, as given. Refuses a range broader than `/TEST_LISTENER_MIN_PREFIX`,
+    more than `TEST_LISTENER_MAX_CIDRS` ranges, and ranges that together hold more than `TEST_LISTENER_MAX_ADDRESSES`
+    addresses (so no split of a broad range, up to the whole internet, passes range by range)."""
     # cdk.json gives a list; `-c key=a,b` gives one comma-separated string.
     if _optional(value):
         return ()
@@ -837,12 +847,28 @@ def _cidrs(key: str, value: Any) -> tuple[str, ...]:
             )
         cidrs.append(item.strip())
         networks.append(network)
-    if any(net.prefixlen == 0 for net in ipaddress.collapse_addresses(networks)):
-        raise ConfigError(
-            f"context key '{key}': {cidrs!r} together cover every IPv4 address, which opens the test listener to the "
-            "whole internet; it serves a release that is not live yet, so give the ranges that run the check"
-        )
+    _check_cidr_totals(key, networks)
     return tuple(cidrs)
+
+
+def _check_cidr_totals(key: str, networks: list[ipaddress.IPv4Network]) -> None:
+    """Refuse more ranges than `TEST_LISTENER_MAX_CIDRS` (security group rules, docs/decisions.md F105) and ranges whose
+    union holds more than `TEST_LISTENER_MAX_ADDRESSES` addresses (all of private space)."""
+    distinct = set(networks)
+    if len(distinct) > TEST_LISTENER_MAX_CIDRS:
+        raise ConfigError(
+            f"context key '{key}': {len(distinct)} ranges; at most {TEST_LISTENER_MAX_CIDRS}, since each is one "
+            "inbound rule of the load balancer's security group (60 by default, docs/decisions.md F105); merge "
+            "neighbouring ranges or give the few that run the check"
+        )
+    # Fewer than 256 ranges of at most a /8 cannot cover every address; the union bound is the one that matters.
+    covered = sum(network.num_addresses for network in ipaddress.collapse_addresses(networks))
+    if covered > TEST_LISTENER_MAX_ADDRESSES:
+        raise ConfigError(
+            f"context key '{key}': the ranges together cover {covered:,} addresses, more than all private address "
+            f"space ({TEST_LISTENER_MAX_ADDRESSES:,}: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16); the test listener "
+            "serves a release that is not live yet, so give the ranges that run the check"
+        )
 
 
 def _stack_name(value: Any) -> str:

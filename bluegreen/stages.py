@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from bluegreen.config import (
     ConfigError,
     check_context_keys,
     check_region,
+    load_cdk_json_context,
     load_config,
     nearest_setting_hint,
 )
@@ -90,8 +92,15 @@ def load_stages(context: Mapping[str, Any], *, project_dir: Path = CDK_JSON.pare
     base_stack_name = load_config(base, project_dir=project_dir).stack_name
     stages: list[Stage] = []
     for name, entry in _entries(raw):
-        if any(stage.name == name for stage in stages):
+        twin = next((stage.name for stage in stages if stage.name.lower() == name.lower()), None)
+        if twin == name:
             raise ConfigError(f"stage {name!r} is declared twice; stage names must be unique (they name the stacks)")
+        if twin is not None:
+            # Names apart only in case are one directory on a case-insensitive file system (promote-waves writes
+            # --report-dir/STAGE) and one stage to a reader typing --stage: refused rather than guessed.
+            raise ConfigError(
+                f"stages {twin!r} and {name!r} differ only in case; give stages names that differ in more than case"
+            )
         stages.append(_stage(name, entry, base, base_stack_name, project_dir))
     load_waves(context, tuple(stages))
     return tuple(stages)
@@ -228,3 +237,27 @@ def _check_stage_keys(name: str, overrides: Mapping[str, Any]) -> None:
             problems.append(f"key '{key}' is not a setting{nearest_setting_hint(key, STAGE_FIELDS)}")
     if problems:
         raise ConfigError(f"stage {name!r}: " + "; ".join(problems) + " (settings: README.md, Configuration)")
+
+
+def main(argv: list[str] | None = None, *, cdk_json: Path = CDK_JSON) -> int:
+    """`python -m bluegreen.stages stack-name STAGE`: print the stack name of the declared stage STAGE (one line), for
+    the Makefile, which must give `cdk deploy` that exact name: a glob like `*-us` would also match `production-us`.
+    Exit 2 with one message and what to do when the stage is not declared or cdk.json is invalid."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "stack-name":
+        print("usage: python -m bluegreen.stages stack-name STAGE", file=sys.stderr)
+        return 2
+    try:
+        stage = find_stage(load_stages(load_cdk_json_context(cdk_json), project_dir=cdk_json.parent), args[1])
+    except ConfigError as exc:
+        print(
+            f"STAGE={args[1]}: {exc}\nWhat to do: name a stage declared under `stages` in cdk.json (README, Stages).",
+            file=sys.stderr,
+        )
+        return 2
+    print(stage.stack_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

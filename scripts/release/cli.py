@@ -36,7 +36,7 @@ from bluegreen.config import (
 from release import bake, gate, promotion, rehearse
 from release.bundle import write_bundle
 from release.ci import CiContext
-from release.errors import ExitCode, InputError, ReleaseError
+from release.errors import ExitCode, InputError, ReleaseError, TargetsError
 from release.lease import SKEW_SECONDS, TTL_SECONDS, Lease, default_owner, lease_key
 from release.links import console_links
 from release.operations import (
@@ -1074,15 +1074,25 @@ def run(invocation: Invocation, *, clients: AwsClients | None = None, runtime: R
         "promote-revision": _cmd_promote_revision,
         "promote-waves": _cmd_promote_waves,
     }
+    check_stages_offline(invocation)
     if invocation.command in deploying or invocation.follow:
         # Before anything is read or touched: an unwritable report directory is bad input, not a late crash.
         prepare_report_dir(invocation.release.report_dir)
+    if invocation.command == "promote-waves" or (invocation.command == "status" and invocation.stages.all_stages):
+        # Each stage declares its region: no default region (AWS_REGION) is needed, clients are built per stage.
+        every_stage = _cmd_promote_waves if invocation.command == "promote-waves" else _cmd_stage_statuses
+        return every_stage(invocation, clients, runtime or Runtime.system())
     clients = clients or build_clients(invocation.aws)
     runtime = runtime or Runtime.system()
     if invocation.command in deploying:
         return deploying[invocation.command](invocation, clients, runtime)
     if invocation.command == "status":
         return _cmd_status(invocation, clients, runtime)
+    return _cmd_on_group(invocation, clients, runtime)
+
+
+def _cmd_on_group(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+    """`promote`, `abort` (the gate) or `stop` on the stack's deployment group."""
     targets = _targets(invocation, clients)
     if invocation.command in ("promote", "abort"):
         return _cmd_gate(invocation, clients, targets, runtime)
@@ -1093,8 +1103,6 @@ def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     """`status`: one screen (or JSON) of what is live; with --follow, follow a deployment and finish it."""
     if invocation.follow:
         return _cmd_follow(invocation, clients, runtime)
-    if invocation.stages.all_stages:
-        return _cmd_stage_statuses(invocation, clients)
     return print_status(
         clients.codedeploy,
         clients.autoscaling,
@@ -1107,10 +1115,40 @@ def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     )
 
 
-def _stage_clients(invocation: Invocation, clients: AwsClients, region: str, profile: str | None) -> AwsClients:
-    """Clients for another stage: the command's own when region and profile are the same, else new ones."""
+def _stage_clients(invocation: Invocation, clients: AwsClients | None, region: str, profile: str | None) -> AwsClients:
+    """Clients for another stage: the command's own when it has some for the same region and profile, else new ones."""
     settings = dataclasses.replace(invocation.aws, region=region, profile=profile)
-    return clients if settings == invocation.aws else build_clients(settings)
+    return clients if clients is not None and settings == invocation.aws else build_clients(settings)
+
+
+def check_stages_offline(invocation: Invocation) -> None:
+    """Refuse, before any client is built or AWS called, what the stage flags make contradictory or unknown: `status
+    --all-stages` with --follow or --stage, or without declared stages; `promote-revision` from the stage it releases
+    to, or from an undeclared stage; `promote-waves` naming an undeclared stage (--from-stage or a wave's). Raises
+    `InputError`/`TargetsError` (exit 2)."""
+    args = invocation.stages
+    if invocation.command == "status" and args.all_stages:
+        if invocation.follow:
+            raise InputError(
+                "status --all-stages cannot --follow: --follow follows one stage's deployment",
+                hint="Give --stage NAME --follow for that stage, or drop --follow.",
+            )
+        if args.stage:
+            raise InputError(
+                f"status --all-stages reads every stage, but --stage (or RELEASE_STAGE) names {args.stage}",
+                hint="Give one of --all-stages and --stage (unset RELEASE_STAGE for --all-stages).",
+            )
+        declared_stages()
+    if invocation.command in ("promote-revision", "promote-waves") and args.from_stage:
+        declared_stages()
+        try:
+            select_stage(args.from_stage)
+        except TargetsError as exc:
+            raise TargetsError(f"--from-{exc.message.removeprefix('--')}", hint=exc.hint) from exc
+        if invocation.command == "promote-revision" and args.stage == args.from_stage:
+            raise InputError(
+                f"--from-stage {args.from_stage} is the stage released to", hint="Name the later stage with --stage."
+            )
 
 
 def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
@@ -1146,7 +1184,7 @@ def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: 
     return _report(invocation, clients, targets, record)
 
 
-def _cmd_promote_waves(invocation: Invocation, clients: AwsClients, runtime: Runtime) -> int:
+def _cmd_promote_waves(invocation: Invocation, clients: AwsClients | None, runtime: Runtime) -> int:
     """`promote-waves`: promote-revision into each stage of each wave in order; stop at the first that does not
     release; report every stage."""
     waves = _waves(invocation.stages)
@@ -1194,8 +1232,9 @@ def _waves(args: StageArgs) -> list[list[str]]:
     return declared
 
 
-def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients) -> int:
-    """`status --all-stages`: per stage of cdk.json, the revision live there and since when."""
+def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients | None, _runtime: Runtime) -> int:
+    """`status --all-stages`: per stage of cdk.json, the revision live there and since when, each read in its stage's
+    region. Exit 0 when at least one stage could be read, 8 (AWS unavailable) when none could."""
     statuses = []
     for stage in declared_stages():
         reader = _stage_clients(invocation, clients, stage.region, invocation.aws.profile)
@@ -1203,6 +1242,13 @@ def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients) -> int:
             promotion.stage_status(stage, cloudformation=reader.cloudformation, codedeploy=reader.codedeploy)
         )
     promotion.write_stage_statuses(statuses, sys.stdout, as_json=invocation.json_output)
+    if not any(status.read for status in statuses):
+        print(
+            "No stage could be read.\nWhat to do: check the credentials (`aws sts get-caller-identity`) and that "
+            "they may read each stage's stack in its account and region.",
+            file=sys.stderr,
+        )
+        return int(ExitCode.AWS_UNAVAILABLE)
     return int(ExitCode.RELEASED)
 
 

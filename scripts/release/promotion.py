@@ -239,6 +239,8 @@ class StageStatus:
     region: str
     live: StageRevision | None = None
     problem: str | None = None
+    # False when AWS could not be asked (refused credentials, unreachable endpoint): nothing is known of the stage.
+    read: bool = True
 
     def as_json(self) -> dict[str, Any]:
         """Stable keys for scripts."""
@@ -283,9 +285,11 @@ def stage_status(stage: Stage, *, cloudformation: Any, codedeploy: Any) -> Stage
     except PromotionRefused:
         return dataclasses.replace(status, problem="nothing released yet")
     except ReleaseError as exc:
-        return dataclasses.replace(status, problem=str(exc))
+        return dataclasses.replace(status, problem=str(exc), read=not isinstance(exc, AwsUnavailable))
     except (ClientError, BotoCoreError) as exc:
-        return dataclasses.replace(status, problem=f"cannot be read with these credentials and region: {exc}")
+        return dataclasses.replace(
+            status, problem=f"cannot be read with these credentials and region: {exc}", read=False
+        )
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from release.answers import required
 from release.deployments import GroupInfo
 from release.errors import InputError, UnexpectedAnswer
 
-# A duration: whole hours, minutes and seconds in that order, each at most once; a bare number is seconds.
-_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
+# A duration: a bare number of seconds, or whole hours, minutes and seconds in that order, each at most once and each
+# with its unit (`1h30` or `1m30` would leave the reader guessing what the trailing number counts).
+_DURATION = re.compile(r"(?P<bare>\d+)|(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
 DURATION_FORMS = "seconds (90 or 90s), minutes (30m), hours (1h) or a combination (1h30m)"
 # The longest duration any option accepts: 7 days. CodeDeploy's longest wait inside a deployment, the ready wait of a
 # gated one, is at most 48 hours (docs/decisions.md F80), so a healthy release with it, its hooks and a slow fleet
@@ -36,7 +37,8 @@ MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 def parse_duration(raw: str, source: str) -> int:
-    """Seconds of a duration written `90`, `90s`, `30m`, `1h` or `1h30m` (any of h, m, s in that order).
+    """Seconds of a duration written `90`, `90s`, `30m`, `1h` or `1h30m` (any of h, m, s in that order, each number
+    with its unit; after a larger unit, minutes and seconds below 60: `1h30`, `1m30`, `30m90s` are refused).
 
     `source` names where the text came from (`--timeout`, `RELEASE_TIMEOUT`) for the message. Anything else, a
     duration of zero and one longer than `MAX_DURATION_SECONDS` (7 days) is an `InputError` (exit 2) of one line:
@@ -49,7 +51,14 @@ def parse_duration(raw: str, source: str) -> int:
     if not text or match is None or not any(match.groupdict().values()):
         raise InputError(f"{given} is not a duration: write {DURATION_FORMS}", hint="")
     hours, minutes, seconds = (int(match.group(unit) or 0) for unit in ("h", "m", "s"))
-    total = hours * 3600 + minutes * 60 + seconds
+    # After a larger unit, a part of 60 or more is a typo or a sum to do by hand (30m90s is 31m30s): refused.
+    if (match.group("h") and minutes >= 60) or ((match.group("h") or match.group("m")) and seconds >= 60):
+        raise InputError(
+            f"{given} is not a duration: after hours or minutes, minutes and seconds are below 60; write "
+            f"{DURATION_FORMS}",
+            hint="",
+        )
+    total = int(match.group("bare") or 0) + hours * 3600 + minutes * 60 + seconds
     if total <= 0:
         raise InputError(f"{given} must be longer than zero: write {DURATION_FORMS}", hint="")
     if total > MAX_DURATION_SECONDS:

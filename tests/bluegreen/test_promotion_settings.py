@@ -84,10 +84,46 @@ def test_the_wait_is_range_checked_even_with_the_gate_off(minutes: int) -> None:
 
 
 def test_ranges_that_together_cover_the_whole_internet_are_refused() -> None:
-    # Given 256 /8 ranges: each within the minimum prefix, together every IPv4 address
-    halves = [f"{first}.0.0.0/8" for first in range(256)]
-    with pytest.raises(ConfigError, match="together cover every IPv4 address"):
-        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": halves})
+    # Given the two /1 halves split into /2s: within the count, together every IPv4 address
+    quarters = [f"{first}.0.0.0/2" for first in (0, 64, 128, 192)]
+    with pytest.raises(ConfigError, match="broader than /8"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": quarters})
+    # And 256 /8s: each within the minimum prefix, together every address (refused, whichever bound says it first)
+    eights = [f"{first}.0.0.0/8" for first in range(256)]
+    with pytest.raises(ConfigError, match="testListenerAllowedCidrs"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": eights})
+
+
+def test_every_public_slash_8_listed_is_refused_for_its_number_of_security_group_rules() -> None:
+    # Given the 223 /8s of unicast IPv4 (1.0.0.0/8 .. 223.0.0.0/8): each passes the per-range bound
+    every_eight = [f"{first}.0.0.0/8" for first in range(1, 224)]
+    # Then synth refuses them: 223 inbound rules exceed the security group's quota, which only the deploy would find
+    with pytest.raises(ConfigError, match=r"223 ranges; at most 50.*F105"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": every_eight})
+
+
+def test_as_many_ranges_as_the_rule_limit_allows_are_taken_and_one_more_is_refused() -> None:
+    # Given 50 runner addresses (/32s), the most the security group's rules leave room for
+    runners = [f"203.0.113.{host}/32" for host in range(1, 51)]
+    config = load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": runners})
+    assert config.promotion is not None and len(config.promotion.test_listener_cidrs) == 50
+    # When one more is given, Then it is refused before any deploy
+    with pytest.raises(ConfigError, match="51 ranges"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": [*runners, "198.51.100.7/32"]})
+
+
+def test_a_few_slash_8s_that_together_outnumber_all_private_addresses_are_refused() -> None:
+    # Given two public /8s: each within the per-range bound, few rules, but 33,554,432 addresses together,
+    # more than every private address (10/8, 172.16/12, 192.168/16 together hold 17,891,328)
+    with pytest.raises(ConfigError, match="together cover 33,554,432 addresses, more than all private"):
+        load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": "11.0.0.0/8,12.0.0.0/8"})
+
+
+def test_all_private_address_space_together_is_allowed() -> None:
+    private = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    config = load_config({**GATE, "testListenerPort": 8443, "testListenerAllowedCidrs": private})
+    assert config.promotion is not None
+    assert len(config.promotion.test_listener_cidrs) == 3
 
 
 @pytest.mark.parametrize("cidrs", ["0.0.0.0/1,128.0.0.0/1", "203.0.0.0/7"])

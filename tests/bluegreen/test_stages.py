@@ -135,3 +135,19 @@ def test_a_stage_is_found_by_name_and_an_unknown_name_gets_the_nearest_suggested
         find_stage(stages, "producton")
     with pytest.raises(ConfigError, match=r"cdk\.json declares no stages"):
         find_stage(None, "staging")
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [
+        [{"name": "Prod", "region": "eu-west-1"}, {"name": "prod", "region": "us-east-1"}],
+        {"staging": {"region": "eu-west-1"}, "STAGING": {"region": "eu-west-1"}},
+    ],
+)
+def test_two_stage_names_that_differ_only_in_case_are_refused(stages: list[dict] | dict) -> None:
+    # Given two stages whose names differ only in case (one report directory on a case-insensitive file system)
+    # Then the stages are refused, both names given
+    with pytest.raises(ConfigError, match="differ only in case") as raised:
+        load_stages({"stages": stages})
+    first, second = (list(stages) if isinstance(stages, dict) else [entry["name"] for entry in stages])[:2]
+    assert repr(first) in str(raised.value) and repr(second) in str(raised.value)

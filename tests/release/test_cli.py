@@ -214,7 +214,9 @@ def test_a_duration_is_read_in_seconds_minutes_and_hours(text: str, seconds: int
     assert _invocation(["release", "--timeout", text]).release.timeout_seconds == seconds
 
 
-@pytest.mark.parametrize("text", ["30x", "1.5h", "nan", "inf", "-5", "m", "30m1h", "1h 30m", "90ss", "0", "0s"])
+@pytest.mark.parametrize(
+    "text", ["30x", "1.5h", "nan", "inf", "-5", "m", "30m1h", "1h 30m", "90ss", "0", "0s", "1h30", "1m30", "30m90s"]
+)
 def test_a_duration_that_is_not_one_is_refused_in_one_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
     # When the flag is not a duration (or is zero)
     code = cli.main(["release", "--timeout", text, "--app-dir", "sample-app"], env={})

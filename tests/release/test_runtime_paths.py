@@ -442,3 +442,23 @@ def test_the_runs_notes_name_the_tool_as_the_user_ran_it(
     views[0].note("run `python scripts/deploy.py promote` now")
     # Then the note names the console script
     assert "run `bluegreen-release promote` now" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("90m", 5400), ("2h", 7200), ("1h30m", 5400), ("1m30s", 90), ("1h0m59s", 3659)],
+)
+def test_the_documented_duration_forms_are_taken(text: str, seconds: int) -> None:
+    assert parse_duration(text, "--timeout") == seconds
+
+
+@pytest.mark.parametrize("text", ["1h30", "1m30", "2h5", "30m90s", "1h60m", "1h0m60s", "s", "h", "1s30m", "1.5h"])
+def test_a_duration_with_a_number_without_its_unit_or_a_part_of_60_after_a_larger_unit_is_refused(
+    text: str,
+) -> None:
+    # When a duration leaves a number's unit to guess, or writes 90 seconds after the minutes
+    with pytest.raises(InputError) as raised:
+        parse_duration(text, "--timeout")
+    # Then it is bad input naming the text and the forms to write
+    assert f"--timeout {text!r} is not a duration" in raised.value.message
+    assert "1h30m" in raised.value.message
