@@ -115,6 +115,17 @@ def firing(cloudwatch: Any, names: tuple[str, ...], since: datetime) -> list[str
     )
 
 
+def rolled_back_in_window(window: bake.Window | None, deployment_id: str) -> bake.Window | None:
+    """The window in which `deployment_id` was rolled back (state `rolled-back`), or None.
+
+    CodeDeploy still lists that deployment as the group's lastSuccessfulDeployment (F88), so whoever reads "what the
+    group released last" (promote-revision, status --all-stages, rollback) must ask the window's record too.
+    """
+    if window is not None and window.deployment_id == deployment_id and window.state == bake.ROLLED_BACK:
+        return window
+    return None
+
+
 class FastRollback:
     """Traffic back onto the window's old slot (module docstring); the caller holds the release lease."""
 

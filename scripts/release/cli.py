@@ -977,7 +977,7 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
             fast = fast_rollback(clients, targets, runtime)
         if fast is not None:
             return fast
-        revision, source = previous_revision(clients.codedeploy, targets)
+        revision, source = previous_revision(clients.codedeploy, targets, bake.Site.of(clients, targets).read())
         print(f"rolling back to the revision of deployment {source}: {revision.get('s3Location', {}).get('key')}")
     if invocation.promotion.check_command and not (targets.preview_target_group_arn and targets.test_url):
         raise InputError(
@@ -1126,7 +1126,9 @@ def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: 
         cloudformation=source.cloudformation,
         default_fleet=source_stage.config.fleet,
     )
-    released = promotion.released_revision(source.codedeploy, source_targets, source_stage.name, args.from_deployment)
+    released = promotion.released_revision(
+        source.codedeploy, source_targets, source_stage.name, args.from_deployment, s3=source.s3
+    )
     copier = promotion.RevisionCopier(source.s3, clients.s3, same_credentials_and_region=source is clients)
     copied = copier.copy(released, targets.bucket)
     print(
@@ -1193,7 +1195,9 @@ def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients) -> int:
     for stage in declared_stages():
         reader = _stage_clients(invocation, clients, stage.region, invocation.aws.profile)
         statuses.append(
-            promotion.stage_status(stage, cloudformation=reader.cloudformation, codedeploy=reader.codedeploy)
+            promotion.stage_status(
+                stage, cloudformation=reader.cloudformation, codedeploy=reader.codedeploy, s3=reader.s3
+            )
         )
     promotion.write_stage_statuses(statuses, sys.stdout, as_json=invocation.json_output)
     return int(ExitCode.RELEASED)

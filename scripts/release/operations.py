@@ -14,8 +14,10 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from bluegreen import bake as bake_record
 from release import deployments, links, live, slots
 from release.answers import required
+from release.bake import rolled_back_in_window
 from release.errors import (
     Cancelled,
     DeploymentFailed,
@@ -350,17 +352,31 @@ def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO, *, region:
     return 0
 
 
-def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any], str]:
+def previous_revision(
+    codedeploy: Any, targets: Targets, window: bake_record.Window | None = None
+) -> tuple[dict[str, Any], str]:
     """The revision of the last successful user deployment before the current one, and that deployment's id.
 
     "Current" is the group's last successful deployment. Deployments by CodeDeploy's rollback, and ones of the same
-    revision as the current one, are skipped: rolling back to what is live would change nothing.
+    revision as the current one, are skipped: rolling back to what is live would change nothing. `window` is the
+    group's bake-window record: when it rolled the current deployment back, the previous revision is already live
+    on the window's old slot (CodeDeploy still lists the current one, docs/decisions.md F88), so `TargetsError`
+    (exit 2) refuses the no-op release.
     """
     group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
     if not group.last_successful_id:
         raise TargetsError(
             "the deployment group has no successful deployment yet; there is nothing to roll back",
             hint="Release a revision first (`python scripts/deploy.py release`).",
+        )
+    rolled_back = rolled_back_in_window(window, group.last_successful_id)
+    if rolled_back is not None:
+        raise TargetsError(
+            f"deployment {group.last_successful_id} was already rolled back in its bake window: "
+            f"{rolled_back.old_slot} serves the revision before it; a rollback would release the live revision "
+            "again, nothing to roll back",
+            hint="`python scripts/deploy.py status` shows what is live; to change it, release the wanted revision "
+            "with `release --app-dir` from its commit.",
         )
     current = deployments.get_deployment(codedeploy, group.last_successful_id)
     end = required(current, "createTime", "GetDeployment")
