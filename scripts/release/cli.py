@@ -42,6 +42,7 @@ from release.links import console_links
 from release.operations import (
     deployment_to_follow,
     follow_and_finish,
+    nothing_to_finish,
     previous_revision,
     print_status,
     stop_in_flight,
@@ -1032,6 +1033,10 @@ def _cmd_follow(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     """`status --follow`: follow the deployment to its end with release's view, finish it, report as release does."""
     targets = _targets(invocation, clients)
     deployment_id = deployment_to_follow(clients.codedeploy, targets, invocation.deployment_id)
+    done = nothing_to_finish(clients.codedeploy, clients.autoscaling, targets, deployment_id)
+    if done is not None:
+        print(done)
+        return int(ExitCode.RELEASED)
     release = _release(invocation, clients, targets, runtime)
     release.view.note(f"following deployment {deployment_id} of {targets.application}/{targets.deployment_group}")
     with stop_on_signals(runtime.stop):

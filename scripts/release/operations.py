@@ -437,6 +437,7 @@ def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str |
                 f"{info.get('deploymentGroupName')}, not to {targets.application}/{targets.deployment_group}",
                 hint="Give a deployment of this group (`status` lists them), or the --stack it belongs to.",
             )
+        _refuse_an_old_ending(codedeploy, targets, info)
         return deployment_id
     for group in sorted(groups, key=lambda name: name != targets.deployment_group):
         flying = deployments.deployments_in_flight(codedeploy, targets.application, group)
@@ -449,6 +450,50 @@ def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str |
             hint="Start one with `python scripts/deploy.py release` (or `release --no-wait`).",
         )
     return latest
+
+
+def _refuse_an_old_ending(codedeploy: Any, targets: Targets, info: dict[str, Any]) -> None:
+    """`TargetsError` (exit 2) for a deployment of the blue/green group that has ended and is not the group's latest:
+    a later deployment decided which slot serves since, so finishing this one would report a switch nobody made."""
+    deployment_id = str(info.get("deploymentId"))
+    if info.get("status") not in deployments.TERMINAL_STATUSES or info.get("deploymentGroupName") != (
+        targets.deployment_group
+    ):
+        return
+    latest = deployments.get_group(codedeploy, targets.application, targets.deployment_group).last_attempted_id
+    if latest in (None, deployment_id):
+        return
+    ended = info.get("completeTime")
+    when = f"{ended:%Y-%m-%d %H:%M:%SZ}" if isinstance(ended, datetime) else "an unknown time"
+    raise TargetsError(
+        f"deployment {deployment_id} ended at {when} ({str(info.get('status')).lower()}) and is not the group's "
+        f"latest ({latest}); nothing to follow",
+        hint="Run `python scripts/deploy.py status` to see what is live, or `status --follow` without "
+        "--deployment-id to follow the group's latest deployment.",
+    )
+
+
+def nothing_to_finish(codedeploy: Any, autoscaling: Any, targets: Targets, deployment_id: str) -> str | None:
+    """Why `status --follow` has nothing to do, or None: the deployment has ended and the group converged on it.
+
+    Converged: the group lists exactly the slot the deployment left serving (its target when it succeeded, the other
+    slot otherwise), the other slot holds no instance and neither slot has a suspended process. Then following it
+    would only report an old switch as new.
+    """
+    info = deployments.get_deployment(codedeploy, deployment_id)
+    target = _target_slot(info).split(",")[0]
+    if info.get("status") not in deployments.TERMINAL_STATUSES or target not in targets.slots:
+        return None
+    other = next(name for name in targets.slots if name != target)
+    live_slot = target if info.get("status") == "Succeeded" else other
+    idle = other if live_slot == target else target
+    group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
+    states = slots.describe_slots(autoscaling, targets.slots)
+    if group.listed_slots != (live_slot,) or states[idle].occupied or states[idle].instances:
+        return None
+    if any(state.suspended for state in states.values()):
+        return None
+    return f"nothing in flight; {live_slot} is live, nothing to finish"
 
 
 def _watch_error(watched: Watched, deployment_id: str, reason: str | None) -> ReleaseError:
