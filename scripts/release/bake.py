@@ -6,7 +6,7 @@ traffic (BlockTraffic deregistered them) while the release run watches, every `P
 * the window's record in AWS (`bluegreen.bake`, next to the release lease): a `rollback-requested` written by
   `deploy.py rollback` from any machine, or an `end-requested` written by a release that wants to start;
 * the deployment group's CloudWatch alarms (the names the group lists, DescribeAlarms, docs/decisions.md F87): one
-  that went to ALARM after the window opened is a rollback decision;
+  that transitioned to ALARM since the release's deployment started (`firing`, F106) is a rollback decision;
 * the deadline: once it passed, the window is closed and the old slot emptied through the drain path, as today.
 
 The fast rollback (`FastRollback`) is a traffic step only, since the old slot still runs the previous revision:
@@ -102,8 +102,14 @@ class Outcome:
 
 
 def firing(cloudwatch: Any, names: tuple[str, ...], since: datetime) -> list[str]:
-    """Which of the alarms are in ALARM having changed state at or after `since` (one that was already in ALARM
-    before the window opened is not this release's doing). DescribeAlarms takes at most 100 names (F87)."""
+    """Which of the alarms are in ALARM having transitioned to it at or after `since` (the deployment's start).
+
+    The time is `StateTransitionedTimestamp`, the last change of StateValue; `StateUpdatedTimestamp` also moves when
+    only the evaluation state is updated, so an alarm red since before the release would look new
+    (docs/decisions.md F106). It falls back to StateUpdatedTimestamp for an answer without the field. An alarm that
+    went to ALARM after the deployment started counts, also if that was before the window opened; one already in
+    ALARM before it started is not this release's doing. DescribeAlarms takes at most 100 names (F87).
+    """
     if cloudwatch is None or not names:
         return []
     answer = cloudwatch.describe_alarms(AlarmNames=list(names[:100]), AlarmTypes=["MetricAlarm", "CompositeAlarm"])
@@ -111,8 +117,26 @@ def firing(cloudwatch: Any, names: tuple[str, ...], since: datetime) -> list[str
     return sorted(
         str(alarm["AlarmName"])
         for alarm in alarms
-        if alarm.get("StateValue") == "ALARM" and alarm.get("StateUpdatedTimestamp", since) >= since
+        if alarm.get("StateValue") == "ALARM"
+        and alarm.get("StateTransitionedTimestamp", alarm.get("StateUpdatedTimestamp", since)) >= since
     )
+
+
+def deployment_start(codedeploy: Any, window: bake.Window) -> datetime:
+    """When the window's deployment was created (GetDeployment createTime); the window's opening if unknown."""
+    created = deployments.get_deployment(codedeploy, window.deployment_id).get("createTime")
+    return created if isinstance(created, datetime) else window.opened
+
+
+def rolled_back_in_window(window: bake.Window | None, deployment_id: str) -> bake.Window | None:
+    """The window in which `deployment_id` was rolled back (state `rolled-back`), or None.
+
+    CodeDeploy still lists that deployment as the group's lastSuccessfulDeployment (F88), so whoever reads "what the
+    group released last" (promote-revision, status --all-stages, rollback) must ask the window's record too.
+    """
+    if window is not None and window.deployment_id == deployment_id and window.state == bake.ROLLED_BACK:
+        return window
+    return None
 
 
 class FastRollback:
@@ -242,6 +266,7 @@ class Watch:
         """Poll until the deadline, a request or an alarm; act on it. A stop request ends the watch only."""
         names = deployments.alarm_names(self.site.codedeploy, self.site.application, self.site.group)
         model = fast_rollback_model(self.timing).describe()
+        since = deployment_start(self.site.codedeploy, window)
         while True:
             current = self.site.read() or window
             if current.state not in bake.KEEPS_OLD_SLOT:
@@ -252,7 +277,7 @@ class Watch:
                     return self._roll_back(current, f"requested by {current.requested_by or 'someone'}", model)
                 if current.state == bake.END_REQUESTED:
                     return self._end(current, early=True, model=model)
-                fired = firing(self.site.cloudwatch, names, window.opened)
+                fired = firing(self.site.cloudwatch, names, since)
                 if fired:
                     reason = f"alarm {', '.join(fired)}"
                     requested = self.site.change(

@@ -42,6 +42,7 @@ from release.links import console_links
 from release.operations import (
     deployment_to_follow,
     follow_and_finish,
+    nothing_to_finish,
     previous_revision,
     print_status,
     stop_in_flight,
@@ -984,7 +985,7 @@ def _cmd_release(invocation: Invocation, clients: AwsClients, runtime: Runtime) 
             fast = fast_rollback(clients, targets, runtime)
         if fast is not None:
             return fast
-        revision, source = previous_revision(clients.codedeploy, targets)
+        revision, source = previous_revision(clients.codedeploy, targets, bake.Site.of(clients, targets).read())
         print(f"rolling back to the revision of deployment {source}: {revision.get('s3Location', {}).get('key')}")
     if invocation.promotion.check_command and not (targets.preview_target_group_arn and targets.test_url):
         raise InputError(
@@ -1039,6 +1040,10 @@ def _cmd_follow(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     """`status --follow`: follow the deployment to its end with release's view, finish it, report as release does."""
     targets = _targets(invocation, clients)
     deployment_id = deployment_to_follow(clients.codedeploy, targets, invocation.deployment_id)
+    done = nothing_to_finish(clients.codedeploy, clients.autoscaling, targets, deployment_id)
+    if done is not None:
+        print(done)
+        return int(ExitCode.RELEASED)
     release = _release(invocation, clients, targets, runtime)
     release.view.note(f"following deployment {deployment_id} of {targets.application}/{targets.deployment_group}")
     with stop_on_signals(runtime.stop):
@@ -1171,7 +1176,9 @@ def _cmd_promote_revision(invocation: Invocation, clients: AwsClients, runtime: 
         cloudformation=source.cloudformation,
         default_fleet=source_stage.config.fleet,
     )
-    released = promotion.released_revision(source.codedeploy, source_targets, source_stage.name, args.from_deployment)
+    released = promotion.released_revision(
+        source.codedeploy, source_targets, source_stage.name, args.from_deployment, s3=source.s3
+    )
     copier = promotion.RevisionCopier(source.s3, clients.s3, same_credentials_and_region=source is clients)
     copied = copier.copy(released, targets.bucket)
     print(
@@ -1239,7 +1246,9 @@ def _cmd_stage_statuses(invocation: Invocation, clients: AwsClients | None, _run
     for stage in declared_stages():
         reader = _stage_clients(invocation, clients, stage.region, invocation.aws.profile)
         statuses.append(
-            promotion.stage_status(stage, cloudformation=reader.cloudformation, codedeploy=reader.codedeploy)
+            promotion.stage_status(
+                stage, cloudformation=reader.cloudformation, codedeploy=reader.codedeploy, s3=reader.s3
+            )
         )
     promotion.write_stage_statuses(statuses, sys.stdout, as_json=invocation.json_output)
     if not any(status.read for status in statuses):

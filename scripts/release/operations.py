@@ -14,8 +14,10 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from bluegreen import bake as bake_record
 from release import deployments, links, live, slots
 from release.answers import required
+from release.bake import rolled_back_in_window
 from release.errors import (
     Cancelled,
     DeploymentFailed,
@@ -350,17 +352,31 @@ def stop_in_flight(codedeploy: Any, targets: Targets, stream: TextIO, *, region:
     return 0
 
 
-def previous_revision(codedeploy: Any, targets: Targets) -> tuple[dict[str, Any], str]:
+def previous_revision(
+    codedeploy: Any, targets: Targets, window: bake_record.Window | None = None
+) -> tuple[dict[str, Any], str]:
     """The revision of the last successful user deployment before the current one, and that deployment's id.
 
     "Current" is the group's last successful deployment. Deployments by CodeDeploy's rollback, and ones of the same
-    revision as the current one, are skipped: rolling back to what is live would change nothing.
+    revision as the current one, are skipped: rolling back to what is live would change nothing. `window` is the
+    group's bake-window record: when it rolled the current deployment back, the previous revision is already live
+    on the window's old slot (CodeDeploy still lists the current one, docs/decisions.md F88), so `TargetsError`
+    (exit 2) refuses the no-op release.
     """
     group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
     if not group.last_successful_id:
         raise TargetsError(
             "the deployment group has no successful deployment yet; there is nothing to roll back",
             hint="Release a revision first (`python scripts/deploy.py release`).",
+        )
+    rolled_back = rolled_back_in_window(window, group.last_successful_id)
+    if rolled_back is not None:
+        raise TargetsError(
+            f"deployment {group.last_successful_id} was already rolled back in its bake window: "
+            f"{rolled_back.old_slot} serves the revision before it; a rollback would release the live revision "
+            "again, nothing to roll back",
+            hint="`python scripts/deploy.py status` shows what is live; to change it, release the wanted revision "
+            "with `release --app-dir` from its commit.",
         )
     current = deployments.get_deployment(codedeploy, group.last_successful_id)
     end = required(current, "createTime", "GetDeployment")
@@ -421,6 +437,7 @@ def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str |
                 f"{info.get('deploymentGroupName')}, not to {targets.application}/{targets.deployment_group}",
                 hint="Give a deployment of this group (`status` lists them), or the --stack it belongs to.",
             )
+        _refuse_an_old_ending(codedeploy, targets, info)
         return deployment_id
     for group in sorted(groups, key=lambda name: name != targets.deployment_group):
         flying = deployments.deployments_in_flight(codedeploy, targets.application, group)
@@ -433,6 +450,50 @@ def deployment_to_follow(codedeploy: Any, targets: Targets, deployment_id: str |
             hint="Start one with `python scripts/deploy.py release` (or `release --no-wait`).",
         )
     return latest
+
+
+def _refuse_an_old_ending(codedeploy: Any, targets: Targets, info: dict[str, Any]) -> None:
+    """`TargetsError` (exit 2) for a deployment of the blue/green group that has ended and is not the group's latest:
+    a later deployment decided which slot serves since, so finishing this one would report a switch nobody made."""
+    deployment_id = str(info.get("deploymentId"))
+    if info.get("status") not in deployments.TERMINAL_STATUSES or info.get("deploymentGroupName") != (
+        targets.deployment_group
+    ):
+        return
+    latest = deployments.get_group(codedeploy, targets.application, targets.deployment_group).last_attempted_id
+    if latest in (None, deployment_id):
+        return
+    ended = info.get("completeTime")
+    when = f"{ended:%Y-%m-%d %H:%M:%SZ}" if isinstance(ended, datetime) else "an unknown time"
+    raise TargetsError(
+        f"deployment {deployment_id} ended at {when} ({str(info.get('status')).lower()}) and is not the group's "
+        f"latest ({latest}); nothing to follow",
+        hint="Run `python scripts/deploy.py status` to see what is live, or `status --follow` without "
+        "--deployment-id to follow the group's latest deployment.",
+    )
+
+
+def nothing_to_finish(codedeploy: Any, autoscaling: Any, targets: Targets, deployment_id: str) -> str | None:
+    """Why `status --follow` has nothing to do, or None: the deployment has ended and the group converged on it.
+
+    Converged: the group lists exactly the slot the deployment left serving (its target when it succeeded, the other
+    slot otherwise), the other slot holds no instance and neither slot has a suspended process. Then following it
+    would only report an old switch as new.
+    """
+    info = deployments.get_deployment(codedeploy, deployment_id)
+    target = _target_slot(info).split(",")[0]
+    if info.get("status") not in deployments.TERMINAL_STATUSES or target not in targets.slots:
+        return None
+    other = next(name for name in targets.slots if name != target)
+    live_slot = target if info.get("status") == "Succeeded" else other
+    idle = other if live_slot == target else target
+    group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
+    states = slots.describe_slots(autoscaling, targets.slots)
+    if group.listed_slots != (live_slot,) or states[idle].occupied or states[idle].instances:
+        return None
+    if any(state.suspended for state in states.values()):
+        return None
+    return f"nothing in flight; {live_slot} is live, nothing to finish"
 
 
 def _watch_error(watched: Watched, deployment_id: str, reason: str | None) -> ReleaseError:

@@ -4,6 +4,11 @@ The revision is found from AWS, not from the run that released it: the earlier s
 last successful deployment (GetDeploymentGroup `lastSuccessfulDeployment`), whose `revision.s3Location` pins the
 object by bucket, key, ETag and version id (docs/decisions.md F90). A deployment that did not succeed there (failed,
 stopped, still running, of another group) is refused with exit 2, and so is a stage that has released nothing.
+So is a deployment that a bake window rolled back fast (`release.bake`): CodeDeploy still lists it as the group's
+last success (docs/decisions.md F88), and only the window's record (`leases/<application>/<group>.bake.json` in the
+earlier stage's bucket) says the old slot serves again. The tool refuses rather than promoting the revision live
+there: that revision is the one the window's old slot runs, which CodeDeploy names by no deployment the tool could
+pin safely (the slot's last deployment may have been redeployed since), so the user names it with --from-deployment.
 
 CodeDeploy fetches an EC2 revision from a bucket in the instances' region (docs/decisions.md F91), and every stage has
 its own artifact bucket, so the object is copied to the later stage's bucket under the same content-addressed key
@@ -30,8 +35,10 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bluegreen import bake as window_record
 from bluegreen.stages import Stage
 from release import deployments
+from release.bake import rolled_back_in_window
 from release.errors import AwsUnavailable, InputError, ReleaseError, UploadError
 from release.targets import TargetOverrides, Targets, resolve_targets
 from release.upload import DEFAULT_TRANSFER_CONFIG, S3Revision, _head, _revision
@@ -51,6 +58,15 @@ class PromotionRefused(InputError):
     default_hint = (
         "Release the revision to the earlier stage first and let it succeed (`deploy.py release --stage NAME`), "
         "then promote; `deploy.py status --all-stages` shows what each stage runs."
+    )
+
+
+class RolledBackInWindow(PromotionRefused):
+    """The deployment to promote was rolled back in its bake window: its revision is not what the stage runs."""
+
+    default_hint = (
+        "Promote the revision the earlier stage runs now with --from-deployment ID (`deploy.py status --stage NAME` "
+        "names it), or release a fixed revision to the earlier stage first."
     )
 
 
@@ -78,11 +94,15 @@ class Copied:
     how: str
 
 
-def released_revision(codedeploy: Any, targets: Targets, stage: str, deployment_id: str | None = None) -> StageRevision:
+def released_revision(
+    codedeploy: Any, targets: Targets, stage: str, deployment_id: str | None = None, *, s3: Any = None
+) -> StageRevision:
     """The revision `stage` released successfully: by `deployment_id`, or its group's last successful deployment.
 
-    Raises `PromotionRefused` (exit 2) when the stage has none, or when the deployment is not a succeeded S3-revision
-    deployment of this group.
+    `s3` (a client that can GetObject in `targets.bucket`) reads the group's bake-window record; without it the
+    record is not consulted. Raises `PromotionRefused` (exit 2) when the stage has none, or when the deployment is not
+    a succeeded S3-revision deployment of this group, and `RolledBackInWindow` (exit 2) when a bake window rolled it
+    back.
     """
     if deployment_id is None:
         group = deployments.get_group(codedeploy, targets.application, targets.deployment_group)
@@ -99,6 +119,8 @@ def released_revision(codedeploy: Any, targets: Targets, stage: str, deployment_
             f"deployment {deployment_id} is of {where[0]}/{where[1]}, not of stage {stage!r} "
             f"({targets.application}/{targets.deployment_group})"
         )
+    if s3 is not None:
+        _refuse_if_rolled_back(s3, targets, stage, deployment_id)
     status = info.get("status")
     if status != "Succeeded":
         raise PromotionRefused(
@@ -116,6 +138,21 @@ def released_revision(codedeploy: Any, targets: Targets, stage: str, deployment_
         location={name: str(value) for name, value in location.items()},
         since=since if isinstance(since, datetime) else None,
     )
+
+
+def _refuse_if_rolled_back(s3: Any, targets: Targets, stage: str, deployment_id: str) -> None:
+    # A reader allowed GetObject on the record's key but not ListBucket gets AccessDenied for a missing key (F86).
+    key = window_record.window_key(targets.application, targets.deployment_group)
+    window = rolled_back_in_window(
+        window_record.read_window(s3, targets.bucket, key, denied_means_absent=True), deployment_id
+    )
+    if window is not None:
+        when = f" at {window.requested_at:%Y-%m-%d %H:%M:%SZ}" if window.requested_at else ""
+        raise RolledBackInWindow(
+            f"deployment {deployment_id} of stage {stage!r} was rolled back in its bake window{when} "
+            f"({window.reason or 'no reason recorded'}); {window.old_slot} serves the previous revision again, "
+            "so there is nothing of this deployment to promote"
+        )
 
 
 class RevisionCopier:
@@ -271,9 +308,10 @@ def write_stage_statuses(statuses: list[StageStatus], out: IO[str], *, as_json: 
         out.write(f"{head} {status.live.key} (version {version}) since {since} ({status.live.deployment_id})\n")
 
 
-def stage_status(stage: Stage, *, cloudformation: Any, codedeploy: Any) -> StageStatus:
+def stage_status(stage: Stage, *, cloudformation: Any, codedeploy: Any, s3: Any = None) -> StageStatus:
     """What `stage` runs (its stack's deployment group's last successful deployment), read with clients of the
-    stage's region. A stage that cannot be read (not deployed, other account's credentials) gets its reason instead."""
+    stage's region. A stage that cannot be read (not deployed, other account's credentials) gets its reason instead;
+    one whose last success a bake window rolled back (read with `s3`) says "rolled back in its bake window"."""
     status = StageStatus(stage=stage.name, stack_name=stage.stack_name, region=stage.region)
     try:
         targets = resolve_targets(
@@ -281,7 +319,9 @@ def stage_status(stage: Stage, *, cloudformation: Any, codedeploy: Any) -> Stage
             cloudformation=cloudformation,
             default_fleet=stage.config.fleet,
         )
-        return dataclasses.replace(status, live=released_revision(codedeploy, targets, stage.name))
+        return dataclasses.replace(status, live=released_revision(codedeploy, targets, stage.name, s3=s3))
+    except RolledBackInWindow as exc:
+        return dataclasses.replace(status, problem=f"rolled back in its bake window: {exc}")
     except PromotionRefused:
         return dataclasses.replace(status, problem="nothing released yet")
     except ReleaseError as exc:

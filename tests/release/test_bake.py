@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from release import bake as tool_bake
 from release.ci import CiContext
@@ -50,6 +51,12 @@ class TrafficCodeDeploy(FakeCodeDeploy):
             "ignorePollAlarmFailure": False,
             "alarms": [{"name": ALARM}],
         }
+        return answer
+
+    def create_deployment(self, **params: Any) -> dict[str, Any]:
+        # Created now by the run's clock (the scripted fake stamps a fixed time): the alarm rule counts from it.
+        answer = super().create_deployment(**params)
+        self.deployments[answer["deploymentId"]]["createTime"] = self.site.world.clock.now()
         return answer
 
     def get_deployment(self, **params: Any) -> dict[str, Any]:
@@ -248,7 +255,7 @@ def test_an_alarm_during_the_window_puts_traffic_back_on_the_old_slot_and_emptie
     assert codedeploy.deployments[codedeploy.created[0]]["status"] == "Succeeded"
 
 
-def test_an_alarm_already_firing_before_the_window_opened_does_not_roll_back(site: Site) -> None:
+def test_an_alarm_already_firing_before_the_deployment_started_does_not_roll_back(site: Site) -> None:
     # Given the 5xx alarm in ALARM before the release (whatever the previous revision did)
     codedeploy = _live_a(site)
     site.set_alarm("ALARM")
@@ -507,3 +514,55 @@ class _Recording:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+# --- the alarm rule (firing): StateTransitionedTimestamp since the deployment started, F106 ---------------------
+
+STARTED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _alarms_answer(*alarms: tuple[str, str, datetime, datetime]) -> list[str]:
+    """`firing` against a Stubber-checked DescribeAlarms answer of (name, state, transitioned, updated) alarms."""
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    metric = [
+        {"AlarmName": name, "StateValue": state, "StateTransitionedTimestamp": moved, "StateUpdatedTimestamp": updated}
+        for name, state, moved, updated in alarms
+    ]
+    names = tuple(name for name, *_ in alarms)
+    with Stubber(cloudwatch) as stub:
+        stub.add_response(
+            "describe_alarms",
+            {"MetricAlarms": metric, "CompositeAlarms": []},
+            {"AlarmNames": list(names), "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]},
+        )
+        return tool_bake.firing(cloudwatch, names, STARTED)
+
+
+def test_an_alarm_that_went_red_after_the_deployment_started_but_before_the_window_opened_counts() -> None:
+    # Given an alarm that transitioned to ALARM a minute after the deployment started (the window opened later)
+    moved = STARTED + timedelta(minutes=1)
+    # When the window reads the alarms, Then it fires
+    assert _alarms_answer((ALARM, "ALARM", moved, moved)) == [ALARM]
+
+
+def test_an_alarm_red_since_before_the_deployment_does_not_fire_when_only_its_evaluation_is_updated() -> None:
+    # Given an alarm in ALARM since before the deployment whose evaluation state was updated during the window
+    before, during = STARTED - timedelta(hours=1), STARTED + timedelta(minutes=5)
+    # When the window reads the alarms, Then it does not fire (StateUpdatedTimestamp alone is not a transition)
+    assert _alarms_answer((ALARM, "ALARM", before, during)) == []
+
+
+def test_an_alarm_that_transitioned_to_ok_since_the_deployment_does_not_fire() -> None:
+    moved = STARTED + timedelta(minutes=2)
+    assert _alarms_answer((ALARM, "OK", moved, moved), ("Other", "INSUFFICIENT_DATA", moved, moved)) == []
+
+
+def test_the_window_counts_alarms_from_its_deployments_start(site: Site) -> None:
+    # Given a window whose deployment was created a minute before it opened
+    codedeploy = _left_open(site, minutes_left=5)
+    window = site.window()
+    assert window is not None
+    created = window.opened - timedelta(minutes=3)
+    codedeploy.deployments[window.deployment_id]["createTime"] = created
+    # When asking since when alarms count, Then it is the deployment's createTime, not the window's opening
+    assert tool_bake.deployment_start(codedeploy, window) == created

@@ -200,6 +200,7 @@ def test_the_staging_reader_reads_only_the_revisions_prefix_of_stagings_bucket()
     other_bucket = f"arn:aws:s3:::production-artifacts/revisions/{STAGING_APP}/abc.zip"
     assert allowed(policy, "s3:GetObjectVersion", revision)
     assert not allowed(policy, "s3:GetObjectVersion", lease)
+    assert not allowed(policy, "s3:GetObject", lease)
     assert not allowed(policy, "s3:GetObject", other_bucket)
     assert not allowed(policy, "s3:PutObject", revision)
 

@@ -213,3 +213,40 @@ def test_ctrl_c_while_following_ends_the_watch_with_4_and_the_deployment_runs_on
     assert "still runs (it was not stopped)" in out and "deploy.py stop" in out
     assert codedeploy.called("stop_deployment") == []
     assert live_a.slot(SLOT_B)["DesiredCapacity"] == 2
+
+
+def test_status_follow_of_an_old_succeeded_deployment_that_is_not_the_latest_is_refused(
+    live_a: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given A live after a later deployment, and an old deployment onto B that succeeded before it
+    codedeploy = live_a.codedeploy(SLOT_A)
+    old = codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_B, minutes_ago=120)
+    codedeploy.deployments[old]["completeTime"] = codedeploy.deployments[old]["createTime"]
+    latest = codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A, minutes_ago=60)
+    # When following the old one
+    code = _follow(live_a, tmp_path, codedeploy, "--deployment-id", old)
+    # Then it exits 2 naming it and the latest, with no traceback, and nothing changed: the group still lists A
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert f"deployment {old} ended at " in err and f"is not the group's latest ({latest}); nothing to follow" in err
+    assert "What to do" in err and "Traceback" not in err
+    assert codedeploy.listed == [SLOT_A]
+    assert live_a.slot(SLOT_A)["DesiredCapacity"] == 2
+
+
+@pytest.mark.parametrize("given_id", [False, True])
+def test_status_follow_with_nothing_in_flight_and_the_group_converged_reports_no_switch(
+    live_a: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], given_id: bool
+) -> None:
+    # Given A live and the group's latest deployment, onto A, succeeded and finished long ago (B empty)
+    codedeploy = live_a.codedeploy(SLOT_A)
+    latest = codedeploy.add_deployment(status="Succeeded", target_slot=SLOT_A, minutes_ago=60)
+    # When following (the latest by default, or by its id)
+    code = _follow(live_a, tmp_path, codedeploy, *(["--deployment-id", latest] if given_id else []))
+    # Then it exits 0 saying nothing is to finish, reports no switch and changes nothing
+    out = capsys.readouterr().out
+    assert code == ExitCode.RELEASED
+    assert f"nothing in flight; {SLOT_A} is live, nothing to finish" in out
+    assert "->" not in out
+    assert codedeploy.listed == [SLOT_A] and codedeploy.called("update_deployment_group") == []
+    assert live_a.slot(SLOT_A)["DesiredCapacity"] == 2

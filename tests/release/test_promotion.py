@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import pytest
 from moto import mock_aws
 from release import cli, promotion
 from release.errors import ExitCode, InputError, UploadError
+from release.operations import previous_revision
 from release.runtime import Runtime
 from release.targets import Targets
 from release.tree import scan_revision
 from release.upload import publish_revision
 
+from bluegreen import bake
 from bluegreen.config import FleetSize, lambda_reservations, load_config
 from tests.release import scenarios
 from tests.release.fakes import FakeCodeDeploy
@@ -519,3 +522,104 @@ def test_preflight_of_a_stage_checks_that_stages_stack_with_its_own_settings(
     # When the pre-flight runs for that stage, Then it refuses with the stage's own figure
     assert cli.main(["preflight", "--stage", "production"], env={}, clients=stubs.clients) == ExitCode.BAD_INPUT
     assert f"the stack reserves {reserved}" in capsys.readouterr().err
+
+
+# --- a release a bake window rolled back ------------------------------------------------------------------------
+
+
+def rolled_back_window(s3: Any, bucket: str, deployment_id: str) -> None:
+    """The staging group's bake-window record after a fast rollback of `deployment_id` (release.bake)."""
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    window = bake.Window(
+        release_id="r1",
+        deployment_id=deployment_id,
+        old_slot="staging-a",
+        new_slot="staging-b",
+        opened=now,
+        deadline=now + timedelta(minutes=30),
+    ).with_state(bake.ROLLED_BACK, reason=f"alarm {'Target5xx'} went to ALARM", by="release r1", at=now)
+    bake.open_window(s3, bucket, bake.window_key(STAGING_APP, STAGING_GROUP), window)
+
+
+def staging_rolled_back(tmp_path: Path) -> tuple[Any, FakeCodeDeploy, str]:
+    """Staging's bucket, CodeDeploy and last success, which its bake window rolled back fast."""
+    source_s3 = versioned_bucket("us-east-1", STAGING_BUCKET_US)
+    staging, _ = released_in_staging(source_s3, STAGING_BUCKET_US, tmp_path)
+    last = staging.last_successful
+    assert last is not None
+    rolled_back_window(source_s3, STAGING_BUCKET_US, last)
+    return source_s3, staging, last
+
+
+def test_a_deployment_rolled_back_in_its_bake_window_is_not_promoted(aws: None, tmp_path: Path) -> None:
+    # Given staging's last success was rolled back fast in its bake window (CodeDeploy still lists it as the last)
+    source_s3, staging, last = staging_rolled_back(tmp_path)
+    # When asking what to promote from staging
+    with pytest.raises(promotion.RolledBackInWindow) as refused:
+        promotion.released_revision(staging, staging_targets(STAGING_BUCKET_US), "staging", s3=source_s3)
+    # Then it is refused with exit 2, naming the deployment and the slot that serves again
+    assert refused.value.exit_code == ExitCode.BAD_INPUT
+    assert f"deployment {last} of stage 'staging' was rolled back in its bake window" in str(refused.value)
+    assert "staging-a serves the previous revision again" in str(refused.value)
+
+
+def test_a_window_that_rolled_back_an_older_deployment_does_not_stop_the_promotion(aws: None, tmp_path: Path) -> None:
+    # Given a window record of an earlier release, rolled back, and a later release that succeeded
+    source_s3 = versioned_bucket("us-east-1", STAGING_BUCKET_US)
+    staging, location = released_in_staging(source_s3, STAGING_BUCKET_US, tmp_path)
+    rolled_back_window(source_s3, STAGING_BUCKET_US, "d-EARLIER")
+    # When asking what to promote, Then the later release is promoted
+    released = promotion.released_revision(staging, staging_targets(STAGING_BUCKET_US), "staging", s3=source_s3)
+    assert released.key == location["key"]
+
+
+def test_promote_revision_refuses_a_release_rolled_back_in_its_bake_window_and_copies_nothing(
+    world: World, declared_stages: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    source_s3, staging, last = staging_rolled_back(tmp_path)
+    monkeypatch.setattr(cli, "build_clients", lambda _: staging_clients(source_s3, staging, STAGING_BUCKET_US))
+    production = world.codedeploy(SLOT_A)
+    code = cli.main(
+        ["promote-revision", "--from-stage", "staging", "--stage", "production"],
+        env={},
+        clients=production_clients(world, production),
+    )
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert f"deployment {last} of stage 'staging' was rolled back in its bake window" in err
+    assert "Traceback" not in err and "--from-deployment" in err
+    assert world.objects() == [] and production.called("create_deployment") == []
+
+
+def test_status_all_stages_says_a_stage_was_rolled_back_in_its_bake_window(
+    world: World, declared_stages: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any
+) -> None:
+    source_s3, staging, last = staging_rolled_back(tmp_path)
+    readers = {"us-east-1": staging_clients(source_s3, staging, STAGING_BUCKET_US)}
+    monkeypatch.setattr(cli, "build_clients", lambda settings: readers[settings.region])
+    code = cli.main(
+        ["status", "--all-stages", "--json"],
+        env={"AWS_REGION": REGION},
+        clients=production_clients(world, world.codedeploy(SLOT_A)),
+    )
+    assert code == ExitCode.RELEASED
+    stages = {item["stage"]: item for item in json.loads(capsys.readouterr().out)["stages"]}
+    assert stages["staging"]["revision"] is None
+    assert stages["staging"]["problem"].startswith("rolled back in its bake window")
+    assert last in stages["staging"]["problem"]
+
+
+def test_rollback_after_a_fast_rollback_refuses_to_release_the_live_revision_again(aws: None) -> None:
+    # Given r1 then r2 released, and r2 rolled back fast in its bake window (A serves r1 again)
+    codedeploy = staging_codedeploy()
+    codedeploy.add_deployment(status="Succeeded", revision_key="r1.zip", minutes_ago=90)
+    second = codedeploy.add_deployment(status="Succeeded", revision_key="r2.zip", minutes_ago=60)
+    s3 = versioned_bucket("us-east-1", STAGING_BUCKET_US)
+    rolled_back_window(s3, STAGING_BUCKET_US, second)
+    window = bake.read_window(s3, STAGING_BUCKET_US, bake.window_key(STAGING_APP, STAGING_GROUP))
+    # When a plain rollback looks for the revision to release, Then it refuses (exit 2): r1 is live already
+    with pytest.raises(InputError, match=f"deployment {second} was already rolled back in its bake window") as no_op:
+        previous_revision(codedeploy, staging_targets(STAGING_BUCKET_US), window)
+    assert no_op.value.exit_code == ExitCode.BAD_INPUT
+    # And without that window it would have chosen r1
+    assert previous_revision(codedeploy, staging_targets(STAGING_BUCKET_US))[0]["s3Location"]["key"] == "r1.zip"
