@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bluegreen.lease import CONFLICT_CODES, GONE_CODES, LEASE_PREFIX, aws_error_code
+from bluegreen.lease import CONFLICT_CODES, GONE_CODES, aws_error_code, group_object_key
 
 OPEN = "open"
 ROLLBACK_REQUESTED = "rollback-requested"
@@ -42,7 +42,7 @@ class WindowChanged(Exception):
 
 def window_key(application: str, group: str) -> str:
     """The window object's key in the artifact bucket, beside the release lease."""
-    return f"{LEASE_PREFIX}/{application}/{group}.bake.json"
+    return group_object_key(application, group, "bake")
 
 
 @dataclass(frozen=True)

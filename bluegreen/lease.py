@@ -50,9 +50,15 @@ def aws_error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def group_object_key(application: str, group: str, kind: str = "") -> str:
+    """`leases/<application>/<group>[.<kind>].json`: the key of one of a deployment group's objects beside its lease
+    in the artifact bucket (the lease itself without `kind`; "bake" for the bake window, "check" for the check mark)."""
+    return f"{LEASE_PREFIX}/{application}/{group}{'.' + kind if kind else ''}.json"
+
+
 def lease_key(application: str, group: str) -> str:
     """The lease object's key in the artifact bucket."""
-    return f"{LEASE_PREFIX}/{application}/{group}.json"
+    return group_object_key(application, group)
 
 
 @dataclass(frozen=True)

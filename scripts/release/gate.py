@@ -33,9 +33,9 @@ from typing import Any, TextIO, TypeVar
 
 from botocore.exceptions import ClientError
 
+from bluegreen.lease import GONE_CODES, group_object_key
 from release import deployments
 from release.errors import InputError
-from release.lease import LEASE_PREFIX
 from release.retry import AWS_ERRORS, error_code
 from release.runtime import Runtime
 from release.targets import Targets
@@ -81,7 +81,7 @@ class CheckRunning(InputError):
 
 def check_mark_key(application: str, group: str) -> str:
     """`leases/<application>/<group>.check.json`: the "check running" mark, beside the group's release lease."""
-    return f"{LEASE_PREFIX}/{application}/{group}.check.json"
+    return group_object_key(application, group, "check")
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class CheckMark:
         try:
             raw = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
         except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
+            if error_code(exc) in GONE_CODES:
                 return False
             raise
         try:
