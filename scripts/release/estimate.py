@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bluegreen.timing import TrafficTiming, release_model
+from bluegreen.timing import ReleaseModel, TrafficTiming, release_model
 from release.record import ReleaseRecord
 
 SCALE_UP = "scale-up"
@@ -40,6 +40,11 @@ def expect(
 ) -> Expectation:
     """The model's figures for a release of `instances` replacement instances in `deployment_config` batches."""
     model = release_model(traffic, instances=instances, deployment_config_name=deployment_config)
+    return expectation(model, traffic, scale_timeout_seconds=scale_timeout_seconds)
+
+
+def expectation(model: ReleaseModel, traffic: TrafficTiming, *, scale_timeout_seconds: float) -> Expectation:
+    """`model` (`bluegreen.timing.release_model` of `traffic`) mapped onto the release's phases and events."""
     seconds = {phase.name: phase.seconds for phase in model.phases}
     return Expectation(
         phases={

@@ -85,7 +85,7 @@ from release.errors import (
     ReleaseError,
     TimedOut,
 )
-from release.estimate import expect
+from release.estimate import expectation
 from release.follow import FollowResult, Snapshot, failure_lines, follow, poll
 from release.lease import SKEW_SECONDS as LEASE_SKEW_SECONDS
 from release.lease import TTL_SECONDS as LEASE_TTL_SECONDS
@@ -871,20 +871,17 @@ class Release:
         """Fill the idle slot, deploy to it with scaling paused and follow; stop the deployment on timeout or cancel."""
         record, view, autoscaling = self.record, self.view, self.clients.autoscaling
         traffic = self._informational_traffic()
+        model = None
         if traffic is not None:
-            view.expect(
-                record,
-                expect(
-                    traffic,
-                    instances=capacity_for(plan, self.targets),
-                    deployment_config=group.deployment_config,
-                    scale_timeout_seconds=self.options.scale_timeout_seconds,
-                ),
+            # One model for the live view's estimates and the report (capacity_for is what `_fill` scales to).
+            model = release_model(
+                traffic, instances=capacity_for(plan, self.targets), deployment_config_name=group.deployment_config
             )
+            view.expect(record, expectation(model, traffic, scale_timeout_seconds=self.options.scale_timeout_seconds))
         capacity = self._fill(plan)
         record.timeout_seconds = self._timeout(group, plan, capacity, appspec, traffic)
-        if plan.bootstrap is None and traffic is not None:
-            record.model = release_model(traffic, instances=capacity, deployment_config_name=group.deployment_config)
+        if plan.bootstrap is None:
+            record.model = model
         with record.phase("deployment", self.runtime):
             self._owned()
             self._suspended = slots.suspend(autoscaling, (plan.live, plan.idle), view.note)
