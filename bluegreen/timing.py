@@ -1,8 +1,11 @@
-"""How long CodeDeploy's traffic steps take for given target-group settings (docs/decisions.md F7).
+"""How long CodeDeploy's traffic steps take for given target-group settings (docs/decisions.md F7, F85, F107).
 
-A target becomes healthy after `healthy_threshold` consecutive passing checks, one per interval, and CodeDeploy
-notices on its next look; leaving takes the same plus the deregistration delay. The demo, the rehearsal and the
-release tool's default timeout all use this one model, set against the ALB's defaults to show what the tuning buys.
+Two figures per step. The *expected* one is the release-time model's: a newly registered target is healthy after one
+passing check (F85), so AllowTraffic takes the registration plus at most one interval; a deregistered target drains
+for the whole deregistration delay under keep-alive (F13, F107), so BlockTraffic takes the delay. The *bound* counts
+every check the healthy threshold asks for (healthy threshold x interval + interval, and that again before the delay
+for BlockTraffic: the project's own upper bound, F7); the release's default timeout and the fast rollback's model use
+the bound, so a slower AWS than the sources say makes a release slower than modelled, never cut short.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from bluegreen.config import HealthCheck
 ALB_DEFAULT_INTERVAL_SECONDS = 30
 ALB_DEFAULT_HEALTHY_THRESHOLD = 5
 ALB_DEFAULT_DEREGISTRATION_DELAY_SECONDS = 300
+# RegisterTargets returns at once; the load balancer routes to a target "as soon as the registration process completes
+# and the target passes the initial health checks" (docs/decisions.md F85). No source gives the registration's own
+# latency: ASSUMPTION (not sourced), one tuned health-check interval's worth; the integration kit measures AllowTraffic.
+REGISTRATION_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -33,13 +40,25 @@ class TrafficTiming:
 
     @property
     def allow_traffic_seconds(self) -> int:
-        """About healthy threshold x interval + interval: an upper bound of AllowTraffic (F7)."""
+        """Healthy threshold x interval + interval: the upper bound of one instance's AllowTraffic (F7)."""
         return self.healthy_threshold * self.interval_seconds + self.interval_seconds
 
     @property
     def block_traffic_seconds(self) -> int:
-        """AllowTraffic's estimate plus the deregistration delay: an upper bound of BlockTraffic (F7)."""
+        """AllowTraffic's bound plus the deregistration delay: the upper bound of BlockTraffic (F7)."""
         return self.allow_traffic_seconds + self.deregistration_delay_seconds
+
+    @property
+    def expected_allow_traffic_seconds(self) -> int:
+        """One instance's AllowTraffic as modelled: the registration (`REGISTRATION_SECONDS`, an assumption) and one
+        interval until the first health check, which a newly registered target needs to pass once (F85)."""
+        return REGISTRATION_SECONDS + self.interval_seconds
+
+    @property
+    def expected_block_traffic_seconds(self) -> int:
+        """BlockTraffic as modelled: the deregistration delay, which a target spends draining whenever the load balancer
+        holds a connection to it (F13, F107); it ends earlier only with no connection at all."""
+        return self.deregistration_delay_seconds
 
 
 ALB_DEFAULTS = TrafficTiming()
@@ -74,13 +93,15 @@ SEED_RELEASE_SECONDS = 25 * 60
 
 @dataclass(frozen=True)
 class Phase:
-    """One phase of the model: its name, seconds, whether the release waits for it, and where the figure comes from."""
+    """One phase of the model: its name, expected seconds, whether the release waits for it, where the figure comes
+    from, and its upper bound in seconds where the bound differs (the traffic steps, `TrafficTiming`)."""
 
     name: str
     seconds: int
     source: str
     on_critical_path: bool = True
     detail: str = ""
+    bound_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,16 @@ class ReleaseModel:
     def release_seconds(self) -> int:
         """What the release waits for: the phases on its critical path, end to end."""
         return sum(phase.seconds for phase in self.phases if phase.on_critical_path)
+
+    @property
+    def release_bound_seconds(self) -> int:
+        """The same with every traffic step at its upper bound (F7): the release if each health check the threshold
+        counts were needed."""
+        return sum(
+            phase.seconds if phase.bound_seconds is None else phase.bound_seconds
+            for phase in self.phases
+            if phase.on_critical_path
+        )
 
     @property
     def until_old_slot_empty_seconds(self) -> int:
@@ -127,7 +158,8 @@ def release_model(
     run per instance, batch after batch (`deployment_batches`, docs/decisions.md F64). BlockTraffic deregisters the
     original instances together; the model assumes so (no source says whether the deployment configuration batches
     the original environment). Drain and termination follow the release's last step, off its critical path. With
-    `warm_pool` the slot's instances are started from a stopped, initialised pool instead of launched (F65).
+    `warm_pool` the slot's instances are started from a stopped, initialised pool instead of launched (F65). The
+    traffic steps take their expected figures (F85, F107) and carry their bounds (F7) as `Phase.bound_seconds`.
     """
     batches = deployment_batches(deployment_config_name, instances)
     provisioning = (
@@ -142,15 +174,17 @@ def release_model(
             Phase("install", INSTALL_SECONDS * batches, "assumption", detail=f"{INSTALL_SECONDS} s {per_batch}"),
             Phase(
                 "AllowTraffic",
-                timing.allow_traffic_seconds * batches,
-                "F7: healthy threshold x interval + interval",
-                detail=f"{timing.allow_traffic_seconds} s {per_batch}",
+                timing.expected_allow_traffic_seconds * batches,
+                "F85: registration (assumption) + one interval",
+                detail=f"{timing.expected_allow_traffic_seconds} s {per_batch}",
+                bound_seconds=timing.allow_traffic_seconds * batches,
             ),
             Phase(
                 "BlockTraffic",
-                timing.block_traffic_seconds,
-                "F7: AllowTraffic's estimate + deregistration delay",
+                timing.expected_block_traffic_seconds,
+                "F107: the deregistration delay",
                 detail="original instances together",
+                bound_seconds=timing.block_traffic_seconds,
             ),
             Phase("drain", DRAIN_SECONDS, "assumption", on_critical_path=False, detail="nothing left in flight"),
             Phase("termination", TERMINATION_SECONDS, "assumption", on_critical_path=False, detail="EC2 shutdown"),
@@ -163,10 +197,6 @@ def release_model(
 # Inside the bake window the old slot's instances still run the previous revision, so a rollback is a traffic step
 # only: register them with the target group, wait until each passes its health checks, deregister the new slot's.
 
-# RegisterTargets returns at once; the load balancer routes to a target "as soon as the registration process completes
-# and the target passes the initial health checks" (docs/decisions.md F83). No source gives the registration's own
-# latency: ASSUMPTION (not sourced), one health-check interval's worth; `integ/` can measure it.
-REGISTRATION_SECONDS = 5
 # The project's goal for a rollback inside the window (issue 14): traffic fully on the old slot within 30 s.
 FAST_ROLLBACK_GOAL_SECONDS = 30
 

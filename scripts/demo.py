@@ -49,11 +49,13 @@ def summarize(template: dict[str, Any], config: AppConfig) -> str:
         f"  interval {check.interval_seconds} s, timeout {check.timeout_seconds} s, healthy threshold "
         f"{check.healthy_threshold}, unhealthy threshold {check.unhealthy_threshold}, deregistration delay "
         f"{config.deregistration_delay_seconds} s",
-        "Estimated CodeDeploy traffic steps (decisions F7)   this stack   ALB defaults",
-        f"  AllowTraffic                                      {tuned.allow_traffic_seconds:5d} s      "
-        f"{default.allow_traffic_seconds:5d} s",
-        f"  BlockTraffic                                      {tuned.block_traffic_seconds:5d} s      "
-        f"{default.block_traffic_seconds:5d} s",
+        "CodeDeploy traffic steps, one instance: expected (bound)   this stack     ALB defaults",
+        "  AllowTraffic (F85; bound F7)                        "
+        f"{_step(tuned.expected_allow_traffic_seconds, tuned.allow_traffic_seconds)}   "
+        f"{_step(default.expected_allow_traffic_seconds, default.allow_traffic_seconds)}",
+        "  BlockTraffic (F107; bound F7)                       "
+        f"{_step(tuned.expected_block_traffic_seconds, tuned.block_traffic_seconds)}   "
+        f"{_step(default.expected_block_traffic_seconds, default.block_traffic_seconds)}",
         "",
         f"Slots: 2 Auto Scaling groups, min 0, no desired capacity; live fleet {config.fleet.minimum}/"
         f"{config.fleet.desired}/{config.fleet.maximum} (min/desired/max) of {config.instance_type}",
@@ -62,6 +64,10 @@ def summarize(template: dict[str, Any], config: AppConfig) -> str:
         f"Outputs: {', '.join(sorted(template.get('Outputs', {})))}",
     ]
     return "\n".join(lines)
+
+
+def _step(expected: int, bound: int) -> str:
+    return f"{expected:4d} s ({bound:3d} s)"
 
 
 def template_timing(template: dict[str, Any]) -> TrafficTiming:
@@ -98,8 +104,12 @@ def release_time_model(template: dict[str, Any], config: AppConfig) -> str:
     def minutes(model: ReleaseModel) -> str:
         return f"{model.release_seconds // 60} min {model.release_seconds % 60:02d} s"
 
+    def bound(model: ReleaseModel) -> str:
+        return f"{model.release_bound_seconds // 60} min {model.release_bound_seconds % 60:02d} s"
+
     lines += [
         f"  {'release':<14} {minutes(ours):>10} {minutes(default):>13}  end to end, what the release waits for",
+        f"  {'upper bound':<14} {bound(ours):>10} {bound(default):>13}  every traffic step at its bound (F7)",
         f"  the seed's measured release of two instances: {SEED_RELEASE_SECONDS // 60} min "
         f"({SEED_RELEASE_SECONDS / ours.release_seconds:.1f}x this model); warm pool: {'on' if warm else 'off'}",
         "  other paths, same figures (docs/performance.md):",

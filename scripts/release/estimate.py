@@ -1,10 +1,10 @@
 """How long each phase of a running release should take and may take: what the views show as "how long is left".
 
 The figures are the release-time model's (`bluegreen.timing.release_model`, fed with the target group's health check
-and deregistration delay, docs/decisions.md F7) mapped onto the release's own phases (`ReleaseRecord.phases`):
-the model's provisioning is the `scale-up` phase, its install, AllowTraffic and BlockTraffic together the
-`deployment` phase. The budgets are the release's own limits: `--scale-timeout` for the scale-up, the deployment
-timeout (`ReleaseRecord.timeout_seconds`) for the deployment.
+and deregistration delay, docs/decisions.md F7, F85, F107) mapped onto the release's own phases
+(`ReleaseRecord.phases`): the model's provisioning is the `scale-up` phase, its install, AllowTraffic and
+BlockTraffic together the `deployment` phase. The budgets are the release's own limits: `--scale-timeout` for the
+scale-up, the deployment timeout (`ReleaseRecord.timeout_seconds`) for the deployment.
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def expectation(model: ReleaseModel, traffic: TrafficTiming, *, scale_timeout_se
             SCALE_UP: seconds["provisioning"],
             DEPLOYMENT: seconds["install"] + seconds["AllowTraffic"] + seconds["BlockTraffic"],
         },
-        events={"AllowTraffic": traffic.allow_traffic_seconds, "BlockTraffic": traffic.block_traffic_seconds},
+        events={
+            "AllowTraffic": traffic.expected_allow_traffic_seconds,
+            "BlockTraffic": traffic.expected_block_traffic_seconds,
+        },
         budgets={SCALE_UP: scale_timeout_seconds},
         after_release=seconds["drain"] + seconds["termination"],
     )

@@ -513,4 +513,7 @@ def test_a_release_records_the_model_of_its_own_capacity_and_deployment_configur
     record, _, _ = _release(world, world.codedeploy(SLOT_A, scenarios.success()))
     # Then the model covers 3 instances one at a time (the group's configuration): 3 install and AllowTraffic batches
     phases = {phase.name: phase.seconds for phase in record.model.phases}
-    assert (phases["install"], phases["AllowTraffic"]) == (3 * INSTALL_SECONDS, 3 * ALB_DEFAULTS.allow_traffic_seconds)
+    assert (phases["install"], phases["AllowTraffic"]) == (
+        3 * INSTALL_SECONDS,
+        3 * ALB_DEFAULTS.expected_allow_traffic_seconds,
+    )

@@ -216,11 +216,11 @@ def test_each_modelled_phase_stands_beside_the_time_this_release_measured_for_it
     assert rows == {
         "provisioning": (100, 92.0),
         "install": (20, 18.0),
-        "AllowTraffic": (30, 22.0),
-        "BlockTraffic": (45, 33.0),
+        "AllowTraffic": (20, 22.0),
+        "BlockTraffic": (30, 33.0),
         "drain": (5, None),
         "termination": (30, None),
-        "release": (195, 168.0),
+        "release": (170, 168.0),
     }
 
 
@@ -230,7 +230,7 @@ def test_the_printed_report_and_the_json_carry_the_model_beside_the_measurements
     write_reports(_measured_release(), tmp_path, CiContext(), stream)
     # Then
     assert "model vs measured" in stream.getvalue()
-    assert "  release       3 min 15 s  2 min 48 s  scale-up + deployment phases" in stream.getvalue()
+    assert "  release       2 min 50 s  2 min 48 s  scale-up + deployment phases" in stream.getvalue()
     data = json.loads((tmp_path / "release-summary.json").read_text())
     assert data["model"][0] == {
         "phase": "provisioning",
