@@ -158,6 +158,10 @@ def test_the_sample_revision_passes_the_whole_lifecycle(tmp_path: Path) -> None:
         }
         assert result.health is not None and result.health.healthy
         assert len(result.health.probes) >= 2 and all(probe.ok for probe in result.health.probes[-2:])
+        # The report times AllowTraffic from the first passing probe (F85), not from the healthy threshold's last one
+        first = result.health.seconds_to_first_pass
+        assert first is not None and first < (result.health.seconds_to_healthy or 0)
+        assert f"at its first passing probe, {first:.2f} s after registration" in format_report(result)
         assert result.shutdown is not None
         assert (result.shutdown.sent, result.shutdown.in_flight_at_sigterm, result.shutdown.lost) == (6, 6, 0)
 

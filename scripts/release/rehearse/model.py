@@ -132,6 +132,18 @@ class HealthResult:
     probes: tuple[Probe, ...]
     settings: HealthCheckSettings
 
+    @property
+    def seconds_to_first_pass(self) -> float | None:
+        """When the last run of passing probes began (seconds after the first probe), or None if none passed.
+
+        A newly registered target is healthy once it passes one check (docs/decisions.md F85): this is when the load
+        balancer would have marked it healthy; the rehearsal goes on to the healthy threshold to catch a flapping app.
+        """
+        first: float | None = None
+        for probe in self.probes:
+            first = (probe.at_seconds if first is None else first) if probe.ok else None
+        return first
+
 
 @dataclass(frozen=True)
 class ShutdownResult:

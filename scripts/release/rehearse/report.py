@@ -23,13 +23,16 @@ def format_report(result: RehearsalResult) -> str:
     if result.health is not None:
         health = result.health
         lines.append(f"Health check: {health.settings.describe()}")
-        if health.healthy and health.seconds_to_healthy is not None:
+        first = health.seconds_to_first_pass
+        if health.healthy and health.seconds_to_healthy is not None and first is not None:
             interval = health.settings.interval_seconds
             lines.append(
-                f"  would be marked healthy {health.seconds_to_healthy:.2f} s after registration "
-                f"({len(health.probes)} probes): AllowTraffic takes about {health.seconds_to_healthy:.1f} to "
-                f"{health.seconds_to_healthy + interval:.1f} s on AWS (the first probe comes up to one interval after "
-                "registration), plus registration and CodeDeploy polling delays"
+                f"  a load balancer would mark it healthy at its first passing probe, {first:.2f} s after registration "
+                "(one check for a new target, docs/decisions.md F85); the rehearsal waited for "
+                f"{health.settings.healthy_threshold} in a row ({health.seconds_to_healthy:.2f} s, "
+                f"{len(health.probes)} probes) to catch a flapping app. AllowTraffic takes about {first:.1f} to "
+                f"{first + interval:.1f} s on AWS (the first probe comes up to one interval after registration), plus "
+                "registration and CodeDeploy polling delays"
             )
         else:
             lines.append(f"  never healthy; probes: {', '.join(p.detail for p in health.probes[-5:])}")
