@@ -21,6 +21,7 @@ from release.operations import print_status
 from release.orchestrate import Clients, Release
 from release.record import ReleaseRecord
 
+from bluegreen.timing import REGISTRATION_SECONDS
 from tests.release import scenarios
 from tests.release.fakes import FakeCodeDeploy, Script, _validated
 from tests.release.support import APP, BUCKET, GROUP, REGION, SLOT_A, SLOT_B, World
@@ -382,9 +383,12 @@ def test_the_release_models_itself_with_its_target_groups_own_health_check_and_d
     )
     # When releasing
     record = site.release(_serving_from_a(site))
-    # Then AllowTraffic is 3 x 10 + 10 per instance, one at a time, and BlockTraffic adds the 20 s delay
-    phases = {phase.name: phase.seconds for phase in record.model.phases}
-    assert (phases["AllowTraffic"], phases["BlockTraffic"]) == (2 * 40, 40 + 20)
+    # Then AllowTraffic is registration + one 10 s interval per instance, one at a time (bound 3 x 10 + 10), and
+    # BlockTraffic the 20 s delay (bound 40 + 20)
+    phases = {phase.name: phase for phase in record.model.phases}
+    allow, block = phases["AllowTraffic"], phases["BlockTraffic"]
+    assert (allow.seconds, block.seconds) == (2 * (REGISTRATION_SECONDS + 10), 20)
+    assert (allow.bound_seconds, block.bound_seconds) == (2 * 40, 40 + 20)
 
 
 def test_a_target_group_that_cannot_be_read_for_the_model_does_not_stop_the_release(site: Site) -> None:

@@ -21,7 +21,7 @@ from tests.release import scenarios
 from tests.release.fakes import BLUE_EVENTS, T0, FakeClock, FakeCodeDeploy, Frame, Script, event, instance
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)  ", re.MULTILINE)
-# A tuned target group (interval 5 s, threshold 2, delay 30 s): AllowTraffic ~15 s, BlockTraffic ~45 s (F7).
+# A tuned target group (interval 5 s, threshold 2, delay 30 s): AllowTraffic ~10 s (F85), BlockTraffic ~30 s (F107).
 TUNED = TrafficTiming(interval_seconds=5, healthy_threshold=2, deregistration_delay_seconds=30)
 
 
@@ -117,7 +117,7 @@ def test_a_long_block_traffic_prints_a_progress_line_at_least_every_30_seconds_w
     assert max(_gaps(output)) <= 30
     progress = [line for line in output.splitlines() if "still running:" in line]
     assert len(progress) >= 8
-    assert f"Blue {scenarios.BLUE_1} BlockTraffic" in progress[0] and "(model ~45 s)" in progress[0]
+    assert f"Blue {scenarios.BLUE_1} BlockTraffic" in progress[0] and "(model ~30 s)" in progress[0]
     assert "deadline 12:30:00Z" in progress[0]
 
 
@@ -127,8 +127,8 @@ def test_the_model_gives_the_scale_up_and_the_deployment_their_figures() -> None
         TUNED, instances=2, deployment_config="CodeDeployDefault.OneAtATime", scale_timeout_seconds=600
     )
     # Then the scale-up is the model's provisioning, the deployment its install, AllowTraffic and BlockTraffic
-    assert expectation.phases == {"scale-up": 100, "deployment": 2 * 10 + 2 * 15 + 45}
-    assert expectation.events == {"AllowTraffic": 15, "BlockTraffic": 45}
+    assert expectation.phases == {"scale-up": 100, "deployment": 2 * 10 + 2 * 10 + 30}
+    assert expectation.events == {"AllowTraffic": 10, "BlockTraffic": 30}
     assert expectation.budgets == {"scale-up": 600}
 
 
@@ -150,11 +150,11 @@ def test_the_live_view_shows_elapsed_time_the_running_phase_its_deadline_and_eac
     view.close()
     # Then the header reads the phase, the model's figure, the deadline and the elapsed time
     assert screen[0].startswith(
-        "deployment 2 min 00 s, model ~1 min 35 s, deadline 12:31:00Z (28 min 00 s left); elapsed 3 min 00 s"
+        "deployment 2 min 00 s, model ~1 min 10 s, deadline 12:31:00Z (28 min 00 s left); elapsed 3 min 00 s"
     )
     # and the next line sets each phase beside its figure
     assert screen[1].startswith(
-        "model: scale-up 1 min 00 s (model ~1 min 40 s); deployment running 2 min 00 s (model ~1 min 35 s)"
+        "model: scale-up 1 min 00 s (model ~1 min 40 s); deployment running 2 min 00 s (model ~1 min 10 s)"
     )
 
 
@@ -276,6 +276,6 @@ def test_the_plain_view_states_the_models_figure_for_every_phase_when_the_releas
     _expecting(ReleaseRecord(command="release", started=clock.now()), view)
     # Then one line gives each phase's figure, the traffic steps' and what follows the release
     assert stream.getvalue().splitlines() == [
-        "2026-01-01T12:00:00Z  model: scale-up ~1 min 40 s; deployment ~1 min 35 s; "
-        "each AllowTraffic ~15 s, BlockTraffic ~45 s; then the old slot drains and terminates, ~35 s"
+        "2026-01-01T12:00:00Z  model: scale-up ~1 min 40 s; deployment ~1 min 10 s; "
+        "each AllowTraffic ~10 s, BlockTraffic ~30 s; then the old slot drains and terminates, ~35 s"
     ]
