@@ -89,6 +89,10 @@ DRAIN_SECONDS = 5
 TERMINATION_SECONDS = 30
 # The seed's measured release of two instances (issue 13).
 SEED_RELEASE_SECONDS = 25 * 60
+# The project's goal for a release of two instances with the defaults, scale-up to the end of the deployment
+# (issue 13); the integration kit checks a real release against it (belief U8, docs/decisions.md).
+RELEASE_GOAL_SECONDS = 3 * 60
+RELEASE_GOAL_INSTANCES = 2
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,22 @@ class ReleaseModel:
     def until_old_slot_empty_seconds(self) -> int:
         """Until the old slot's last instance is terminated (drain and termination included)."""
         return sum(phase.seconds for phase in self.phases)
+
+
+# The name of the row that sets the release end to end beside the model's `release_seconds`.
+RELEASE_ROW = "release"
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One phase of the model beside a release's measured time: `measured` in seconds, None when the run cannot tell,
+    and `how` it was measured. The release report writes these (release.report.model_rows, the summary's `model`);
+    the integration kit reads them back (belief U8)."""
+
+    phase: str
+    modelled: int
+    measured: float | None
+    how: str
 
 
 def deployment_batches(deployment_config_name: str, instances: int) -> int:

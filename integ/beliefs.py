@@ -1,6 +1,6 @@
 """The verdicts of the integration kit: pure functions from what a run observed to confirmed / refuted / not reached.
 
-Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U7) has one check here, with the id the kit
+Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U8) has one check here, with the id the kit
 prints. The kit (`integ/kit.py`) gathers the observations from a real account; these functions only decide, so the
 decision rules are tested offline with fixed inputs (tests/integ/test_beliefs.py). Plain Python, no AWS imports.
 """
@@ -11,6 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
+
+from bluegreen.config import DEFAULTS
+from bluegreen.timing import RELEASE_GOAL_INSTANCES, RELEASE_GOAL_SECONDS, RELEASE_ROW, ModelRow
 
 
 class Verdict(Enum):
@@ -69,6 +73,13 @@ BELIEFS: tuple[Belief, ...] = (
         "U7",
         "U7-register-gone",
         "RegisterTargets answers InvalidTarget for an instance that has terminated (no dead target gets in).",
+    ),
+    Belief(
+        "U8",
+        "U8-release-model",
+        "A two-instance release with the defaults takes at most 3 minutes from scale-up to the end of the deployment, "
+        "as the release-time model says (its figures for provisioning, install and the registration latency are "
+        "assumptions).",
     ),
 )
 
@@ -246,6 +257,95 @@ def register_gone(observed: GoneRegistration | None) -> Finding:
     if observed.error_code is None:
         return Finding(Verdict.REFUTED, "RegisterTargets accepted the terminated instance (the kit deregistered it)")
     return Finding(Verdict.NOT_REACHED, f"RegisterTargets failed with {observed.error_code}, which does not decide U7")
+
+
+# The settings a release's duration depends on: the release-time model's inputs (fleetDesiredSize: the instances;
+# the deployment configuration: the batches; the health check: AllowTraffic; the deregistration delay: BlockTraffic),
+# what its provisioning and install assumptions were made for (instance type, image, user data, no warm pool), and the
+# promotion gate, whose deployment waits for `promote`. U8 speaks of a release with all of them at their defaults.
+RELEASE_TIME_SETTINGS = (
+    "fleetDesiredSize",
+    "deploymentConfigName",
+    "healthCheckIntervalSeconds",
+    "healthyThresholdCount",
+    "deregistrationDelaySeconds",
+    "instanceType",
+    "machineImage",
+    "userDataFile",
+    "warmPoolSize",
+    "promotionGate",
+)
+
+
+@dataclass(frozen=True)
+class TimedRelease:
+    """A release as its release-summary.json reports it, and the settings the stack it released to overrides."""
+
+    exit_code: int
+    first_release: bool
+    replacement_instances: int
+    phases: tuple[ModelRow, ...]
+    overrides: Mapping[str, Any]
+
+
+def _phase_table(phases: Sequence[ModelRow]) -> str:
+    """`phases, this release's model → measured: provisioning 100 → 92 s, …, drain 5 s (not measured), …`."""
+    cells = [
+        f"{row.phase} {row.modelled:.0f} s (not measured)"
+        if row.measured is None
+        else f"{row.phase} {row.modelled:.0f} → {row.measured:.0f} s"
+        for row in phases
+    ]
+    return "phases, this release's model → measured: " + ", ".join(cells)
+
+
+def _not_judged(observed: TimedRelease, measured: float | None) -> list[str]:
+    """Why this release says nothing about U8 (every reason that applies); [] when it decides it."""
+    reasons = [f"the release ended with exit {observed.exit_code}"] if observed.exit_code != 0 else []
+    if observed.first_release:
+        reasons.append("it was a first release (no original environment)")
+    changed = [
+        f"{key} {observed.overrides[key]!r} (default {DEFAULTS[key]!r})"
+        for key in RELEASE_TIME_SETTINGS
+        if observed.overrides.get(key, DEFAULTS[key]) != DEFAULTS[key]
+    ]
+    if changed:
+        reasons.append("the stack's settings are not the defaults: " + ", ".join(changed))
+    if observed.replacement_instances != RELEASE_GOAL_INSTANCES:
+        reasons.append(f"it replaced {observed.replacement_instances} instance(s), not {RELEASE_GOAL_INSTANCES}")
+    if not observed.phases:
+        reasons.append("its summary has no release-time model")
+    elif measured is None:
+        reasons.append("its summary has no measured release time")
+    return reasons
+
+
+def release_within_goal(observed: TimedRelease | None) -> Finding:
+    """U8: did a two-instance release with the defaults take at most 3 minutes, scale-up to the deployment's end?
+
+    The reason always lists each phase's modelled and measured seconds, so a refutation (or a release that could not
+    decide the belief) still says which of the model's figures the release overran.
+    """
+    if observed is None:
+        return Finding(Verdict.NOT_REACHED, "no release summary (release-summary.json) was read")
+    measured = next((row.measured for row in observed.phases if row.phase == RELEASE_ROW), None)
+    table = _phase_table(observed.phases)
+    unjudged = _not_judged(observed, measured)
+    if unjudged or measured is None:
+        return Finding(Verdict.NOT_REACHED, "; ".join([*unjudged, table] if observed.phases else unjudged))
+    if measured <= RELEASE_GOAL_SECONDS:
+        return Finding(Verdict.CONFIRMED, f"released in {measured:.0f} s (goal {RELEASE_GOAL_SECONDS} s); {table}")
+    overran = [
+        f"{row.phase} by {row.measured - row.modelled:.0f} s"
+        for row in observed.phases
+        if row.phase != RELEASE_ROW and row.measured is not None and row.measured > row.modelled
+    ]
+    where = (
+        "over the model: " + ", ".join(overran)
+        if overran
+        else "no phase overran its figure: the time went between them"
+    )
+    return Finding(Verdict.REFUTED, f"released in {measured:.0f} s (goal {RELEASE_GOAL_SECONDS} s); {where}; {table}")
 
 
 def render(findings: Mapping[str, Finding]) -> str:
