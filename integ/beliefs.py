@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from bluegreen.config import DEFAULTS
-from bluegreen.timing import RELEASE_GOAL_INSTANCES, RELEASE_GOAL_SECONDS, RELEASE_ROW, ModelRow
+from bluegreen.timing import RELEASE_ROW, ModelRow
 
 
 class Verdict(Enum):
@@ -77,9 +76,9 @@ BELIEFS: tuple[Belief, ...] = (
     Belief(
         "U8",
         "U8-release-model",
-        "A two-instance release with the defaults takes at most 3 minutes from scale-up to the end of the deployment, "
-        "as the release-time model says (its figures for provisioning, install and the registration latency are "
-        "assumptions).",
+        "A release takes no longer, scale-up to the end of the deployment, than the release-time model built for its "
+        "own target group, capacity and deployment configuration (whose provisioning, install and registration "
+        "figures are assumptions); with the defaults that model is 2 min 50 s, within issue 13's 3 minutes.",
     ),
 )
 
@@ -259,22 +258,9 @@ def register_gone(observed: GoneRegistration | None) -> Finding:
     return Finding(Verdict.NOT_REACHED, f"RegisterTargets failed with {observed.error_code}, which does not decide U7")
 
 
-# The settings a release's duration depends on: the release-time model's inputs (fleetDesiredSize: the instances;
-# the deployment configuration: the batches; the health check: AllowTraffic; the deregistration delay: BlockTraffic),
-# what its provisioning and install assumptions were made for (instance type, image, user data, no warm pool), and the
-# promotion gate, whose deployment waits for `promote`. U8 speaks of a release with all of them at their defaults.
-RELEASE_TIME_SETTINGS = (
-    "fleetDesiredSize",
-    "deploymentConfigName",
-    "healthCheckIntervalSeconds",
-    "healthyThresholdCount",
-    "deregistrationDelaySeconds",
-    "instanceType",
-    "machineImage",
-    "userDataFile",
-    "warmPoolSize",
-    "promotionGate",
-)
+# Settings under which a release's deployment phase measures more than the release: the promotion gate's deployment
+# waits for `promote` (README, "Promotion gate").
+UNTIMED_SETTINGS = ("promotionGate",)
 
 
 @dataclass(frozen=True)
@@ -283,7 +269,6 @@ class TimedRelease:
 
     exit_code: int
     first_release: bool
-    replacement_instances: int
     phases: tuple[ModelRow, ...]
     overrides: Mapping[str, Any]
 
@@ -304,15 +289,7 @@ def _not_judged(observed: TimedRelease, measured: float | None) -> list[str]:
     reasons = [f"the release ended with exit {observed.exit_code}"] if observed.exit_code != 0 else []
     if observed.first_release:
         reasons.append("it was a first release (no original environment)")
-    changed = [
-        f"{key} {observed.overrides[key]!r} (default {DEFAULTS[key]!r})"
-        for key in RELEASE_TIME_SETTINGS
-        if observed.overrides.get(key, DEFAULTS[key]) != DEFAULTS[key]
-    ]
-    if changed:
-        reasons.append("the stack's settings are not the defaults: " + ", ".join(changed))
-    if observed.replacement_instances != RELEASE_GOAL_INSTANCES:
-        reasons.append(f"it replaced {observed.replacement_instances} instance(s), not {RELEASE_GOAL_INSTANCES}")
+    reasons += [f"the stack sets {key}" for key in UNTIMED_SETTINGS if observed.overrides.get(key)]
     if not observed.phases:
         reasons.append("its summary has no release-time model")
     elif measured is None:
@@ -320,32 +297,34 @@ def _not_judged(observed: TimedRelease, measured: float | None) -> list[str]:
     return reasons
 
 
-def release_within_goal(observed: TimedRelease | None) -> Finding:
-    """U8: did a two-instance release with the defaults take at most 3 minutes, scale-up to the deployment's end?
+def release_model_holds(observed: TimedRelease | None) -> Finding:
+    """U8: did the release take no longer, scale-up to the deployment's end, than its own release-time model says?
 
-    The reason always lists each phase's modelled and measured seconds, so a refutation (or a release that could not
-    decide the belief) still says which of the model's figures the release overran.
+    The model in the summary is the one the release built for its own target group, capacity and deployment
+    configuration, so any stack decides it. The reason always lists each phase's modelled and measured seconds, so a
+    refutation (or a release that could not decide the belief) says which of the model's figures was overrun.
     """
     if observed is None:
         return Finding(Verdict.NOT_REACHED, "no release summary (release-summary.json) was read")
-    measured = next((row.measured for row in observed.phases if row.phase == RELEASE_ROW), None)
+    row = next((row for row in observed.phases if row.phase == RELEASE_ROW), None)
+    measured = row.measured if row is not None else None
     table = _phase_table(observed.phases)
     unjudged = _not_judged(observed, measured)
-    if unjudged or measured is None:
+    if unjudged or row is None or measured is None:
         return Finding(Verdict.NOT_REACHED, "; ".join([*unjudged, table] if observed.phases else unjudged))
-    if measured <= RELEASE_GOAL_SECONDS:
-        return Finding(Verdict.CONFIRMED, f"released in {measured:.0f} s (goal {RELEASE_GOAL_SECONDS} s); {table}")
+    if measured <= row.modelled:
+        return Finding(Verdict.CONFIRMED, f"released in {measured:.0f} s, modelled {row.modelled} s; {table}")
     overran = [
-        f"{row.phase} by {row.measured - row.modelled:.0f} s"
-        for row in observed.phases
-        if row.phase != RELEASE_ROW and row.measured is not None and row.measured > row.modelled
+        f"{phase.phase} by {phase.measured - phase.modelled:.0f} s"
+        for phase in observed.phases
+        if phase.phase != RELEASE_ROW and phase.measured is not None and phase.measured > phase.modelled
     ]
     where = (
         "over the model: " + ", ".join(overran)
         if overran
         else "no phase overran its figure: the time went between them"
     )
-    return Finding(Verdict.REFUTED, f"released in {measured:.0f} s (goal {RELEASE_GOAL_SECONDS} s); {where}; {table}")
+    return Finding(Verdict.REFUTED, f"released in {measured:.0f} s, modelled {row.modelled} s; {where}; {table}")
 
 
 def render(findings: Mapping[str, Finding]) -> str:

@@ -21,7 +21,7 @@ from integ.beliefs import (
     first_release,
     launch_registers,
     register_gone,
-    release_within_goal,
+    release_model_holds,
     render,
     service_role_launch,
     ss_keepalive,
@@ -155,7 +155,6 @@ def timed(
     provisioning: float | None = 92,
     release_seconds: float | None = 168,
     *,
-    instances: int = 2,
     overrides: dict | None = None,
     exit_code: int = 0,
     first: bool = False,
@@ -170,28 +169,33 @@ def timed(
         row("termination", 30, None),
         row("release", 170, release_seconds),
     )
-    return TimedRelease(exit_code, first, instances, phases, overrides or {})
+    return TimedRelease(exit_code, first, phases, overrides or {})
 
 
-def test_a_two_instance_release_with_the_defaults_within_three_minutes_confirms_the_model():
-    finding = release_within_goal(timed(release_seconds=179.6))
+def test_a_release_within_its_model_confirms_it():
+    finding = release_model_holds(timed(release_seconds=169.6))
     assert finding.verdict is Verdict.CONFIRMED
+    assert "released in 170 s, modelled 170 s" in finding.reason
     assert "provisioning 100 → 92 s" in finding.reason and "drain 5 s (not measured)" in finding.reason
 
 
-def test_a_release_over_three_minutes_refutes_the_model_and_names_the_phase_that_overran():
+def test_a_release_over_its_model_refutes_it_and_names_the_phase_that_overran():
     # Given a release whose instances took 160 s to become InService, where the model assumes 100 s
-    finding = release_within_goal(timed(provisioning=160, release_seconds=236))
+    finding = release_model_holds(timed(provisioning=160, release_seconds=236))
     # Then the reason names provisioning as the phase over its figure (and the traffic steps, a few s over), with all
     assert finding.verdict is Verdict.REFUTED
-    assert "released in 236 s (goal 180 s)" in finding.reason
+    assert "released in 236 s, modelled 170 s" in finding.reason
     assert "over the model: provisioning by 60 s, AllowTraffic by 2 s, BlockTraffic by 3 s" in finding.reason
     assert "release 170 → 236 s" in finding.reason
 
 
+def test_one_second_over_the_model_refutes_it():
+    assert release_model_holds(timed(release_seconds=171)).verdict is Verdict.REFUTED
+
+
 def test_a_slow_release_whose_phases_each_kept_their_figures_says_the_time_went_between_them():
-    slow_gaps = TimedRelease(0, False, 2, (row("provisioning", 100, 90), row("release", 170, 200)), {})
-    finding = release_within_goal(slow_gaps)
+    slow_gaps = TimedRelease(0, False, (row("provisioning", 100, 90), row("release", 170, 200)), {})
+    finding = release_model_holds(slow_gaps)
     assert finding.verdict is Verdict.REFUTED
     assert "no phase overran its figure" in finding.reason
 
@@ -200,30 +204,29 @@ def test_a_slow_release_whose_phases_each_kept_their_figures_says_the_time_went_
     ("observed", "why"),
     [
         (None, "no release summary"),
-        (timed(overrides={"fleetDesiredSize": 1}, instances=1), "fleetDesiredSize 1 (default 2)"),
-        (timed(instances=3), "it replaced 3 instance(s), not 2"),
-        (timed(overrides={"deregistrationDelaySeconds": 60}), "deregistrationDelaySeconds 60 (default 30)"),
+        (timed(overrides={"promotionGate": True}), "the stack sets promotionGate"),
         (timed(release_seconds=None), "no measured release time"),
-        (TimedRelease(0, False, 2, (), {}), "no release-time model"),
+        (TimedRelease(0, False, (), {}), "no release-time model"),
         (timed(exit_code=1), "exit 1"),
         (timed(first=True), "first release"),
     ],
 )
-def test_a_release_that_is_not_a_default_two_instance_release_or_was_not_measured_leaves_the_model_unreached(
-    observed, why
-):
-    finding = release_within_goal(observed)
+def test_a_failed_first_gated_or_unmeasured_release_leaves_the_model_unreached(observed, why):
+    finding = release_model_holds(observed)
     assert finding.verdict is Verdict.NOT_REACHED
     assert why in finding.reason
 
 
 def test_an_unreached_model_still_reports_the_measured_phases():
-    # Given the kit's own stack (one instance per slot, a 60 s delay) released in well under three minutes
-    finding = release_within_goal(timed(overrides={"fleetDesiredSize": 1, "stackName": "BlueGreenInteg"}, instances=1))
-    # Then it decides nothing, names only the setting the release time depends on, and keeps the measured phases
-    assert finding.verdict is Verdict.NOT_REACHED
-    assert "stackName" not in finding.reason
+    finding = release_model_holds(timed(exit_code=1))
     assert "AllowTraffic 20 → 22 s" in finding.reason
+
+
+def test_any_stack_decides_it_since_the_model_is_built_for_the_releases_own_settings():
+    # Given the kit's own stack (one instance per slot, a 60 s delay): its release carries a model for those settings
+    finding = release_model_holds(timed(overrides={"fleetDesiredSize": 1, "deregistrationDelaySeconds": 60}))
+    # Then it decides the belief
+    assert finding.verdict is Verdict.CONFIRMED
 
 
 def test_the_table_lists_every_belief_and_marks_unchecked_ones_not_reached():
