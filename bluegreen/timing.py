@@ -131,6 +131,22 @@ class ReleaseModel:
         return sum(phase.seconds for phase in self.phases)
 
 
+# The name of the row that sets the release end to end beside the model's `release_seconds`.
+RELEASE_ROW = "release"
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One phase of the model beside a release's measured time: `measured` in seconds, None when the run cannot tell,
+    and `how` it was measured. The release report writes these (release.report.model_rows, the summary's `model`);
+    the integration kit reads them back (belief U8)."""
+
+    phase: str
+    modelled: int
+    measured: float | None
+    how: str
+
+
 def deployment_batches(deployment_config_name: str, instances: int) -> int:
     """How many batches CodeDeploy deploys `instances` replacement instances in, for a predefined configuration.
 

@@ -1,6 +1,6 @@
 """The verdicts of the integration kit: pure functions from what a run observed to confirmed / refuted / not reached.
 
-Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U7) has one check here, with the id the kit
+Each unverified belief of docs/decisions.md ("Unverified beliefs", U1..U8) has one check here, with the id the kit
 prints. The kit (`integ/kit.py`) gathers the observations from a real account; these functions only decide, so the
 decision rules are tested offline with fixed inputs (tests/integ/test_beliefs.py). Plain Python, no AWS imports.
 """
@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
+
+from bluegreen.timing import RELEASE_ROW, ModelRow
 
 
 class Verdict(Enum):
@@ -69,6 +72,13 @@ BELIEFS: tuple[Belief, ...] = (
         "U7",
         "U7-register-gone",
         "RegisterTargets answers InvalidTarget for an instance that has terminated (no dead target gets in).",
+    ),
+    Belief(
+        "U8",
+        "U8-release-model",
+        "A release takes no longer, scale-up to the end of the deployment, than the release-time model built for its "
+        "own target group, capacity and deployment configuration (whose provisioning, install and registration "
+        "figures are assumptions); with the defaults that model is 2 min 50 s, within issue 13's 3 minutes.",
     ),
 )
 
@@ -246,6 +256,75 @@ def register_gone(observed: GoneRegistration | None) -> Finding:
     if observed.error_code is None:
         return Finding(Verdict.REFUTED, "RegisterTargets accepted the terminated instance (the kit deregistered it)")
     return Finding(Verdict.NOT_REACHED, f"RegisterTargets failed with {observed.error_code}, which does not decide U7")
+
+
+# Settings under which a release's deployment phase measures more than the release: the promotion gate's deployment
+# waits for `promote` (README, "Promotion gate").
+UNTIMED_SETTINGS = ("promotionGate",)
+
+
+@dataclass(frozen=True)
+class TimedRelease:
+    """A release as its release-summary.json reports it, and the settings the stack it released to overrides."""
+
+    exit_code: int
+    first_release: bool
+    phases: tuple[ModelRow, ...]
+    overrides: Mapping[str, Any]
+
+
+def _phase_table(phases: Sequence[ModelRow]) -> str:
+    """`phases, this release's model → measured: provisioning 100 → 92 s, …, drain 5 s (not measured), …`."""
+    cells = [
+        f"{row.phase} {row.modelled:.0f} s (not measured)"
+        if row.measured is None
+        else f"{row.phase} {row.modelled:.0f} → {row.measured:.0f} s"
+        for row in phases
+    ]
+    return "phases, this release's model → measured: " + ", ".join(cells)
+
+
+def _not_judged(observed: TimedRelease, measured: float | None) -> list[str]:
+    """Why this release says nothing about U8 (every reason that applies); [] when it decides it."""
+    reasons = [f"the release ended with exit {observed.exit_code}"] if observed.exit_code != 0 else []
+    if observed.first_release:
+        reasons.append("it was a first release (no original environment)")
+    reasons += [f"the stack sets {key}" for key in UNTIMED_SETTINGS if observed.overrides.get(key)]
+    if not observed.phases:
+        reasons.append("its summary has no release-time model")
+    elif measured is None:
+        reasons.append("its summary has no measured release time")
+    return reasons
+
+
+def release_model_holds(observed: TimedRelease | None) -> Finding:
+    """U8: did the release take no longer, scale-up to the deployment's end, than its own release-time model says?
+
+    The model in the summary is the one the release built for its own target group, capacity and deployment
+    configuration, so any stack decides it. The reason always lists each phase's modelled and measured seconds, so a
+    refutation (or a release that could not decide the belief) says which of the model's figures was overrun.
+    """
+    if observed is None:
+        return Finding(Verdict.NOT_REACHED, "no release summary (release-summary.json) was read")
+    row = next((row for row in observed.phases if row.phase == RELEASE_ROW), None)
+    measured = row.measured if row is not None else None
+    table = _phase_table(observed.phases)
+    unjudged = _not_judged(observed, measured)
+    if unjudged or row is None or measured is None:
+        return Finding(Verdict.NOT_REACHED, "; ".join([*unjudged, table] if observed.phases else unjudged))
+    if measured <= row.modelled:
+        return Finding(Verdict.CONFIRMED, f"released in {measured:.0f} s, modelled {row.modelled} s; {table}")
+    overran = [
+        f"{phase.phase} by {phase.measured - phase.modelled:.0f} s"
+        for phase in observed.phases
+        if phase.phase != RELEASE_ROW and phase.measured is not None and phase.measured > phase.modelled
+    ]
+    where = (
+        "over the model: " + ", ".join(overran)
+        if overran
+        else "no phase overran its figure: the time went between them"
+    )
+    return Finding(Verdict.REFUTED, f"released in {measured:.0f} s, modelled {row.modelled} s; {where}; {table}")
 
 
 def render(findings: Mapping[str, Finding]) -> str:

@@ -6,11 +6,12 @@
 
 `run`: deploy the integration app (integ/integ_blue_green.py: the stack as `BlueGreenInteg` plus its assertion
 stack) with the pinned `cdk` → read the deploy-time assertions → release the sample revision twice with the release
-tool → release a revision whose ValidateService hook exits 1 and check the rollback left traffic on the old slot →
-scale the live slot out (the new instance must get traffic) and in (the drain must complete the hook) → once the
-drained instance has left its slot, try to register it with the target group (belief U7) → destroy both stacks and
-the resources they retain, also when a step failed → print the kit checks (K-*) and, for every unverified belief
-of docs/decisions.md, whether the run confirmed it, refuted it or did not reach it.
+tool (the second release's measured phases against its release-time model: belief U8) → release a revision whose
+ValidateService hook exits 1 and check the rollback left traffic on the old slot → scale the live slot out (the new
+instance must get traffic) and in (the drain must complete the hook) → once the drained instance has left its slot,
+try to register it with the target group (belief U7) → destroy both stacks and the resources they retain, also when
+a step failed → print the kit checks (K-*) and, for every unverified belief of docs/decisions.md, whether the run
+confirmed it, refuted it or did not reach it.
 
 Exit codes: 0 every kit check passed; 1 a kit check failed; 2 pre-flight refused (nothing was deployed).
 Beliefs never change the exit code: the design is meant to be safe either way (docs/decisions.md).
@@ -38,9 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 import boto3  # noqa: E402
 from botocore.exceptions import ClientError, WaiterError  # noqa: E402
+from release.report import SUMMARY_FILE  # noqa: E402
 
 from bluegreen import outputs  # noqa: E402
 from bluegreen.config import AppConfig, load_config  # noqa: E402
+from bluegreen.timing import ModelRow  # noqa: E402
 from integ import beliefs  # noqa: E402
 from integ.settings import ASSERTION_STACK_NAME, OVERRIDES, STACK_NAME  # noqa: E402
 
@@ -143,6 +146,30 @@ def register_target_once(elbv2: Any, target_group_arn: str, instance_id: str) ->
         return str(exc.response.get("Error", {}).get("Code", "")) or "unknown"
     elbv2.deregister_targets(**targets)
     return None
+
+
+def timed_release(summary_file: Path, overrides: Mapping[str, Any]) -> beliefs.TimedRelease | None:
+    """A release's release-summary.json (release.report.summary_json) as U8 reads it, with the settings the stack
+    overrides; None, said on the console, when the file is missing or is not such a summary."""
+    try:
+        data = json.loads(summary_file.read_text(encoding="utf-8"))
+        return beliefs.TimedRelease(
+            exit_code=int(data["exitCode"]),
+            first_release=bool(data["slots"]["firstRelease"]),
+            phases=tuple(
+                ModelRow(
+                    str(row["phase"]),
+                    int(row["modelledSeconds"]),
+                    None if row["measuredSeconds"] is None else float(row["measuredSeconds"]),
+                    str(row["measured"]),
+                )
+                for row in data["model"]
+            ),
+            overrides=overrides,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a belief never stops the run: U8 is not reached
+        print(f"[kit] U8: no release summary read from {summary_file}: {exc!r}", flush=True)
+        return None
 
 
 def caller_role(event: Mapping[str, Any]) -> str | None:
@@ -248,7 +275,8 @@ class Kit:
         )
 
     def release_twice(self) -> None:
-        """Two releases of the sample; the first also observes U1 and U3."""
+        """Two releases of the sample; the first also observes U1 and U3, the second (an ordinary blue/green release
+        from a live slot to the idle one) U8."""
         original = self.live_slots()
         original_instances = sum(len(self.slot(name)["Instances"]) for name in original)
         started = time.time()
@@ -264,6 +292,9 @@ class Kit:
             )
         )
         self.release(SAMPLE_APP, "K-RELEASE-2", expect=0)
+        self.report.findings["U8-release-model"] = beliefs.release_model_holds(
+            timed_release(self.report_dir("K-RELEASE-2") / SUMMARY_FILE, OVERRIDES)
+        )
 
     def failing_release(self) -> None:
         """A revision whose hook exits 1: the tool exits 1 and traffic stays on the old slot (K-ROLLBACK); U4."""
@@ -389,9 +420,12 @@ class Kit:
             raise KitError(f"{check_id}: `{' '.join(command[:3])} …` exited {code}")
         return code
 
+    def report_dir(self, check_id: str) -> Path:
+        """Where the release of kit check `check_id` writes its report (release-summary.json, timeline)."""
+        return self.workdir / check_id.lower()
+
     def release(self, app_dir: Path, check_id: str, *, expect: int) -> None:
         """The release tool, as a pipeline runs it, against the deployed stack."""
-        report_dir = self.workdir / check_id.lower()
         self.run_command(
             [
                 sys.executable,
@@ -405,7 +439,7 @@ class Kit:
                 "--region",
                 self.region,
                 "--report-dir",
-                str(report_dir),
+                str(self.report_dir(check_id)),
             ],
             check_id,
             expect,

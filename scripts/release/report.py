@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bluegreen.timing import RELEASE_ROW, ModelRow
 from release.appspec import GREEN_EVENT_ORDER
 from release.ci import CiContext
 from release.errors import InputError
@@ -325,16 +325,6 @@ _INSTALL_EVENTS = frozenset(GREEN_EVENT_ORDER[: GREEN_EVENT_ORDER.index("BeforeA
 _NOT_MEASURED = "not measured: after the release returns"
 
 
-@dataclass(frozen=True)
-class ModelRow:
-    """One phase of the model beside its measured time: `measured` in seconds, None when this run cannot tell."""
-
-    phase: str
-    modelled: int
-    measured: float | None
-    how: str
-
-
 def model_rows(record: ReleaseRecord) -> list[ModelRow]:
     """The model's phases (`record.model`), each with what this release measured for it; [] without a model.
 
@@ -368,7 +358,7 @@ def model_rows(record: ReleaseRecord) -> list[ModelRow]:
     ]
     provisioning, deployed = _phase_seconds(record, "scale-up"), _phase_seconds(record, "deployment")
     total = provisioning + deployed if provisioning is not None and deployed is not None else None
-    return [*rows, ModelRow("release", record.model.release_seconds, total, "scale-up + deployment phases")]
+    return [*rows, ModelRow(RELEASE_ROW, record.model.release_seconds, total, "scale-up + deployment phases")]
 
 
 def model_text(record: ReleaseRecord) -> str:

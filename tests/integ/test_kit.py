@@ -1,17 +1,25 @@
-"""The kit's offline parts: the failing revision, the rollback rule, retained resources, assertion outputs."""
+"""The kit's offline parts: the failing revision, the rollback rule, retained resources, assertion outputs, and the
+release summary U8 reads."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from release.appspec import load_appspec
+from release.ci import CiContext
+from release.record import Phase, ReleaseRecord
+from release.report import SUMMARY_FILE, write_reports
 
 from integ import kit
-from integ.beliefs import GROUP_ID_MARKER
+from integ.beliefs import GROUP_ID_MARKER, Verdict, release_model_holds
+from integ.settings import OVERRIDES
+from tests.release import scenarios
 
 
 def test_the_failing_revision_is_a_valid_revision_whose_validate_service_hook_exits_1(tmp_path):
@@ -127,3 +135,51 @@ def test_an_accepted_registration_of_a_gone_instance_is_undone_at_once():
     assert kit.register_target_once(elbv2, "arn:tg", "i-gone") is None
     targets = {"TargetGroupArn": "arn:tg", "Targets": [{"Id": "i-gone"}]}
     assert elbv2.calls == [("register", targets), ("deregister", targets)]
+
+
+def written_summary(record: ReleaseRecord, report_dir: Path) -> Path:
+    """The release-summary.json the release tool writes for `record`."""
+    write_reports(record, report_dir, CiContext(), io.StringIO())
+    return report_dir / SUMMARY_FILE
+
+
+def test_a_release_the_tool_reported_within_its_model_confirms_it(tmp_path):
+    # Given the release tool's summary of a two-instance release measured at 2 min 48 s (scale-up 92 s), modelled 170 s
+    summary = written_summary(scenarios.measured_release(), tmp_path)
+    # When the kit reads it, for its own stack's settings
+    finding = release_model_holds(kit.timed_release(summary, OVERRIDES))
+    # Then the model is confirmed, with the report's own figures
+    assert finding.verdict is Verdict.CONFIRMED
+    assert "released in 168 s, modelled 170 s" in finding.reason and "provisioning 100 → 92 s" in finding.reason
+
+
+def test_a_reported_release_slowed_by_its_scale_up_refutes_the_model_and_names_provisioning(tmp_path):
+    # Given the same release whose instances took 162 s to become InService
+    record = scenarios.measured_release()
+    record.phases[0] = Phase("scale-up", scenarios.at(-65), scenarios.at(97))
+    # When the kit reads its summary
+    finding = release_model_holds(kit.timed_release(written_summary(record, tmp_path), {}))
+    # Then
+    assert finding.verdict is Verdict.REFUTED
+    assert "released in 238 s" in finding.reason and "over the model: provisioning by 62 s" in finding.reason
+
+
+def test_a_release_without_a_model_in_its_summary_leaves_the_model_unreached(tmp_path):
+    # Given a summary with no model (a bootstrap first release, or a target group the tool could not read)
+    record = scenarios.measured_release()
+    record.model = None
+    # When
+    finding = release_model_holds(kit.timed_release(written_summary(record, tmp_path), {}))
+    # Then
+    assert finding.verdict is Verdict.NOT_REACHED
+    assert "no release-time model" in finding.reason
+
+
+@pytest.mark.parametrize("content", [None, "not json", '{"exitCode": 0}'])
+def test_a_missing_or_foreign_summary_is_read_as_none_and_said(tmp_path, capsys, content):
+    summary = tmp_path / SUMMARY_FILE
+    if content is not None:
+        summary.write_text(content)
+
+    assert kit.timed_release(summary, {}) is None
+    assert "U8: no release summary read" in capsys.readouterr().out

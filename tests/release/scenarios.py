@@ -1,8 +1,15 @@
-"""Scripted deployments for the release tests: how CodeDeploy reports a success, a failure, a slow deployment."""
+"""Scripted deployments for the release tests: how CodeDeploy reports a success, a failure, a slow deployment; and a
+release whose phases took known times, for the report's model beside the measurements."""
 
 from __future__ import annotations
 
-from tests.release.fakes import BLUE_EVENTS, GREEN_EVENTS, Frame, Script, all_succeeded, event, instance
+from datetime import datetime, timedelta
+
+from release.follow import LifecycleEvent, Snapshot, Target
+from release.record import Phase, ReleaseRecord
+
+from bluegreen.timing import TrafficTiming, release_model
+from tests.release.fakes import BLUE_EVENTS, GREEN_EVENTS, T0, Frame, Script, all_succeeded, event, instance
 
 GREEN_1 = "i-0green000000000001"
 GREEN_2 = "i-0green000000000002"
@@ -109,3 +116,36 @@ def stopped_then_rolled_back(rollback_polls: int = 3) -> Script:
 def never_ending(**kwargs: object) -> Script:
     """Stays InProgress for ever (until stopped)."""
     return Script([Frame("InProgress", _green_running())], after_stop=Frame("Stopped", _green_running()), **kwargs)
+
+
+def at(seconds: float) -> datetime:
+    """`seconds` after the fakes' T0."""
+    return T0 + timedelta(seconds=seconds)
+
+
+def measured_release() -> ReleaseRecord:
+    """Two Green and two Blue instances whose events took known times, with the stack's default model."""
+
+    def events(*spans: tuple[str, float, float]) -> tuple[LifecycleEvent, ...]:
+        return tuple(LifecycleEvent(name, "Succeeded", at(start), at(end)) for name, start, end in spans)
+
+    green_1 = events(("DownloadBundle", 104, 106), ("ValidateService", 106, 110), ("AllowTraffic", 120, 131))
+    green_2 = events(("DownloadBundle", 110, 112), ("ValidateService", 112, 118), ("AllowTraffic", 131, 142))
+    blue = events(("BlockTraffic", 142, 175))
+    record = ReleaseRecord(command="release", started=T0, finished=at(180))
+    record.phases = [Phase("scale-up", at(5), at(97)), Phase("deployment", at(100), at(176))]
+    record.snapshot = Snapshot(
+        {"status": "Succeeded"},
+        (
+            Target("i-g1", "Green", "Succeeded", green_1),
+            Target("i-g2", "Green", "Succeeded", green_2),
+            Target("i-b1", "Blue", "Succeeded", blue),
+            Target("i-b2", "Blue", "Succeeded", blue),
+        ),
+    )
+    record.model = release_model(
+        TrafficTiming(interval_seconds=5, healthy_threshold=2, deregistration_delay_seconds=30),
+        instances=2,
+        deployment_config_name="CodeDeployDefault.OneAtATime",
+    )
+    return record

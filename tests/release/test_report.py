@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from release.ci import CiContext
 from release.errors import DeploymentFailed, TimedOut
-from release.follow import LifecycleEvent, Snapshot, Target, read_targets
+from release.follow import Snapshot, read_targets
 from release.record import Phase, ReleaseRecord
 from release.report import github_markdown, model_rows, spans, summary_json, summary_text, write_reports
 
-from bluegreen.timing import TrafficTiming, release_model
 from tests.release import scenarios
 from tests.release.fakes import T0, FakeCodeDeploy, Frame, Script
 from tests.release.test_timeline import assert_valid_gantt
@@ -176,41 +175,9 @@ def test_the_report_links_the_release_dashboard_and_the_deployment_in_every_form
 # -- the release-time model beside the measured phases ----------------------------------------------------------------
 
 
-def _at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def _measured_release() -> ReleaseRecord:
-    """Two Green and two Blue instances whose events took known times, with the stack's default model."""
-
-    def events(*spans: tuple[str, float, float]) -> tuple[LifecycleEvent, ...]:
-        return tuple(LifecycleEvent(name, "Succeeded", _at(start), _at(end)) for name, start, end in spans)
-
-    green_1 = events(("DownloadBundle", 104, 106), ("ValidateService", 106, 110), ("AllowTraffic", 120, 131))
-    green_2 = events(("DownloadBundle", 110, 112), ("ValidateService", 112, 118), ("AllowTraffic", 131, 142))
-    blue = events(("BlockTraffic", 142, 175))
-    record = ReleaseRecord(command="release", started=T0, finished=_at(180))
-    record.phases = [Phase("scale-up", _at(5), _at(97)), Phase("deployment", _at(100), _at(176))]
-    record.snapshot = Snapshot(
-        {"status": "Succeeded"},
-        (
-            Target("i-g1", "Green", "Succeeded", green_1),
-            Target("i-g2", "Green", "Succeeded", green_2),
-            Target("i-b1", "Blue", "Succeeded", blue),
-            Target("i-b2", "Blue", "Succeeded", blue),
-        ),
-    )
-    record.model = release_model(
-        TrafficTiming(interval_seconds=5, healthy_threshold=2, deregistration_delay_seconds=30),
-        instances=2,
-        deployment_config_name="CodeDeployDefault.OneAtATime",
-    )
-    return record
-
-
 def test_each_modelled_phase_stands_beside_the_time_this_release_measured_for_it() -> None:
     # When
-    rows = {row.phase: (row.modelled, row.measured) for row in model_rows(_measured_release())}
+    rows = {row.phase: (row.modelled, row.measured) for row in model_rows(scenarios.measured_release())}
     # Then provisioning is the scale-up phase, install runs from the deployment's start to the last ValidateService,
     # the traffic steps span their first to last event, and what follows the release is not measured
     assert rows == {
@@ -227,7 +194,7 @@ def test_each_modelled_phase_stands_beside_the_time_this_release_measured_for_it
 def test_the_printed_report_and_the_json_carry_the_model_beside_the_measurements(tmp_path: Path) -> None:
     # When
     stream = io.StringIO()
-    write_reports(_measured_release(), tmp_path, CiContext(), stream)
+    write_reports(scenarios.measured_release(), tmp_path, CiContext(), stream)
     # Then
     assert "model vs measured" in stream.getvalue()
     assert "  release       2 min 50 s  2 min 48 s  scale-up + deployment phases" in stream.getvalue()
