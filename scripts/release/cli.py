@@ -16,7 +16,7 @@ import os
 import sys
 import textwrap
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -40,6 +40,7 @@ from release.errors import ExitCode, InputError, ReleaseError, TargetsError
 from release.lease import SKEW_SECONDS, TTL_SECONDS, Lease, default_owner, lease_key
 from release.links import console_links
 from release.operations import (
+    StatusClients,
     deployment_to_follow,
     follow_and_finish,
     nothing_to_finish,
@@ -421,7 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = _command(commands, "bundle", "build and validate the bundle only; print its path and hash", aws=False)
     bundle.add_argument("--app-dir", help="revision directory holding appspec.yml (env APP_DIR)")
     bundle.add_argument("--bundle-dir", help=f"where the bundle is written (default {DEFAULT_BUNDLE_DIR})")
-    status = _command(commands, "status", "live slot, deployment in flight, last releases; --follow follows one")
+    status = _command(
+        commands, "status", "live slot, bake window, deployment in flight, last releases; --follow follows one"
+    )
     _add_targets(status)
     status.add_argument("--last", help="how many recent deployments to list (default 5)")
     status.add_argument("--json", action="store_true", help="print the status as JSON (stable keys) for scripts")
@@ -931,9 +934,8 @@ def _release(invocation: Invocation, clients: AwsClients, targets: Targets, runt
         bake_minutes=_default_bake_minutes() if invocation.command == "release" else 0,
     )
     view = make_view(sys.stdout, runtime.now, live=args.live_view, colour=args.colour)
-    invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
     # The run's notes (`promote`, `stop` hints) name the tool as the user ran it, like its errors (`_at_the_edge`).
-    view.wording = lambda text: as_invoked(text, invoked)
+    view.wording = _as_run()
     return Release(
         Clients(
             s3=clients.s3,
@@ -1109,14 +1111,13 @@ def _cmd_status(invocation: Invocation, clients: AwsClients, runtime: Runtime) -
     if invocation.follow:
         return _cmd_follow(invocation, clients, runtime)
     return print_status(
-        clients.codedeploy,
-        clients.autoscaling,
+        StatusClients(clients.codedeploy, clients.autoscaling, clients.s3, clients.elbv2),
         _targets(invocation, clients),
         sys.stdout,
         last=invocation.last,
-        elbv2=clients.elbv2,
         as_json=invocation.json_output,
         region=_region(clients),
+        wording=_as_run(),
     )
 
 
@@ -1335,6 +1336,12 @@ def invoked_command(argv0: str, executable: str, cwd: Path) -> str:
 def as_invoked(text: str, invoked: str) -> str:
     """`text` with every `python scripts/deploy.py` written as `invoked` (see `invoked_command`)."""
     return text.replace(DOCUMENTED_COMMAND, invoked)
+
+
+def _as_run() -> Callable[[str], str]:
+    """`as_invoked` for this process: how a run's notes and hints name the tool (as the user ran it)."""
+    invoked = invoked_command(sys.argv[0], sys.executable, Path.cwd())
+    return lambda text: as_invoked(text, invoked)
 
 
 def _aws_hint(command: str, region: str | None) -> str:

@@ -1,23 +1,25 @@
 """The small subcommands: `status` (what is live, runs, ran), `stop`, and the revision `rollback` goes back to.
 
 `status` reads everything once into a `Status` and renders it as one screen (`status_text`) or as JSON for scripts
-(`status_json`, `status --json`).
+(`status_json`, `status --json`), the group's bake window included (`WindowStatus`): whether `rollback` can still put
+traffic back on the old slot fast, and until when.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen import bake as bake_record
 from release import deployments, links, live, slots
 from release.answers import required
-from release.bake import rolled_back_in_window
+from release.bake import POLL_SECONDS, rolled_back_in_window
 from release.errors import (
     Cancelled,
     DeploymentFailed,
@@ -117,6 +119,159 @@ class SlotStatus:
         }
 
 
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
+
+
+def _why(window: bake_record.Window) -> str:
+    """The window's last request or decision: why, by whom, when (what of it the record holds)."""
+    who = ", ".join(
+        part for part in (window.requested_by, _utc(window.requested_at) if window.requested_at else "") if part
+    )
+    return f"{window.reason or window.state} ({who})" if who else window.reason or window.state
+
+
+@dataclass(frozen=True)
+class WindowStatus:
+    """The group's bake window as `status` shows it (README, "Bake window and fast rollback").
+
+    `window` is the record while the window keeps the old slot, or once it ended if it belongs to the group's last
+    attempted or last successful deployment (it explains the slots and CodeDeploy's history); None otherwise.
+    `problem` says why the record could not be read (status shows everything else all the same).
+    """
+
+    window: bake_record.Window | None = None
+    problem: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the window shown has ended (rolled back or closed): the old slot is no longer kept."""
+        return self.window is not None and self.window.state not in bake_record.KEEPS_OLD_SLOT
+
+    def fast_rollback(self, now: datetime) -> bool:
+        """Whether `rollback` at `now` puts traffic back on the old slot (rather than release the previous revision):
+        an open window before its deadline, or a fast rollback already asked for (`release.bake.Requester.ask`)."""
+        window = self.window
+        if window is None:
+            return False
+        if window.state in (bake_record.ROLLBACK_REQUESTED, bake_record.ROLLING_BACK):
+            return True
+        return window.state == bake_record.OPEN and not window.expired(now)
+
+    def hint(self, now: datetime) -> str | None:
+        """What an operator can do about the window at `now`; None when there is nothing (no window, or it ended).
+
+        The tool's command is written as `python scripts/deploy.py` (release.cli.as_invoked rewrites it)."""
+        window = self.window
+        if window is None or self.ended:
+            return None
+        old, new, poll = window.old_slot, window.new_slot, f"{POLL_SECONDS:.0f} s"
+        lease = "once it can take the release lease; a new release exits 5 until the rollback is done"
+        if window.state == bake_record.ROLLBACK_REQUESTED:
+            return (
+                f"the run watching the window moves traffic to {old} within {poll}; if that run is gone, "
+                f"`python scripts/deploy.py rollback` does it {lease}"
+            )
+        if window.state == bake_record.ROLLING_BACK:
+            return f"if it stalls (its run gone), `python scripts/deploy.py rollback` completes it {lease}"
+        slow = "`python scripts/deploy.py rollback` is no longer fast: it releases the previous revision again"
+        if window.state == bake_record.END_REQUESTED:
+            return (
+                f"the run watching the window empties {old} and closes it within {poll}, then the new release fills "
+                f"the idle slot (if that run is gone, the new release closes it once the run's release lease has "
+                f"expired); {slow}"
+            )
+        if window.expired(now):
+            return (
+                f"the deadline passed but the window is not ended yet: the run watching it ends it within {poll}; if "
+                f"that run is gone, the finisher empties {old} and closes the window within its sweep (every "
+                f"finisherSweepMinutes, once the run's release lease has expired; without the finisher, the next "
+                f"release does); {slow}"
+            )
+        return (
+            f"`python scripts/deploy.py rollback` puts traffic back on {old} in seconds; a new release ends the window "
+            f"first: it accepts {new} as live and empties {old} before it fills the idle slot"
+        )
+
+    def lines(self, now: datetime) -> list[str]:
+        """The window's lines on the status screen (no label): one for an ended window or a problem, else the
+        state and deadline, the slots, the last request or decision, and the hint; none without a window."""
+        window = self.window
+        if window is None:
+            return [self.problem] if self.problem else []
+        about = f"release {window.release_id}, deployment {window.deployment_id}"
+        if window.state == bake_record.ROLLED_BACK:
+            return [
+                f"rolled back: {_why(window)}; traffic is back on {window.old_slot}, {window.new_slot} is emptied; "
+                f"CodeDeploy still lists deployment {window.deployment_id} as Succeeded (release {window.release_id})"
+            ]
+        if self.ended:
+            return [f"{window.state}: {_why(window)}; {window.new_slot} serves, {window.old_slot} is emptied ({about})"]
+        seconds = (window.deadline - now).total_seconds()
+        left = f"{format_seconds(seconds)} left" if seconds > 0 else f"passed {format_seconds(-seconds)} ago"
+        kept = "kept for a fast rollback" if self.fast_rollback(now) else "kept until the window is ended"
+        slots = f"new slot {window.new_slot} serves; old slot {window.old_slot} runs out of traffic, {kept}"
+        if window.state == bake_record.ROLLING_BACK:
+            slots = f"traffic moves from new slot {window.new_slot} back to old slot {window.old_slot}"
+        lines = [f"{window.state}, deadline {_utc(window.deadline)} ({left}); {about}", slots]
+        if window.reason:
+            lines.append(f"last request: {_why(window)}")
+        return [*lines, *filter(None, [self.hint(now)])]
+
+    def as_json(self, now: datetime, wording: Callable[[str], str]) -> dict[str, Any] | None:
+        """The window's stable JSON form (times in ISO 8601), None without a window to show."""
+        window = self.window
+        if window is None:
+            return None
+        seconds = (window.deadline - now).total_seconds()
+        hint = self.hint(now)
+        return {
+            "state": window.state,
+            "ended": self.ended,
+            "releaseId": window.release_id,
+            "deploymentId": window.deployment_id,
+            "newSlot": window.new_slot,
+            "oldSlot": window.old_slot,
+            "opened": window.opened.isoformat(),
+            "deadline": window.deadline.isoformat(),
+            "secondsLeft": max(seconds, 0.0),
+            "deadlinePassed": seconds <= 0,
+            "fastRollbackAvailable": self.fast_rollback(now),
+            "reason": window.reason or None,
+            "requestedBy": window.requested_by or None,
+            "requestedAt": _iso(window.requested_at),
+            "hint": wording(hint) if hint else None,
+        }
+
+
+def read_window_status(s3: Any, targets: Targets, group: deployments.GroupInfo) -> WindowStatus:
+    """The group's bake window for `status`; never raises for an AWS error: `problem` says what could not be read.
+
+    Unlike the finisher, a 403 is not taken as "no window" (`denied_means_absent`): the finisher's role may read
+    exactly this key, whereas whoever runs `status` may be denied the record itself (docs/decisions.md F86).
+    """
+    key = bake_record.window_key(targets.application, targets.deployment_group)
+    where = f"s3://{targets.bucket}/{key}"
+    try:
+        window = bake_record.read_window(s3, targets.bucket, key)
+    except (ClientError, BotoCoreError) as exc:
+        if error_code(exc) in ("AccessDenied", "403"):
+            return WindowStatus(
+                problem=f"unknown: {where} answered AccessDenied: these credentials may not read it, or, without "
+                "s3:ListBucket, no window was ever recorded (docs/decisions.md F86); the release role reads it"
+            )
+        return WindowStatus(problem=f"unknown: {where} could not be read ({exc})")
+    if window is None:
+        return WindowStatus()
+    if window.state in bake_record.KEEPS_OLD_SLOT or window.deployment_id in (
+        group.last_attempted_id,
+        group.last_successful_id,
+    ):
+        return WindowStatus(window)
+    # An ended window of an earlier release tells nothing about the slots now; the bucket's versions keep it.
+    return WindowStatus()
+
+
 @dataclass(frozen=True)
 class Status:
     """Everything `status` shows, read once: the group, the live slot, both slots, deployments and links."""
@@ -133,6 +288,7 @@ class Status:
     now: datetime
     # The region the status was read in: each deployment's console page is built from it (None: no links).
     region: str | None = None
+    window: WindowStatus = WindowStatus()
 
     def page(self, info: dict[str, Any]) -> str | None:
         """The deployment's console page (docs/decisions.md F72), or None without a region or an id."""
@@ -160,7 +316,8 @@ def _iso(value: Any) -> str | None:
 def read_status(
     clients: StatusClients, targets: Targets, *, last: int, now: datetime, region: str | None = None
 ) -> Status:
-    """Read the group, both slots, the target group, the deployments in flight and the last `last` deployments.
+    """Read the group, both slots, the target group, the deployments in flight, the last `last` deployments and the
+    group's bake window.
 
     The live slot is the one the next release would resolve (`release.live`), so a refusal shows here first.
     """
@@ -189,6 +346,7 @@ def read_status(
         )
     )
     recent = deployments.recent_deployments(codedeploy, targets.application, targets.deployment_group, last, now=now)
+    window = read_window_status(clients.s3, targets, group)
     return Status(
         application=targets.application,
         deployment_group=targets.deployment_group,
@@ -201,6 +359,7 @@ def read_status(
         links=links.console_links(region, targets),
         now=now,
         region=region,
+        window=window,
     )
 
 
@@ -245,11 +404,14 @@ def _recent_line(info: dict[str, Any]) -> str:
     ).rstrip() + "\n"
 
 
-def status_text(status: Status) -> str:
-    """The one-screen status: the group, the live slot and its health, the idle slot, deployments, links."""
+def status_text(status: Status, wording: Callable[[str], str] = str) -> str:
+    """The one-screen status: the group, the live slot and its health, the idle slot, the bake window, deployments,
+    links; `wording` writes the tool's command as the user ran it (release.cli.as_invoked)."""
     out = [f"deployment group  {status.application} / {status.deployment_group} ({status.deployment_config})\n"]
     out.append(f"live slot         {status.live_line}\n")
     out.extend(_slot_line(slot) for slot in status.slots)
+    window = "\n                  ".join(wording(line) for line in status.window.lines(status.now))
+    out.append(f"bake window       {window or 'none'}\n")
     flying = "\n                  ".join(
         _in_flight_line(info, status) + (f"\n                  {status.page(info)}" if status.page(info) else "")
         for info in status.in_flight
@@ -285,8 +447,9 @@ def _deployment_json(info: dict[str, Any], now: datetime | None = None) -> dict[
     return item
 
 
-def status_json(status: Status) -> dict[str, Any]:
-    """The machine-readable status (`status --json`; stable keys, times in ISO 8601)."""
+def status_json(status: Status, wording: Callable[[str], str] = str) -> dict[str, Any]:
+    """The machine-readable status (`status --json`; stable keys, times in ISO 8601); `bakeWindow` is None without
+    a window to show, `bakeWindowError` says why its record could not be read (`status_text`'s `wording`)."""
     return {
         "application": status.application,
         "deploymentGroup": status.deployment_group,
@@ -297,6 +460,8 @@ def status_json(status: Status) -> dict[str, Any]:
         "slots": [slot.as_json() for slot in status.slots],
         "inFlight": [{**_deployment_json(info, status.now), "link": status.page(info)} for info in status.in_flight],
         "recent": [{**_deployment_json(info), "link": status.page(info)} for info in status.recent],
+        "bakeWindow": status.window.as_json(status.now, wording),
+        "bakeWindowError": status.window.problem,
         "links": dict(status.links),
         "readAt": status.now.isoformat(),
     }
@@ -304,30 +469,30 @@ def status_json(status: Status) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class StatusClients:
-    """The clients `status` reads with; `elbv2` None leaves the target group out (values given without a stack)."""
+    """The clients `status` reads with: `s3` reads the bake window's record in the artifact bucket; `elbv2` None
+    leaves the target group out (values given without a stack)."""
 
     codedeploy: Any
     autoscaling: Any
+    s3: Any
     elbv2: Any | None = None
 
 
 def print_status(
-    codedeploy: Any,
-    autoscaling: Any,
+    clients: StatusClients,
     targets: Targets,
     stream: TextIO,
     *,
     last: int,
-    elbv2: Any | None = None,
     as_json: bool = False,
     region: str | None = None,
     now: datetime | None = None,
+    wording: Callable[[str], str] = str,
 ) -> int:
-    """Write the status (`status_text`, or `status_json` as JSON with `as_json`) to `stream`; 0."""
-    status = read_status(
-        StatusClients(codedeploy, autoscaling, elbv2), targets, last=last, now=now or datetime.now(UTC), region=region
-    )
-    stream.write(json.dumps(status_json(status), indent=2) + "\n" if as_json else status_text(status))
+    """Write the status (`status_text`, or `status_json` as JSON with `as_json`) to `stream`; 0. `wording` writes the
+    tool's command in hints as the user ran it (release.cli.as_invoked)."""
+    status = read_status(clients, targets, last=last, now=now or datetime.now(UTC), region=region)
+    stream.write(json.dumps(status_json(status, wording), indent=2) + "\n" if as_json else status_text(status, wording))
     return 0
 
 

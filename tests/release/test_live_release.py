@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from release.cli import EXIT_CODES
 from release.errors import ExitCode
-from release.operations import print_status
+from release.operations import StatusClients, print_status
 from release.orchestrate import Clients, Release
 from release.record import ReleaseRecord
 
@@ -354,7 +354,7 @@ def test_status_shows_each_slots_targets_and_the_live_slot_a_release_would_refus
     targets = dataclasses.replace(world.targets(BUCKET), target_group_arn=site.arn, bootstrap_group=BOOT)
     stream = io.StringIO()
     # When asking for the status
-    print_status(codedeploy, world.autoscaling, targets, stream, last=3, elbv2=site.elbv2)
+    print_status(StatusClients(codedeploy, world.autoscaling, world.s3, site.elbv2), targets, stream, last=3)
     # Then it says the next release would stop, and shows where the load balancer's targets are
     out = stream.getvalue()
     assert "live slot         unclear, the next release stops with exit 2" in out

@@ -11,14 +11,17 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from datetime import timedelta
+import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from release import cli
-from release.operations import print_status
+from release.operations import StatusClients, print_status
 
+from bluegreen import bake
 from tests.release.fakes import T0, FakeCodeDeploy
 from tests.release.support import APP, BUCKET, GROUP, REGION, SLOT_A, SLOT_B, World
 
@@ -83,19 +86,17 @@ def fleet(world: World) -> Fleet:
     return Fleet(world, codedeploy, UnhealthyTarget(moto_elbv2, second), arn, first, second, running, succeeded, failed)
 
 
-def _status(fleet: Fleet, *, as_json: bool) -> str:
-    targets = dataclasses.replace(fleet.world.targets(BUCKET), target_group_arn=fleet.arn, dashboard_name=DASHBOARD)
+def _status(fleet: Fleet, *, as_json: bool, now: datetime = T0, bucket: str = BUCKET) -> str:
+    targets = dataclasses.replace(fleet.world.targets(bucket), target_group_arn=fleet.arn, dashboard_name=DASHBOARD)
     stream = io.StringIO()
     code = print_status(
-        fleet.codedeploy,
-        fleet.world.autoscaling,
+        StatusClients(fleet.codedeploy, fleet.world.autoscaling, fleet.world.s3, fleet.elbv2),
         targets,
         stream,
         last=5,
-        elbv2=fleet.elbv2,
         as_json=as_json,
         region=REGION,
-        now=T0,
+        now=now,
     )
     assert code == 0
     return stream.getvalue()
@@ -217,18 +218,23 @@ def _stack(world: World, arn: str) -> None:
     world.cloudformation.create_stack(StackName="BlueGreenApp", TemplateBody=json.dumps(template))
 
 
-def test_status_json_through_main_reads_the_dashboard_from_the_stack_outputs(
-    fleet: Fleet, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given the stack's outputs, the dashboard's name among them
+def _main_clients(fleet: Fleet) -> cli.AwsClients:
+    """The stack's outputs in CloudFormation, and the clients `cli.main` reads the fleet with."""
     _stack(fleet.world, fleet.arn)
-    clients = cli.AwsClients(
+    return cli.AwsClients(
         s3=fleet.world.s3,
         autoscaling=fleet.world.autoscaling,
         codedeploy=fleet.codedeploy,
         cloudformation=fleet.world.cloudformation,
         elbv2=fleet.elbv2,
     )
+
+
+def test_status_json_through_main_reads_the_dashboard_from_the_stack_outputs(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the stack's outputs, the dashboard's name among them
+    clients = _main_clients(fleet)
     # When asking for the status as JSON
     code = cli.main(["status", "--json", "--last", "2"], env={}, clients=clients)
     # Then it is one JSON document with the live slot, the deployment in flight and the dashboard's link
@@ -246,8 +252,194 @@ def test_without_a_target_group_the_slots_show_no_target_health(world: World) ->
     codedeploy = FakeCodeDeploy(APP, GROUP, SLOT_A)
     stream = io.StringIO()
     # When asking for the status as JSON
-    print_status(codedeploy, world.autoscaling, world.targets(), stream, last=3, as_json=True, now=T0)
+    clients = StatusClients(codedeploy, world.autoscaling, world.s3)
+    print_status(clients, world.targets(), stream, last=3, as_json=True, now=T0)
     status = json.loads(stream.getvalue())
     # Then the slots' targets are unknown rather than empty, nothing is in flight, and no link is made up
     assert [slot["targets"] for slot in status["slots"]] == [None, None]
     assert status["inFlight"] == [] and status["recent"] == [] and status["links"] == {}
+
+
+# --- the bake window --------------------------------------------------------------------------------------------------
+
+KEY = bake.window_key(APP, GROUP)
+
+
+def _window(fleet: Fleet, **changes: Any) -> bake.Window:
+    """The window of the fleet's last success onto A: opened 5 minutes before T0 for 30 minutes, B kept out of
+    traffic; stored in the artifact bucket as a release opens it."""
+    window = bake.Window(
+        release_id="r-0123456789ab",
+        deployment_id=fleet.succeeded,
+        old_slot=SLOT_B,
+        new_slot=SLOT_A,
+        opened=T0 - timedelta(minutes=5),
+        deadline=T0 + timedelta(minutes=25),
+    )
+    return bake.open_window(fleet.world.s3, BUCKET, KEY, dataclasses.replace(window, **changes))
+
+
+def _window_lines(out: str) -> list[str]:
+    """The screen's bake-window block: its labelled line and the indented lines under it."""
+    block = out.split("bake window       ", maxsplit=1)[1].split("in flight         ", maxsplit=1)[0]
+    return [line.strip() for line in block.splitlines()]
+
+
+def test_an_open_window_shows_its_deadline_minutes_left_slots_and_release(fleet: Fleet) -> None:
+    # Given a bake window open until 25 minutes after now
+    _window(fleet)
+    # When asking for the status at T0
+    head, slots, hint = _window_lines(_status(fleet, as_json=False))
+    # Then it says the window is open, until when in UTC and for how long yet, and for which release and deployment
+    about = f"release r-0123456789ab, deployment {fleet.succeeded}"
+    assert head == f"open, deadline 2026-01-01 12:25:00Z (25 min 00 s left); {about}"
+    # And which slot serves and which one is held out of traffic
+    assert slots == f"new slot {SLOT_A} serves; old slot {SLOT_B} runs out of traffic, kept for a fast rollback"
+    # And what to do: rollback is fast, a new release ends the window first
+    assert hint.startswith(f"`python scripts/deploy.py rollback` puts traffic back on {SLOT_B} in seconds")
+    assert f"a new release ends the window first: it accepts {SLOT_A} as live and empties {SLOT_B}" in hint
+
+
+def test_a_window_past_its_deadline_says_it_is_not_ended_yet_and_who_ends_it(fleet: Fleet) -> None:
+    # Given a window whose deadline passed 3 minutes ago, still open (its run gone, the finisher not swept yet)
+    window = _window(fleet)
+    # When asking for the status then
+    out = _status(fleet, as_json=False, now=window.deadline + timedelta(minutes=3))
+    head, _slots, hint = _window_lines(out)
+    # Then it says the deadline passed, that the finisher ends it within its sweep, and that rollback is slow now
+    assert head.startswith("open, deadline 2026-01-01 12:25:00Z (passed 3 min 00 s ago)")
+    assert "not ended yet" in hint and "the finisher empties" in hint and "within its sweep" in hint
+    assert "rollback` is no longer fast: it releases the previous revision again" in hint
+
+
+def test_a_requested_fast_rollback_shows_who_asked_and_that_rollback_completes_it(fleet: Fleet) -> None:
+    # Given a rollback requested by an alarm
+    _window(fleet, state=bake.ROLLBACK_REQUESTED, reason="alarm Target5xx", requested_by="alarm", requested_at=T0)
+    # When asking for the status
+    head, _slots, request, hint = _window_lines(_status(fleet, as_json=False))
+    # Then it shows the state, who asked and why, and who performs it
+    assert head.startswith("rollback-requested, deadline")
+    assert request == "last request: alarm Target5xx (alarm, 2026-01-01 12:00:00Z)"
+    assert f"moves traffic to {SLOT_B}" in hint and "`python scripts/deploy.py rollback` does it" in hint
+
+
+def test_a_closed_window_of_the_last_release_is_one_line_saying_how_it_ended(fleet: Fleet) -> None:
+    # Given the last release's window, closed at its deadline
+    _window(fleet, state=bake.CLOSED, reason="deadline passed without trouble", requested_at=T0)
+    # When asking for the status
+    lines = _window_lines(_status(fleet, as_json=False))
+    # Then one line says it closed, why and when, and what became of the slots
+    assert lines == [
+        f"closed: deadline passed without trouble (2026-01-01 12:00:00Z); {SLOT_A} serves, {SLOT_B} is emptied "
+        f"(release r-0123456789ab, deployment {fleet.succeeded})"
+    ]
+
+
+def test_a_rolled_back_window_says_codedeploy_still_lists_the_deployment_as_succeeded(fleet: Fleet) -> None:
+    # Given the last success rolled back inside its window
+    _window(fleet, state=bake.ROLLED_BACK, reason="alarm Target5xx", requested_by="alarm", requested_at=T0)
+    # When asking for the status
+    (line,) = _window_lines(_status(fleet, as_json=False))
+    # Then the one line says traffic is back on the old slot, although CodeDeploy's history says Succeeded
+    assert line.startswith("rolled back: alarm Target5xx (alarm, 2026-01-01 12:00:00Z)")
+    assert f"traffic is back on {SLOT_B}" in line
+    assert f"CodeDeploy still lists deployment {fleet.succeeded} as Succeeded" in line
+
+
+def test_an_ended_window_of_an_earlier_release_is_not_shown(fleet: Fleet) -> None:
+    # Given a closed window of a deployment the group no longer names as its last attempted or successful one
+    _window(fleet, deployment_id=fleet.failed, state=bake.CLOSED, reason="deadline passed without trouble")
+    # When asking for the status
+    out = _status(fleet, as_json=False)
+    # Then there is no window to speak of
+    assert "bake window       none\n" in out
+    assert json.loads(_status(fleet, as_json=True))["bakeWindow"] is None
+
+
+def test_without_a_window_the_screen_says_none_and_json_has_null(fleet: Fleet) -> None:
+    out = _status(fleet, as_json=False)
+    assert "bake window       none\n" in out
+    status = json.loads(_status(fleet, as_json=True))
+    assert status["bakeWindow"] is None and status["bakeWindowError"] is None
+
+
+def test_json_carries_the_open_window(fleet: Fleet) -> None:
+    # Given a bake window open until 25 minutes after now
+    window = _window(fleet)
+    # When asking for the status as JSON
+    status = json.loads(_status(fleet, as_json=True))
+    # Then `bakeWindow` carries the same facts as the screen
+    hint = status["bakeWindow"].pop("hint")
+    assert status["bakeWindow"] == {
+        "state": "open",
+        "ended": False,
+        "releaseId": "r-0123456789ab",
+        "deploymentId": fleet.succeeded,
+        "newSlot": SLOT_A,
+        "oldSlot": SLOT_B,
+        "opened": window.opened.isoformat(),
+        "deadline": "2026-01-01T12:25:00+00:00",
+        "secondsLeft": 1500.0,
+        "deadlinePassed": False,
+        "fastRollbackAvailable": True,
+        "reason": None,
+        "requestedBy": None,
+        "requestedAt": None,
+    }
+    assert hint.startswith("`python scripts/deploy.py rollback` puts traffic back on")
+    assert status["bakeWindowError"] is None
+
+
+def test_json_of_a_window_past_its_deadline_has_no_fast_rollback(fleet: Fleet) -> None:
+    window = _window(fleet)
+    status = json.loads(_status(fleet, as_json=True, now=window.deadline + timedelta(seconds=30)))
+    assert status["bakeWindow"]["deadlinePassed"] is True
+    assert status["bakeWindow"]["secondsLeft"] == 0.0
+    assert status["bakeWindow"]["fastRollbackAvailable"] is False
+
+
+def _denied_s3() -> Any:
+    """An S3 client whose GetObject of the window's record answers 403 AccessDenied (validated against the model)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    stubber = Stubber(s3)
+    stubber.add_client_error(
+        "get_object", "AccessDenied", "Access Denied", 403, expected_params={"Bucket": BUCKET, "Key": KEY}
+    )
+    stubber.activate()
+    return s3
+
+
+def test_a_denied_record_is_a_note_and_status_still_shows_the_slots(fleet: Fleet) -> None:
+    # Given credentials that may not read the window's record
+    denied = dataclasses.replace(fleet.world, s3=_denied_s3())
+    # When asking for the status
+    out = _status(dataclasses.replace(fleet, world=denied), as_json=False)
+    # Then the window is a one-line note naming the record and F86, and the rest of the screen is there
+    (note,) = _window_lines(out)
+    assert note.startswith(f"unknown: s3://{BUCKET}/{KEY} answered AccessDenied") and "F86" in note
+    assert f"  live  {SLOT_A}:" in out and f"  idle  {SLOT_B}:" in out and "last 3 deployments:" in out
+
+
+def test_a_bucket_that_cannot_be_read_is_a_note_in_json_too(fleet: Fleet) -> None:
+    # Given targets naming a bucket that does not exist
+    status = json.loads(_status(fleet, as_json=True, bucket="no-such-artifacts"))
+    # Then the window is unknown, with why, and everything else is read
+    assert status["bakeWindow"] is None
+    assert status["bakeWindowError"].startswith("unknown: s3://no-such-artifacts/")
+    assert "NoSuchBucket" in status["bakeWindowError"]
+    assert status["liveSlot"] == SLOT_A and len(status["recent"]) == 3
+
+
+def test_status_through_main_names_the_rollback_command_as_it_was_run(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an open window and the tool run as its console script
+    clients = _main_clients(fleet)
+    _window(fleet, deadline=datetime.now(UTC) + timedelta(minutes=25))
+    monkeypatch.setattr(sys, "argv", ["bluegreen-release", "status"])
+    # When asking for the status through the command line
+    code = cli.main(["status"], env={}, clients=clients)
+    # Then the hint names the command the way it was run
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "`bluegreen-release rollback` puts traffic back on" in out
