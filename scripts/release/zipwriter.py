@@ -145,7 +145,11 @@ def packed_members(root: Path, files: Iterable[TreeFile], *, workers: int | None
 
     At most about `WINDOW_BYTES` of content is being read or held ahead of the consumer.
     """
-    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        # Gone or locked since the scan: the revision's fault (exit 2), not the output's.
+        raise InputError(f"{root}: cannot be read ({exc.strerror})") from exc
     pool = ThreadPoolExecutor(max_workers=workers or worker_count(), thread_name_prefix="deflate")
     pending: deque[tuple[Future[list[Packed | Batch]], int]] = deque()
     tasks = iter(_tasks(files))

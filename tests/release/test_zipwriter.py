@@ -158,3 +158,14 @@ def test_an_already_compressed_extension_is_stored_without_a_probe(tmp_path: Pat
     # Then
     with zipfile.ZipFile(io.BytesIO(zip_of(root))) as archive:
         assert archive.getinfo(name).compress_type == method
+
+
+def test_a_revision_removed_after_the_scan_fails_the_bundle_as_unreadable_input(tmp_path: Path) -> None:
+    # Given
+    root = make_revision(tmp_path / "r", {"a.txt": b"first\n"})
+    tree = scan_revision(root)
+    # When the revision goes away between hashing and compressing
+    shutil.rmtree(root)
+    # Then
+    with pytest.raises(InputError, match=r"cannot be read \(No such file or directory\)"):
+        write_zip(root, packed_members(root, tree.files), io.BytesIO().write)
