@@ -171,6 +171,8 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
     if not root.is_dir():
         raise AppSpecError([Problem(str(revision_root), "", "is not a directory")])
     spec = _deployignore_spec(root)
+    # Matching costs a few microseconds per entry even when no rule could match: skip it when no rule is given.
+    ignored = spec.match_file if any(pattern.include is not None for pattern in spec.patterns) else None
     selected: list[str] = []
     problems: list[Problem] = []
 
@@ -189,7 +191,7 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
         kept_dirs = []
         for name in sorted(dirnames):
             relative = prefix + name
-            if name == ".git" or spec.match_file(f"{relative}/"):
+            if name == ".git" or (ignored is not None and ignored(f"{relative}/")):
                 continue
             problem = _bad_name(relative) or _directory_link(directory / name, relative)
             if problem is not None:
@@ -199,9 +201,9 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
         dirnames[:] = kept_dirs
         for name in filenames:
             relative = prefix + name
-            if name == ".git" or relative == DEPLOYIGNORE_FILE or spec.match_file(relative):
+            if name == ".git" or relative == DEPLOYIGNORE_FILE or (ignored is not None and ignored(relative)):
                 continue
-            problem = _bad_name(relative) or _unsupported_entry(root, directory / name, relative)
+            problem = _bad_name(relative) or _unsupported_entry(root, f"{dirpath}/{name}", relative)
             if problem is None:
                 selected.append(relative)
             else:
@@ -264,7 +266,7 @@ def _directory_link(path: Path, relative: str) -> Problem | None:
     return None
 
 
-def _unsupported_entry(root: Path, path: Path, relative: str) -> Problem | None:
+def _unsupported_entry(root: Path, path: str, relative: str) -> Problem | None:
     """A problem when the entry at `path` cannot go into a zip revision (or cannot be looked at), else None."""
     try:
         return _unsupported_kind(root, path, relative)
@@ -272,16 +274,20 @@ def _unsupported_entry(root: Path, path: Path, relative: str) -> Problem | None:
         return unreadable_problem(relative, exc)
 
 
-def _unsupported_kind(root: Path, path: Path, relative: str) -> Problem | None:
-    if path.is_symlink():
-        target = path.resolve()
+def _unsupported_kind(root: Path, path: str, relative: str) -> Problem | None:
+    # One lstat for the common case, a regular file; os.walk's listing gave names only.
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        link = Path(path)
+        target = link.resolve()
         if not target.exists():
             return Problem(relative, "", f"is a dangling symlink (to {os.readlink(path)})")
         if not target.is_relative_to(root):
             return Problem(relative, "", "is a symlink to a file outside the revision; copy the file in instead")
         if target.is_dir():
             return Problem(relative, "", "is a symlink to a directory; copy the directory in instead")
-    if not stat.S_ISREG(path.stat().st_mode):
+        mode = link.stat().st_mode
+    if not stat.S_ISREG(mode):
         return Problem(relative, "", "is not a regular file (socket, FIFO or device)")
     return None
 
@@ -355,12 +361,13 @@ def _parse_yaml(text: str) -> tuple[Any, list[Problem]]:
 class _Checker:
     """Collects the problems (and warnings) of one appspec while its sections are read."""
 
-    def __init__(self, revision_root: Path, included: frozenset[str], refuse_unstartable: bool = True) -> None:
+    def __init__(self, revision_root: Path, archive: Archive, refuse_unstartable: bool = True) -> None:
         self.root = revision_root
         self.refuse_unstartable = refuse_unstartable
-        self.included = included
-        # Every directory that holds an included file: a `files` source may name one.
-        self.directories = frozenset(str(parent) for name in included for parent in PurePosixPath(name).parents)
+        self.included = archive.files
+        # Every directory that holds an included file: a `files` source may name one. The root ("") is named by an
+        # empty source, which means the whole revision, and is no hook script.
+        self.directories = archive.directories - {""}
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
 
@@ -442,9 +449,9 @@ def load_appspec(
     on the `AppSpec`; with `strict=True` they are problems too. With `refuse_unstartable_scripts=False` a hook script
     that cannot start (CRLF after `#!`) is a warning: the rehearsal runs it, to fail its event as the agent does.
     """
-    files = frozenset(revision_files(revision_root) if included is None else included)
-    checker = _Checker(revision_root, files, refuse_unstartable_scripts)
-    document = _read_document(revision_root, files, checker)
+    archive = Archive.of(revision_files(revision_root) if included is None else included)
+    checker = _Checker(revision_root, archive, refuse_unstartable_scripts)
+    document = _read_document(revision_root, archive.files, checker)
     checker.unknown_keys("", document, _TOP_LEVEL_KEYS)
     _check_version(checker, document.get("version"))
     _check_os(checker, document.get("os"))
@@ -454,7 +461,7 @@ def load_appspec(
     hooks = _hooks(checker, document.get("hooks"))
     if not checker.problems:
         try:
-            plan_install(mappings, rules, Archive.of(files), file_exists_behavior=behavior)
+            plan_install(mappings, rules, archive, file_exists_behavior=behavior)
         except PlanError as exc:
             checker.add(exc.key, f"Install cannot be planned: {exc.message}")
     if strict:

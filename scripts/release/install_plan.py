@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -142,11 +142,18 @@ class Archive:
         children: dict[str, set[str]] = {}
         for name in self.files:
             parent, _, base = name.rpartition("/")
-            children.setdefault(parent, set()).add(base)
-            for ancestor in _parents(name):
-                if ancestor:
-                    above, _, directory = ancestor.rpartition("/")
-                    children.setdefault(above, set()).add(directory)
+            siblings = children.get(parent)
+            if siblings is not None:
+                siblings.add(base)  # a directory seen before: its ancestors are registered already
+                continue
+            children[parent] = {base}
+            while parent:
+                above, _, directory = parent.rpartition("/")
+                known = above in children
+                children.setdefault(above, set()).add(directory)
+                if known:
+                    break
+                parent = above
         object.__setattr__(self, "directories", frozenset(children))
         object.__setattr__(self, "_children", {key: tuple(sorted(names)) for key, names in children.items()})
 
@@ -210,6 +217,8 @@ class InstallPlan:
 
 def expand_path(path: str) -> str:
     """`path` normalised like Ruby's File.expand_path for an absolute path: no `.`, `..`, doubled or trailing `/`."""
+    if path[:1] == "/" and "//" not in path and "/." not in path and (path[-1] != "/" or path == "/"):
+        return path  # normal already (the planner asks about each of a revision's files several times)
     normal = posixpath.normpath("/" + path.lstrip("/")) if path.startswith("/") else posixpath.normpath(path)
     return "/" + normal.lstrip("/") if normal.startswith("/") else normal
 
@@ -226,13 +235,6 @@ def simple_glob(name: str, pattern: str) -> bool:
         return False
     regex = "".join(".*" if char == "*" else re.escape(char) for char in pattern)
     return re.fullmatch(regex, name, re.DOTALL) is not None
-
-
-def _parents(relative: str) -> Iterable[str]:
-    parts = relative.split("/")[:-1]
-    yield ""
-    for index in range(1, len(parts) + 1):
-        yield "/".join(parts[:index])
 
 
 class _Builder:

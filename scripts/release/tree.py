@@ -4,8 +4,9 @@ The content hash names the revision: `<prefix>/<content_sha256>.zip` is its key 
 sha256 of a manifest that starts with `BUNDLE_FORMAT` and lists, in sorted order of POSIX path, every bundled file's
 normalised mode, size, sha256 and path. So:
 
-- an unchanged revision is recognised by reading and hashing its files (sha256 with the CPU's SHA extensions, on all
-  cores) and one HeadObject: nothing is compressed, nothing written (docs/performance.md, "What the key means");
+- an unchanged revision is recognised by reading and hashing its files (sha256 with the CPU's SHA extensions; large
+  files on all cores) and one HeadObject: nothing is compressed, nothing written (docs/performance.md, "What the key
+  means");
 - the key promises the *extracted content* (paths, modes, bytes), not the zip's bytes: two machines whose deflate
   libraries differ store different zip bytes under the same key, and either object installs the same files. The
   deployment itself is pinned by the object's ETag and version id (release.upload), so it always installs the bytes
@@ -24,10 +25,9 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from release.appspec import AppSpec, load_appspec, revision_files, unreadable_problem
 from release.errors import AppSpecError, Problem
@@ -44,6 +44,7 @@ __all__ = [
     "check_readable",
     "content_sha256",
     "normalised_mode",
+    "open_in",
     "read_chunks",
     "scan_revision",
     "worker_count",
@@ -53,8 +54,8 @@ __all__ = [
 BUNDLE_FORMAT = "bluegreen-bundle/2"
 # Files up to this size are read whole; larger ones in chunks of this size.
 READ_CHUNK = 16 * 1024 * 1024
-# Files per hashing task: one task per file would spend more time in the thread pool than in sha256 for small files.
-_FILES_PER_TASK = 32
+# Files above this size are hashed on the thread pool, smaller ones on the scanning thread (`_hash_here`).
+_THREAD_ABOVE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -97,21 +98,13 @@ def scan_revision(revision_root: Path, *, workers: int | None = None) -> Revisio
     """Validate the revision at `revision_root` and hash every file that goes into its bundle.
 
     Raises `AppSpecError` (exit 2) listing every problem of the appspec, or else every file that cannot be read.
-    Reading and hashing run on `workers` threads (default `worker_count()`), alongside the validation: hashlib and
-    crc32 release the GIL while they work.
+    Files are read and hashed once the appspec is valid: small ones on this thread, those above `_THREAD_ABOVE` on
+    `workers` threads (default `worker_count()`).
     """
     try:
         names = revision_files(revision_root)
-        tasks = [names[start : start + _FILES_PER_TASK] for start in range(0, len(names), _FILES_PER_TASK)]
-        pool = ThreadPoolExecutor(max_workers=workers or worker_count(), thread_name_prefix="hash")
-        try:
-            # The files are hashed while the appspec is validated (hashing releases the GIL, validation holds it); an
-            # invalid appspec cancels what has not started, and nothing is written either way.
-            hashed = [pool.submit(_hash_files, revision_root, task) for task in tasks]
-            appspec = load_appspec(revision_root, included=names)
-            results = [item for future in hashed for item in future.result()]
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        appspec = load_appspec(revision_root, included=names)
+        results = _hash_files(revision_root, names, workers or worker_count())
     except OSError as exc:
         # Whatever the walk and the validator look at (a directory that loses its permissions mid-scan, say): exit 2
         # naming the path, never a traceback.
@@ -157,34 +150,82 @@ def normalised_mode(st_mode: int) -> int:
     return 0o755 if st_mode & stat.S_IXUSR else 0o644
 
 
-def read_chunks(reader: IO[bytes], size_hint: int) -> Iterator[bytes]:
-    """The content of an unbuffered `reader` in chunks of at most `READ_CHUNK` bytes; one chunk for a small file.
+def read_chunks(descriptor: int, size: int) -> Iterator[bytes]:
+    """The content of the open file `descriptor`, `size` bytes long when it was looked at, in chunks of at most
+    `READ_CHUNK` bytes.
 
-    Asking for `size_hint + 1` bytes lets a small file come back in one read without allocating `READ_CHUNK` bytes.
+    A file of up to `READ_CHUNK` bytes whose size is unchanged comes in one chunk, from one read: `size + 1` bytes are
+    asked for, and fewer coming back means the end of the file. Otherwise it is read on to its end, so a file that
+    grew is read whole (and caught by its size or checksum).
     """
-    request = min(READ_CHUNK, size_hint + 1)
-    while chunk := reader.read(request):
+    request = min(READ_CHUNK, size + 1)
+    chunk = os.read(descriptor, request)
+    if chunk:
+        yield chunk
+    if len(chunk) == size < request:
+        return
+    while chunk := os.read(descriptor, request):
         yield chunk
 
 
-def _hash_files(root: Path, names: tuple[str, ...]) -> list[TreeFile | Problem]:
-    return [_hash_file(root, name) for name in names]
+def open_in(directory: int, name: str) -> int:
+    """A read-only descriptor of the file `name` of the revision whose root directory is open as `directory`.
+
+    It follows symlinks: `revision_files` only lets through links to regular files inside the revision, and those are
+    bundled as the file they point to.
+    """
+    return os.open(name, os.O_RDONLY, dir_fd=directory)
 
 
-def _hash_file(root: Path, name: str) -> TreeFile | Problem:
-    # open() follows symlinks: revision_files only lets through links to regular files inside the revision, and those
-    # are bundled as the file they point to.
+def _hash_files(root: Path, names: tuple[str, ...], workers: int) -> list[TreeFile | Problem]:
+    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
     try:
-        with (root / name).open("rb", buffering=0) as reader:
-            status = os.fstat(reader.fileno())
-            digest, checksum, size = hashlib.sha256(), 0, 0
-            for chunk in read_chunks(reader, status.st_size):
-                digest.update(chunk)
-                checksum = crc32(chunk, checksum)
-                size += len(chunk)
+        results = [_hash_here(directory, name, pool) for name in names]
+        return [item.result() if isinstance(item, Future) else item for item in results]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        os.close(directory)
+
+
+def _hash_here(directory: int, name: str, pool: ThreadPoolExecutor) -> TreeFile | Problem | Future[TreeFile | Problem]:
+    """One file's TreeFile (or why it cannot be read), computed on this thread; a large file's, on `pool`.
+
+    Small files stay on the scanning thread: each costs a handful of calls that release the GIL for a few microseconds,
+    and two threads doing that hand the GIL to and fro more than they hash (measured: more CPU, no less wall time;
+    docs/performance.md). Above `_THREAD_ABOVE` bytes sha256 runs long enough without the GIL to use a core of its own.
+    """
+    try:
+        descriptor = open_in(directory, name)
+        try:
+            status = os.fstat(descriptor)
+            if status.st_size > _THREAD_ABOVE:
+                return pool.submit(_hash_file, directory, name)
+            return _digest(name, descriptor, status)
+        finally:
+            os.close(descriptor)
     except OSError as exc:
         # Reported with every other unreadable file: one run names them all.
         return unreadable_problem(name, exc)
+
+
+def _hash_file(directory: int, name: str) -> TreeFile | Problem:
+    try:
+        descriptor = open_in(directory, name)
+        try:
+            return _digest(name, descriptor, os.fstat(descriptor))
+        finally:
+            os.close(descriptor)
+    except OSError as exc:
+        return unreadable_problem(name, exc)
+
+
+def _digest(name: str, descriptor: int, status: os.stat_result) -> TreeFile:
+    digest, checksum, size = hashlib.sha256(), 0, 0
+    for chunk in read_chunks(descriptor, status.st_size):
+        digest.update(chunk)
+        checksum = crc32(chunk, checksum)
+        size += len(chunk)
     return TreeFile(
         name=name, mode=normalised_mode(status.st_mode), size=size, crc32=checksum, sha256=digest.hexdigest()
     )

@@ -12,13 +12,16 @@ Reproducible: the same tree, written by the same deflate library, gives the same
 
 Every header is written complete (crc and sizes known before the data), so the zip never needs a seek or a data
 descriptor and can be streamed. Members are compressed in a thread pool (the deflate libraries release the GIL) in
-batches, at most `WINDOW_BYTES` of content ahead of the writer, and written in order. A file whose crc32 differs from
+batches, at most `WINDOW_BYTES` of content ahead of the writer, and written in order; a batch of small members comes
+back from its thread as one piece, local headers included (`Batch`), so the writer's own work per file is one central
+directory record. A file whose crc32 differs from
 the one the tree was hashed with changed while bundling: that raises `InputError` rather than ship content that does
 not match the key. Zip64 records are written only when a size, an offset or the entry count needs them.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import tempfile
 import zlib
@@ -26,11 +29,11 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Protocol
+from pathlib import Path
+from typing import IO, NamedTuple, Protocol
 
 from release.errors import InputError
-from release.tree import READ_CHUNK, TreeFile, read_chunks, worker_count
+from release.tree import READ_CHUNK, TreeFile, open_in, read_chunks, worker_count
 
 try:
     import isal
@@ -63,6 +66,8 @@ __all__ = [
     "DEFLATE_LIBRARY",
     "WINDOW_BYTES",
     "ZIP_EPOCH",
+    "Batch",
+    "Entry",
     "Packed",
     "ZipReader",
     "pack",
@@ -86,7 +91,7 @@ _PROBE = 64 * 1024
 _PROBE_LEVEL = 1
 _STORE_ABOVE_RATIO = 0.95  # a probe that deflate shrinks by less than 5 % is already compressed
 _TASK_BYTES = 1024 * 1024  # content per compression task: small files go in batches
-_TASK_FILES = 64
+_TASK_FILES = 256
 STORED, DEFLATED = 0, 8
 _LIMIT32, _LIMIT16 = 0xFFFFFFFF, 0xFFFF
 _VERSION, _ZIP64_VERSION, _UNIX = 20, 45, 3
@@ -113,20 +118,47 @@ class Packed:
     from_source: bool = False
 
 
-def packed_members(root: Path, files: Iterable[TreeFile], *, workers: int | None = None) -> Iterator[Packed]:
-    """Compress `files` of the revision at `root` on `workers` threads; yield them in their order.
+class Entry(NamedTuple):
+    """What the central directory needs of a member written in a `Batch`."""
+
+    file: TreeFile
+    method: int
+    compressed_size: int
+    start: int  # where its local header starts in the batch
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Consecutive members compressed in memory by one thread, written there too: their local headers and data joined.
+
+    The writer then handles one piece of about `_TASK_BYTES` instead of two per file, and only builds the central
+    directory records (which need each member's offset in the zip).
+    """
+
+    entries: tuple[Entry, ...]
+    data: bytes
+
+
+def packed_members(root: Path, files: Iterable[TreeFile], *, workers: int | None = None) -> Iterator[Packed | Batch]:
+    """Compress `files` of the revision at `root` on `workers` threads; yield them in their order, as batches of
+    small members (`Batch`) and large members on their own (`Packed`).
 
     At most about `WINDOW_BYTES` of content is being read or held ahead of the consumer.
     """
+    try:
+        directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        # Gone or locked since the scan: the revision's fault (exit 2), not the output's.
+        raise InputError(f"{root}: cannot be read ({exc.strerror})") from exc
     pool = ThreadPoolExecutor(max_workers=workers or worker_count(), thread_name_prefix="deflate")
-    pending: deque[tuple[Future[list[Packed]], int]] = deque()
+    pending: deque[tuple[Future[list[Packed | Batch]], int]] = deque()
     tasks = iter(_tasks(files))
     in_flight = 0
     try:
         while True:
             while in_flight < WINDOW_BYTES and (task := next(tasks, None)) is not None:
                 size = sum(file.size for file in task)
-                pending.append((pool.submit(_pack_all, root, task), size))
+                pending.append((pool.submit(_pack_all, directory, task), size))
                 in_flight += size
             if not pending:
                 return
@@ -135,21 +167,26 @@ def packed_members(root: Path, files: Iterable[TreeFile], *, workers: int | None
             yield from future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        os.close(directory)
         for future, _ in pending:
             if future.done() and not future.cancelled() and future.exception() is None:
                 for member in future.result():
                     _close(member)
 
 
-def pack(root: Path, file: TreeFile) -> Packed:
-    """Read and (where it pays) deflate one file; check it still has the crc32 it was hashed with."""
+def pack(directory: int, file: TreeFile) -> Packed:
+    """Read and (where it pays) deflate one file of the revision whose root is open as `directory`; check it still
+    has the crc32 it was hashed with."""
     try:
-        with (root / file.name).open("rb", buffering=0) as reader:
+        descriptor = open_in(directory, file.name)
+        try:
             if file.size > IN_MEMORY_LIMIT:
-                return _pack_large(reader, file)
-            data = b"".join(read_chunks(reader, file.size))
+                return _pack_large(descriptor, file)
+            data = b"".join(read_chunks(descriptor, file.size))
+        finally:
+            os.close(descriptor)
     except OSError as exc:
-        raise InputError(f"{file.name}: cannot be read ({exc.strerror})") from exc
+        raise _unreadable(file, exc) from exc
     _check_unchanged(file, len(data), crc32(data))
     if not data or _looks_compressed(file.name, data):
         return Packed(file, STORED, len(data), (data,))
@@ -159,14 +196,24 @@ def pack(root: Path, file: TreeFile) -> Packed:
     return Packed(file, DEFLATED, len(deflated), (deflated,))
 
 
-def zip_bytes(root: Path, members: Iterable[Packed]) -> Generator[bytes, None, None]:
+def zip_bytes(root: Path, members: Iterable[Packed | Batch]) -> Generator[bytes, None, None]:
     """The zip of `members` (in order), chunk by chunk, as each member becomes ready."""
     offset = 0
     central: list[bytes] = []
     try:
         for member in members:
             try:
-                header, record = _headers(member, offset)
+                if isinstance(member, Batch):
+                    data = _placed(member, offset)
+                    central.extend(
+                        _central_record(entry.file, entry.method, entry.compressed_size, offset + entry.start)
+                        for entry in member.entries
+                    )
+                    yield data
+                    offset += len(data)
+                    continue
+                header = _local_header(member.file, member.method, member.compressed_size, offset)
+                central.append(_central_record(member.file, member.method, member.compressed_size, offset))
                 yield header
                 offset += len(header)
                 for chunk in _member_data(root, member):
@@ -174,7 +221,6 @@ def zip_bytes(root: Path, members: Iterable[Packed]) -> Generator[bytes, None, N
                     offset += len(chunk)
             finally:
                 _close(member)
-            central.append(record)
     finally:
         if isinstance(members, Generator):
             members.close()  # stops the compression threads when the consumer stops early
@@ -183,7 +229,7 @@ def zip_bytes(root: Path, members: Iterable[Packed]) -> Generator[bytes, None, N
     yield _end_records(len(central), len(directory), offset)
 
 
-def write_zip(root: Path, members: Iterable[Packed], write: Callable[[bytes], object]) -> int:
+def write_zip(root: Path, members: Iterable[Packed | Batch], write: Callable[[bytes], object]) -> int:
     """Write the zip of `members` (in order) through `write`; return its size in bytes."""
     size = 0
     for chunk in zip_bytes(root, members):
@@ -200,7 +246,7 @@ class ZipReader:
 
     def __init__(self, root: Path, files: Iterable[TreeFile], *, workers: int | None = None) -> None:
         self._chunks: Generator[bytes, None, None] = zip_bytes(root, packed_members(root, files, workers=workers))
-        self._pieces: list[bytes] = []
+        self._pieces: list[bytes | memoryview] = []
         self._held = 0
         self.size = 0  # bytes read so far; the zip's size once read to the end
 
@@ -212,10 +258,14 @@ class ZipReader:
                 break
             self._pieces.append(chunk)
             self._held += len(chunk)
-        data = b"".join(self._pieces)
-        self._pieces = [data[size:]] if 0 <= size < len(data) else []
-        data = data[:size] if 0 <= size < len(data) else data
-        self._held = len(self._pieces[0]) if self._pieces else 0
+        pieces, left = self._pieces, memoryview(b"")
+        if 0 <= size < self._held:
+            # Only the last piece is cut; what is left of it (a view, no copy) starts the next read.
+            last = memoryview(pieces[-1])
+            cut = len(last) - (self._held - size)
+            pieces, left = [*pieces[:-1], last[:cut]], last[cut:]
+        data = b"".join(pieces)
+        self._pieces, self._held = ([left] if left else []), len(left)
         self.size += len(data)
         return data
 
@@ -247,20 +297,53 @@ def _tasks(files: Iterable[TreeFile]) -> Iterator[list[TreeFile]]:
         yield task
 
 
-def _pack_all(root: Path, files: list[TreeFile]) -> list[Packed]:
-    packed: list[Packed] = []
+def _pack_all(directory: int, files: list[TreeFile]) -> list[Packed | Batch]:
+    """The members of `files`, in order: runs of in-memory ones as one `Batch` each, large ones as they are."""
+    packed: list[Packed | Batch] = []
+    entries: list[Entry] = []
+    pieces: list[bytes] = []
+    size = 0
     try:
         for file in files:
-            packed.append(pack(root, file))
+            member = pack(directory, file)
+            if member.spool is not None or member.from_source:
+                if entries:
+                    packed.append(Batch(tuple(entries), b"".join(pieces)))
+                    entries, pieces, size = [], [], 0
+                packed.append(member)
+                continue
+            # Written as if its offset were below 4 GiB; `_placed` corrects the few headers past that.
+            header = _local_header(file, member.method, member.compressed_size, 0)
+            entries.append(Entry(file, member.method, member.compressed_size, size))
+            pieces.append(header)
+            pieces.extend(member.data)
+            size += len(header) + member.compressed_size
+        if entries:
+            packed.append(Batch(tuple(entries), b"".join(pieces)))
     except BaseException:
-        for member in packed:
-            _close(member)
+        for item in packed:
+            _close(item)
         raise
     return packed
 
 
+def _placed(batch: Batch, offset: int) -> bytes:
+    """The batch's bytes when it starts at `offset` in the zip.
+
+    A local header's version field says zip64 (4.5) when the member starts at 4 GiB or beyond, as `_local_header`
+    writes it; the batch was written as if it started at 0, so those members' fields are set here.
+    """
+    if offset + batch.entries[-1].start < _LIMIT32:
+        return batch.data
+    data = bytearray(batch.data)
+    for entry in batch.entries:
+        if offset + entry.start >= _LIMIT32:
+            struct.pack_into("<H", data, entry.start + 4, _ZIP64_VERSION)
+    return bytes(data)
+
+
 def _looks_compressed(name: str, data: bytes) -> bool:
-    if PurePosixPath(name).suffix.lower() in ALREADY_COMPRESSED:
+    if _suffix(name).lower() in ALREADY_COMPRESSED:
         return True
     if len(data) < _PROBE:
         return False  # small files cost little to deflate whatever they hold
@@ -268,9 +351,17 @@ def _looks_compressed(name: str, data: bytes) -> bool:
     return len(_deflate(data[:_PROBE], _PROBE_LEVEL)) > _STORE_ABOVE_RATIO * _PROBE
 
 
-def _pack_large(reader: IO[bytes], file: TreeFile) -> Packed:
+def _suffix(name: str) -> str:
+    """The name's extension as `PurePosixPath(name).suffix` gives it (`..gz` has one, `.gz` has none), without
+    building a path."""
+    base = name.rpartition("/")[2]
+    dot = base.rfind(".")
+    return base[dot:] if 0 < dot < len(base) - 1 else ""
+
+
+def _pack_large(descriptor: int, file: TreeFile) -> Packed:
     """A file above `IN_MEMORY_LIMIT`: deflated into a temporary file, or marked to be copied from the source."""
-    first = reader.read(_PROBE)
+    first = os.read(descriptor, _PROBE)
     if _looks_compressed(file.name, first):
         # Stored: the writer copies it from the source and checks its crc32 on the way.
         return Packed(file, STORED, file.size, from_source=True)
@@ -278,7 +369,7 @@ def _pack_large(reader: IO[bytes], file: TreeFile) -> Packed:
     try:
         deflater, checksum, size, written = _deflater(DEFLATE_LEVEL), crc32(first), len(first), 0
         written += spool.write(deflater.compress(first))
-        for chunk in read_chunks(reader, file.size):
+        for chunk in read_chunks(descriptor, file.size - len(first)):
             checksum, size = crc32(chunk, checksum), size + len(chunk)
             written += spool.write(deflater.compress(chunk))
         written += spool.write(deflater.flush())
@@ -300,22 +391,31 @@ def _member_data(root: Path, member: Packed) -> Iterator[bytes]:
     elif member.from_source:
         file, checksum, size = member.file, 0, 0
         try:
-            with (root / file.name).open("rb", buffering=0) as reader:
-                for chunk in read_chunks(reader, file.size):
-                    checksum, size = crc32(chunk, checksum), size + len(chunk)
-                    if size > file.size:
-                        break
-                    yield chunk
+            descriptor = os.open(root / file.name, os.O_RDONLY)
         except OSError as exc:
-            raise InputError(f"{file.name}: cannot be read ({exc.strerror})") from exc
+            raise _unreadable(file, exc) from exc
+        try:
+            for chunk in read_chunks(descriptor, file.size):
+                checksum, size = crc32(chunk, checksum), size + len(chunk)
+                if size > file.size:
+                    break
+                yield chunk
+        except OSError as exc:
+            raise _unreadable(file, exc) from exc
+        finally:
+            os.close(descriptor)
         _check_unchanged(file, size, checksum)
     else:
         yield from member.data
 
 
-def _close(member: Packed) -> None:
-    if member.spool is not None:
+def _close(member: Packed | Batch) -> None:
+    if isinstance(member, Packed) and member.spool is not None:
         member.spool.close()
+
+
+def _unreadable(file: TreeFile, error: OSError) -> InputError:
+    return InputError(f"{file.name}: cannot be read ({error.strerror})")
 
 
 def _check_unchanged(file: TreeFile, size: int, checksum: int) -> None:
@@ -334,29 +434,33 @@ def _encoded_name(name: str) -> tuple[bytes, int]:
         return name.encode("utf-8"), _UTF8_FLAG
 
 
-def _headers(member: Packed, offset: int) -> tuple[bytes, bytes]:
-    """The local file header and the central directory record of `member`, whose local header starts at `offset`."""
-    file = member.file
+def _local_header(file: TreeFile, method: int, compressed_size: int, offset: int) -> bytes:
+    """The local file header of a member whose header starts at `offset`."""
     name, flags = _encoded_name(file.name)
-    zip64_sizes = file.size >= _LIMIT32 or member.compressed_size >= _LIMIT32
-    zip64 = zip64_sizes or offset >= _LIMIT32
-    version = _ZIP64_VERSION if zip64 else _VERSION
-    local_extra = struct.pack("<HHQQ", 1, 16, file.size, member.compressed_size) if zip64_sizes else b""
-    sizes = (_LIMIT32, _LIMIT32) if zip64_sizes else (member.compressed_size, file.size)
-    local = struct.pack(
-        "<IHHHHHIIIHH", 0x04034B50, version, flags, member.method, _DOS_TIME, _DOS_DATE, file.crc32, *sizes,
-        len(name), len(local_extra),
+    zip64_sizes = file.size >= _LIMIT32 or compressed_size >= _LIMIT32
+    version = _ZIP64_VERSION if zip64_sizes or offset >= _LIMIT32 else _VERSION
+    extra = struct.pack("<HHQQ", 1, 16, file.size, compressed_size) if zip64_sizes else b""
+    sizes = (_LIMIT32, _LIMIT32) if zip64_sizes else (compressed_size, file.size)
+    header = struct.pack(
+        "<IHHHHHIIIHH", 0x04034B50, version, flags, method, _DOS_TIME, _DOS_DATE, file.crc32, *sizes, len(name),
+        len(extra),
     )  # fmt: skip
-    fields = [value for value in (file.size, member.compressed_size) if zip64_sizes] + (
-        [offset] if offset >= _LIMIT32 else []
-    )
-    central_extra = struct.pack(f"<HH{len(fields)}Q", 1, 8 * len(fields), *fields) if fields else b""
+    return header + name + extra
+
+
+def _central_record(file: TreeFile, method: int, compressed_size: int, offset: int) -> bytes:
+    """The central directory record of a member whose local header starts at `offset`."""
+    name, flags = _encoded_name(file.name)
+    zip64_sizes = file.size >= _LIMIT32 or compressed_size >= _LIMIT32
+    version = _ZIP64_VERSION if zip64_sizes or offset >= _LIMIT32 else _VERSION
+    sizes = (_LIMIT32, _LIMIT32) if zip64_sizes else (compressed_size, file.size)
+    fields = [value for value in (file.size, compressed_size) if zip64_sizes] + ([offset] if offset >= _LIMIT32 else [])
+    extra = struct.pack(f"<HH{len(fields)}Q", 1, 8 * len(fields), *fields) if fields else b""
     record = struct.pack(
-        "<IHHHHHHIIIHHHHHII", 0x02014B50, _UNIX << 8 | version, version, flags, member.method, _DOS_TIME, _DOS_DATE,
-        file.crc32, *sizes, len(name), len(central_extra), 0, 0, 0, (_S_IFREG | file.mode) << 16,
-        min(offset, _LIMIT32),
+        "<IHHHHHHIIIHHHHHII", 0x02014B50, _UNIX << 8 | version, version, flags, method, _DOS_TIME, _DOS_DATE,
+        file.crc32, *sizes, len(name), len(extra), 0, 0, 0, (_S_IFREG | file.mode) << 16, min(offset, _LIMIT32),
     )  # fmt: skip
-    return local + name + local_extra, record + name + central_extra
+    return record + name + extra
 
 
 def _end_records(entries: int, directory_size: int, directory_offset: int) -> bytes:

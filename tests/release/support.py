@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from release.ci import CiContext
 from release.orchestrate import Clients, ReleaseOptions
 from release.runtime import Runtime
@@ -91,6 +93,21 @@ def write_revision(root: Path, *, appspec: str | None = None) -> Path:
         "hooks:\n  AfterInstall:\n    - location: scripts/after_install.sh\n      timeout: 60\n"
     )
     return root
+
+
+def refuse_opening(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Make opening the revision files `names` (POSIX paths, matched at the end of the path opened) fail with
+    EACCES, as for a file this user may not read: the tests may run as root, where chmod does not lock a file. The
+    scan, the zip writer and the rehearsal's check all open files through os.open."""
+    real_open = os.open
+
+    def open_(path: Any, *args: Any, **kwargs: Any) -> int:
+        text = os.fspath(path)
+        if any(text == name or text.endswith(f"/{name}") for name in names):
+            raise PermissionError(13, "Permission denied", text)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
 
 
 def make_world(tmp_path: Path) -> World:

@@ -229,6 +229,15 @@ def test_a_deployignore_negation_keeps_a_file_back_in(revision: Path, tmp_path: 
     assert [name for name in files if name.startswith("docs/")] == ["docs/keep.md"]
 
 
+def test_a_deployignore_of_comments_only_leaves_every_file_in(revision: Path, tmp_path: Path) -> None:
+    # Given rules that are all comments (no pattern to match)
+    write(revision, ".deployignore", "# nothing to leave out yet\n# app/\n")
+    # When
+    files = bundle_of(revision, tmp_path / "out").files
+    # Then
+    assert files == bundle_of(make_revision(tmp_path / "plain"), tmp_path / "out2").files
+
+
 def test_the_deployignore_file_itself_is_not_bundled(revision: Path, tmp_path: Path) -> None:
     write(revision, ".deployignore", "*.log\n")
     assert ".deployignore" not in bundle_of(revision, tmp_path / "out").files

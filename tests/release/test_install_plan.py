@@ -185,6 +185,33 @@ def test_a_rule_whose_object_is_neither_installed_nor_an_existing_directory_is_i
     assert not any(isinstance(item, SetPermissions) for item in plan.instructions)
 
 
+@pytest.mark.parametrize(
+    ("path", "expanded"),
+    [
+        ("/opt/app/server.py", "/opt/app/server.py"),
+        ("/", "/"),
+        ("/opt/app/", "/opt/app"),
+        ("//opt//app", "/opt/app"),
+        ("/opt/./app/../web/.env", "/opt/web/.env"),
+        ("/opt/app/..", "/opt"),
+        ("/opt/.hidden/x", "/opt/.hidden/x"),
+    ],
+)
+def test_paths_are_expanded_like_rubys_file_expand_path(path: str, expanded: str) -> None:
+    assert expand_path(path) == expanded
+
+
+def test_the_archive_knows_every_directory_of_its_files_and_their_direct_entries() -> None:
+    # Given files at several depths, sharing some directories and not others
+    archive = Archive.of(["a/b/c/d.txt", "a/x.txt", "a/b/y.txt", "e/f/g.txt", "top.txt", "a/b/c2/z.txt"])
+    # Then every ancestor is a directory holding exactly its direct entries
+    assert archive.directories == {"", "a", "a/b", "a/b/c", "a/b/c2", "e", "e/f"}
+    assert archive.entries("") == ("a", "e", "top.txt")
+    assert archive.entries("a") == ("b", "x.txt")
+    assert archive.entries("a/b") == ("c", "c2", "y.txt")
+    assert archive.entries("e") == ("f",)
+
+
 def test_every_rule_the_planner_enforces_is_named_and_explained() -> None:
     assert set(PLAN_RULES) == {
         "two-sources",

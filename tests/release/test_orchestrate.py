@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from release import upload as upload_module
@@ -16,7 +15,7 @@ from release.tree import scan_revision
 from bluegreen.timing import ALB_DEFAULTS, INSTALL_SECONDS
 from tests.release import scenarios
 from tests.release.fakes import Frame, Script
-from tests.release.support import BUCKET, SLOT_A, SLOT_B, World
+from tests.release.support import BUCKET, SLOT_A, SLOT_B, World, refuse_opening
 
 
 def _release(world: World, codedeploy, **options):
@@ -389,14 +388,7 @@ def test_unreadable_files_exit_2_naming_each_and_nothing_is_uploaded_or_scaled(
 ) -> None:
     # Given two files of the revision that cannot be opened (simulated: the tests may run as root)
     (world.app_dir / "app" / "style.css").write_text("h1 {}\n")
-    real_open = Path.open
-
-    def open_(self: Path, *args: object, **kwargs: object) -> object:
-        if self.name in {"index.html", "style.css"}:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(Path, "open", open_)
+    refuse_opening(monkeypatch, "app/index.html", "app/style.css")
     codedeploy = world.codedeploy(SLOT_A, scenarios.success())
     # When releasing
     record, _, _ = _release(world, codedeploy)

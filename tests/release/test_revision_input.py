@@ -15,7 +15,7 @@ from release import bundle as bundle_module
 from release import cli
 from release.errors import ExitCode
 
-from tests.release.support import write_revision
+from tests.release.support import refuse_opening, write_revision
 
 
 def _bundle(revision: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -57,14 +57,7 @@ def test_an_unreadable_file_stops_the_bundle_with_exit_2_naming_it(
 ) -> None:
     # Given a revision whose app/index.html cannot be opened
     revision = write_revision(tmp_path / "revision")
-    real_open = Path.open
-
-    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
-        if self.name == "index.html":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", open_)
+    refuse_opening(monkeypatch, "app/index.html")
     # When bundling
     code, text = _bundle(revision, tmp_path, capsys)
     # Then exit 2 naming the file
@@ -189,21 +182,7 @@ def test_rehearse_refuses_an_unreadable_file_up_front_as_bundle_does(
     revision = write_revision(tmp_path / "revision")
     (revision / "secret").mkdir()
     (revision / "secret" / "f").write_text("x\n")
-    locked = revision / "secret" / "f"
-    real_open, real_os_open = Path.open, os.open
-
-    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
-        if self == locked:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
-
-    def os_open(path: Any, *args: Any, **kwargs: Any) -> int:
-        if Path(path) == locked:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_os_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", open_)
-    monkeypatch.setattr(os, "open", os_open)
+    refuse_opening(monkeypatch, "secret/f")
     # When it is bundled, and when it is rehearsed
     bundled, bundle_text = _bundle(revision, tmp_path, capsys)
     rehearsed = cli.main(["rehearse", "--app-dir", str(revision), "--health-check-port", "1"], env={})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from release import tree as tree_module
 from release.bundle import write_bundle
 from release.errors import AppSpecError
 from release.tree import scan_revision
+
+from tests.release.support import refuse_opening
 
 APPSPEC = "version: 0.0\nos: linux\nhooks:\n  ApplicationStart:\n    - location: start.sh\n"
 
@@ -70,7 +74,27 @@ def test_another_bundle_format_gives_another_key(revision: Path, monkeypatch: py
 
 
 def test_the_content_hash_does_not_depend_on_the_number_of_threads(revision: Path) -> None:
+    # Given files small enough for the scanning thread and large enough for the pool's
+    for index in range(3):
+        (revision / "app" / f"large{index}.bin").write_bytes(os.urandom(300_000 + index))
+    # Then
     assert scan_revision(revision, workers=1).content_sha256 == scan_revision(revision, workers=4).content_sha256
+
+
+def test_large_and_small_files_are_hashed_alike(revision: Path) -> None:
+    # Given the same bytes in a small file and in a large one
+    data = os.urandom(400_000)
+    (revision / "app" / "large.bin").write_bytes(data)
+    (revision / "app" / "small.bin").write_bytes(data[:1000])
+    # When
+    files = {file.name: file for file in scan_revision(revision).files}
+    # Then each file's size, crc32 and sha256 are those of its bytes
+    for name, content in (("app/large.bin", data), ("app/small.bin", data[:1000])):
+        assert (files[name].size, files[name].crc32, files[name].sha256) == (
+            len(content),
+            zlib.crc32(content),
+            hashlib.sha256(content).hexdigest(),
+        )
 
 
 def test_the_tree_lists_sizes_and_normalised_modes(revision: Path) -> None:
@@ -87,14 +111,7 @@ def test_an_invalid_appspec_is_refused(revision: Path) -> None:
 def test_every_unreadable_file_is_named_in_one_refusal(revision: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given two files that cannot be opened (simulated: tests may run as root, where chmod does not lock a file)
     (revision / "app" / "other.txt").write_text("x\n")
-    real_open = Path.open
-
-    def open_(self: Path, *args: object, **kwargs: object) -> object:
-        if self.name in {"data.txt", "other.txt"}:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(Path, "open", open_)
+    refuse_opening(monkeypatch, "app/data.txt", "app/other.txt")
     # When
     with pytest.raises(AppSpecError) as caught:
         scan_revision(revision, workers=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 import shutil
 import subprocess
@@ -122,3 +123,49 @@ def test_the_stream_reader_gives_the_same_bytes_as_the_writer(tmp_path: Path) ->
     reader.close()
     # Then
     assert (b"".join(pieces), reader.size) == (zip_of(root), len(zip_of(root)))
+
+
+def test_members_written_in_batches_give_the_bytes_of_members_written_one_by_one_past_the_zip64_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an offset limit that the zip passes in the middle of a batch of small members
+    monkeypatch.setattr(zipwriter, "_LIMIT32", 20_000)
+    rng = random.Random(7)
+    root = make_revision(tmp_path / "r", {f"f{i:02d}.txt": rng.randbytes(700) + b"text " * 200 for i in range(40)})
+    tree = scan_revision(root)
+    directory = os.open(root, os.O_RDONLY)
+    try:
+        one_by_one = [zipwriter.pack(directory, file) for file in tree.files]
+    finally:
+        os.close(directory)
+    batched = list(packed_members(root, tree.files))
+    assert any(isinstance(item, zipwriter.Batch) and len(item.entries) > 1 for item in batched)
+    # When
+    expected, actual = io.BytesIO(), io.BytesIO()
+    write_zip(root, one_by_one, expected.write)
+    write_zip(root, batched, actual.write)
+    # Then
+    assert actual.getvalue() == expected.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [("photo.JPG", zipfile.ZIP_STORED), ("x/..gz", zipfile.ZIP_STORED), (".gz", zipfile.ZIP_DEFLATED)],
+)
+def test_an_already_compressed_extension_is_stored_without_a_probe(tmp_path: Path, name: str, method: int) -> None:
+    # Given compressible content under a name with (or, for a dot file, without) a compressed format's extension
+    root = make_revision(tmp_path / "r", {name: b"compressible " * 500})
+    # Then
+    with zipfile.ZipFile(io.BytesIO(zip_of(root))) as archive:
+        assert archive.getinfo(name).compress_type == method
+
+
+def test_a_revision_removed_after_the_scan_fails_the_bundle_as_unreadable_input(tmp_path: Path) -> None:
+    # Given
+    root = make_revision(tmp_path / "r", {"a.txt": b"first\n"})
+    tree = scan_revision(root)
+    # When the revision goes away between hashing and compressing
+    shutil.rmtree(root)
+    # Then
+    with pytest.raises(InputError, match=r"cannot be read \(No such file or directory\)"):
+        write_zip(root, packed_members(root, tree.files), io.BytesIO().write)
