@@ -291,6 +291,28 @@ def test_an_app_that_never_becomes_healthy_fails_allow_traffic(revision: Path) -
 
 
 @pytest.mark.slow
+def test_an_app_whose_health_check_fails_after_its_first_pass_is_named_as_a_risk(revision: Path) -> None:
+    # Given an app whose health check answers the probes pass, fail, then pass for good
+    edit(
+        revision / "app" / "server.py",
+        '        if url.path == "/health":\n',
+        '        if url.path == "/health" and self.headers.get("User-Agent", "").startswith("ELB-"):\n'
+        '            app.probes = getattr(app, "probes", 0) + 1\n'
+        '            self._send(503 if app.probes == 2 else 200, "text/plain", b"flap\\n")\n'
+        '        elif url.path == "/health":\n',
+    )
+    # When rehearsing
+    result = rehearse(options_for(revision))
+    # Then it passes after two passes in a row, but a load balancer would have served it from the first probe (F85)
+    # while it failed the second: the report says so
+    assert result.exit_code == 0, format_report(result)
+    assert result.health is not None and result.health.seconds_to_first_pass == result.health.probes[0].at_seconds
+    assert [probe.ok for probe in result.health.probes] == [True, False, True, True]
+    assert any("then failed 1 probe(s)" in risk and "HTTP 503" in risk for risk in result.risks)
+    assert_nothing_left(result)
+
+
+@pytest.mark.slow
 def test_an_app_that_drops_requests_on_sigterm_fails_the_shutdown(revision: Path) -> None:
     # The default SIGTERM action: the process dies on the spot with requests in flight.
     edit(

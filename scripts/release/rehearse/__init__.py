@@ -21,8 +21,8 @@ What happens, in order (each step is a lifecycle event in the report and the tim
    the script has exited *and* its stdout/stderr are closed: a background process that keeps them open fails it.
 4. AllowTraffic: the app is probed exactly as the target group would (path, port, matcher, per-probe timeout, interval,
    healthy threshold from cdk.json via `bluegreen.config`, overridable): it passes after `healthy_threshold`
-   consecutive successes (stricter than the load balancer, which puts a new target in service after one, F85, so that
-   a flapping app fails here), and the report says when the first of them came, which is what AllowTraffic costs.
+   consecutive successes (the load balancer puts a new target in service after one, F85); the report says when the
+   first passing probe came, which is what AllowTraffic costs, and names as a risk every probe that failed after it.
 5. BeforeBlockTraffic/AfterBlockTraffic scripts, if any, run as they would when this instance later turns blue.
 6. Shutdown: a bounded wave of concurrent requests (loopback only) is put in flight, then every process the revision
    started gets SIGTERM, as systemd does at instance shutdown; every request in flight must complete, and the

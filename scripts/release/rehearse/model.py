@@ -134,15 +134,18 @@ class HealthResult:
 
     @property
     def seconds_to_first_pass(self) -> float | None:
-        """When the last run of passing probes began (seconds after the first probe), or None if none passed.
+        """When the first probe passed (seconds after the first probe), or None if none did.
 
-        A newly registered target is healthy once it passes one check (docs/decisions.md F85): this is when the load
-        balancer would have marked it healthy; the rehearsal goes on to the healthy threshold to catch a flapping app.
+        A newly registered target is healthy once it passes one check (docs/decisions.md F85): this is when a load
+        balancer would put it in service; the rehearsal goes on to the healthy threshold in a row.
         """
-        first: float | None = None
-        for probe in self.probes:
-            first = (probe.at_seconds if first is None else first) if probe.ok else None
-        return first
+        return next((probe.at_seconds for probe in self.probes if probe.ok), None)
+
+    @property
+    def failed_after_first_pass(self) -> tuple[Probe, ...]:
+        """The probes that failed after one had passed: requests a load balancer would already have sent it."""
+        first = self.seconds_to_first_pass
+        return () if first is None else tuple(p for p in self.probes if not p.ok and p.at_seconds > first)
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,11 @@ class RehearsalResult:
                     }
                     for event in self.events
                 ],
-                "health": asdict(self.health) if self.health else None,
+                "health": (
+                    {**asdict(self.health), "seconds_to_first_pass": self.health.seconds_to_first_pass}
+                    if self.health
+                    else None
+                ),
                 "shutdown": asdict(self.shutdown) if self.shutdown else None,
                 "notes": list(self.notes),
                 "incomplete": list(self.incomplete),

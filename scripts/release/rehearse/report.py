@@ -27,12 +27,12 @@ def format_report(result: RehearsalResult) -> str:
         if health.healthy and health.seconds_to_healthy is not None and first is not None:
             interval = health.settings.interval_seconds
             lines.append(
-                f"  a load balancer would mark it healthy at its first passing probe, {first:.2f} s after registration "
-                "(one check for a new target, docs/decisions.md F85); the rehearsal waited for "
+                f"  a load balancer would put it in service at its first passing probe, {first:.2f} s after "
+                "registration (one check for a new target, docs/decisions.md F85); the rehearsal went on to "
                 f"{health.settings.healthy_threshold} in a row ({health.seconds_to_healthy:.2f} s, "
-                f"{len(health.probes)} probes) to catch a flapping app. AllowTraffic takes about {first:.1f} to "
-                f"{first + interval:.1f} s on AWS (the first probe comes up to one interval after registration), plus "
-                "registration and CodeDeploy polling delays"
+                f"{len(health.probes)} probes). AllowTraffic takes about {first:.1f} to {first + interval:.1f} s on "
+                "AWS (the first probe comes up to one interval after registration), plus registration and CodeDeploy "
+                "polling delays"
             )
         else:
             lines.append(f"  never healthy; probes: {', '.join(p.detail for p in health.probes[-5:])}")

@@ -83,6 +83,15 @@ def allow_traffic(run: RunState) -> None:
     message = f"healthy after {healthy_at:.2f} s ({len(probes)} probes)"
     run.record(EventResult("AllowTraffic", LANE_GREEN, "Succeeded", start, now(), message=message))
     run.say(f"AllowTraffic: {message}")
+    if flapped := run.health.failed_after_first_pass:
+        # A load balancer puts a new target in service at its first passing check (docs/decisions.md F85), so these
+        # failures would have met real requests.
+        run.risks.append(
+            f"the health check passed at {run.health.seconds_to_first_pass:.2f} s, then failed {len(flapped)} "
+            f"probe(s) ({', '.join(f'{p.at_seconds:.2f} s: {p.detail}' for p in flapped)}): a load balancer puts a "
+            "new target in service at its first passing check (F85), so it would have sent requests to an app "
+            f"that was not ready; answer {settings.path} with success only once the app serves"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
