@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -150,26 +151,54 @@ def register_target_once(elbv2: Any, target_group_arn: str, instance_id: str) ->
 
 def timed_release(summary_file: Path, overrides: Mapping[str, Any]) -> beliefs.TimedRelease | None:
     """A release's release-summary.json (release.report.summary_json) as U8 reads it, with the settings the stack
-    overrides; None, said on the console, when the file is missing or is not such a summary."""
+    overrides; None, said on the console, when the file is missing or is not such a summary (a field of the wrong
+    type, a count or duration that is not a finite number of seconds at least 0)."""
     try:
         data = json.loads(summary_file.read_text(encoding="utf-8"))
         return beliefs.TimedRelease(
-            exit_code=int(data["exitCode"]),
-            first_release=bool(data["slots"]["firstRelease"]),
+            exit_code=_whole(data["exitCode"]),
+            first_release=_flag(data["slots"]["firstRelease"]),
             phases=tuple(
                 ModelRow(
-                    str(row["phase"]),
-                    int(row["modelledSeconds"]),
-                    None if row["measuredSeconds"] is None else float(row["measuredSeconds"]),
-                    str(row["measured"]),
+                    _text(row["phase"]),
+                    _whole(row["modelledSeconds"]),
+                    None if row["measuredSeconds"] is None else _seconds(row["measuredSeconds"]),
+                    _text(row["measured"]),
                 )
                 for row in data["model"]
             ),
             overrides=overrides,
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # a belief never stops the run: U8 is not reached
-        print(f"[kit] U8: no release summary read from {summary_file}: {exc!r}", flush=True)
+    # A belief never stops the run: U8 is not reached. RecursionError: JSON nested deeper than the parser goes.
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        print(f"[kit] U8: no release summary read from {summary_file}: {exc!r}"[:500], flush=True)
         return None
+
+
+def _whole(value: object) -> int:
+    """A whole number of at least 0 (the summary's exit code, modelled seconds); ValueError for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a whole number >= 0: {value!r}")
+    return value
+
+
+def _seconds(value: object) -> float:
+    """A finite number of seconds, at least 0; ValueError for NaN, infinities, negatives, booleans and text."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"not a duration in seconds: {value!r}")
+    return float(value)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"not true or false: {value!r}")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"not text: {value!r}")
+    return value
 
 
 def caller_role(event: Mapping[str, Any]) -> str | None:

@@ -183,3 +183,44 @@ def test_a_missing_or_foreign_summary_is_read_as_none_and_said(tmp_path, capsys,
 
     assert kit.timed_release(summary, {}) is None
     assert "U8: no release summary read" in capsys.readouterr().out
+
+
+def _set(data: dict, path: tuple, value: object) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("exitCode",), float("inf")),
+        (("exitCode",), True),
+        (("exitCode",), -1),
+        (("exitCode",), "0"),
+        (("slots", "firstRelease"), "false"),
+        (("model", 0, "modelledSeconds"), float("inf")),
+        (("model", 0, "modelledSeconds"), 1e400),
+        (("model", -1, "measuredSeconds"), float("nan")),
+        (("model", -1, "measuredSeconds"), float("-inf")),
+        (("model", -1, "measuredSeconds"), -5),
+        (("model", -1, "measuredSeconds"), True),
+        (("model", 0, "phase"), 7),
+    ],
+)
+def test_a_summary_with_a_value_no_release_writes_is_read_as_none_not_decided(tmp_path, capsys, path, value):
+    # Given the tool's own summary of a measured release with one value replaced (json writes NaN and Infinity)
+    summary = written_summary(scenarios.measured_release(), tmp_path)
+    data = json.loads(summary.read_text())
+    _set(data, path, value)
+    summary.write_text(json.dumps(data))
+    # When the kit reads it, then it decides nothing from it and says why
+    assert release_model_holds(kit.timed_release(summary, {})).verdict is Verdict.NOT_REACHED
+    assert "U8: no release summary read" in capsys.readouterr().out
+
+
+def test_a_summary_nested_deeper_than_the_parser_goes_is_read_as_none(tmp_path, capsys):
+    summary = tmp_path / SUMMARY_FILE
+    summary.write_text("[" * 100_000)
+    assert kit.timed_release(summary, {}) is None
+    assert "U8: no release summary read" in capsys.readouterr().out
