@@ -17,6 +17,7 @@ a warning on the returned `AppSpec`, or an error with `strict=True`. The Install
 from __future__ import annotations
 
 import difflib
+import errno
 import math
 import os
 import re
@@ -158,8 +159,9 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
 
     Symlinks are handled deliberately: a symlink to a regular file inside the revision is included as that file's
     content (the agent's unzip would otherwise create a link that may point nowhere on the instance); a symlink to a
-    directory, outside the revision, or dangling, and special files (sockets, FIFOs, devices), are reported. Ignored
-    entries are never looked at.
+    directory, outside the revision, to a file the bundle leaves out (under `.git`, `.deployignore` itself or a path
+    `.deployignore` excludes), dangling or in a loop, and special files (sockets, FIFOs, devices), are reported.
+    Ignored entries are never looked at.
 
     Nothing is ever left out silently: a directory that cannot be listed and an entry that cannot be looked at are
     reported with their path (exit 2), and so is a name that is not valid UTF-8 or holds a line break (the agent
@@ -167,7 +169,8 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
 
     Raises `AppSpecError` listing every unsupported entry.
     """
-    root = revision_root.resolve()
+    # os.path.realpath, not Path.resolve: Python 3.11's raises RuntimeError (a traceback) on a symlink loop.
+    root = Path(os.path.realpath(revision_root))
     if not root.is_dir():
         raise AppSpecError([Problem(str(revision_root), "", "is not a directory")])
     spec = _deployignore_spec(root)
@@ -203,7 +206,7 @@ def revision_files(revision_root: Path) -> tuple[str, ...]:
             relative = prefix + name
             if name == ".git" or relative == DEPLOYIGNORE_FILE or (ignored is not None and ignored(relative)):
                 continue
-            problem = _bad_name(relative) or _unsupported_entry(root, f"{dirpath}/{name}", relative)
+            problem = _bad_name(relative) or _unsupported_entry(root, f"{dirpath}/{name}", relative, ignored)
             if problem is None:
                 selected.append(relative)
             else:
@@ -266,30 +269,73 @@ def _directory_link(path: Path, relative: str) -> Problem | None:
     return None
 
 
-def _unsupported_entry(root: Path, path: str, relative: str) -> Problem | None:
+def _unsupported_entry(root: Path, path: str, relative: str, ignored: Callable[[str], bool] | None) -> Problem | None:
     """A problem when the entry at `path` cannot go into a zip revision (or cannot be looked at), else None."""
     try:
-        return _unsupported_kind(root, path, relative)
+        return _unsupported_kind(root, path, relative, ignored)
     except OSError as exc:
         return unreadable_problem(relative, exc)
 
 
-def _unsupported_kind(root: Path, path: str, relative: str) -> Problem | None:
+def _unsupported_kind(root: Path, path: str, relative: str, ignored: Callable[[str], bool] | None) -> Problem | None:
     # One lstat for the common case, a regular file; os.walk's listing gave names only.
     mode = os.lstat(path).st_mode
     if stat.S_ISLNK(mode):
-        link = Path(path)
-        target = link.resolve()
-        if not target.exists():
-            return Problem(relative, "", f"is a dangling symlink (to {os.readlink(path)})")
-        if not target.is_relative_to(root):
-            return Problem(relative, "", "is a symlink to a file outside the revision; copy the file in instead")
-        if target.is_dir():
-            return Problem(relative, "", "is a symlink to a directory; copy the directory in instead")
-        mode = link.stat().st_mode
+        return _link_problem(root, path, relative, ignored)
     if not stat.S_ISREG(mode):
         return Problem(relative, "", "is not a regular file (socket, FIFO or device)")
     return None
+
+
+def _link_problem(root: Path, path: str, relative: str, ignored: Callable[[str], bool] | None) -> Problem | None:
+    """A problem when the symlink at `path` is not a link to a regular file the bundle would hold anyway, else None."""
+    target = _link_target(root, path, relative)
+    if isinstance(target, Problem):
+        return target
+    mode = target.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return Problem(relative, "", "is a symlink to a directory; copy the directory in instead")
+    pointed = target.relative_to(root).as_posix()
+    # Refused rather than left out: a link is bundled as the file it points to, so one to `.git/config` (tokens) or to
+    # an ignored file would ship what the rules keep out, and dropping the link silently would drop content the
+    # author meant to ship. Either way the author decides (README, "What goes into the bundle").
+    if _left_out(pointed, ignored):
+        return Problem(
+            relative,
+            "",
+            f"is a symlink to {pointed}, which the bundle leaves out (.git, .deployignore or a path it lists); list "
+            "the link in .deployignore too, or copy the file in if it is meant to ship",
+        )
+    if not stat.S_ISREG(mode):
+        return Problem(relative, "", "is not a regular file (socket, FIFO or device)")
+    return None
+
+
+def _link_target(root: Path, path: str, relative: str) -> Path | Problem:
+    """Where the symlink at `path` leads, or why it leads nowhere in the revision (dangling, a loop, outside)."""
+    try:
+        # strict: a loop is an OSError (ELOOP) naming the link, where Path.resolve raises RuntimeError on 3.11.
+        target = Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return Problem(relative, "", f"is a dangling symlink (to {os.readlink(path)})")
+        if exc.errno == errno.ELOOP:
+            return Problem(relative, "", f"is a symlink loop (to {os.readlink(path)}); it never reaches a file")
+        raise
+    if not target.is_relative_to(root):
+        return Problem(relative, "", "is a symlink to a file outside the revision; copy the file in instead")
+    return target
+
+
+def _left_out(relative: str, ignored: Callable[[str], bool] | None) -> bool:
+    """Whether `revision_files` leaves the path `relative` out: under `.git`, `.deployignore` itself, or excluded by
+    `.deployignore` (itself or a directory above it: the walk never enters an ignored directory)."""
+    parts = relative.split("/")
+    if ".git" in parts or relative == DEPLOYIGNORE_FILE:
+        return True
+    if ignored is None:
+        return False
+    return ignored(relative) or any(ignored("/".join(parts[:depth]) + "/") for depth in range(1, len(parts)))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

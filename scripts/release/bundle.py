@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.appspec import AppSpec
-from release.errors import InputError
+from release.errors import Cancelled, InputError
+from release.runtime import StopSignal
 from release.tree import RevisionTree
 from release.zipwriter import ZIP_EPOCH, packed_members, write_zip
 
@@ -40,13 +41,17 @@ class Bundle:
     content_sha256: str
 
 
-def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = None) -> Bundle:
+def write_bundle(
+    tree: RevisionTree, out_dir: Path, *, workers: int | None = None, stop: StopSignal | None = None
+) -> Bundle:
     """Write the zip of a scanned revision into `out_dir` as `<content_sha256>.zip`; return what was written.
 
     The appspec was validated by the scan, so an invalid revision never gets here. Raises `InputError` (exit 2) when a
     file cannot be read or changed since the scan, or when `out_dir` cannot be created or written (permissions, a full
-    disk); nothing is left under the bundle's name then.
+    disk), and `Cancelled` (exit 4) once `stop` is requested (`release.runtime.stop_on_signals`: it is checked before
+    the first and after every chunk written); nothing is left in `out_dir` then, not even the temporary file.
     """
+    _check_stop(stop)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         # Write under a temporary name in the same directory, then rename: a crash never leaves a half zip under a
@@ -62,6 +67,7 @@ def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = Non
             def write(chunk: bytes) -> None:
                 digest.update(chunk)
                 stream.write(chunk)
+                _check_stop(stop)
 
             # Reading the revision raises InputError (release.zipwriter): an OSError here is the output's.
             size = write_zip(tree.root, packed_members(tree.root, tree.files, workers=workers), write)
@@ -81,6 +87,14 @@ def write_bundle(tree: RevisionTree, out_dir: Path, *, workers: int | None = Non
         appspec=tree.appspec,
         content_sha256=tree.content_sha256,
     )
+
+
+def _check_stop(stop: StopSignal | None) -> None:
+    if stop is not None and stop.requested:
+        raise Cancelled(
+            f"bundle cancelled ({stop.reason}); nothing was written to the bundle directory",
+            hint="Run `python scripts/deploy.py bundle` again when ready.",
+        )
 
 
 def _unwritable(path: Path, error: OSError) -> InputError:

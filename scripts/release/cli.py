@@ -52,7 +52,7 @@ from release.orchestrate import Clients, Release, ReleaseOptions
 from release.preflight import Preflight, PreflightClients, bootstrap_qualifier
 from release.record import ReleaseRecord
 from release.report import prepare_report_dir, write_reports
-from release.runtime import Runtime, stop_on_signals
+from release.runtime import Runtime, StopSignal, stop_on_signals
 from release.targets import (
     OUTPUTS_READ,
     TargetOverrides,
@@ -107,7 +107,7 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "release": _DEPLOYING,
     "rollback": _DEPLOYING,
     "status": _DEPLOYING,
-    "bundle": (ExitCode.RELEASED, ExitCode.BAD_INPUT),
+    "bundle": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.CANCELLED),
     "stop": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "promote": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "promote-revision": _DEPLOYING,
@@ -115,6 +115,14 @@ COMMAND_EXIT_CODES: dict[str, tuple[int, ...]] = {
     "abort": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "preflight": (ExitCode.RELEASED, ExitCode.BAD_INPUT, ExitCode.AWS_UNAVAILABLE),
     "rehearse": tuple(rehearse.EXIT_CODE_MEANINGS),
+}
+
+# Where a command's code means something else than in a release: `bundle` deploys nothing, so its cancel stops nothing.
+_COMMAND_MEANINGS: dict[str, dict[int, str]] = {
+    "bundle": {
+        ExitCode.CANCELLED: "cancelled (SIGINT/SIGTERM/SIGHUP): the partial zip was removed, nothing was written to "
+        "--bundle-dir"
+    },
 }
 
 
@@ -392,7 +400,7 @@ def _command(
     aws: bool = True,
 ) -> argparse.ArgumentParser:
     """A subcommand whose help ends with the environment variables (when it calls AWS) and its own exit codes."""
-    codes = exit_codes_text(COMMAND_EXIT_CODES[name])
+    codes = exit_codes_text(COMMAND_EXIT_CODES[name], {**EXIT_CODE_MEANINGS, **_COMMAND_MEANINGS.get(name, {})})
     return commands.add_parser(
         name,
         help=summary,
@@ -878,12 +886,16 @@ def _cmd_bundle(invocation: Invocation) -> int:
     app_dir = invocation.release.app_dir
     if app_dir is None:
         raise InputError("--app-dir is missing", hint="Give --app-dir DIR (or APP_DIR), the folder with appspec.yml.")
-    # The release's own steps (scan, then the zip writer), so the file is the object a release would upload.
-    tree = scan_revision(app_dir)
-    # What the agent accepts but may surprise (docs/agent-conformance.md): said, never refused.
-    for warning in tree.appspec.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    bundle = write_bundle(tree, invocation.release.bundle_dir)
+    # SIGINT/SIGTERM/SIGHUP only ask to stop, as in a release: the writer notices it after the scan and between
+    # chunks, removes its temporary file and ends with exit 4 (Cancelled), never half a zip or a traceback.
+    stop = StopSignal()
+    with stop_on_signals(stop):
+        # The release's own steps (scan, then the zip writer), so the file is the object a release would upload.
+        tree = scan_revision(app_dir)
+        # What the agent accepts but may surprise (docs/agent-conformance.md): said, never refused.
+        for warning in tree.appspec.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        bundle = write_bundle(tree, invocation.release.bundle_dir, stop=stop)
     print(
         f"bundle  {bundle.path}\ncontent {bundle.content_sha256} (the S3 key's name)\nsha256  {bundle.sha256}\n"
         f"size    {bundle.size} bytes\nfiles   {bundle.file_count}"

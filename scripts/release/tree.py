@@ -21,6 +21,7 @@ policy), and the appspec is validated against exactly that list (`release.appspe
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -168,13 +169,23 @@ def read_chunks(descriptor: int, size: int) -> Iterator[bytes]:
         yield chunk
 
 
-def open_in(directory: int, name: str) -> int:
-    """A read-only descriptor of the file `name` of the revision whose root directory is open as `directory`.
+def open_in(directory: int | None, name: str) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the regular file `name` of the revision whose root directory is open as `directory`
+    (or of the path `name` when `directory` is None), with its status.
 
     It follows symlinks: `revision_files` only lets through links to regular files inside the revision, and those are
-    bundled as the file they point to.
+    bundled as the file they point to. Raises `OSError` when `name` is not a regular file (any more): it is opened
+    with O_NONBLOCK, so a FIFO swapped in since the scan is refused instead of blocking the read forever.
     """
-    return os.open(name, os.O_RDONLY, dir_fd=directory)
+    descriptor = os.open(name, os.O_RDONLY | os.O_NONBLOCK, dir_fd=directory)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", name)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor, status
 
 
 def _hash_files(root: Path, names: tuple[str, ...], workers: int) -> list[TreeFile | Problem]:
@@ -196,9 +207,8 @@ def _hash_here(directory: int, name: str, pool: ThreadPoolExecutor) -> TreeFile 
     docs/performance.md). Above `_THREAD_ABOVE` bytes sha256 runs long enough without the GIL to use a core of its own.
     """
     try:
-        descriptor = open_in(directory, name)
+        descriptor, status = open_in(directory, name)
         try:
-            status = os.fstat(descriptor)
             if status.st_size > _THREAD_ABOVE:
                 return pool.submit(_hash_file, directory, name)
             return _digest(name, descriptor, status)
@@ -211,9 +221,9 @@ def _hash_here(directory: int, name: str, pool: ThreadPoolExecutor) -> TreeFile 
 
 def _hash_file(directory: int, name: str) -> TreeFile | Problem:
     try:
-        descriptor = open_in(directory, name)
+        descriptor, status = open_in(directory, name)
         try:
-            return _digest(name, descriptor, os.fstat(descriptor))
+            return _digest(name, descriptor, status)
         finally:
             os.close(descriptor)
     except OSError as exc:

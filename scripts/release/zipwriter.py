@@ -178,7 +178,7 @@ def pack(directory: int, file: TreeFile) -> Packed:
     """Read and (where it pays) deflate one file of the revision whose root is open as `directory`; check it still
     has the crc32 it was hashed with."""
     try:
-        descriptor = open_in(directory, file.name)
+        descriptor, _ = open_in(directory, file.name)
         try:
             if file.size > IN_MEMORY_LIMIT:
                 return _pack_large(descriptor, file)
@@ -391,7 +391,7 @@ def _member_data(root: Path, member: Packed) -> Iterator[bytes]:
     elif member.from_source:
         file, checksum, size = member.file, 0, 0
         try:
-            descriptor = os.open(root / file.name, os.O_RDONLY)
+            descriptor, _ = open_in(None, str(root / file.name))
         except OSError as exc:
             raise _unreadable(file, exc) from exc
         try:

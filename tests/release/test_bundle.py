@@ -291,6 +291,55 @@ def test_a_symlink_to_a_directory_is_rejected(revision: Path, tmp_path: Path) ->
         bundle_of(revision, tmp_path / "out")
 
 
+def test_a_symlink_loop_is_rejected_naming_the_link(revision: Path, tmp_path: Path) -> None:
+    # Given a link to itself, beside a dangling one
+    (revision / "app/loop").symlink_to("loop")
+    (revision / "app/gone.txt").symlink_to("nowhere.txt")
+    # When it is bundled, Then both are refused in one run (exit 2), the loop named, not a RuntimeError
+    with pytest.raises(AppSpecError) as caught:
+        bundle_of(revision, tmp_path / "out")
+    assert {str(problem) for problem in caught.value.problems} == {
+        "app/loop: is a symlink loop (to loop); it never reaches a file",
+        "app/gone.txt: is a dangling symlink (to nowhere.txt)",
+    }
+
+
+def test_a_symlink_to_git_config_is_refused_and_its_content_never_bundled(revision: Path, tmp_path: Path) -> None:
+    # Given a token in .git/config (always left out) and a link to it inside the revision
+    write(revision, ".git/config", "[http]\n  extraheader = AUTHORIZATION: token secret\n")
+    (revision / "app/settings.cfg").symlink_to("../.git/config")
+    out = tmp_path / "out"
+    # When it is bundled
+    with pytest.raises(AppSpecError) as caught:
+        bundle_of(revision, out)
+    # Then the link is refused naming its target, and nothing is written
+    [problem] = caught.value.problems
+    assert problem.file == "app/settings.cfg"
+    assert "symlink to .git/config, which the bundle leaves out" in problem.message
+    assert "list the link in .deployignore" in problem.message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("rule", ["private/", "private/key.pem", "*.pem"])
+def test_a_symlink_to_a_file_deployignore_excludes_is_refused(revision: Path, tmp_path: Path, rule: str) -> None:
+    # Given a file excluded by .deployignore (by its directory, its path or a pattern) and a link to it
+    write(revision, "private/key.pem", "-----BEGIN PRIVATE KEY-----\n")
+    write(revision, ".deployignore", f"{rule}\n")
+    (revision / "app/key").symlink_to("../private/key.pem")
+    # When it is bundled, Then the link is refused with its target
+    with pytest.raises(AppSpecError, match=r"app/key: is a symlink to private/key\.pem, which the bundle leaves out"):
+        bundle_of(revision, tmp_path / "out")
+
+
+def test_a_symlink_to_an_excluded_file_listed_in_deployignore_too_is_left_out(revision: Path, tmp_path: Path) -> None:
+    # Given the link itself listed in .deployignore, as the hint says
+    write(revision, ".git/config", "token")
+    (revision / "app/settings.cfg").symlink_to("../.git/config")
+    write(revision, ".deployignore", "app/settings.cfg\n")
+    # Then the bundle is built without it
+    assert "app/settings.cfg" not in bundle_of(revision, tmp_path / "out").files
+
+
 def test_an_ignored_symlink_is_not_looked_at(revision: Path, tmp_path: Path) -> None:
     (revision / "app/gone.txt").symlink_to("nowhere.txt")
     write(revision, ".deployignore", "gone.txt\n")
