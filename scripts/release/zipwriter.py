@@ -365,14 +365,17 @@ def _pack_large(descriptor: int, file: TreeFile) -> Packed:
     if _looks_compressed(file.name, first):
         # Stored: the writer copies it from the source and checks its crc32 on the way.
         return Packed(file, STORED, file.size, from_source=True)
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the writer, or by _close on error
+    try:
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the writer, or by _close on error
+    except OSError as exc:
+        raise _no_room(file, exc) from exc
     try:
         deflater, checksum, size, written = _deflater(DEFLATE_LEVEL), crc32(first), len(first), 0
-        written += spool.write(deflater.compress(first))
+        written += _spooled(spool, deflater.compress(first), file)
         for chunk in read_chunks(descriptor, file.size - len(first)):
             checksum, size = crc32(chunk, checksum), size + len(chunk)
-            written += spool.write(deflater.compress(chunk))
-        written += spool.write(deflater.flush())
+            written += _spooled(spool, deflater.compress(chunk), file)
+        written += _spooled(spool, deflater.flush(), file)
         _check_unchanged(file, size, checksum)
     except BaseException:
         spool.close()
@@ -382,6 +385,23 @@ def _pack_large(descriptor: int, file: TreeFile) -> Packed:
         return Packed(file, STORED, file.size, from_source=True)
     spool.seek(0)
     return Packed(file, DEFLATED, written, spool=spool)
+
+
+def _spooled(spool: IO[bytes], data: bytes, file: TreeFile) -> int:
+    """Write `data` to the temporary file `file` is compressed into; a failed write (a full or size-limited temporary
+    directory) names that directory, not the revision's file, which was read fine."""
+    try:
+        return spool.write(data)
+    except OSError as exc:
+        raise _no_room(file, exc) from exc
+
+
+def _no_room(file: TreeFile, exc: OSError) -> InputError:
+    return InputError(
+        f"{file.name}: could not be compressed: writing its temporary file in {tempfile.gettempdir()} failed "
+        f"({exc.strerror or exc})",
+        hint="Free space there, or point TMPDIR at a directory with room for the largest file, and run it again.",
+    )
 
 
 def _member_data(root: Path, member: Packed) -> Iterator[bytes]:

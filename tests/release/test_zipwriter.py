@@ -169,3 +169,35 @@ def test_a_revision_removed_after_the_scan_fails_the_bundle_as_unreadable_input(
     # Then
     with pytest.raises(InputError, match=r"cannot be read \(No such file or directory\)"):
         write_zip(root, packed_members(root, tree.files), io.BytesIO().write)
+
+
+@pytest.mark.parametrize("limit", [100, 0], ids=["write fails", "no temporary file"])
+def test_a_temporary_directory_without_room_is_named_instead_of_the_revisions_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    # Given a large compressible file, compressed through a temporary file that cannot take it
+    monkeypatch.setattr(zipwriter, "IN_MEMORY_LIMIT", 100_000)
+    root = make_revision(tmp_path / "r", {"big.log": b"the same line again\n" * 20_000})
+    real = zipwriter.tempfile.TemporaryFile
+
+    def full_disk() -> io.BufferedRandom:
+        if not limit:
+            raise OSError(28, "No space left on device")
+        spool = real()
+        write = spool.write
+
+        def bounded(data: bytes) -> int:
+            if spool.tell() + len(data) > limit:
+                raise OSError(28, "No space left on device")
+            return write(data)
+
+        spool.write = bounded  # type: ignore[method-assign]
+        return spool  # type: ignore[return-value]
+
+    monkeypatch.setattr(zipwriter.tempfile, "TemporaryFile", full_disk)
+    # When bundling, then the message blames the temporary directory and says what to do, not the readable input
+    with pytest.raises(InputError) as raised:
+        zip_of(root)
+    assert "big.log: could not be compressed: writing its temporary file in" in raised.value.message
+    assert "No space left on device" in raised.value.message and "cannot be read" not in raised.value.message
+    assert "TMPDIR" in (raised.value.hint or "")
