@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bluegreen.lease import CONFLICT_CODES, GONE_CODES, aws_error_code, group_object_key
@@ -34,10 +34,37 @@ END_REQUESTED = "end-requested"
 CLOSED = "closed"
 # States in which the old slot must be kept: the window runs, or a rollback onto it was asked for or is under way.
 KEEPS_OLD_SLOT = frozenset({OPEN, ROLLBACK_REQUESTED, ROLLING_BACK, END_REQUESTED})
+STATES = KEEPS_OLD_SLOT | {ROLLED_BACK, CLOSED}
+
+# What a record may hold, so that any object read is either a window every reader can act on and print, or
+# `WindowUnreadable`: times within these bounds (arithmetic with the clock, `astimezone`, cannot overflow), a body no
+# larger than this (the tool writes a few hundred bytes), free text cut to this many characters.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+MAX_BYTES = 64 * 1024
+MAX_TEXT = 500
 
 
 class WindowChanged(Exception):
     """Another actor changed the window between our read and our write; read it again."""
+
+
+class WindowUnreadable(Exception):
+    """The window object exists but is not a window record (corrupt, edited by hand, out of range): whether a window
+    keeps the old slot cannot be told from it. `where` names the object (empty when parsed from bytes alone)."""
+
+    def __init__(self, why: str, where: str = "") -> None:
+        """Say why the record was refused, and where it is."""
+        super().__init__(f"{where}: {why}" if where else why)
+        self.why = why
+        self.where = where
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal or a log line: control characters (ANSI escapes, CR/LF) as Python escapes, and cut
+    to `MAX_TEXT` characters."""
+    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return shown if len(shown) <= MAX_TEXT else shown[: MAX_TEXT - 1] + "…"
 
 
 def window_key(application: str, group: str) -> str:
@@ -85,30 +112,79 @@ class Window:
         return json.dumps(data).encode()
 
     @classmethod
-    def parse(cls, raw: bytes, etag: str | None) -> Window | None:
-        """The stored window, or None when the object is not one (then it is ignored)."""
+    def parse(cls, raw: bytes, etag: str | None) -> Window:
+        """The stored window; `WindowUnreadable` when the bytes are not one (see `EARLIEST`, `STATES`)."""
         try:
             data = json.loads(raw)
-            requested = data.get("requested_at")
-            return cls(
-                release_id=str(data["release_id"]),
-                deployment_id=str(data["deployment_id"]),
-                old_slot=str(data["old_slot"]),
-                new_slot=str(data["new_slot"]),
-                opened=datetime.fromisoformat(data["opened"]),
-                deadline=datetime.fromisoformat(data["deadline"]),
-                state=str(data["state"]),
-                reason=str(data.get("reason", "")),
-                requested_by=str(data.get("requested_by", "")),
-                requested_at=datetime.fromisoformat(requested) if requested else None,
-                etag=etag,
-            )
-        except (ValueError, KeyError, TypeError):
-            return None
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise WindowUnreadable(f"not JSON ({type(exc).__name__})") from exc
+        if not isinstance(data, dict):
+            raise WindowUnreadable(f"a JSON {_json_type(data)}, not an object")
+        state = _name(data, "state")
+        if state not in STATES:
+            raise WindowUnreadable(f"state {printable(state)!r} is none of {', '.join(sorted(STATES))}")
+        requested = data.get("requested_at")
+        return cls(
+            release_id=_name(data, "release_id"),
+            deployment_id=_name(data, "deployment_id"),
+            old_slot=_name(data, "old_slot"),
+            new_slot=_name(data, "new_slot"),
+            opened=_time(data, "opened"),
+            deadline=_time(data, "deadline"),
+            state=state,
+            reason=printable(_text(data, "reason")),
+            requested_by=printable(_text(data, "requested_by")),
+            requested_at=_time(data, "requested_at") if requested is not None and requested != "" else None,
+            etag=etag,
+        )
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    names = {str: "string", int: "number", float: "number", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _text(data: dict[str, Any], field: str) -> str:
+    value = data.get(field, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise WindowUnreadable(f"{field} is a JSON {_json_type(value)}, not a string")
+    return value
+
+
+def _name(data: dict[str, Any], field: str) -> str:
+    """A required identifier: a non-empty string of printable characters, short enough to show."""
+    if field not in data:
+        raise WindowUnreadable(f"{field} is missing")
+    value = _text(data, field)
+    if not value or not value.isprintable() or len(value) > MAX_TEXT:
+        raise WindowUnreadable(f"{field} {printable(value)!r} is not a name")
+    return value
+
+
+def _time(data: dict[str, Any], field: str) -> datetime:
+    """An ISO 8601 time with its offset, as UTC, between `EARLIEST` and `LATEST`."""
+    text = _name(data, field)
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise WindowUnreadable(f"{field} {text!r} has no time zone")
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise WindowUnreadable(f"{field} {text!r} is not an ISO 8601 time") from exc
+    if not EARLIEST <= moment < LATEST:
+        raise WindowUnreadable(f"{field} {text!r} is outside {EARLIEST.year}-{LATEST.year - 1}")
+    return moment
 
 
 def read_window(s3: Any, bucket: str, key: str, *, denied_means_absent: bool = False) -> Window | None:
-    """The window stored at `key` (with its ETag), or None when there is none.
+    """The window stored at `key` (with its ETag), or None when there is none; `WindowUnreadable` (naming the
+    object) when there is one but it is not a window record.
 
     `denied_means_absent`: for a caller allowed GetObject on `key` but not ListBucket, S3 answers a missing key with
     403 AccessDenied (docs/decisions.md F86), which then means "no window".
@@ -120,7 +196,13 @@ def read_window(s3: Any, bucket: str, key: str, *, denied_means_absent: bool = F
         if code in GONE_CODES or (denied_means_absent and code in ("AccessDenied", "403")):
             return None
         raise
-    return Window.parse(answer["Body"].read(), str(answer["ETag"]))
+    raw = answer["Body"].read(MAX_BYTES + 1)
+    try:
+        if len(raw) > MAX_BYTES:
+            raise WindowUnreadable(f"larger than {MAX_BYTES} bytes")
+        return Window.parse(raw, str(answer["ETag"]))
+    except WindowUnreadable as exc:
+        raise WindowUnreadable(exc.why, f"s3://{bucket}/{key}") from exc
 
 
 def open_window(s3: Any, bucket: str, key: str, window: Window) -> Window:

@@ -88,6 +88,8 @@ class Outcome:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     lease_note: str | None = None
+    # Set when the bake window's record exists but is not one (`bake.WindowUnreadable`): acted on as if absent.
+    window_note: str | None = None
 
 
 class FinishIncompleteError(Exception):
@@ -151,7 +153,7 @@ def converge(clients: Clients, stack: Stack, *, now: Callable[[], datetime], own
     state = _read(clients, stack)
     if isinstance(state, Outcome):
         return state
-    kept = _window_keeps(_window(clients, stack, state), now())
+    kept = _window_keeps(_window(clients, stack, state)[0], now())
     if kept is not None:
         return kept
     lease = S3Lease(
@@ -315,12 +317,17 @@ def _after_failure(
 # -- the bake window (issue 14 §1; release.bake) -----------------------------------------------------------------------
 
 
-def _window(clients: Clients, stack: Stack, state: _State) -> bake.Window | None:
-    """The bake window of the group's last attempted deployment, if that deployment opened one."""
+def _window(clients: Clients, stack: Stack, state: _State) -> tuple[bake.Window | None, str | None]:
+    """The bake window of the group's last attempted deployment, if that deployment opened one; and a note when the
+    record exists but is not a window (then it is taken as absent, as a denied read is: raising would only send every
+    sweep to the dead-letter queue, and the release tool refuses such a record, so no run acts on it)."""
     # The role may read this one key but not list the bucket: a missing window answers 403 (docs/decisions.md F86).
     key = bake.window_key(stack.application, stack.deployment_group)
-    window = bake.read_window(clients.s3, stack.bucket, key, denied_means_absent=True)
-    return window if window is not None and window.deployment_id == state.last_attempted else None
+    try:
+        window = bake.read_window(clients.s3, stack.bucket, key, denied_means_absent=True)
+    except bake.WindowUnreadable as exc:
+        return None, f"bake window record unreadable, taken as absent: {exc}"
+    return (window if window is not None and window.deployment_id == state.last_attempted else None), None
 
 
 def _window_keeps(window: bake.Window | None, now: datetime) -> Outcome | None:
@@ -348,7 +355,7 @@ def _window_keeps(window: bake.Window | None, now: datetime) -> Outcome | None:
 def _act_after_window(clients: Clients, stack: Stack, state: _State, now: datetime) -> Outcome:
     """Under the lease: leave a window that keeps its slot, finish a fast rollback that reached the old slot, or
     finish the release as `_act` does and then close an expired (or end-requested) window."""
-    window = _window(clients, stack, state)
+    window, note = _window(clients, stack, state)
     kept = _window_keeps(window, now)
     if kept is not None:
         return kept
@@ -357,6 +364,7 @@ def _act_after_window(clients: Clients, stack: Stack, state: _State, now: dateti
         _resume(clients, state, outcome)
         return outcome
     outcome = _act(clients, stack, state)
+    outcome.window_note = note
     if window is not None and window.state in bake.KEEPS_OLD_SLOT and not outcome.failed:
         closed = window.with_state(bake.CLOSED, reason="deadline passed: the finisher emptied the old slot", at=now)
         key = bake.window_key(stack.application, stack.deployment_group)

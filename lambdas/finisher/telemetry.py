@@ -36,7 +36,7 @@ def _trigger(trigger: Trigger) -> dict[str, Any]:
 def outcome_record(trigger: Trigger, outcome: Outcome, *, level: str | None = None) -> dict[str, Any]:
     """The log line for one invocation's decision."""
     return {
-        "level": level or ("WARNING" if outcome.action in _WARNINGS else "INFO"),
+        "level": level or ("WARNING" if outcome.action in _WARNINGS or outcome.window_note else "INFO"),
         "message": f"finisher: {outcome.action}: {outcome.reason}",
         **_trigger(trigger),
         "action": str(outcome.action),
@@ -45,6 +45,7 @@ def outcome_record(trigger: Trigger, outcome: Outcome, *, level: str | None = No
         "done": outcome.done,
         "failed": outcome.failed,
         "lease": outcome.lease_note,
+        "window": outcome.window_note,
     }
 
 

@@ -34,7 +34,7 @@ from bluegreen import bake, finish
 from bluegreen.lease import LeaseUnavailable
 from bluegreen.timing import FastRollbackModel, TrafficTiming, fast_rollback_model
 from release import deployments
-from release.errors import Cancelled, DeploymentFailed, LeaseHeld
+from release.errors import Cancelled, DeploymentFailed, LeaseHeld, WindowRecordUnreadable
 from release.runtime import Runtime
 from release.targets import Targets
 
@@ -83,8 +83,8 @@ class Site:
         return bake.window_key(self.application, self.group)
 
     def read(self) -> bake.Window | None:
-        """The stored window, or None."""
-        return bake.read_window(self.s3, self.bucket, self.key)
+        """The stored window, or None; `WindowRecordUnreadable` (exit 2) when the record is not a window."""
+        return read_record(self.s3, self.bucket, self.key)
 
     def change(self, window: bake.Window) -> bake.Window:
         """Conditional write of the window (`bake.WindowChanged` when another actor changed it first)."""
@@ -120,6 +120,14 @@ def firing(cloudwatch: Any, names: tuple[str, ...], since: datetime) -> list[str
         if alarm.get("StateValue") == "ALARM"
         and alarm.get("StateTransitionedTimestamp", alarm.get("StateUpdatedTimestamp", since)) >= since
     )
+
+
+def read_record(s3: Any, bucket: str, key: str, *, denied_means_absent: bool = False) -> bake.Window | None:
+    """`bluegreen.bake.read_window` for the tool: a record that is not a window is `WindowRecordUnreadable`."""
+    try:
+        return bake.read_window(s3, bucket, key, denied_means_absent=denied_means_absent)
+    except bake.WindowUnreadable as exc:
+        raise WindowRecordUnreadable(f"the bake window record {exc.where} is not one: {exc.why}") from exc
 
 
 def deployment_start(codedeploy: Any, window: bake.Window) -> datetime:
@@ -268,9 +276,9 @@ class Watch:
         model = fast_rollback_model(self.timing).describe()
         since = deployment_start(self.site.codedeploy, window)
         while True:
-            current = self.site.read() or window
-            if current.state not in bake.KEEPS_OLD_SLOT:
-                return Outcome("left", [f"bake window {current.state} by another actor: {current.reason}", model])
+            current = self._look(window, model)
+            if isinstance(current, Outcome):
+                return current
             try:
                 if current.state in (bake.ROLLBACK_REQUESTED, bake.ROLLING_BACK):
                     # ROLLING_BACK seen by the lease holder: a rollback this run began and was interrupted; resume.
@@ -299,6 +307,17 @@ class Watch:
                 )
             remaining = (current.deadline - self.runtime.now()).total_seconds()
             self.runtime.sleep(max(min(POLL_SECONDS, remaining), 0.0))
+
+    def _look(self, window: bake.Window, model: str) -> bake.Window | Outcome:
+        """The window now, or how the watch ends: another actor ended it, or its record is no window any more (the
+        finisher then takes it as absent and empties the old slot at its next sweep)."""
+        try:
+            current = self.site.read() or window
+        except WindowRecordUnreadable as exc:
+            return Outcome("left", [f"stopped watching: {exc.message}; the finisher takes it as no window", model])
+        if current.state not in bake.KEEPS_OLD_SLOT:
+            return Outcome("left", [f"bake window {current.state} by another actor: {current.reason}", model])
+        return current
 
     def _roll_back(self, window: bake.Window, reason: str, model: str) -> Outcome:
         self.owned()

@@ -126,6 +126,19 @@ class LiveSlotUnclear(InputError):
     )
 
 
+class WindowRecordUnreadable(InputError):
+    """The bake window's record exists but is not one (`bluegreen.bake.WindowUnreadable`): whether a window keeps the
+    old slot, or a fast rollback is pending, cannot be told, so `release`, `rollback` and `promote-revision` refuse.
+
+    Raised before anything is uploaded or scaled, so it is the exit-2 family.
+    """
+
+    default_hint = (
+        "Look at the object named above (the bucket keeps its earlier versions) and `deploy.py status`; if no bake "
+        "window should be open, delete it (aws s3 rm) and run the command again."
+    )
+
+
 class DeploymentFailed(ReleaseError):
     """The deployment failed (or the slot never became ready); CodeDeploy kept or put traffic on the live slot."""
 

@@ -245,7 +245,8 @@ class WindowStatus:
 
 
 def read_window_status(s3: Any, targets: Targets, group: deployments.GroupInfo) -> WindowStatus:
-    """The group's bake window for `status`; never raises for an AWS error: `problem` says what could not be read.
+    """The group's bake window for `status`; never raises for an AWS error or a record that is not a window:
+    `problem` says what could not be read.
 
     Unlike the finisher, a 403 is not taken as "no window" (`denied_means_absent`): the finisher's role may read
     exactly this key, whereas whoever runs `status` may be denied the record itself (docs/decisions.md F86).
@@ -261,6 +262,12 @@ def read_window_status(s3: Any, targets: Targets, group: deployments.GroupInfo) 
                 "s3:ListBucket, no window was ever recorded (docs/decisions.md F86); the release role reads it"
             )
         return WindowStatus(problem=f"unknown: {where} could not be read ({exc})")
+    except bake_record.WindowUnreadable as exc:
+        return WindowStatus(
+            problem=f"unreadable: a record exists at {where} but is not a bake window ({exc.why}); the finisher "
+            "acts as if there were none, `rollback` and `release` refuse until it is fixed or deleted (the bucket's "
+            "versions keep it)"
+        )
     if window is None:
         return WindowStatus()
     if window.state in bake_record.KEEPS_OLD_SLOT or window.deployment_id in (

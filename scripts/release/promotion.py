@@ -38,7 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bluegreen import bake as window_record
 from bluegreen.stages import Stage
 from release import deployments
-from release.bake import rolled_back_in_window
+from release.bake import read_record, rolled_back_in_window
 from release.errors import AwsUnavailable, InputError, ReleaseError, UploadError
 from release.targets import TargetOverrides, Targets, resolve_targets
 from release.upload import DEFAULT_TRANSFER_CONFIG, S3Revision, _head, _revision
@@ -143,9 +143,7 @@ def released_revision(
 def _refuse_if_rolled_back(s3: Any, targets: Targets, stage: str, deployment_id: str) -> None:
     # A reader allowed GetObject on the record's key but not ListBucket gets AccessDenied for a missing key (F86).
     key = window_record.window_key(targets.application, targets.deployment_group)
-    window = rolled_back_in_window(
-        window_record.read_window(s3, targets.bucket, key, denied_means_absent=True), deployment_id
-    )
+    window = rolled_back_in_window(read_record(s3, targets.bucket, key, denied_means_absent=True), deployment_id)
     if window is not None:
         when = f" at {window.requested_at:%Y-%m-%d %H:%M:%SZ}" if window.requested_at else ""
         raise RolledBackInWindow(

@@ -26,6 +26,7 @@ from release.runtime import Runtime
 
 from bluegreen import bake
 from bluegreen.timing import TrafficTiming
+from tests.bluegreen.test_bake_record import EXAMPLES
 from tests.release import scenarios
 from tests.release.fakes import FakeCodeDeploy, Script
 from tests.release.support import APP, BUCKET, GROUP, REGION, SLOT_A, SLOT_B, World, make_world
@@ -382,11 +383,8 @@ def _left_open(site: Site, *, minutes_left: int) -> TrafficCodeDeploy:
     return codedeploy
 
 
-def test_rollback_inside_the_window_after_the_runner_is_gone_puts_traffic_back_on_the_old_slot(
-    site: Site, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given a window left open by a run that is gone (no lease held), 5 minutes before its deadline
-    codedeploy = _left_open(site, minutes_left=5)
+def _rollback(site: Site, codedeploy: FakeCodeDeploy) -> int | None:
+    """`deploy.py rollback` inside the window (`release.cli.fast_rollback`), with the site's clients."""
     clients = AwsClients(
         s3=site.world.s3,
         autoscaling=site.world.autoscaling,
@@ -395,8 +393,16 @@ def test_rollback_inside_the_window_after_the_runner_is_gone_puts_traffic_back_o
         elbv2=site.elbv2,
         cloudwatch=site.cloudwatch,
     )
+    return fast_rollback(clients, site.targets(), site.runtime)
+
+
+def test_rollback_inside_the_window_after_the_runner_is_gone_puts_traffic_back_on_the_old_slot(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a window left open by a run that is gone (no lease held), 5 minutes before its deadline
+    codedeploy = _left_open(site, minutes_left=5)
     # When `deploy.py rollback` runs
-    code = fast_rollback(clients, site.targets(), site.runtime)
+    code = _rollback(site, codedeploy)
     # Then it rolled back itself: A healthy in the target group, the group lists A, B emptied, exit 0
     assert code == ExitCode.RELEASED
     assert site.healthy() == set(site.instances(SLOT_A))
@@ -566,3 +572,30 @@ def test_the_window_counts_alarms_from_its_deployments_start(site: Site) -> None
     codedeploy.deployments[window.deployment_id]["createTime"] = created
     # When asking since when alarms count, Then it is the deployment's createTime, not the window's opening
     assert tool_bake.deployment_start(codedeploy, window) == created
+
+
+@pytest.mark.parametrize("body", EXAMPLES.values(), ids=EXAMPLES.keys())
+def test_rollback_with_a_record_that_is_not_a_window_refuses_with_exit_2_naming_it(
+    site: Site, body: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a window left open by a gone run, whose record was then replaced by one that is not a window
+    codedeploy = _left_open(site, minutes_left=5)
+    site.world.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    # When `deploy.py rollback` runs
+    code = _rollback(site, codedeploy)
+    # Then it refuses as bad input, naming the record and what to do, and touches nothing
+    assert code == ExitCode.BAD_INPUT
+    said = capsys.readouterr().out
+    assert f"the bake window record s3://{BUCKET}/{KEY} is not one: " in said and "What to do:" in said
+    assert codedeploy.listed == [SLOT_B] and site.world.slot(SLOT_A)["DesiredCapacity"] == 2
+
+
+def test_a_release_with_a_record_that_is_not_a_window_refuses_before_touching_anything(site: Site) -> None:
+    # Given a window record whose deadline has no time zone
+    codedeploy = _left_open(site, minutes_left=5)
+    site.world.s3.put_object(Bucket=BUCKET, Key=KEY, Body=EXAMPLES["deadline without time zone"])
+    # When a new release starts
+    record = site.release(codedeploy, bake_minutes=0)
+    # Then it is exit 2 and no deployment was created
+    assert record.exit_code == ExitCode.BAD_INPUT
+    assert codedeploy.called("create_deployment") == []

@@ -22,6 +22,7 @@ from release import cli
 from release.operations import StatusClients, print_status
 
 from bluegreen import bake
+from tests.bluegreen.test_bake_record import EXAMPLES, record
 from tests.release.fakes import T0, FakeCodeDeploy
 from tests.release.support import APP, BUCKET, GROUP, REGION, SLOT_A, SLOT_B, World
 
@@ -443,3 +444,49 @@ def test_status_through_main_names_the_rollback_command_as_it_was_run(
     out = capsys.readouterr().out
     assert code == 0
     assert "`bluegreen-release rollback` puts traffic back on" in out
+
+
+def _stored(fleet: Fleet, body: bytes) -> None:
+    """`body` stored as the window's record, with the fleet's last success as its deployment where it names one."""
+    fleet.world.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body.replace(b'"d-1"', f'"{fleet.succeeded}"'.encode()))
+
+
+@pytest.mark.parametrize("body", EXAMPLES.values(), ids=EXAMPLES.keys())
+def test_a_record_that_is_not_a_window_is_one_line_naming_it_and_the_rest_is_shown(fleet: Fleet, body: bytes) -> None:
+    # Given a record at the window's key that is not a window (corrupt, edited by hand, out of range)
+    _stored(fleet, body)
+    # When asking for the status, as text and as JSON
+    out = _status(fleet, as_json=False)
+    status = json.loads(_status(fleet, as_json=True))
+    # Then the window is one line saying a record exists there but cannot be read, not "none"
+    (note,) = _window_lines(out)
+    assert note.startswith(f"unreadable: a record exists at s3://{BUCKET}/{KEY} but is not a bake window (")
+    assert status["bakeWindow"] is None and status["bakeWindowError"] == note
+    # And the rest of the screen is there
+    assert f"  live  {SLOT_A}:" in out and "last 3 deployments:" in out
+    assert status["liveSlot"] == SLOT_A and len(status["recent"]) == 3
+
+
+def test_an_unreadable_record_does_not_fail_status_through_main(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a record whose deadline has no time zone
+    clients = _main_clients(fleet)
+    _stored(fleet, EXAMPLES["deadline without time zone"])
+    # When running `deploy.py status` and `status --json`
+    codes = [cli.main(["status", *flags], env={}, clients=clients) for flags in ([], ["--json"])]
+    # Then both exit 0 and say what is wrong with the record, with no traceback
+    captured = capsys.readouterr()
+    assert codes == [0, 0]
+    assert captured.out.count("has no time zone") == 2 and "Traceback" not in captured.err
+
+
+def test_control_characters_of_a_request_reach_the_screen_escaped(fleet: Fleet) -> None:
+    # Given a rollback request whose reason and requester carry ANSI escapes and CR/LF
+    body = record(state="rollback-requested", reason="\x1b[2Jred\r\nfake", requested_by="\x07me")
+    _stored(fleet, body)
+    # When asking for the status
+    out = _status(fleet, as_json=False)
+    # Then no control character reaches the terminal; they are shown as escapes
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "last request: \\x1b[2Jred\\r\\nfake (\\x07me)" in _window_lines(out)

@@ -3,12 +3,15 @@ window that still runs, or a fast rollback, is never undone by the finisher's or
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
 from bluegreen import bake
+from tests.bluegreen.test_bake_record import EXAMPLES
 from tests.lambdas.finisher.conftest import SCHEDULED_EVENT, FinisherWorld
 from tests.release.fakes import FakeCodeDeploy
 from tests.release.support import APP, BUCKET, GROUP, SLOT_A, SLOT_B
@@ -132,3 +135,21 @@ def test_without_list_bucket_a_missing_window_still_lets_the_finisher_switch(wor
     # Then the missing window counts as none: the release is switched and converged on B
     assert answer["status"] == "switched"
     world.assert_converged(codedeploy, SLOT_B)
+
+
+@pytest.mark.parametrize("body", EXAMPLES.values(), ids=EXAMPLES.keys())
+def test_a_record_that_is_not_a_window_is_logged_and_taken_as_absent_never_an_error(
+    world: FinisherWorld, body: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a release onto B that succeeded, whose window record was replaced by one that is not a window
+    codedeploy = _baked(world, minutes_left=5)
+    world.release.s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    # When the sweep runs
+    answer = world.invoke(SCHEDULED_EVENT, codedeploy)
+    # Then it answers normally (no retry into the dead-letter queue) and finishes the release as without a window
+    assert answer["status"] == "switched"
+    world.assert_converged(codedeploy, SLOT_B)
+    # And its log line is a warning naming the record
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert line["level"] == "WARNING"
+    assert line["window"].startswith(f"bake window record unreadable, taken as absent: s3://{BUCKET}/{KEY}: ")
