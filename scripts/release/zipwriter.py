@@ -21,6 +21,7 @@ not match the key. Zip64 records are written only when a size, an offset or the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import tempfile
@@ -376,9 +377,12 @@ def _pack_large(descriptor: int, file: TreeFile) -> Packed:
             checksum, size = crc32(chunk, checksum), size + len(chunk)
             written += _spooled(spool, deflater.compress(chunk), file)
         written += _spooled(spool, deflater.flush(), file)
+        _flush_spool(spool, file)
         _check_unchanged(file, size, checksum)
     except BaseException:
-        spool.close()
+        # Closing flushes the buffer again; on a full directory that fails again and must not hide the first error.
+        with contextlib.suppress(OSError):
+            spool.close()
         raise
     if written >= file.size:
         spool.close()
@@ -392,6 +396,15 @@ def _spooled(spool: IO[bytes], data: bytes, file: TreeFile) -> int:
     directory) names that directory, not the revision's file, which was read fine."""
     try:
         return spool.write(data)
+    except OSError as exc:
+        raise _no_room(file, exc) from exc
+
+
+def _flush_spool(spool: IO[bytes], file: TreeFile) -> None:
+    """Write out what the temporary file still buffers, so a full directory fails here, with `_no_room`'s message,
+    and not later in a seek."""
+    try:
+        spool.flush()
     except OSError as exc:
         raise _no_room(file, exc) from exc
 

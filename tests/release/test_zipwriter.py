@@ -171,7 +171,7 @@ def test_a_revision_removed_after_the_scan_fails_the_bundle_as_unreadable_input(
         write_zip(root, packed_members(root, tree.files), io.BytesIO().write)
 
 
-@pytest.mark.parametrize("limit", [100, 0], ids=["write fails", "no temporary file"])
+@pytest.mark.parametrize("limit", [100, 0, -1], ids=["write fails", "no temporary file", "flush fails"])
 def test_a_temporary_directory_without_room_is_named_instead_of_the_revisions_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
@@ -185,6 +185,13 @@ def test_a_temporary_directory_without_room_is_named_instead_of_the_revisions_fi
             raise OSError(28, "No space left on device")
         spool = real()
         write = spool.write
+        if limit < 0:  # every write fits the buffer; writing it out to the directory fails
+
+            def no_room() -> None:
+                raise OSError(28, "No space left on device")
+
+            spool.flush = no_room  # type: ignore[method-assign]
+            return spool  # type: ignore[return-value]
 
         def bounded(data: bytes) -> int:
             if spool.tell() + len(data) > limit:
