@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bluegreen import finish
 from bluegreen.lease import CONFLICT_CODES, GONE_CODES, aws_error_code, group_object_key
 
 OPEN = "open"
@@ -224,3 +225,21 @@ def change(s3: Any, bucket: str, key: str, window: Window) -> Window:
             raise WindowChanged(f"s3://{bucket}/{key} changed meanwhile ({aws_error_code(exc)})") from exc
         raise
     return replace(window, etag=str(answer["ETag"]))
+
+
+def rollback_steps(
+    codedeploy: Any, autoscaling: Any, *, application: str, group: str, window: Window
+) -> tuple[finish.Step, finish.Step]:
+    """Once traffic is back on the window's old slot: point the group at it, then empty the new slot.
+
+    The release's switch (`finish.switch_steps`) with the slots the other way round; the tool's fast rollback and the
+    finisher finishing one that was left unfinished both take these steps.
+    """
+    return finish.switch_steps(
+        codedeploy,
+        autoscaling,
+        application=application,
+        group=group,
+        new_live=window.old_slot,
+        old_live=window.new_slot,
+    )

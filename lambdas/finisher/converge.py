@@ -384,13 +384,12 @@ def _finish_fast_rollback(clients: Clients, stack: Stack, state: _State, window:
         f"fast rollback onto {window.old_slot} ({window.reason}) left unfinished",
         window.deployment_id,
     )
-    point, empty_new = finish.switch_steps(
+    point, empty_new = bake.rollback_steps(
         clients.codedeploy,
         clients.autoscaling,
         application=stack.application,
         group=stack.deployment_group,
-        new_live=window.old_slot,
-        old_live=window.new_slot,
+        window=window,
     )
     if state.listed != (window.old_slot,):
         _run(point, outcome)

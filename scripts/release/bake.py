@@ -225,13 +225,8 @@ class FastRollback:
             site.elbv2.deregister_targets(
                 TargetGroupArn=site.target_group_arn, Targets=[{"Id": instance} for instance in new.staying]
             )
-        point, empty_new = finish.switch_steps(
-            site.codedeploy,
-            site.autoscaling,
-            application=site.application,
-            group=site.group,
-            new_live=window.old_slot,
-            old_live=window.new_slot,
+        point, empty_new = bake.rollback_steps(
+            site.codedeploy, site.autoscaling, application=site.application, group=site.group, window=window
         )
         point.call()
         empty_new.call()
